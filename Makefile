@@ -1,0 +1,42 @@
+# The commands the README names. Each target is a thin wrapper around a script in scripts/.
+.PHONY: demo demo-down test build testenv cluster-up cluster-down fmt lint
+
+CLUSTER_DIR ?= .demo/cluster
+
+## demo: build ferry and the local control plane, start it and print how to use it
+demo:
+	scripts/demo.sh
+
+## demo-down: stop what `make demo` started
+demo-down:
+	scripts/demo.sh down
+
+## test: formatting, lints, Go and Rust tests against a local control plane (what CI runs)
+test:
+	scripts/test.sh
+
+## build: build ferry (debug) and the testenv binary
+build: testenv
+	cargo build --workspace --locked
+
+## testenv: build the local control plane binary (cached until testenv/ changes)
+testenv:
+	scripts/local-cluster.sh build
+
+## cluster-up / cluster-down: a control plane in $(CLUSTER_DIR) for working by hand
+cluster-up:
+	scripts/local-cluster.sh up $(CLUSTER_DIR)
+
+cluster-down:
+	scripts/local-cluster.sh down $(CLUSTER_DIR)
+
+## fmt: format Rust and Go sources
+fmt:
+	cargo fmt --all
+	cd testenv && gofmt -w .
+
+## lint: what CI checks besides the tests
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cd testenv && go vet ./...

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The test suite, as `make test` and CI run it: formatting, lints, the Go and Rust tests, with
+# one local control plane shared by the whole run (and stopped when this script ends).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "testenv: build, vet, unit tests"
+scripts/local-cluster.sh build
+unformatted=$(cd testenv && gofmt -l .)
+if [[ -n $unformatted ]]; then
+  echo "gofmt: these files need formatting (make fmt): $unformatted" >&2
+  exit 1
+fi
+(cd testenv && go vet ./... && go test ./...)
+
+step "shell scripts: shellcheck"
+if command -v shellcheck >/dev/null; then
+  shellcheck .ci/run scripts/*.sh
+elif [[ ${CI:-} == true ]]; then
+  echo "shellcheck is missing (.ci/run installs it)" >&2
+  exit 1
+else
+  echo "shellcheck not installed; skipped (apt-get install shellcheck)"
+fi
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo build (tests)"
+cargo test --workspace --locked --no-run
+
+step "local control plane for the test run"
+cluster_dir="$repo/target/testenv/runs/$$-make-test"
+rm -rf "$cluster_dir"
+mkdir -p "$cluster_dir"
+cleanup() { scripts/local-cluster.sh down "$cluster_dir" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+start=$(date +%s%N)
+TESTENV_OWNER_PID=$$ scripts/local-cluster.sh up "$cluster_dir" >/dev/null
+echo "control plane up in $(( ($(date +%s%N) - start) / 1000000 )) ms"
+export FERRY_TEST_KUBECONFIG="$cluster_dir/kubeconfig"
+
+step "cargo test"
+cargo test --workspace --locked
