@@ -1,0 +1,1260 @@
+//! Git through the `git` CLI: listing remote refs, a bare mirror per repository, checkouts
+//! cached by commit, and commit metadata for the audit trail.
+//!
+//! Start with [`RepoCache`]: [`RepoCache::resolve_fresh`] fetches a repository when its last
+//! fetch is older than a poll interval (concurrent callers share one fetch) and turns a
+//! `targetRevision` into a commit SHA; [`RepoCache::checkout`] gives a read-only working tree of
+//! that commit; [`RepoCache::commit_info`] says who made it.
+//!
+//! Every `git` runs through [`run_command`] with a private `HOME`
+//! and an empty global config, no system config, no terminal prompts, `LC_ALL=C`, and only the
+//! `file`, `git`, `http`, `https` and `ssh` transports. Credentials never appear in argv, URLs,
+//! errors or logs:
+//!
+//! - username and password reach git through a credential helper whose *text* is in argv
+//!   (`-c credential.helper=!f() { … }; f`) but whose values are read from the child's
+//!   environment (`FERRY_GIT_USERNAME`, `FERRY_GIT_PASSWORD`), and stderr is redacted;
+//! - an SSH private key is written to a `0600` file in a private temporary directory that is
+//!   removed when the command ends, and named in `GIT_SSH_COMMAND`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::command::{CommandError, CommandSpec, run_command};
+
+/// A secret string (password, token, private key). `Debug` prints `***`; there is no `Display`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself. Only pass it to a child's environment or a `0600` file.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl From<String> for SecretString {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl From<&str> for SecretString {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
+/// How to authenticate to a repository (Argo CD's repository secret fields).
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    /// HTTP(S) username.
+    pub username: Option<String>,
+    /// HTTP(S) password or token.
+    pub password: Option<SecretString>,
+    /// PEM/OpenSSH private key for `ssh://` and `user@host:path` URLs.
+    pub ssh_private_key: Option<SecretString>,
+    /// Skip TLS verification (HTTPS) and host key checking (SSH).
+    pub insecure: bool,
+}
+
+impl Credentials {
+    /// No credentials: public repositories and `file://`.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// HTTP(S) basic authentication.
+    pub fn basic(username: impl Into<String>, password: impl Into<SecretString>) -> Self {
+        Self {
+            username: Some(username.into()),
+            password: Some(password.into()),
+            ..Self::default()
+        }
+    }
+
+    /// The secret values, to mask in error output.
+    fn secrets(&self) -> Vec<String> {
+        [&self.password, &self.ssh_private_key]
+            .into_iter()
+            .flatten()
+            .map(|s| s.expose().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+}
+
+/// A ref a remote advertises.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteRef {
+    /// Full name: `HEAD`, `refs/heads/main`, `refs/tags/v1`, `refs/tags/v1^{}` (peeled tag).
+    pub name: String,
+    /// The object it points to.
+    pub sha: String,
+}
+
+/// Who made a commit and why, for the sync history.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitInfo {
+    /// Full commit SHA.
+    pub sha: String,
+    /// Author name.
+    pub author_name: String,
+    /// Author e-mail.
+    pub author_email: String,
+    /// Author date, strict ISO 8601 (`2024-05-01T12:00:00+02:00`).
+    pub date: String,
+    /// First line of the message.
+    pub subject: String,
+}
+
+/// Why a git operation failed. Messages never contain credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// The repository URL is empty or looks like a command-line option.
+    #[error(
+        "repository URL {url:?} is not valid: it must be non-empty and must not start with '-'"
+    )]
+    InvalidUrl {
+        /// The URL (credentials masked).
+        url: String,
+    },
+    /// The revision is not something git can name safely.
+    #[error(
+        "revision {revision:?} of {url} is not valid: use a branch, a tag, a commit SHA or HEAD"
+    )]
+    InvalidRevision {
+        /// The repository (credentials masked).
+        url: String,
+        /// The revision as given.
+        revision: String,
+    },
+    /// No branch, tag or commit of that name exists.
+    #[error(
+        "revision {revision:?} does not exist in {url}: no branch, tag or commit has that name; check targetRevision"
+    )]
+    RevisionNotFound {
+        /// The repository (credentials masked).
+        url: String,
+        /// The revision as given.
+        revision: String,
+    },
+    /// Listing the remote's refs failed.
+    #[error(
+        "listing the refs of {url} failed: {source}; check the URL, that the repository is reachable, and its credentials"
+    )]
+    LsRemote {
+        /// The repository (credentials masked).
+        url: String,
+        /// What git said.
+        #[source]
+        source: Box<CommandError>,
+    },
+    /// Fetching into the mirror failed.
+    #[error(
+        "fetching {url} failed: {source}; check the URL, that the repository is reachable, and its credentials"
+    )]
+    Fetch {
+        /// The repository (credentials masked).
+        url: String,
+        /// What git said.
+        #[source]
+        source: Box<CommandError>,
+    },
+    /// A fetch failed. Every caller that shared that fetch gets the same error (inside).
+    #[error(transparent)]
+    SharedFetch(Arc<GitError>),
+    /// The repository was never fetched into this cache.
+    #[error("{url} has not been fetched yet: fetch it before resolving or checking out")]
+    NotFetched {
+        /// The repository (credentials masked).
+        url: String,
+    },
+    /// A local git command on the mirror failed.
+    #[error("{action} in the mirror of {url} failed: {source}")]
+    Local {
+        /// What was being done (`checking out 1a2b…`).
+        action: String,
+        /// The repository (credentials masked).
+        url: String,
+        /// What git said.
+        #[source]
+        source: Box<CommandError>,
+    },
+    /// git printed something ferry did not understand.
+    #[error("{action} for {url}: unexpected git output {output:?}")]
+    UnexpectedOutput {
+        /// What was being done.
+        action: String,
+        /// The repository (credentials masked).
+        url: String,
+        /// The output, cut to 200 bytes.
+        output: String,
+    },
+    /// A file or directory of the cache could not be used.
+    #[error("{action} {path}: {source}; check that the cache directory is writable")]
+    Io {
+        /// What was being done.
+        action: String,
+        /// The path.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl GitError {
+    fn io(action: &str, path: &Path) -> impl FnOnce(std::io::Error) -> GitError {
+        let action = action.to_owned();
+        let path = path.to_owned();
+        move |source| GitError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+/// Runs the `git` CLI with a private `HOME`, an empty global config and no prompts.
+#[derive(Clone, Debug)]
+pub struct Git {
+    home: PathBuf,
+    timeout: Duration,
+}
+
+/// Keeps a credential file alive while one git command runs.
+struct CredentialFiles {
+    _dir: Option<TempDir>,
+}
+
+impl Git {
+    /// A git runner whose `HOME` is `home` (created on first use, with an empty `gitconfig`) and
+    /// whose commands time out after `timeout`.
+    pub fn new(home: impl Into<PathBuf>, timeout: Duration) -> Self {
+        Self {
+            home: home.into(),
+            timeout,
+        }
+    }
+
+    /// The private `HOME`.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// The per-command timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn global_config(&self) -> PathBuf {
+        self.home.join("gitconfig")
+    }
+
+    fn prepare_home(&self) -> Result<(), GitError> {
+        std::fs::create_dir_all(&self.home)
+            .map_err(GitError::io("creating git's private HOME", &self.home))?;
+        let config = self.global_config();
+        if !config.exists() {
+            std::fs::write(&config, b"")
+                .map_err(GitError::io("creating git's empty global config", &config))?;
+        }
+        Ok(())
+    }
+
+    /// Builds the command for `git <args>` in `cwd`, with credentials wired through env and files.
+    fn command(
+        &self,
+        cwd: &Path,
+        args: &[&str],
+        creds: &Credentials,
+    ) -> Result<(CommandSpec, CredentialFiles), GitError> {
+        self.prepare_home()?;
+        let mut argv: Vec<String> = vec!["-c".into(), "credential.helper=".into()];
+        let mut spec = CommandSpec::new("git", cwd)
+            .with_timeout(self.timeout)
+            .with_env("HOME", self.home.to_string_lossy())
+            .with_env("GIT_CONFIG_NOSYSTEM", "1")
+            .with_env("GIT_CONFIG_GLOBAL", self.global_config().to_string_lossy())
+            .with_env("GIT_TERMINAL_PROMPT", "0")
+            .with_env("GIT_ALLOW_PROTOCOL", "file:git:http:https:ssh")
+            .with_env("LC_ALL", "C");
+        for secret in creds.secrets() {
+            spec = spec.with_secret(secret);
+        }
+        for password in args.iter().filter_map(|a| url_password(a)) {
+            spec = spec.with_secret(password);
+        }
+        if creds.username.is_some() || creds.password.is_some() {
+            argv.push("-c".into());
+            argv.push(CREDENTIAL_HELPER.into());
+            spec = spec
+                .with_env(
+                    "FERRY_GIT_USERNAME",
+                    creds.username.clone().unwrap_or_default(),
+                )
+                .with_env(
+                    "FERRY_GIT_PASSWORD",
+                    creds
+                        .password
+                        .as_ref()
+                        .map(|p| p.expose().to_owned())
+                        .unwrap_or_default(),
+                );
+        }
+        if creds.insecure {
+            argv.push("-c".into());
+            argv.push("http.sslVerify=false".into());
+        }
+        let mut dir = None;
+        let key_file = match &creds.ssh_private_key {
+            Some(key) if !key.expose().is_empty() => {
+                let (tmp, path) = self.write_key_file(key)?;
+                dir = Some(tmp);
+                Some(path)
+            }
+            _ => None,
+        };
+        let ssh = ssh_command(
+            &self.home.join("known_hosts"),
+            key_file.as_deref(),
+            creds.insecure,
+        );
+        spec = spec.with_env("GIT_SSH_COMMAND", ssh);
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        spec.args = argv;
+        spec.label = Some(format!("git {}", subcommand(args)));
+        Ok((spec, CredentialFiles { _dir: dir }))
+    }
+
+    fn write_key_file(&self, key: &SecretString) -> Result<(TempDir, PathBuf), GitError> {
+        let dir = tempfile::Builder::new()
+            .prefix("ssh-")
+            .tempdir_in(&self.home)
+            .map_err(GitError::io(
+                "creating a private directory for an SSH key in",
+                &self.home,
+            ))?;
+        let path = dir.path().join("key");
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options
+            .open(&path)
+            .map_err(GitError::io("writing SSH key", &path))?;
+        let mut text = key.expose().to_owned();
+        if !text.ends_with('\n') {
+            text.push('\n'); // ssh rejects a key without its final newline
+        }
+        file.write_all(text.as_bytes())
+            .map_err(GitError::io("writing SSH key", &path))?;
+        Ok((dir, path))
+    }
+
+    async fn run(
+        &self,
+        cwd: &Path,
+        args: &[&str],
+        creds: &Credentials,
+    ) -> Result<Result<String, CommandError>, GitError> {
+        let (spec, _files) = self.command(cwd, args, creds)?;
+        tracing::debug!(command = %spec.display(), "running git");
+        Ok(run_command(spec).await.map(|out| out.stdout_text()))
+    }
+
+    /// Lists the refs `url` advertises (`git ls-remote`), including `HEAD`: a cheap way to see
+    /// whether anything changed without fetching.
+    pub async fn ls_remote(
+        &self,
+        url: &str,
+        creds: &Credentials,
+    ) -> Result<Vec<RemoteRef>, GitError> {
+        check_url(url)?;
+        let out = self
+            .run(&self.home, &["ls-remote", url], creds)
+            .await?
+            .map_err(|source| GitError::LsRemote {
+                url: redact_url(url),
+                source: Box::new(source),
+            })?;
+        parse_ls_remote(&out).ok_or_else(|| GitError::UnexpectedOutput {
+            action: "listing refs".into(),
+            url: redact_url(url),
+            output: out.chars().take(200).collect(),
+        })
+    }
+
+    /// Resolves `revision` against the refs `url` advertises, without fetching.
+    ///
+    /// Returns `Ok(None)` when the revision is not an advertised ref and not a full SHA (for
+    /// example a short SHA): [`RepoCache::resolve_revision`] can resolve it after a fetch.
+    pub async fn resolve_advertised(
+        &self,
+        url: &str,
+        creds: &Credentials,
+        revision: &str,
+    ) -> Result<Option<String>, GitError> {
+        check_revision(url, revision)?;
+        let refs = self.ls_remote(url, creds).await?;
+        Ok(resolve_from_refs(&refs, revision))
+    }
+}
+
+/// The credential helper: its text is in argv, the values come from the child's environment.
+const CREDENTIAL_HELPER: &str = "credential.helper=!f() { test \"$1\" = get || exit 0; \
+     echo \"username=${FERRY_GIT_USERNAME}\"; echo \"password=${FERRY_GIT_PASSWORD}\"; }; f";
+
+/// `GIT_SSH_COMMAND`: batch mode (never prompt), a private known_hosts, the key if any.
+fn ssh_command(known_hosts: &Path, key_file: Option<&Path>, insecure: bool) -> String {
+    let mut cmd = String::from("ssh -o BatchMode=yes");
+    cmd.push_str(" -o UserKnownHostsFile=");
+    cmd.push_str(&shell_quote(&known_hosts.to_string_lossy()));
+    if insecure {
+        cmd.push_str(" -o StrictHostKeyChecking=no");
+    } else {
+        cmd.push_str(" -o StrictHostKeyChecking=accept-new");
+    }
+    if let Some(key) = key_file {
+        cmd.push_str(" -o IdentitiesOnly=yes -i ");
+        cmd.push_str(&shell_quote(&key.to_string_lossy()));
+    }
+    cmd
+}
+
+/// The git subcommand in `args` (the first argument that is neither an option nor the value
+/// of `-c`), for short error messages.
+fn subcommand<'a>(args: &[&'a str]) -> &'a str {
+    let mut after_c = false;
+    for arg in args {
+        if after_c {
+            after_c = false;
+        } else if *arg == "-c" {
+            after_c = true;
+        } else if !arg.starts_with('-') {
+            return arg;
+        }
+    }
+    ""
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn check_url(url: &str) -> Result<(), GitError> {
+    if url.trim().is_empty() || url.starts_with('-') {
+        return Err(GitError::InvalidUrl {
+            url: redact_url(url),
+        });
+    }
+    Ok(())
+}
+
+fn check_revision(url: &str, revision: &str) -> Result<(), GitError> {
+    let bad = revision.starts_with('-')
+        || revision.contains("..")
+        || revision
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "~^:?*[\\".contains(c));
+    if bad {
+        return Err(GitError::InvalidRevision {
+            url: redact_url(url),
+            revision: revision.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether `revision` means the remote's default branch.
+fn is_head(revision: &str) -> bool {
+    revision.is_empty() || revision == "HEAD"
+}
+
+/// Whether `s` is a full SHA-1 or SHA-256 object name.
+fn is_full_sha(s: &str) -> bool {
+    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Whether `s` could be an abbreviated object name.
+fn is_hex_prefix(s: &str) -> bool {
+    (4..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Parses `git ls-remote` output (`<sha>\t<ref>` lines).
+fn parse_ls_remote(out: &str) -> Option<Vec<RemoteRef>> {
+    out.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let (sha, name) = line.split_once('\t')?;
+            is_full_sha(sha).then(|| RemoteRef {
+                name: name.to_owned(),
+                sha: sha.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// Resolves a revision against advertised refs, as Argo CD does: `HEAD` or empty → `HEAD`;
+/// a full ref name as is; otherwise a branch, then a tag (peeled to its commit); a full SHA is
+/// returned as it is. `None` when nothing matches (a short SHA needs a fetched repository).
+pub fn resolve_from_refs(refs: &[RemoteRef], revision: &str) -> Option<String> {
+    let find = |name: &str| refs.iter().find(|r| r.name == name).map(|r| r.sha.clone());
+    if is_head(revision) {
+        return find("HEAD");
+    }
+    let candidates: Vec<String> = if revision.starts_with("refs/") {
+        vec![format!("{revision}^{{}}"), revision.to_owned()]
+    } else {
+        vec![
+            format!("refs/heads/{revision}"),
+            format!("refs/tags/{revision}^{{}}"),
+            format!("refs/tags/{revision}"),
+        ]
+    };
+    candidates
+        .iter()
+        .find_map(|c| find(c))
+        .or_else(|| is_full_sha(revision).then(|| revision.to_ascii_lowercase()))
+}
+
+/// The password of `scheme://user:password@host/…`, if the URL has one.
+fn url_password(url: &str) -> Option<String> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let (_, password) = userinfo.split_once(':')?;
+    (!password.is_empty()).then(|| password.to_owned())
+}
+
+/// Masks the password in `scheme://user:password@host/…`; other URLs are returned unchanged.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}{path}")
+            } else {
+                url.to_owned()
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// The key under which a repository is cached: userinfo dropped, scheme and host lower-cased,
+/// trailing `/` and `.git` removed. `HTTPS://Example.com/org/Repo.git/` and
+/// `https://example.com/org/Repo` share a mirror; `…/org/repo` (different case) does not.
+pub fn normalize_repo_url(url: &str) -> String {
+    let url = url.trim();
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (Some(s.to_ascii_lowercase()), r),
+        None => (None, url),
+    };
+    let (authority, path) = match scheme {
+        Some(_) => rest.split_at(rest.find('/').unwrap_or(rest.len())),
+        // scp-like `user@host:path`
+        None => match rest.split_once(':') {
+            Some((a, p)) if !a.contains('/') => (a, p),
+            _ => ("", rest),
+        },
+    };
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, h)| h)
+        .to_ascii_lowercase();
+    let mut path = path.trim_end_matches('/');
+    path = path.strip_suffix(".git").unwrap_or(path);
+    match scheme {
+        Some(s) => format!("{s}://{host}{path}"),
+        None if host.is_empty() => path.to_owned(),
+        None => format!("{host}:{path}"),
+    }
+}
+
+/// FNV-1a, 64 bit: a hash that is stable across Rust versions, for directory names.
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// `<last path segment>-<hash>`: readable, and unique per normalized URL.
+fn repo_dir_name(url: &str) -> String {
+    let normalized = normalize_repo_url(url);
+    let last = normalized.rsplit(['/', ':']).next().unwrap_or_default();
+    let readable: String = last
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(40)
+        .collect();
+    let readable = if readable.is_empty() {
+        "repo".to_owned()
+    } else {
+        readable
+    };
+    format!("{readable}-{:016x}", fnv1a64(normalized.as_bytes()))
+}
+
+/// Per-repository fetch bookkeeping, behind that repository's async mutex.
+#[derive(Default)]
+struct RepoState {
+    /// When the last successful fetch started.
+    last_success_started: Option<Instant>,
+    /// When the last fetch (successful or not) ended, and its result.
+    last_completed: Option<(Instant, Result<(), Arc<GitError>>)>,
+}
+
+/// A cache of bare mirrors (one per repository URL) and of checkouts (one per commit).
+///
+/// Layout under the root: `home/` (git's private HOME), `mirrors/<name>-<hash>/` (bare
+/// repositories), `checkouts/<name>-<hash>/<sha>/` (read-only working trees). Each repository
+/// has its own async mutex, held only while that repository is fetched; other repositories
+/// never wait for it. Checkouts are not evicted: remove `checkouts/` while ferry is stopped to
+/// reclaim space. Two processes must not share one root.
+pub struct RepoCache {
+    root: PathBuf,
+    git: Git,
+    repos: Mutex<HashMap<String, Arc<tokio::sync::Mutex<RepoState>>>>,
+    fetches: AtomicUsize,
+}
+
+impl fmt::Debug for RepoCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RepoCache")
+            .field("root", &self.root)
+            .field("fetches", &self.fetch_count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Default timeout of one git command (a fetch of a large repository can take a while).
+pub const DEFAULT_GIT_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The ref in each mirror that holds the commit the remote's `HEAD` pointed at.
+const REMOTE_HEAD_REF: &str = "refs/ferry/remote-head";
+
+impl RepoCache {
+    /// A cache under `root` (created on first use) with [`DEFAULT_GIT_TIMEOUT`].
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self::with_timeout(root, DEFAULT_GIT_TIMEOUT)
+    }
+
+    /// A cache under `root` whose git commands time out after `timeout`.
+    pub fn with_timeout(root: impl Into<PathBuf>, timeout: Duration) -> Self {
+        let root = root.into();
+        Self {
+            git: Git::new(root.join("home"), timeout),
+            root,
+            repos: Mutex::new(HashMap::new()),
+            fetches: AtomicUsize::new(0),
+        }
+    }
+
+    /// The git runner this cache uses (for [`Git::ls_remote`]).
+    pub fn git(&self) -> &Git {
+        &self.git
+    }
+
+    /// How many fetches ran (successful or not) since this cache was created.
+    pub fn fetch_count(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+
+    /// The bare mirror of `url`.
+    pub fn mirror_dir(&self, url: &str) -> PathBuf {
+        self.root.join("mirrors").join(repo_dir_name(url))
+    }
+
+    fn checkouts_dir(&self, url: &str) -> PathBuf {
+        self.root.join("checkouts").join(repo_dir_name(url))
+    }
+
+    fn slot(&self, url: &str) -> Arc<tokio::sync::Mutex<RepoState>> {
+        let mut repos = self.repos.lock().unwrap_or_else(|e| e.into_inner());
+        repos.entry(normalize_repo_url(url)).or_default().clone()
+    }
+
+    /// Fetches all branches and tags of `url` into its mirror (creating it on first use).
+    ///
+    /// Callers that arrive while a fetch of the same repository is running wait for it and share
+    /// its result instead of fetching again.
+    pub async fn fetch(&self, url: &str, creds: &Credentials) -> Result<(), GitError> {
+        self.fetch_if_older(url, creds, Duration::ZERO).await
+    }
+
+    /// Fetches `url` unless a successful fetch started at most `max_age` before this call (or
+    /// one finished while this call waited for it). With `max_age` = the poll interval, every
+    /// app of a poll round shares one fetch per repository.
+    pub async fn fetch_if_older(
+        &self,
+        url: &str,
+        creds: &Credentials,
+        max_age: Duration,
+    ) -> Result<(), GitError> {
+        check_url(url)?;
+        let requested = Instant::now();
+        let slot = self.slot(url);
+        let mut state = slot.lock().await;
+        if let Some((completed, result)) = &state.last_completed
+            && *completed >= requested
+        {
+            return result.clone().map_err(GitError::SharedFetch);
+        }
+        if let Some(started) = state.last_success_started
+            && requested.saturating_duration_since(started) <= max_age
+        {
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        let result = self.fetch_now(url, creds).await;
+        if result.is_ok() {
+            state.last_success_started = Some(started);
+        }
+        let shared = result.map_err(Arc::new);
+        state.last_completed = Some((Instant::now(), shared.clone()));
+        shared.map_err(GitError::SharedFetch)
+    }
+
+    async fn ensure_mirror(&self, url: &str) -> Result<PathBuf, GitError> {
+        let mirror = self.mirror_dir(url);
+        if mirror.join("HEAD").exists() {
+            return Ok(mirror);
+        }
+        let parent = mirror.parent().expect("mirror has a parent");
+        std::fs::create_dir_all(parent).map_err(GitError::io("creating", parent))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".init-")
+            .tempdir_in(parent)
+            .map_err(GitError::io("creating a temporary directory in", parent))?;
+        let tmp_str = tmp.path().to_string_lossy().into_owned();
+        self.git
+            .run(
+                parent,
+                &["init", "--bare", "-q", &tmp_str],
+                &Credentials::none(),
+            )
+            .await?
+            .map_err(|source| GitError::Local {
+                action: "creating the mirror".into(),
+                url: redact_url(url),
+                source: Box::new(source),
+            })?;
+        std::fs::rename(tmp.path(), &mirror).map_err(GitError::io("creating mirror", &mirror))?;
+        Ok(mirror)
+    }
+
+    async fn fetch_now(&self, url: &str, creds: &Credentials) -> Result<(), GitError> {
+        let mirror = self.ensure_mirror(url).await?;
+        let git_dir = format!("--git-dir={}", mirror.to_string_lossy());
+        let head_spec = format!("+HEAD:{REMOTE_HEAD_REF}");
+        let mut args = vec![
+            git_dir.as_str(),
+            "fetch",
+            "--quiet",
+            "--prune",
+            "--force",
+            url,
+            "+refs/heads/*:refs/heads/*",
+            "+refs/tags/*:refs/tags/*",
+            head_spec.as_str(),
+        ];
+        tracing::debug!(url = %redact_url(url), "fetching repository");
+        match self.git.run(&mirror, &args, creds).await? {
+            Ok(_) => Ok(()),
+            Err(e) if e.stderr_tail().contains("couldn't find remote ref HEAD") => {
+                // An empty remote, or a HEAD pointing at a missing branch: fetch the rest.
+                args.pop();
+                self.git
+                    .run(&mirror, &args, creds)
+                    .await?
+                    .map_err(|source| GitError::Fetch {
+                        url: redact_url(url),
+                        source: Box::new(source),
+                    })?;
+                let _ = self
+                    .git
+                    .run(
+                        &mirror,
+                        &[&git_dir, "update-ref", "-d", REMOTE_HEAD_REF],
+                        creds,
+                    )
+                    .await?;
+                Ok(())
+            }
+            Err(source) => Err(GitError::Fetch {
+                url: redact_url(url),
+                source: Box::new(source),
+            }),
+        }
+    }
+
+    /// Fetches `url` if its last successful fetch is older than `max_age` (see
+    /// [`RepoCache::fetch_if_older`]), then resolves `revision` to a commit SHA
+    /// ([`RepoCache::resolve_revision`]).
+    pub async fn resolve_fresh(
+        &self,
+        url: &str,
+        creds: &Credentials,
+        revision: &str,
+        max_age: Duration,
+    ) -> Result<String, GitError> {
+        check_revision(url, revision)?;
+        self.fetch_if_older(url, creds, max_age).await?;
+        self.resolve_revision(url, creds, revision).await
+    }
+
+    /// Resolves `revision` in the fetched mirror of `url` to a full commit SHA.
+    ///
+    /// `HEAD` or empty is the remote's default branch; otherwise a branch, then a tag, then a
+    /// (short or full) commit SHA; a full ref name (`refs/pull/1/head`) is also accepted. A full
+    /// SHA or ref name the mirror lacks (a commit on no branch) is fetched on its own. A revision
+    /// that names nothing gives [`GitError::RevisionNotFound`].
+    pub async fn resolve_revision(
+        &self,
+        url: &str,
+        creds: &Credentials,
+        revision: &str,
+    ) -> Result<String, GitError> {
+        check_revision(url, revision)?;
+        let mirror = self.mirror_dir(url);
+        if !mirror.join("HEAD").exists() {
+            return Err(GitError::NotFetched {
+                url: redact_url(url),
+            });
+        }
+        if let Some(sha) = self.resolve_local(&mirror, revision).await? {
+            return Ok(sha);
+        }
+        if is_full_sha(revision) || revision.starts_with("refs/") {
+            let slot = self.slot(url);
+            let _state = slot.lock().await;
+            let refspec = if revision.starts_with("refs/") {
+                format!("+{revision}:{revision}")
+            } else {
+                format!("+{revision}:refs/ferry/commits/{revision}")
+            };
+            let git_dir = format!("--git-dir={}", mirror.to_string_lossy());
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            let fetched = self
+                .git
+                .run(
+                    &mirror,
+                    &[&git_dir, "fetch", "--quiet", url, &refspec],
+                    creds,
+                )
+                .await?;
+            match fetched {
+                Ok(_) => {
+                    if let Some(sha) = self.resolve_local(&mirror, revision).await? {
+                        return Ok(sha);
+                    }
+                }
+                Err(e) if !names_missing_revision(e.stderr_tail()) => {
+                    return Err(GitError::Fetch {
+                        url: redact_url(url),
+                        source: Box::new(e),
+                    });
+                }
+                Err(_) => {}
+            }
+        }
+        Err(GitError::RevisionNotFound {
+            url: redact_url(url),
+            revision: revision.to_owned(),
+        })
+    }
+
+    /// Looks `revision` up in the mirror only.
+    async fn resolve_local(
+        &self,
+        mirror: &Path,
+        revision: &str,
+    ) -> Result<Option<String>, GitError> {
+        let candidates: Vec<String> = if is_head(revision) {
+            vec![REMOTE_HEAD_REF.to_owned()]
+        } else if revision.starts_with("refs/") {
+            vec![revision.to_owned()]
+        } else {
+            let mut c = vec![
+                format!("refs/heads/{revision}"),
+                format!("refs/tags/{revision}"),
+            ];
+            if is_hex_prefix(revision) {
+                c.push(revision.to_owned());
+            }
+            c
+        };
+        let git_dir = format!("--git-dir={}", mirror.to_string_lossy());
+        for candidate in candidates {
+            let spec = format!("{candidate}^{{commit}}");
+            let out = self
+                .git
+                .run(
+                    mirror,
+                    &[&git_dir, "rev-parse", "--verify", "--quiet", &spec],
+                    &Credentials::none(),
+                )
+                .await?;
+            if let Ok(out) = out {
+                let sha = out.trim();
+                if is_full_sha(sha) {
+                    return Ok(Some(sha.to_owned()));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// A read-only working tree of commit `sha` of `url`, created on first request and reused.
+    ///
+    /// `sha` must be a full SHA (from [`RepoCache::resolve_revision`]) of a fetched repository.
+    /// Files are made read-only; callers must not write into the tree. Submodules and Git LFS
+    /// files are not materialized.
+    pub async fn checkout(&self, url: &str, sha: &str) -> Result<PathBuf, GitError> {
+        if !is_full_sha(sha) {
+            return Err(GitError::InvalidRevision {
+                url: redact_url(url),
+                revision: sha.into(),
+            });
+        }
+        let dir = self.checkouts_dir(url);
+        let target = dir.join(sha);
+        if target.is_dir() {
+            return Ok(target);
+        }
+        let mirror = self.mirror_dir(url);
+        if !mirror.join("HEAD").exists() {
+            return Err(GitError::NotFetched {
+                url: redact_url(url),
+            });
+        }
+        std::fs::create_dir_all(&dir).map_err(GitError::io("creating", &dir))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".checkout-")
+            .tempdir_in(&dir)
+            .map_err(GitError::io("creating a temporary directory in", &dir))?;
+        let tree = tmp.path().join("tree");
+        std::fs::create_dir(&tree).map_err(GitError::io("creating", &tree))?;
+        let (mut spec, _files) = self.git.command(
+            &tree,
+            &[
+                &format!("--git-dir={}", mirror.to_string_lossy()),
+                &format!("--work-tree={}", tree.to_string_lossy()),
+                "-c",
+                "core.hooksPath=/dev/null",
+                "checkout",
+                "--quiet",
+                "--force",
+                sha,
+                "--",
+                ".",
+            ],
+            &Credentials::none(),
+        )?;
+        spec = spec.with_env("GIT_INDEX_FILE", tmp.path().join("index").to_string_lossy());
+        run_command(spec).await.map_err(|source| GitError::Local {
+            action: format!("checking out {sha}"),
+            url: redact_url(url),
+            source: Box::new(source),
+        })?;
+        make_read_only(&tree).map_err(GitError::io("making the checkout read-only:", &tree))?;
+        match std::fs::rename(&tree, &target) {
+            Ok(()) => Ok(target),
+            // Another caller finished the same checkout first: use theirs.
+            Err(_) if target.is_dir() => Ok(target),
+            Err(e) => Err(GitError::io("moving the checkout to", &target)(e)),
+        }
+    }
+
+    /// Author, date and subject of commit `sha` of a fetched `url`.
+    pub async fn commit_info(&self, url: &str, sha: &str) -> Result<CommitInfo, GitError> {
+        check_revision(url, sha)?;
+        let mirror = self.mirror_dir(url);
+        if !mirror.join("HEAD").exists() {
+            return Err(GitError::NotFetched {
+                url: redact_url(url),
+            });
+        }
+        let git_dir = format!("--git-dir={}", mirror.to_string_lossy());
+        let spec = format!("{sha}^{{commit}}");
+        let out = self
+            .git
+            .run(
+                &mirror,
+                &[
+                    &git_dir,
+                    "log",
+                    "-1",
+                    "--no-show-signature",
+                    "--format=%H%x00%an%x00%ae%x00%aI%x00%s",
+                    &spec,
+                    "--",
+                ],
+                &Credentials::none(),
+            )
+            .await?
+            .map_err(|source| GitError::Local {
+                action: format!("reading commit {sha}"),
+                url: redact_url(url),
+                source: Box::new(source),
+            })?;
+        parse_commit_info(&out).ok_or_else(|| GitError::UnexpectedOutput {
+            action: format!("reading commit {sha}"),
+            url: redact_url(url),
+            output: out.chars().take(200).collect(),
+        })
+    }
+}
+
+/// Whether git's stderr says the wanted revision does not exist on the remote.
+fn names_missing_revision(stderr: &str) -> bool {
+    [
+        "couldn't find remote ref",
+        "not our ref",
+        "unadvertised object",
+        "no such remote ref",
+    ]
+    .iter()
+    .any(|needle| stderr.contains(needle))
+}
+
+fn parse_commit_info(out: &str) -> Option<CommitInfo> {
+    let line = out.trim_end_matches('\n');
+    let mut fields = line.splitn(5, '\0');
+    let info = CommitInfo {
+        sha: fields.next()?.to_owned(),
+        author_name: fields.next()?.to_owned(),
+        author_email: fields.next()?.to_owned(),
+        date: fields.next()?.to_owned(),
+        subject: fields.next()?.to_owned(),
+    };
+    is_full_sha(&info.sha).then_some(info)
+}
+
+/// Marks every regular file under `dir` read-only (symlinks are left alone).
+fn make_read_only(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            make_read_only(&entry.path())?;
+        } else if kind.is_file() {
+            let mut perms = entry.metadata()?.permissions();
+            perms.set_readonly(true);
+            std::fs::set_permissions(entry.path(), perms)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(name: &str, sha: char) -> RemoteRef {
+        RemoteRef {
+            name: name.into(),
+            sha: sha.to_string().repeat(40),
+        }
+    }
+
+    #[test]
+    fn resolves_like_argo_cd() {
+        let refs = vec![
+            r("HEAD", 'a'),
+            r("refs/heads/main", 'a'),
+            r("refs/heads/v1", 'b'),
+            r("refs/tags/v1", 'c'),
+            r("refs/tags/v2", 'd'),
+            r("refs/tags/v2^{}", 'e'),
+        ];
+        assert_eq!(resolve_from_refs(&refs, ""), Some("a".repeat(40)));
+        assert_eq!(resolve_from_refs(&refs, "HEAD"), Some("a".repeat(40)));
+        assert_eq!(
+            resolve_from_refs(&refs, "v1"),
+            Some("b".repeat(40)),
+            "branch before tag"
+        );
+        assert_eq!(
+            resolve_from_refs(&refs, "v2"),
+            Some("e".repeat(40)),
+            "annotated tag peeled"
+        );
+        assert_eq!(
+            resolve_from_refs(&refs, "refs/tags/v1"),
+            Some("c".repeat(40))
+        );
+        assert_eq!(
+            resolve_from_refs(&refs, &"F".repeat(40)),
+            Some("f".repeat(40))
+        );
+        assert_eq!(resolve_from_refs(&refs, "abc1234"), None);
+        assert_eq!(resolve_from_refs(&refs, "nope"), None);
+    }
+
+    #[test]
+    fn parses_ls_remote() {
+        let a = "a".repeat(40);
+        let out = format!("{a}\tHEAD\n{a}\trefs/heads/main\n");
+        let refs = parse_ls_remote(&out).unwrap();
+        assert_eq!(refs, vec![r("HEAD", 'a'), r("refs/heads/main", 'a')]);
+        assert_eq!(parse_ls_remote("garbage\n"), None);
+        assert_eq!(parse_ls_remote(""), Some(vec![]));
+    }
+
+    #[test]
+    fn normalizes_urls_for_the_cache_key() {
+        assert_eq!(
+            normalize_repo_url("HTTPS://user:pw@Example.COM/Org/Repo.git/"),
+            "https://example.com/Org/Repo"
+        );
+        assert_eq!(
+            normalize_repo_url("git@GitHub.com:org/repo.git"),
+            "github.com:org/repo"
+        );
+        assert_eq!(normalize_repo_url("/srv/git/repo.git"), "/srv/git/repo");
+        assert_eq!(
+            repo_dir_name("https://a/x.git"),
+            repo_dir_name("https://A/x")
+        );
+        assert_ne!(repo_dir_name("https://a/x"), repo_dir_name("https://a/X"));
+        assert!(repo_dir_name("https://a/my-repo.git").starts_with("my-repo-"));
+    }
+
+    #[test]
+    fn subcommand_skips_options_and_config() {
+        assert_eq!(
+            subcommand(&["--git-dir=x", "-c", "a=b", "fetch", "--quiet"]),
+            "fetch"
+        );
+        assert_eq!(subcommand(&["ls-remote", "u"]), "ls-remote");
+    }
+
+    #[test]
+    fn fnv_is_stable() {
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn redacts_url_passwords() {
+        assert_eq!(redact_url("https://u:secret@h/r"), "https://u:***@h/r");
+        assert_eq!(redact_url("https://u@h/r"), "https://u@h/r");
+        assert_eq!(redact_url("git@h:r"), "git@h:r");
+        assert_eq!(
+            url_password("https://u:secret@h/r").as_deref(),
+            Some("secret")
+        );
+        assert_eq!(url_password("https://u@h/r:x"), None);
+    }
+
+    #[test]
+    fn rejects_option_like_urls_and_revisions() {
+        assert!(check_url("--upload-pack=touch /tmp/x").is_err());
+        assert!(check_url("").is_err());
+        assert!(check_revision("u", "--output=x").is_err());
+        assert!(check_revision("u", "main..dev").is_err());
+        assert!(check_revision("u", "a b").is_err());
+        assert!(check_revision("u", "release/1.0").is_ok());
+        assert!(check_revision("u", "").is_ok());
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let creds = Credentials {
+            ssh_private_key: Some("KEY".into()),
+            ..Credentials::basic("me", "hunter2")
+        };
+        let shown = format!("{creds:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("KEY"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn ssh_command_quotes_paths_and_pins_the_key() {
+        let cmd = ssh_command(Path::new("/h/known hosts"), Some(Path::new("/h/k")), false);
+        assert_eq!(
+            cmd,
+            "ssh -o BatchMode=yes -o UserKnownHostsFile='/h/known hosts' \
+             -o StrictHostKeyChecking=accept-new -o IdentitiesOnly=yes -i '/h/k'"
+        );
+        assert!(ssh_command(Path::new("/k"), None, true).contains("StrictHostKeyChecking=no"));
+    }
+
+    #[test]
+    fn credentials_reach_git_through_env_only() {
+        let home = tempfile::tempdir().unwrap();
+        let git = Git::new(home.path(), Duration::from_secs(5));
+        let creds = Credentials {
+            ssh_private_key: Some("PRIVATE KEY".into()),
+            ..Credentials::basic("me", "hunter2")
+        };
+        let (spec, files) = git
+            .command(home.path(), &["ls-remote", "x"], &creds)
+            .unwrap();
+        assert!(
+            spec.args
+                .iter()
+                .all(|a| !a.contains("hunter2") && !a.contains("PRIVATE"))
+        );
+        let env: HashMap<_, _> = spec.env.iter().cloned().collect();
+        assert_eq!(env["FERRY_GIT_PASSWORD"], "hunter2");
+        assert_eq!(env["GIT_TERMINAL_PROMPT"], "0");
+        let ssh = &env["GIT_SSH_COMMAND"];
+        let key_path = ssh.rsplit(" -i ").next().unwrap().trim_matches('\'');
+        assert_eq!(std::fs::read_to_string(key_path).unwrap(), "PRIVATE KEY\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(key_path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        drop(files);
+        assert!(
+            !Path::new(key_path).exists(),
+            "the key file is removed after the command"
+        );
+    }
+
+    #[test]
+    fn parses_commit_info() {
+        let sha = "a".repeat(40);
+        let out = format!("{sha}\0Ann\0ann@x\02024-01-02T03:04:05+00:00\0fix: a\n");
+        let info = parse_commit_info(&out).unwrap();
+        assert_eq!(info.author_name, "Ann");
+        assert_eq!(info.subject, "fix: a");
+        assert!(parse_commit_info("nope").is_none());
+    }
+}

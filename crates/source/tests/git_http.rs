@@ -1,0 +1,108 @@
+//! Credentials over HTTP against a real `git http-backend` behind Basic authentication: the
+//! right password works, and a wrong one never shows up in errors.
+
+mod support;
+
+use std::time::Duration;
+
+use ferry_source::git::{Credentials, RepoCache};
+use support::TestRepo;
+
+const USER: &str = "ferry";
+const PASSWORD: &str = "correct-Horse-battery-9";
+const WRONG: &str = "wrong-Secret-4711";
+
+/// A pushed repository served at `<base>/repo.git` (and its tip).
+async fn served() -> (TestRepo, support::http::GitHttpServer, String) {
+    let repo = TestRepo::new();
+    repo.write("app/cm.yaml", "apiVersion: v1\nkind: ConfigMap\n");
+    let sha = repo.commit("first");
+    repo.push();
+    let server = support::http::serve(repo.bare.parent().unwrap().to_owned(), USER, PASSWORD).await;
+    (repo, server, sha)
+}
+
+fn cache() -> (tempfile::TempDir, RepoCache) {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = RepoCache::with_timeout(dir.path().join("cache"), Duration::from_secs(60));
+    (dir, cache)
+}
+
+/// The error's message, its `Debug`, and every message in its source chain.
+fn everything_said(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = format!("{err}\n{err:?}\n");
+    let mut source = err.source();
+    while let Some(e) = source {
+        text.push_str(&format!("{e}\n{e:?}\n"));
+        source = e.source();
+    }
+    text
+}
+
+#[tokio::test]
+async fn the_right_password_fetches() {
+    let (_repo, server, sha) = served().await;
+    let (_dir, cache) = cache();
+    let url = format!("{}/repo.git", server.base_url);
+    let creds = Credentials::basic(USER, PASSWORD);
+    let resolved = cache
+        .resolve_fresh(&url, &creds, "main", Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(resolved, sha);
+    let refs = cache.git().ls_remote(&url, &creds).await.unwrap();
+    assert!(
+        refs.iter()
+            .any(|r| r.name == "refs/heads/main" && r.sha == sha)
+    );
+    let tree = cache.checkout(&url, &sha).await.unwrap();
+    assert!(tree.join("app/cm.yaml").is_file());
+}
+
+#[tokio::test]
+async fn a_wrong_password_never_appears_in_errors() {
+    let (_repo, server, _sha) = served().await;
+    let (_dir, cache) = cache();
+    let url = format!("{}/repo.git", server.base_url);
+    let creds = Credentials::basic(USER, WRONG);
+
+    let err = cache.fetch(&url, &creds).await.unwrap_err();
+    let said = everything_said(&err);
+    assert!(!said.contains(WRONG), "{said}");
+    assert!(
+        said.contains(&url),
+        "the error names the repository: {said}"
+    );
+    assert!(said.contains("Authentication failed"), "{said}");
+
+    let err = cache.git().ls_remote(&url, &creds).await.unwrap_err();
+    let said = everything_said(&err);
+    assert!(!said.contains(WRONG), "{said}");
+    assert!(said.contains("listing the refs of"), "{said}");
+}
+
+#[tokio::test]
+async fn no_credentials_fail_at_once_instead_of_prompting() {
+    let (_repo, server, _sha) = served().await;
+    let (_dir, cache) = cache();
+    let url = format!("{}/repo.git", server.base_url);
+    let err = cache.fetch(&url, &Credentials::none()).await.unwrap_err();
+    let said = everything_said(&err);
+    assert!(said.contains("terminal prompts disabled"), "{said}");
+}
+
+#[tokio::test]
+async fn a_password_written_into_the_url_is_masked() {
+    let (_repo, server, _sha) = served().await;
+    let (_dir, cache) = cache();
+    let url = format!(
+        "{}/repo.git",
+        server
+            .base_url
+            .replace("http://", &format!("http://{USER}:{WRONG}@"))
+    );
+    let err = cache.fetch(&url, &Credentials::none()).await.unwrap_err();
+    let said = everything_said(&err);
+    assert!(!said.contains(WRONG), "{said}");
+    assert!(said.contains(&format!("http://{USER}:***@")), "{said}");
+}

@@ -1,0 +1,173 @@
+//! A tiny HTTP/1.1 server that serves git repositories with `git http-backend` (CGI) behind
+//! Basic authentication: enough for git's smart HTTP protocol, one request per connection.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use base64::Engine as _;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// A running server; stops when dropped.
+pub struct GitHttpServer {
+    /// `http://127.0.0.1:<port>`
+    pub base_url: String,
+    task: JoinHandle<()>,
+}
+
+impl Drop for GitHttpServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves the repositories under `project_root` to clients that authenticate as
+/// `username`/`password`.
+pub async fn serve(project_root: PathBuf, username: &str, password: &str) -> GitHttpServer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+    );
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let root = project_root.clone();
+            let expected = expected.clone();
+            tokio::spawn(async move {
+                let _ = handle(stream, root, expected).await;
+            });
+        }
+    });
+    GitHttpServer { base_url, task }
+}
+
+async fn handle(stream: TcpStream, root: PathBuf, expected_auth: String) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line).await?;
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_owned();
+    let target = parts.next().unwrap_or_default().to_owned();
+    let mut headers = HashMap::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).await?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+        }
+    }
+    let body = read_body(&mut reader, &headers).await?;
+    let mut stream = reader.into_inner();
+
+    if headers.get("authorization") != Some(&expected_auth) {
+        let response = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"ferry-test\"\r\n\
+                        Content-Length: 0\r\nConnection: close\r\n\r\n";
+        stream.write_all(response.as_bytes()).await?;
+        return stream.shutdown().await;
+    }
+
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let header = |name: &str| headers.get(name).cloned().unwrap_or_default();
+    let mut child = tokio::process::Command::new("git")
+        .arg("http-backend")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_PROJECT_ROOT", &root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("REQUEST_METHOD", &method)
+        .env("PATH_INFO", path)
+        .env("QUERY_STRING", query)
+        .env("CONTENT_TYPE", header("content-type"))
+        .env("CONTENT_LENGTH", body.len().to_string())
+        .env("HTTP_CONTENT_ENCODING", header("content-encoding"))
+        .env("GIT_PROTOCOL", header("git-protocol"))
+        .env("REMOTE_USER", "ferry")
+        .env("REMOTE_ADDR", "127.0.0.1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = tokio::spawn(async move {
+        let _ = stdin.write_all(&body).await;
+    });
+    let output = child.wait_with_output().await?;
+    let _ = writer.await;
+
+    // CGI output: headers, a blank line, the body.
+    let out = output.stdout;
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, 4))
+        .or_else(|| out.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)));
+    let (head, body) = match split {
+        Some((i, n)) => (
+            String::from_utf8_lossy(&out[..i]).into_owned(),
+            &out[i + n..],
+        ),
+        None => (String::new(), &out[..]),
+    };
+    let mut status = "200 OK".to_owned();
+    let mut response = String::new();
+    for line in head.lines() {
+        match line.split_once(':') {
+            Some((k, v)) if k.eq_ignore_ascii_case("status") => status = v.trim().to_owned(),
+            Some(_) => {
+                response.push_str(line.trim_end());
+                response.push_str("\r\n");
+            }
+            None => {}
+        }
+    }
+    let head = format!(
+        "HTTP/1.1 {status}\r\n{response}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await?;
+    stream.shutdown().await
+}
+
+async fn read_body(
+    reader: &mut BufReader<TcpStream>,
+    headers: &HashMap<String, String>,
+) -> std::io::Result<Vec<u8>> {
+    if let Some(len) = headers.get("content-length") {
+        let mut body = vec![0; len.parse().unwrap_or(0)];
+        reader.read_exact(&mut body).await?;
+        return Ok(body);
+    }
+    let chunked = headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            let mut size_line = String::new();
+            reader.read_line(&mut size_line).await?;
+            let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16)
+                .unwrap_or(0);
+            let mut chunk = vec![0; size + 2]; // data and its CRLF
+            reader.read_exact(&mut chunk).await?;
+            if size == 0 {
+                return Ok(body);
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    }
+    Ok(body)
+}
