@@ -2,9 +2,13 @@
 //! reconciles Kubernetes clusters to match what Git holds.
 //!
 //! This file only parses flags, sets up tracing and TLS, and hands over to one subcommand; each
-//! subcommand lives in its own file under `commands/`.
+//! subcommand lives in its own file under `commands/`. Exit codes: 0 success, 1 the operation
+//! failed (a sync failed, a wait timed out, `app diff` found differences), 2 ferry could not run
+//! (bad flags, unreachable cluster, missing app).
 
 mod commands;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -22,22 +26,48 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Look at and act on Applications: list, get, diff, sync, refresh, history, rollback, wait, delete.
+    App(commands::app::Args),
+    /// Install ferry's CRDs and the `default` AppProject (and, optionally, its controller).
+    Install(commands::install::Args),
+    /// Run the controller: reconcile the Applications of a namespace from Git.
+    Run(commands::run::Args),
     /// Print ferry's version.
     Version(commands::version::Args),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log)?)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     // One crypto provider for every TLS connection in the process (kube, the server, webhooks).
     rustls::crypto::ring::default_provider()
         .install_default()
         .map_err(|_| anyhow::anyhow!("a rustls crypto provider was already installed"))?;
 
-    match cli.command {
-        Command::Version(args) => commands::version::run(&args),
-    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::App(args) => commands::app::run(&args).await,
+            Command::Install(args) => commands::install::run(&args).await.map(|()| 0),
+            Command::Run(args) => commands::run::run(&args).await.map(|()| 0),
+            Command::Version(args) => commands::version::run(&args).map(|()| 0),
+        }
+    })
 }

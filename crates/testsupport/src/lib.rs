@@ -14,6 +14,7 @@
 //! - [`wait_until`] waits for a condition with a deadline and says what it last saw when the
 //!   deadline passes; tests never sleep for a guessed time.
 //! - [`Kubectl`] runs the real `kubectl` against a cluster.
+//! - [`GitRepo`] is a real Git repository (bare, served over `file://`) to commit fixtures to.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -33,11 +34,13 @@
 //! ```
 
 mod cluster;
+mod git;
 mod kubectl;
 mod namespace;
 mod wait;
 
 pub use cluster::{Cluster, SHARED_KUBECONFIG_ENV};
+pub use git::{FIXTURE_AUTHOR, GitRepo};
 pub use kubectl::Kubectl;
 pub use namespace::{TEST_NAMESPACE_LABEL, TestNamespace};
 pub use wait::{Probe, wait_until};

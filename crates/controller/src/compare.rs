@@ -1,0 +1,123 @@
+//! Comparing desired and live state: a server-side-apply dry run of each desired object,
+//! normalized, against the live object, normalized the same way.
+
+use ferry_cluster::{ApplyOptions, ClusterClient, ObjectRef};
+use ferry_core::tracking::{ResourceKey, is_tracked_by};
+use futures::StreamExt as _;
+use serde_json::Value;
+
+use crate::desired::DesiredObject;
+use crate::normalize::{normalize, remove_pointers};
+
+/// What comparing one desired object found.
+#[derive(Debug, Clone)]
+pub struct Compared {
+    /// The desired object.
+    pub desired: DesiredObject,
+    /// The live object, if it exists.
+    pub live: Option<Value>,
+    /// What the object would be after applying (the dry run), if the API server accepted it.
+    pub predicted: Option<Value>,
+    /// Whether live already matches what applying would produce.
+    pub in_sync: bool,
+    /// Why the comparison could not be made (the API server refused the dry run).
+    pub error: Option<String>,
+    /// Live exists but is tracked by another app (or not tracked at all) — not ours to change.
+    pub foreign_owner: Option<String>,
+}
+
+/// Pointers to ignore for one object, from `ignoreDifferences`.
+pub type IgnoreFor<'a> = dyn Fn(&ResourceKey) -> Vec<String> + Sync + 'a;
+
+/// Compares every desired object with the cluster, `concurrency` at a time, in input order.
+pub async fn compare_all(
+    cluster: &ClusterClient,
+    app: &str,
+    field_manager: &str,
+    desired: &[DesiredObject],
+    ignore: &IgnoreFor<'_>,
+    concurrency: usize,
+) -> Vec<Compared> {
+    let comparisons: Vec<_> = desired
+        .iter()
+        .map(|d| compare_one(cluster, app, field_manager, d.clone(), ignore))
+        .collect();
+    futures::stream::iter(comparisons)
+        .buffered(concurrency.max(1))
+        .collect()
+        .await
+}
+
+async fn compare_one(
+    cluster: &ClusterClient,
+    app: &str,
+    field_manager: &str,
+    desired: DesiredObject,
+    ignore: &IgnoreFor<'_>,
+) -> Compared {
+    let r = ObjectRef::of(&desired.object).expect("desired objects have apiVersion, kind and name");
+    let live = match cluster.get(&r).await {
+        Ok(l) => l,
+        Err(e) => {
+            return Compared {
+                desired,
+                live: None,
+                predicted: None,
+                in_sync: false,
+                error: Some(e.to_string()),
+                foreign_owner: None,
+            };
+        }
+    };
+    let foreign_owner = live
+        .as_ref()
+        .and_then(|l| foreign_tracking(l, app, &desired.key));
+    let predicted = match cluster
+        .apply(&desired.object, &ApplyOptions::new(field_manager).dry_run())
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            return Compared {
+                desired,
+                live,
+                predicted: None,
+                in_sync: false,
+                error: Some(e.to_string()),
+                foreign_owner,
+            };
+        }
+    };
+    let in_sync = match &live {
+        Some(l) => {
+            let pointers = ignore(&desired.key);
+            let mut a = normalize(l);
+            let mut b = normalize(&predicted);
+            remove_pointers(&mut a, &pointers);
+            remove_pointers(&mut b, &pointers);
+            a == b
+        }
+        None => false,
+    };
+    Compared {
+        desired,
+        live,
+        predicted: Some(predicted),
+        in_sync,
+        error: None,
+        foreign_owner,
+    }
+}
+
+/// When a live object carries a tracking annotation that points to another app, that app's
+/// name (an object with no annotation is free to adopt, as Argo CD adopts it).
+fn foreign_tracking(live: &Value, app: &str, key: &ResourceKey) -> Option<String> {
+    let value = live
+        .pointer("/metadata/annotations")?
+        .get(ferry_core::tracking::TRACKING_ANNOTATION)?
+        .as_str()?;
+    if is_tracked_by(value, app, &key.group, &key.kind, &key.namespace, &key.name) {
+        return None;
+    }
+    Some(value.split(':').next().unwrap_or(value).to_string())
+}

@@ -1,0 +1,76 @@
+//! The controller's loops: a watch on Applications that queues the ones whose spec, operation,
+//! annotations or finalizers changed, and workers that reconcile queued apps, each app at most
+//! once at a time, requeued after the poll interval (or sooner while something progresses).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_core::application::Application;
+use futures::StreamExt as _;
+use kube::runtime::WatchStreamExt as _;
+use kube::runtime::watcher::{self, Event};
+use tracing::{Instrument as _, info, info_span, warn};
+
+use crate::reconcile::Engine;
+
+/// What of an Application makes it worth reconciling again when it changes (not its status,
+/// which ferry itself writes).
+fn fingerprint(app: &Application) -> String {
+    serde_json::json!([
+        app.spec,
+        app.operation,
+        app.metadata.annotations,
+        app.metadata.deletion_timestamp,
+        app.metadata.finalizers,
+    ])
+    .to_string()
+}
+
+/// Runs the controller until the process ends: the Application watch and `workers` workers.
+pub async fn run_controller(engine: Arc<Engine>, workers: usize) {
+    info!(namespace = %engine.cfg.namespace, workers, "controller starting");
+    for i in 0..workers.max(1) {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            loop {
+                let name = engine.queue.next().await;
+                let span = info_span!("reconcile", app = %name, worker = i);
+                let result = engine.reconcile(&name).instrument(span).await;
+                match result {
+                    Ok(Some(after)) => engine.queue.add_after(&name, after),
+                    Ok(None) => {}
+                    Err(e) => {
+                        warn!(app = %name, "reconcile failed, retrying: {e}");
+                        engine.queue.add_after(&name, Duration::from_secs(5));
+                    }
+                }
+                engine.queue.done(&name);
+            }
+        });
+    }
+
+    let mut seen: HashMap<String, String> = HashMap::new();
+    let mut events = watcher::watcher(engine.apps.clone(), watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(Event::Apply(app) | Event::InitApply(app)) => {
+                let name = app.metadata.name.clone().unwrap_or_default();
+                let fp = fingerprint(&app);
+                if seen.get(&name) != Some(&fp) {
+                    seen.insert(name.clone(), fp);
+                    engine.queue.add(&name);
+                }
+            }
+            Ok(Event::Delete(app)) => {
+                let name = app.metadata.name.clone().unwrap_or_default();
+                seen.remove(&name);
+                engine.queue.add(&name);
+            }
+            Ok(Event::Init | Event::InitDone) => {}
+            Err(e) => warn!("watching Applications: {e}"),
+        }
+    }
+}

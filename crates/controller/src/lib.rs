@@ -1,0 +1,21 @@
+//! ferry's controller: it watches Argo CD `Application`s and reconciles each one from Git into
+//! its destination cluster.
+//!
+//! Start with [`reconcile::Engine::reconcile`], which follows one app through the data flow
+//! (fetch → render → prepare → compare → sync → status); [`controller::run_controller`] runs
+//! it for every app; [`sync::run_sync`] applies and prunes.
+
+pub mod compare;
+pub mod controller;
+pub mod credentials;
+pub mod desired;
+pub mod destinations;
+pub mod history;
+pub mod normalize;
+pub mod queue;
+pub mod reconcile;
+pub mod sync;
+pub mod watches;
+
+pub use controller::run_controller;
+pub use reconcile::{Engine, EngineConfig, ResourceDiff};

@@ -1,0 +1,1069 @@
+//! Reconciling one Application: fetch → render → prepare → compare → (sync) → status.
+//!
+//! [`Engine::reconcile`] is the whole of it. It never prunes after a failed, partial or empty
+//! render, never touches objects the app does not track, and writes what it found to the
+//! Application's status in Argo CD's shape.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferry_cluster::{ClusterClient, ObjectRef, Propagation};
+use ferry_core::application::{
+    Application, ApplicationCondition, ApplicationSource, ApplicationStatus, HealthStatus,
+    HealthStatusCode, Operation, OperationInitiator, OperationPhase, OperationState, RefreshType,
+    ResourceStatus, SyncOperation, SyncStatus, SyncStatusCode,
+};
+use ferry_core::health::assess_health;
+use ferry_core::project::AppProject;
+use ferry_core::tracking::{ResourceKey, TRACKING_ANNOTATION, is_tracked_by};
+use ferry_source::git::{CommitInfo, RepoCache};
+use ferry_source::render::{DirectoryOptions, Manifest, render_directory};
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::{Value, json};
+use tracing::{info, warn};
+
+use crate::compare::{Compared, compare_all};
+use crate::credentials::RepoCredentials;
+use crate::desired::{DesiredObject, prepare_desired};
+use crate::destinations::Destinations;
+use crate::queue::WorkQueue;
+use crate::sync::{SyncOutcome, SyncRequest, run_sync};
+use crate::watches::WatchHub;
+
+/// Condition types ferry sets, as Argo CD names them.
+pub mod condition {
+    /// The desired state could not be worked out (repo, render, kinds).
+    pub const COMPARISON_ERROR: &str = "ComparisonError";
+    /// The Application's spec is invalid or not permitted by its project.
+    pub const INVALID_SPEC_ERROR: &str = "InvalidSpecError";
+    /// The last sync failed.
+    pub const SYNC_ERROR: &str = "SyncError";
+    /// A resource is tracked by another app.
+    pub const SHARED_RESOURCE_WARNING: &str = "SharedResourceWarning";
+}
+
+/// The controller's settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The namespace holding Applications, AppProjects and ferry's Secrets.
+    pub namespace: String,
+    /// The field manager of ferry's server-side applies.
+    pub field_manager: String,
+    /// How often repositories are checked for new commits.
+    pub poll_interval: Duration,
+    /// Where repository mirrors and checkouts are kept.
+    pub cache_dir: PathBuf,
+    /// How many API requests one app makes at once while comparing or applying.
+    pub per_app_concurrency: usize,
+}
+
+/// What a reconcile remembers about an app between runs, to skip work when nothing changed.
+#[derive(Debug, Clone, Default)]
+struct AppMemo {
+    /// The revision, spec and resource epoch of the last full comparison.
+    compared: Option<(String, String, u64)>,
+}
+
+/// Shared state of the controller: clients, caches, the queue.
+pub struct Engine {
+    pub(crate) cfg: EngineConfig,
+    pub(crate) apps: Api<Application>,
+    projects: Api<AppProject>,
+    pub(crate) destinations: Destinations,
+    repos: RepoCache,
+    credentials: RepoCredentials,
+    renders: Mutex<HashMap<String, Arc<Vec<Manifest>>>>,
+    memos: Mutex<HashMap<String, AppMemo>>,
+    pub(crate) watches: WatchHub,
+    pub(crate) queue: WorkQueue,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Desired state, the comparison, what to prune, and the destination cluster.
+type Compared3 = (Desired, Vec<Compared>, Vec<ResourceKey>, ClusterClient);
+
+/// One object's two sides, for `ferry app diff`.
+#[derive(Debug, Clone)]
+pub struct ResourceDiff {
+    /// The object.
+    pub key: ResourceKey,
+    /// As it is in the cluster.
+    pub live: Option<Value>,
+    /// As applying would make it (absent for objects that would be pruned).
+    pub desired: Option<Value>,
+    /// Tracked, but no longer in Git.
+    pub prune: bool,
+}
+
+/// The result of working out an app's desired state.
+struct Desired {
+    revision: String,
+    commit: Option<CommitInfo>,
+    objects: Vec<DesiredObject>,
+}
+
+/// A failure that becomes a condition on the app.
+struct Problem {
+    kind: &'static str,
+    message: String,
+}
+
+impl Problem {
+    fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        Problem {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+fn now() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+impl Engine {
+    /// Builds the engine for `client` (the cluster ferry runs against).
+    pub fn new(client: kube::Client, cfg: EngineConfig) -> Self {
+        let local = ClusterClient::new(client.clone());
+        let queue = WorkQueue::default();
+        Engine {
+            apps: Api::namespaced(client.clone(), &cfg.namespace),
+            projects: Api::namespaced(client.clone(), &cfg.namespace),
+            destinations: Destinations::new(local, &cfg.namespace),
+            repos: RepoCache::new(cfg.cache_dir.join("repos")),
+            credentials: RepoCredentials::new(client, &cfg.namespace),
+            renders: Mutex::default(),
+            memos: Mutex::default(),
+            watches: WatchHub::new(queue.clone(), Arc::default()),
+            queue,
+            cfg,
+        }
+    }
+
+    /// Reconciles the Application `name`. Returns when to look again, if sooner than the next
+    /// event or poll.
+    pub async fn reconcile(self: &Arc<Self>, name: &str) -> Result<Option<Duration>, kube::Error> {
+        let Some(app) = self.apps.get_opt(name).await? else {
+            self.memos.lock().expect("memo lock").remove(name);
+            self.queue.forget(name);
+            return Ok(None);
+        };
+        if app.metadata.deletion_timestamp.is_some() {
+            return self.finalize(&app).await;
+        }
+        let refresh = app.refresh_requested();
+        let operation = app.operation.clone();
+
+        let mut status = app.status.clone().unwrap_or_default();
+        status.reconciled_at = Some(now());
+        status.observed_at = status.reconciled_at.clone();
+
+        let revision_override = operation
+            .as_ref()
+            .and_then(|o| o.sync.as_ref())
+            .and_then(|s| s.revision.clone());
+        // With nothing new (same commit, spec and resources) and a stable app, skip the work.
+        let settled = matches!(
+            app.status.as_ref().map(|s| s.health.status),
+            Some(
+                HealthStatusCode::Healthy
+                    | HealthStatusCode::Suspended
+                    | HealthStatusCode::Degraded
+            )
+        );
+        let skip = operation.is_none() && refresh.is_none() && settled;
+        let outcome = self
+            .compare_app(&app, refresh, revision_override.as_deref(), skip)
+            .await;
+        let (desired, compared, prunable, cluster) = match outcome {
+            Ok(Some(found)) => found,
+            Ok(None) => return Ok(Some(self.cfg.poll_interval)),
+            Err(problem) => {
+                warn!(app = name, "{}", problem.message);
+                set_condition(&mut status, problem.kind, &problem.message);
+                status.sync.status = SyncStatusCode::Unknown;
+                if let Some(op) = operation {
+                    // A requested sync cannot run: record why, and clear the request.
+                    status.operation_state = Some(OperationState {
+                        operation: op,
+                        phase: OperationPhase::Error,
+                        message: Some(problem.message.clone()),
+                        sync_result: None,
+                        started_at: Some(now()),
+                        finished_at: Some(now()),
+                        retry_count: None,
+                    });
+                    self.write_status(&app, &status, true).await?;
+                } else {
+                    self.write_status(&app, &status, false).await?;
+                }
+                return Ok(Some(self.cfg.poll_interval));
+            }
+        };
+        clear_conditions(
+            &mut status,
+            &[condition::COMPARISON_ERROR, condition::INVALID_SPEC_ERROR],
+        );
+        fill_comparison(&mut status, &app, &desired, &compared, &prunable);
+
+        // Decide whether to sync.
+        let request = match &operation {
+            Some(op) => op.sync.as_ref().map(|s| SyncRequest::manual(op, s)),
+            None => auto_sync_request(&app, &status, &desired.revision),
+        };
+        let mut requeue = requeue_for_health(&status);
+        if let Some(request) = request {
+            let started = now();
+            info!(app = name, revision = %desired.revision, automated = request.automated, "syncing");
+            // Record that a sync is running, so a restart picks it up again.
+            let op = operation.clone().unwrap_or_else(|| Operation {
+                sync: Some(SyncOperation {
+                    revision: Some(desired.revision.clone()),
+                    prune: request.prune,
+                    ..Default::default()
+                }),
+                initiated_by: Some(OperationInitiator {
+                    username: None,
+                    automated: true,
+                }),
+                ..Default::default()
+            });
+            status.operation_state = Some(OperationState {
+                operation: op.clone(),
+                phase: OperationPhase::Running,
+                message: Some("syncing".into()),
+                sync_result: None,
+                started_at: Some(started.clone()),
+                finished_at: None,
+                retry_count: None,
+            });
+            self.write_status(&app, &status, false).await?;
+
+            let SyncOutcome {
+                phase,
+                message,
+                results,
+            } = run_sync(
+                self,
+                &app,
+                &cluster,
+                &desired.objects,
+                &compared,
+                &prunable,
+                &request,
+            )
+            .await;
+            let finished = now();
+            status.operation_state = Some(OperationState {
+                operation: op.clone(),
+                phase,
+                message: Some(message.clone()),
+                sync_result: Some(ferry_core::application::SyncOperationResult {
+                    resources: results,
+                    revision: desired.revision.clone(),
+                    source: app.spec.effective_sources().first().map(|s| (*s).clone()),
+                    ..Default::default()
+                }),
+                started_at: Some(started.clone()),
+                finished_at: Some(finished.clone()),
+                retry_count: None,
+            });
+            if phase == OperationPhase::Succeeded && !request.dry_run {
+                clear_conditions(&mut status, &[condition::SYNC_ERROR]);
+                crate::history::record(
+                    &mut status,
+                    &app,
+                    &desired.revision,
+                    desired.commit.as_ref(),
+                    &started,
+                    &finished,
+                    op.initiated_by.clone(),
+                );
+            } else if phase != OperationPhase::Succeeded {
+                set_condition(&mut status, condition::SYNC_ERROR, &message);
+            }
+            // Look again right away: health moves on, and status should show the result.
+            self.memos.lock().expect("memo lock").remove(name);
+            requeue = Some(Duration::from_millis(500));
+        }
+        self.write_status(&app, &status, operation.is_some() || refresh.is_some())
+            .await?;
+        Ok(requeue.or(Some(self.cfg.poll_interval)))
+    }
+
+    /// Works out the desired state and compares it with the cluster.
+    async fn compare_app(
+        self: &Arc<Self>,
+        app: &Application,
+        refresh: Option<RefreshType>,
+        revision_override: Option<&str>,
+        skip_if_unchanged: bool,
+    ) -> Result<Option<Compared3>, Problem> {
+        let name = app.metadata.name.as_deref().unwrap_or_default();
+        let spec = &app.spec;
+        let dest_ns = spec.destination.namespace.clone().unwrap_or_default();
+        if spec
+            .destination
+            .server
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty()
+            && spec
+                .destination
+                .name
+                .as_deref()
+                .unwrap_or_default()
+                .is_empty()
+        {
+            return Err(Problem::new(
+                condition::INVALID_SPEC_ERROR,
+                "spec.destination names no cluster: set destination.server (e.g. https://kubernetes.default.svc) or destination.name",
+            ));
+        }
+        let sources = spec.effective_sources();
+        if sources.is_empty() {
+            return Err(Problem::new(
+                condition::INVALID_SPEC_ERROR,
+                "spec.source (or spec.sources) is missing: name a repoURL and a path",
+            ));
+        }
+        let project_name = if spec.project.is_empty() {
+            "default"
+        } else {
+            spec.project.as_str()
+        };
+        let project = self
+            .projects
+            .get_opt(project_name)
+            .await
+            .map_err(|e| Problem::new(condition::COMPARISON_ERROR, format!("reading AppProject {project_name}: {e}")))?
+            .ok_or_else(|| {
+                Problem::new(
+                    condition::INVALID_SPEC_ERROR,
+                    format!("AppProject {project_name} does not exist in namespace {}: create it or use project default", self.cfg.namespace),
+                )
+            })?;
+        for source in &sources {
+            if !project.spec.permits_source(&source.repo_url) {
+                return Err(Problem::new(
+                    condition::INVALID_SPEC_ERROR,
+                    format!(
+                        "repository {} is not permitted in project {project_name}: add it to the project's sourceRepos",
+                        source.repo_url
+                    ),
+                ));
+            }
+        }
+        if !project.spec.permits_destination(
+            spec.destination.server.as_deref(),
+            spec.destination.name.as_deref(),
+            &dest_ns,
+        ) {
+            return Err(Problem::new(
+                condition::INVALID_SPEC_ERROR,
+                format!(
+                    "destination {} namespace {dest_ns:?} is not permitted in project {project_name}: add it to the project's destinations",
+                    spec.destination
+                        .server
+                        .as_deref()
+                        .or(spec.destination.name.as_deref())
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+        let cluster = self
+            .destinations
+            .resolve(
+                spec.destination.server.as_deref(),
+                spec.destination.name.as_deref(),
+            )
+            .await
+            .map_err(|e| Problem::new(condition::INVALID_SPEC_ERROR, e.to_string()))?;
+
+        // Render every source; one failure stops everything (nothing applied, nothing pruned).
+        let mut manifests = Vec::new();
+        let mut revision = String::new();
+        let mut commit = None;
+        for source in &sources {
+            if source.chart.is_some() || source.helm.is_some() || source.kustomize.is_some() {
+                return Err(Problem::new(
+                    condition::COMPARISON_ERROR,
+                    format!(
+                        "source {}: Helm and Kustomize sources are not supported by this ferry version yet; use a plain manifest directory",
+                        source.repo_url
+                    ),
+                ));
+            }
+            if source.ref_.is_some() && source.path.is_none() {
+                continue; // a `ref` source only lends its files to others
+            }
+            let (sha, rendered, info) = self
+                .render_source(source, refresh, revision_override)
+                .await?;
+            if revision.is_empty() {
+                revision = sha;
+                commit = info;
+            }
+            manifests.extend(rendered.iter().cloned());
+        }
+        let empty_allowed = spec
+            .sync_policy
+            .as_ref()
+            .and_then(|p| p.automated.as_ref())
+            .is_some_and(|a| a.allow_empty);
+        let objects = prepare_desired(manifests, name, &dest_ns, &cluster)
+            .await
+            .map_err(|e| Problem::new(condition::COMPARISON_ERROR, e.to_string()))?;
+        for o in &objects {
+            let namespaced = !o.key.namespace.is_empty();
+            if !project
+                .spec
+                .permits_resource(&o.key.group, &o.key.kind, namespaced)
+            {
+                return Err(Problem::new(
+                    condition::INVALID_SPEC_ERROR,
+                    format!(
+                        "{} ({}) is not permitted in project {project_name}: allow its kind in the project's resource whitelist",
+                        o.key, o.origin
+                    ),
+                ));
+            }
+            if namespaced
+                && !project.spec.permits_destination(
+                    spec.destination.server.as_deref(),
+                    spec.destination.name.as_deref(),
+                    &o.key.namespace,
+                )
+            {
+                return Err(Problem::new(
+                    condition::INVALID_SPEC_ERROR,
+                    format!(
+                        "{} ({}) is in namespace {}, which project {project_name} does not permit",
+                        o.key, o.origin, o.key.namespace
+                    ),
+                ));
+            }
+        }
+
+        // Skip the comparison when nothing that could change its result changed.
+        let spec_fp = serde_json::to_string(&app.spec).unwrap_or_default();
+        let epoch = self.watches.epoch(name);
+        let fingerprint = (revision.clone(), spec_fp, epoch);
+        let unchanged = self
+            .memos
+            .lock()
+            .expect("memo lock")
+            .get(name)
+            .and_then(|m| m.compared.clone())
+            == Some(fingerprint.clone());
+        if skip_if_unchanged && unchanged {
+            return Ok(None);
+        }
+
+        for o in &objects {
+            if let Ok(target) = cluster.resolve(o.api_version(), &o.key.kind).await {
+                self.watches.ensure(&cluster, &target.resource);
+            }
+        }
+        let ignore = |key: &ResourceKey| ignore_pointers(app, key);
+        let compared = compare_all(
+            &cluster,
+            name,
+            &self.cfg.field_manager,
+            &objects,
+            &ignore,
+            self.cfg.per_app_concurrency,
+        )
+        .await;
+        let prunable = self.find_prunable(app, &cluster, &objects).await;
+        if objects.is_empty() && !empty_allowed && !prunable.is_empty() {
+            // An empty render that would delete everything: almost always a mistake.
+            return Err(Problem::new(
+                condition::COMPARISON_ERROR,
+                format!(
+                    "the source rendered no objects, which would prune all {} resources of the app; refusing. \
+                     Set syncPolicy.automated.allowEmpty: true if an empty app is intended",
+                    prunable.len()
+                ),
+            ));
+        }
+        self.memos.lock().expect("memo lock").insert(
+            name.to_string(),
+            AppMemo {
+                compared: Some(fingerprint),
+            },
+        );
+        Ok(Some((
+            Desired {
+                revision,
+                commit,
+                objects,
+            },
+            compared,
+            prunable,
+            cluster,
+        )))
+    }
+
+    /// Compares the app `name` with Git without syncing or writing anything: each object's
+    /// live and desired sides.
+    pub async fn diff_app(self: &Arc<Self>, name: &str) -> Result<Vec<ResourceDiff>, String> {
+        let app = self
+            .apps
+            .get(name)
+            .await
+            .map_err(|e| format!("reading application {name}: {e}"))?;
+        let (_, compared, prunable, cluster) = self
+            .compare_app(&app, Some(RefreshType::Hard), None, false)
+            .await
+            .map_err(|p| format!("{}: {}", p.kind, p.message))?
+            .expect("a comparison that may not be skipped");
+        let mut out: Vec<ResourceDiff> = compared
+            .into_iter()
+            .map(|c| ResourceDiff {
+                key: c.desired.key.clone(),
+                live: c.live,
+                desired: c.predicted.or(Some(c.desired.object)),
+                prune: false,
+            })
+            .collect();
+        for key in prunable {
+            let live = app
+                .status
+                .as_ref()
+                .and_then(|s| {
+                    s.resources
+                        .iter()
+                        .find(|r| ResourceKey::new(&r.group, &r.kind, &r.namespace, &r.name) == key)
+                })
+                .map(|r| ObjectRef {
+                    api_version: if r.group.is_empty() {
+                        r.version.clone()
+                    } else {
+                        format!("{}/{}", r.group, r.version)
+                    },
+                    kind: r.kind.clone(),
+                    namespace: r.namespace.clone(),
+                    name: r.name.clone(),
+                });
+            let live = match live {
+                Some(r) => cluster.get(&r).await.ok().flatten(),
+                None => None,
+            };
+            out.push(ResourceDiff {
+                key,
+                live,
+                desired: None,
+                prune: true,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Fetches (once per repo per poll), checks out and renders one source, cached by commit.
+    async fn render_source(
+        &self,
+        source: &ApplicationSource,
+        refresh: Option<RefreshType>,
+        revision_override: Option<&str>,
+    ) -> Result<(String, Arc<Vec<Manifest>>, Option<CommitInfo>), Problem> {
+        let url = &source.repo_url;
+        let creds = self
+            .credentials
+            .for_url(url)
+            .await
+            .map_err(|e| Problem::new(condition::COMPARISON_ERROR, e))?;
+        let max_age = if refresh.is_some() {
+            Duration::ZERO
+        } else {
+            self.cfg.poll_interval
+        };
+        let revision = revision_override
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| source.target_revision_or_head());
+        let sha = self
+            .repos
+            .resolve_fresh(url, &creds, revision, max_age)
+            .await
+            .map_err(|e| Problem::new(condition::COMPARISON_ERROR, e.to_string()))?;
+        let path = source.path.clone().unwrap_or_else(|| ".".into());
+        let dir = source.directory.clone().unwrap_or_default();
+        let opts = DirectoryOptions {
+            recurse: dir.recurse,
+            include: dir.include.clone(),
+            exclude: dir.exclude.clone(),
+        };
+        let key = format!(
+            "{url}\n{sha}\n{path}\n{:?}",
+            (&opts.recurse, &opts.include, &opts.exclude)
+        );
+        if refresh == Some(RefreshType::Hard) {
+            self.renders.lock().expect("render cache lock").remove(&key);
+        }
+        let cached = self
+            .renders
+            .lock()
+            .expect("render cache lock")
+            .get(&key)
+            .cloned();
+        let manifests = match cached {
+            Some(m) => m,
+            None => {
+                let root = self
+                    .repos
+                    .checkout(url, &sha)
+                    .await
+                    .map_err(|e| Problem::new(condition::COMPARISON_ERROR, e.to_string()))?;
+                let rendered =
+                    tokio::task::spawn_blocking(move || render_directory(&root, &path, &opts))
+                        .await
+                        .map_err(|e| {
+                            Problem::new(
+                                condition::COMPARISON_ERROR,
+                                format!("rendering was interrupted: {e}"),
+                            )
+                        })?
+                        .map_err(|e| {
+                            Problem::new(
+                                condition::COMPARISON_ERROR,
+                                format!("{url} at {}: {e}", short(&sha)),
+                            )
+                        })?;
+                let rendered = Arc::new(rendered);
+                self.renders
+                    .lock()
+                    .expect("render cache lock")
+                    .insert(key, rendered.clone());
+                rendered
+            }
+        };
+        let info = self.repos.commit_info(url, &sha).await.ok();
+        Ok((sha, manifests, info))
+    }
+
+    /// Objects this app tracked before (from its status) that are no longer desired, still
+    /// exist, and still carry this app's tracking annotation pointing at themselves.
+    async fn find_prunable(
+        &self,
+        app: &Application,
+        cluster: &ClusterClient,
+        desired: &[DesiredObject],
+    ) -> Vec<ResourceKey> {
+        let name = app.metadata.name.as_deref().unwrap_or_default();
+        let wanted: BTreeSet<&ResourceKey> = desired.iter().map(|d| &d.key).collect();
+        let mut out = Vec::new();
+        let previous = app
+            .status
+            .as_ref()
+            .map(|s| s.resources.clone())
+            .unwrap_or_default();
+        for r in previous {
+            let key = ResourceKey::new(&r.group, &r.kind, &r.namespace, &r.name);
+            if wanted.contains(&key) || r.hook == Some(true) {
+                continue;
+            }
+            let api_version = if r.group.is_empty() {
+                r.version.clone()
+            } else {
+                format!("{}/{}", r.group, r.version)
+            };
+            let obj_ref = ObjectRef {
+                api_version,
+                kind: r.kind.clone(),
+                namespace: r.namespace.clone(),
+                name: r.name.clone(),
+            };
+            match cluster.get(&obj_ref).await {
+                Ok(Some(live))
+                    if tracked_by(&live, name, &key)
+                        && live.pointer("/metadata/deletionTimestamp").is_none() =>
+                {
+                    out.push(key)
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Writes `status` to the Application, clearing its `operation` and refresh annotation when
+    /// asked.
+    pub(crate) async fn write_status(
+        &self,
+        app: &Application,
+        status: &ApplicationStatus,
+        clear_requests: bool,
+    ) -> Result<(), kube::Error> {
+        let name = app.metadata.name.as_deref().unwrap_or_default();
+        let mut ops = vec![json!({"op": "add", "path": "/status", "value": status})];
+        if clear_requests {
+            if app.operation.is_some() {
+                ops.push(json!({"op": "remove", "path": "/operation"}));
+            }
+            if app.refresh_requested().is_some() {
+                ops.push(json!({"op": "remove", "path": "/metadata/annotations/argocd.argoproj.io~1refresh"}));
+            }
+        }
+        let patch: json_patch::Patch =
+            serde_json::from_value(Value::Array(ops)).expect("a well-formed JSON patch");
+        match self
+            .apps
+            .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Deleted meanwhile, or the operation was already cleared: the next look sorts it out.
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 422 => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// An Application being deleted: with the resources finalizer, delete what it tracks, then
+    /// drop the finalizer; without, leave everything.
+    async fn finalize(&self, app: &Application) -> Result<Option<Duration>, kube::Error> {
+        let name = app.metadata.name.as_deref().unwrap_or_default();
+        let Some(policy) = app.resources_finalizer() else {
+            return Ok(None);
+        };
+        let Ok(cluster) = self
+            .destinations
+            .resolve(
+                app.spec.destination.server.as_deref(),
+                app.spec.destination.name.as_deref(),
+            )
+            .await
+        else {
+            return Ok(Some(Duration::from_secs(10)));
+        };
+        let resources = app
+            .status
+            .as_ref()
+            .map(|s| s.resources.clone())
+            .unwrap_or_default();
+        let mut remaining = 0;
+        for r in resources {
+            let key = ResourceKey::new(&r.group, &r.kind, &r.namespace, &r.name);
+            let api_version = if r.group.is_empty() {
+                r.version.clone()
+            } else {
+                format!("{}/{}", r.group, r.version)
+            };
+            let obj_ref = ObjectRef {
+                api_version,
+                kind: r.kind.clone(),
+                namespace: r.namespace.clone(),
+                name: r.name.clone(),
+            };
+            if let Ok(Some(live)) = cluster.get(&obj_ref).await
+                && tracked_by(&live, name, &key)
+            {
+                remaining += 1;
+                if live.pointer("/metadata/deletionTimestamp").is_none() {
+                    let propagation = match policy {
+                        ferry_core::order::PropagationPolicy::Background => Propagation::Background,
+                        _ => Propagation::Foreground,
+                    };
+                    if let Err(e) = cluster.delete(&obj_ref, propagation).await {
+                        warn!(app = name, "deleting {obj_ref}: {e}");
+                    }
+                }
+            }
+        }
+        if remaining > 0 {
+            return Ok(Some(Duration::from_secs(1)));
+        }
+        let finalizers: Vec<String> = app
+            .metadata
+            .finalizers
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|f| !f.starts_with(ferry_core::application::RESOURCES_FINALIZER))
+            .collect();
+        let patch = json!({"metadata": {"finalizers": finalizers}});
+        match self
+            .apps
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => Ok(None),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(7)]
+}
+
+/// Whether `live` carries a tracking annotation of `app` pointing at itself.
+pub(crate) fn tracked_by(live: &Value, app: &str, key: &ResourceKey) -> bool {
+    live.pointer("/metadata/annotations")
+        .and_then(|a| a.get(TRACKING_ANNOTATION))
+        .and_then(Value::as_str)
+        .is_some_and(|v| is_tracked_by(v, app, &key.group, &key.kind, &key.namespace, &key.name))
+}
+
+/// The `ignoreDifferences.jsonPointers` that apply to one object.
+fn ignore_pointers(app: &Application, key: &ResourceKey) -> Vec<String> {
+    app.spec
+        .ignore_differences
+        .iter()
+        .filter(|d| d.group == key.group && d.kind == key.kind)
+        .filter(|d| d.name.as_deref().is_none_or(|n| n == key.name))
+        .filter(|d| d.namespace.as_deref().is_none_or(|n| n == key.namespace))
+        .flat_map(|d| d.json_pointers.iter().cloned())
+        .collect()
+}
+
+/// Sets or updates a condition of `kind`.
+fn set_condition(status: &mut ApplicationStatus, kind: &str, message: &str) {
+    if let Some(c) = status.conditions.iter_mut().find(|c| c.type_ == kind) {
+        if c.message != message {
+            c.message = message.to_string();
+            c.last_transition_time = Some(now());
+        }
+        return;
+    }
+    status.conditions.push(ApplicationCondition {
+        type_: kind.to_string(),
+        message: message.to_string(),
+        last_transition_time: Some(now()),
+    });
+}
+
+fn clear_conditions(status: &mut ApplicationStatus, kinds: &[&str]) {
+    status
+        .conditions
+        .retain(|c| !kinds.contains(&c.type_.as_str()));
+}
+
+/// Fills sync status, resources, health and images from a comparison.
+fn fill_comparison(
+    status: &mut ApplicationStatus,
+    app: &Application,
+    desired: &Desired,
+    compared: &[Compared],
+    prunable: &[ResourceKey],
+) {
+    let mut resources = Vec::new();
+    let mut images = BTreeSet::new();
+    let mut worst = HealthStatusCode::Healthy;
+    let mut shared = Vec::new();
+    for c in compared {
+        let version = c
+            .desired
+            .api_version()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let health = match &c.live {
+            None => HealthStatus {
+                status: HealthStatusCode::Missing,
+                message: None,
+            },
+            Some(live) => match assess_health(live) {
+                Some(h) => HealthStatus {
+                    status: h.status,
+                    message: h.message,
+                },
+                None => HealthStatus {
+                    status: HealthStatusCode::Healthy,
+                    message: None,
+                },
+            },
+        };
+        if let Some(owner) = &c.foreign_owner {
+            shared.push(format!("{} is tracked by {owner}", c.desired.key));
+        }
+        worst = worst.max(health.status);
+        collect_images(&c.desired.object, &mut images);
+        resources.push(ResourceStatus {
+            group: c.desired.key.group.clone(),
+            version,
+            kind: c.desired.key.kind.clone(),
+            namespace: c.desired.key.namespace.clone(),
+            name: c.desired.key.name.clone(),
+            status: Some(if c.in_sync {
+                SyncStatusCode::Synced
+            } else {
+                SyncStatusCode::OutOfSync
+            }),
+            health: Some(health),
+            ..Default::default()
+        });
+    }
+    let previous: BTreeMap<ResourceKey, ResourceStatus> = status
+        .resources
+        .iter()
+        .map(|r| {
+            (
+                ResourceKey::new(&r.group, &r.kind, &r.namespace, &r.name),
+                r.clone(),
+            )
+        })
+        .collect();
+    for key in prunable {
+        let mut r = previous.get(key).cloned().unwrap_or_default();
+        r.status = Some(SyncStatusCode::OutOfSync);
+        r.requires_pruning = Some(true);
+        r.health = None;
+        resources.push(r);
+    }
+    resources.sort_by(|a, b| {
+        (&a.group, &a.kind, &a.namespace, &a.name).cmp(&(&b.group, &b.kind, &b.namespace, &b.name))
+    });
+    let in_sync = compared.iter().all(|c| c.in_sync) && prunable.is_empty();
+    status.sync = SyncStatus {
+        status: if in_sync {
+            SyncStatusCode::Synced
+        } else {
+            SyncStatusCode::OutOfSync
+        },
+        revision: Some(desired.revision.clone()),
+        compared_to: Some(ferry_core::application::ComparedTo {
+            source: app.spec.source.clone(),
+            sources: app.spec.sources.clone().unwrap_or_default(),
+            destination: app.spec.destination.clone(),
+            ignore_differences: app.spec.ignore_differences.clone(),
+        }),
+        ..Default::default()
+    };
+    let errors: Vec<String> = compared
+        .iter()
+        .filter_map(|c| {
+            c.error
+                .as_ref()
+                .map(|e| format!("{} ({}): {e}", c.desired.key, c.desired.origin))
+        })
+        .collect();
+    if !errors.is_empty() {
+        set_condition(status, condition::COMPARISON_ERROR, &errors.join("; "));
+    }
+    if shared.is_empty() {
+        clear_conditions(status, &[condition::SHARED_RESOURCE_WARNING]);
+    } else {
+        set_condition(
+            status,
+            condition::SHARED_RESOURCE_WARNING,
+            &shared.join("; "),
+        );
+    }
+    let message = resources
+        .iter()
+        .filter(|r| {
+            r.health
+                .as_ref()
+                .is_some_and(|h| h.status == worst && h.status != HealthStatusCode::Healthy)
+        })
+        .map(|r| {
+            format!(
+                "{}/{}: {}",
+                r.kind,
+                r.name,
+                r.health
+                    .as_ref()
+                    .and_then(|h| h.message.clone())
+                    .unwrap_or_else(|| format!("{worst:?}"))
+            )
+        })
+        .next();
+    status.health = HealthStatus {
+        status: worst,
+        message,
+    };
+    status.resources = resources;
+    status.summary.images = images.into_iter().collect();
+    status.source_type = Some("Directory".into());
+}
+
+fn collect_images(obj: &Value, out: &mut BTreeSet<String>) {
+    match obj {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if (k == "containers" || k == "initContainers")
+                    && let Some(list) = v.as_array()
+                {
+                    for c in list {
+                        if let Some(image) = c.get("image").and_then(Value::as_str) {
+                            out.insert(image.to_string());
+                        }
+                    }
+                } else {
+                    collect_images(v, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_images(v, out)),
+        _ => {}
+    }
+}
+
+/// Whether an automated sync should run now, following Argo CD: only when out of sync, once per
+/// revision unless self-heal is on, and not again after a failed attempt at the same revision.
+fn auto_sync_request(
+    app: &Application,
+    status: &ApplicationStatus,
+    revision: &str,
+) -> Option<SyncRequest> {
+    let policy = app.spec.sync_policy.as_ref()?;
+    if !policy.is_automated() {
+        return None;
+    }
+    let automated = policy.automated.clone().unwrap_or_default();
+    if status.sync.status != SyncStatusCode::OutOfSync {
+        return None;
+    }
+    let only_prune_left = status
+        .resources
+        .iter()
+        .all(|r| r.status == Some(SyncStatusCode::Synced) || r.requires_pruning == Some(true));
+    if only_prune_left && !automated.prune {
+        return None; // nothing to do but prune, and prune is off: stays OutOfSync
+    }
+    if let Some(last) = &status.operation_state {
+        let same_revision = last
+            .sync_result
+            .as_ref()
+            .is_some_and(|r| r.revision == revision);
+        if same_revision
+            && last.phase != OperationPhase::Succeeded
+            && last.phase != OperationPhase::Running
+        {
+            return None; // failed at this revision already; retry policy is applied elsewhere
+        }
+        if same_revision && !automated.self_heal && last.phase == OperationPhase::Succeeded {
+            return None; // synced this revision once; drift shows as OutOfSync
+        }
+    }
+    Some(SyncRequest {
+        revision: revision.to_string(),
+        prune: automated.prune,
+        dry_run: false,
+        automated: true,
+        sync_options: policy.sync_options.clone(),
+    })
+}
+
+/// While something is progressing, look again soon.
+fn requeue_for_health(status: &ApplicationStatus) -> Option<Duration> {
+    match status.health.status {
+        HealthStatusCode::Progressing | HealthStatusCode::Missing | HealthStatusCode::Unknown => {
+            Some(Duration::from_secs(2))
+        }
+        _ => None,
+    }
+}

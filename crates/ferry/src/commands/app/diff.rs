@@ -1,0 +1,75 @@
+//! `ferry app diff NAME`: renders the app from Git on this machine (through the same code the
+//! controller runs), dry-runs it against the cluster, and prints a unified diff of each object
+//! that differs. Secret values are masked. Exit code 1 when something differs, as `kubectl diff`.
+
+use std::sync::Arc;
+
+use ferry_controller::normalize::{mask_secret, normalize};
+use ferry_controller::{Engine, EngineConfig};
+use similar::TextDiff;
+
+use super::{Common, EXIT_FAILED};
+
+/// Arguments of `ferry app diff`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The application's name.
+    name: String,
+    /// Lines of context around each change.
+    #[arg(long, default_value_t = 3)]
+    context: usize,
+}
+
+pub(crate) async fn run(c: &Common, args: &Args) -> anyhow::Result<i32> {
+    c.get(&args.name).await?; // a clear error when the app does not exist
+    let cache = tempfile::Builder::new().prefix("ferry-diff-").tempdir()?;
+    let engine = Arc::new(Engine::new(
+        c.kube.client().await?,
+        EngineConfig {
+            namespace: c.namespace.clone(),
+            field_manager: "ferry".into(),
+            poll_interval: std::time::Duration::ZERO,
+            cache_dir: cache.path().to_path_buf(),
+            per_app_concurrency: 8,
+        },
+    ));
+    let diffs = engine
+        .diff_app(&args.name)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut differs = false;
+    for d in diffs {
+        let mut live = d.live.as_ref().map(normalize);
+        let mut desired = d.desired.as_ref().map(normalize);
+        if let Some(l) = live.as_mut() {
+            mask_secret(l, d.desired.as_ref());
+        }
+        if let Some(w) = desired.as_mut() {
+            mask_secret(w, d.live.as_ref());
+        }
+        let to_yaml = |v: &Option<serde_json::Value>| {
+            v.as_ref()
+                .map(|v| serde_saphyr::to_string(v).unwrap_or_default())
+                .unwrap_or_default()
+        };
+        let (old, new) = (to_yaml(&live), to_yaml(&desired));
+        if old == new {
+            continue;
+        }
+        differs = true;
+        let title = format!(
+            "{}{}",
+            d.key,
+            if d.prune { " (requires pruning)" } else { "" }
+        );
+        println!("===== {title} =====");
+        print!(
+            "{}",
+            TextDiff::from_lines(&old, &new)
+                .unified_diff()
+                .context_radius(args.context)
+                .header("live", "desired")
+        );
+    }
+    Ok(if differs { EXIT_FAILED } else { 0 })
+}

@@ -1,0 +1,332 @@
+//! Shared pieces of ferry's end-to-end tests: the real `ferry` binary run against the local
+//! control plane, in a namespace of the test's own, with a real Git repository.
+
+// Each test binary uses a different part of this module, and its items are `pub` for the
+// binaries that include it rather than for other crates.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ferry_testsupport::{Cluster, Kubectl, Probe, TestNamespace, wait_until};
+use serde_json::Value;
+
+/// How long a scenario step may take before the test fails.
+pub const STEP: Duration = Duration::from_secs(90);
+
+/// The ferry binary under test.
+pub fn ferry_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ferry")
+}
+
+/// Runs `ferry ARGS` to completion with the cluster's kubeconfig.
+pub fn ferry(kubeconfig: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(ferry_bin())
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("FERRY_LOG", "warn")
+        .output()
+        .expect("running ferry")
+}
+
+/// Runs `ferry ARGS` and panics unless it succeeds; returns stdout.
+pub fn ferry_ok(kubeconfig: &Path, args: &[&str]) -> String {
+    let out = ferry(kubeconfig, args);
+    assert!(
+        out.status.success(),
+        "ferry {} failed ({}):\n{}\n{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A running `ferry run` controller, stopped (and its log printed if the test failed) on drop.
+pub struct Controller {
+    child: Option<Child>,
+    log: PathBuf,
+    args: Vec<String>,
+    kubeconfig: PathBuf,
+    _cache: tempfile::TempDir,
+}
+
+impl Controller {
+    /// Starts `ferry run` for `namespace` with a short poll interval.
+    pub fn start(kubeconfig: &Path, namespace: &str) -> Controller {
+        let cache = tempfile::Builder::new()
+            .prefix("ferry-cache-")
+            .tempdir()
+            .unwrap();
+        let log = cache.path().join("ferry.log");
+        let args = vec![
+            "run".to_string(),
+            "--namespace".into(),
+            namespace.into(),
+            "--poll-interval".into(),
+            "1s".into(),
+            "--cache-dir".into(),
+            cache.path().join("cache").display().to_string(),
+        ];
+        let mut c = Controller {
+            child: None,
+            log,
+            args,
+            kubeconfig: kubeconfig.to_path_buf(),
+            _cache: cache,
+        };
+        c.spawn();
+        c
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(ferry_bin())
+            .args(&self.args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("FERRY_LOG", "info,ferry_controller=debug")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("starting ferry run");
+        self.child = Some(child);
+    }
+
+    /// Kills the controller at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again with the same arguments and cache.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// The controller's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() || std::env::var_os("FERRY_TEST_PRINT_LOG").is_some() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("--- last lines of the ferry controller's log ---");
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+/// A test's world: its namespace (where ferry runs and Applications live), ferry installed
+/// there, and a controller.
+pub struct World {
+    pub ns: TestNamespace,
+    pub controller: Controller,
+}
+
+impl World {
+    /// Installs ferry into a fresh namespace and starts the controller.
+    pub async fn start(test: &str) -> World {
+        let cluster = Cluster::shared();
+        let ns = cluster.namespace(test).await;
+        ferry_ok(cluster.kubeconfig(), &["install", "--namespace", ns.name()]);
+        let controller = Controller::start(cluster.kubeconfig(), ns.name());
+        World { ns, controller }
+    }
+
+    /// The admin kubeconfig.
+    pub fn kubeconfig(&self) -> &Path {
+        Cluster::shared().kubeconfig()
+    }
+
+    /// kubectl in the test's namespace.
+    pub fn kubectl(&self) -> &Kubectl {
+        self.ns.kubectl()
+    }
+
+    /// `ferry ARGS` with `--namespace` set to the test's namespace.
+    pub fn ferry(&self, args: &[&str]) -> std::process::Output {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--namespace", self.ns.name()]);
+        ferry(self.kubeconfig(), &all)
+    }
+
+    /// The Application `name` as JSON.
+    pub fn app(&self, name: &str) -> Option<Value> {
+        self.kubectl()
+            .try_run(&["get", "application", name, "-o", "json"])
+            .ok()
+            .map(|s| serde_json::from_str(&s).unwrap())
+    }
+
+    /// Waits until the Application `name` satisfies `check` (given its JSON), and returns it.
+    pub async fn wait_app(&self, name: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        wait_until(&format!("application {name}: {what}"), STEP, || async {
+            match self.app(name) {
+                Some(app) if check(&app) => Probe::Done(app),
+                Some(app) => Probe::pending(summary(&app)),
+                None => Probe::pending("no such application"),
+            }
+        })
+        .await
+    }
+
+    /// Waits until the app is Synced and Healthy.
+    pub async fn wait_synced_healthy(&self, name: &str) -> Value {
+        self.wait_app(name, "Synced and Healthy", |a| {
+            sync_status(a) == "Synced" && health_status(a) == "Healthy"
+        })
+        .await
+    }
+
+    /// Waits until kubectl `get` of `what` (e.g. `deployment/web -n x`) returns JSON meeting `check`.
+    pub async fn wait_object(
+        &self,
+        args: &[&str],
+        what: &str,
+        check: impl Fn(Option<&Value>) -> bool,
+    ) -> Option<Value> {
+        wait_until(what, STEP, || async {
+            let mut all = vec!["get"];
+            all.extend_from_slice(args);
+            all.extend(["-o", "json", "--ignore-not-found"]);
+            let out = self.kubectl().run(&all);
+            let obj: Option<Value> = if out.trim().is_empty() {
+                None
+            } else {
+                Some(serde_json::from_str(&out).unwrap())
+            };
+            if check(obj.as_ref()) {
+                Probe::Done(obj)
+            } else {
+                Probe::pending(format!(
+                    "{:.300}",
+                    obj.map(|o| o.to_string()).unwrap_or("absent".into())
+                ))
+            }
+        })
+        .await
+    }
+
+    /// Applies an Application manifest (YAML) into the test's namespace.
+    pub fn apply(&self, manifest: &str) {
+        self.kubectl().apply(manifest);
+    }
+}
+
+/// `status.sync.status` of an app.
+pub fn sync_status(app: &Value) -> &str {
+    app.pointer("/status/sync/status")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// `status.health.status` of an app.
+pub fn health_status(app: &Value) -> &str {
+    app.pointer("/status/health/status")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// The conditions of an app as "Type: message" lines.
+pub fn conditions(app: &Value) -> Vec<String> {
+    app.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    format!(
+                        "{}: {}",
+                        c["type"].as_str().unwrap_or(""),
+                        c["message"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A one-line summary of an app's status for wait messages.
+pub fn summary(app: &Value) -> String {
+    format!(
+        "sync={} health={} revision={} op={} conditions={:?}",
+        sync_status(app),
+        health_status(app),
+        app.pointer("/status/sync/revision")
+            .and_then(Value::as_str)
+            .unwrap_or(""),
+        app.pointer("/status/operationState/phase")
+            .and_then(Value::as_str)
+            .unwrap_or(""),
+        conditions(app)
+    )
+}
+
+/// An Application manifest for a plain directory source.
+pub fn application(name: &str, repo: &str, path: &str, dest_ns: &str, extra_spec: &str) -> String {
+    format!(
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: {name}
+spec:
+  project: default
+  source:
+    repoURL: {repo}
+    path: {path}
+    targetRevision: main
+  destination:
+    server: https://kubernetes.default.svc
+    namespace: {dest_ns}
+{extra_spec}"#
+    )
+}
+
+/// The sync policy most scenarios use.
+pub const AUTOMATED: &str =
+    "  syncPolicy:\n    automated:\n      prune: true\n      selfHeal: true\n";
+
+/// A Deployment manifest.
+pub fn deployment(name: &str, image: &str, replicas: u32) -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+  labels: {{app: {name}}}
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      containers:
+      - name: main
+        image: {image}
+"#
+    )
+}
+
+/// A ConfigMap manifest.
+pub fn configmap(name: &str, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  value: \"{value}\"\n"
+    )
+}

@@ -1,0 +1,534 @@
+//! End-to-end scenarios of the GitOps engine: the real `ferry` binary, a real Git repository and
+//! the local control plane. Each test has its own namespace, where ferry runs and deploys.
+
+mod common;
+
+use common::*;
+use ferry_testsupport::{FIXTURE_AUTHOR, GitRepo};
+use serde_json::Value;
+
+fn replicas(obj: Option<&Value>) -> Option<i64> {
+    obj?.pointer("/spec/replicas")?.as_i64()
+}
+
+fn image(obj: Option<&Value>) -> Option<&str> {
+    obj?.pointer("/spec/template/spec/containers/0/image")?
+        .as_str()
+}
+
+#[tokio::test]
+async fn a_root_app_creates_two_children_that_become_synced_and_healthy() {
+    let w = World::start("app-of-apps").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    repo.write(
+        "apps/frontend.yaml",
+        &application("frontend", &repo.url(), "workloads/frontend", ns, AUTOMATED),
+    )
+    .write(
+        "apps/backend.yaml",
+        &application("backend", &repo.url(), "workloads/backend", ns, AUTOMATED),
+    )
+    .write(
+        "workloads/frontend/deploy.yaml",
+        &deployment("frontend", "registry.example/frontend:1.0", 2),
+    )
+    .write(
+        "workloads/backend/deploy.yaml",
+        &deployment("backend", "registry.example/backend:1.0", 1),
+    )
+    .write(
+        "workloads/backend/config.yaml",
+        &configmap("backend-config", "a"),
+    );
+    repo.commit("two apps");
+    // The root app's destination is the namespace where Applications live.
+    w.apply(&application("root", &repo.url(), "apps", ns, AUTOMATED));
+
+    let root = w.wait_synced_healthy("root").await;
+    let kinds: Vec<&str> = root["status"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["Application", "Application"], "{root}");
+    for child in ["frontend", "backend"] {
+        let app = w.wait_synced_healthy(child).await;
+        assert_eq!(
+            app.pointer("/status/sync/revision").and_then(Value::as_str),
+            Some(repo.head().as_str())
+        );
+    }
+    let deploy = w
+        .wait_object(&["deployment/frontend"], "frontend deployment", |d| {
+            d.is_some()
+        })
+        .await;
+    let tracking = deploy
+        .as_ref()
+        .unwrap()
+        .pointer("/metadata/annotations/argocd.argoproj.io~1tracking-id")
+        .unwrap();
+    assert_eq!(tracking, &format!("frontend:apps/Deployment:{ns}/frontend"));
+    // kubectl shows Argo CD's columns.
+    let table = w.kubectl().run(&["get", "applications"]);
+    assert!(
+        table.contains("SYNC STATUS") && table.contains("HEALTH STATUS"),
+        "{table}"
+    );
+}
+
+#[tokio::test]
+async fn a_commit_changing_an_image_is_applied_without_a_manual_step() {
+    let w = World::start("image-commit").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    repo.write(
+        "web/deploy.yaml",
+        &deployment("web", "registry.example/web:1.0", 1),
+    );
+    repo.commit("web 1.0");
+    w.apply(&application("web", &repo.url(), "web", ns, AUTOMATED));
+    w.wait_synced_healthy("web").await;
+
+    repo.write(
+        "web/deploy.yaml",
+        &deployment("web", "registry.example/web:1.1", 1),
+    );
+    let sha = repo.commit("web 1.1");
+    w.wait_object(&["deployment/web"], "web running 1.1", |d| {
+        image(d) == Some("registry.example/web:1.1")
+    })
+    .await;
+    let app = w
+        .wait_app("web", "synced to the new commit", |a| {
+            a.pointer("/status/sync/revision").and_then(Value::as_str) == Some(&sha)
+                && sync_status(a) == "Synced"
+        })
+        .await;
+    let images = app.pointer("/status/summary/images").unwrap();
+    assert_eq!(images, &serde_json::json!(["registry.example/web:1.1"]));
+}
+
+#[tokio::test]
+async fn a_removed_file_is_pruned_with_prune_on_and_kept_out_of_sync_with_prune_off() {
+    let w = World::start("prune").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    repo.write("pruned/a.yaml", &configmap("pruned-a", "1"))
+        .write("pruned/b.yaml", &configmap("pruned-b", "1"))
+        .write("kept/a.yaml", &configmap("kept-a", "1"))
+        .write("kept/b.yaml", &configmap("kept-b", "1"));
+    repo.commit("four configmaps");
+    w.apply(&application(
+        "pruning",
+        &repo.url(),
+        "pruned",
+        ns,
+        AUTOMATED,
+    ));
+    w.apply(&application(
+        "keeping",
+        &repo.url(),
+        "kept",
+        ns,
+        "  syncPolicy:\n    automated:\n      prune: false\n      selfHeal: true\n",
+    ));
+    w.wait_synced_healthy("pruning").await;
+    w.wait_synced_healthy("keeping").await;
+
+    repo.remove("pruned/b.yaml").remove("kept/b.yaml");
+    let sha = repo.commit("drop b");
+    w.wait_object(&["configmap/pruned-b"], "pruned-b deleted", |o| o.is_none())
+        .await;
+    w.wait_app("pruning", "synced after the prune", |a| {
+        sync_status(a) == "Synced"
+            && a.pointer("/status/sync/revision").and_then(Value::as_str) == Some(&sha)
+    })
+    .await;
+    let keeping = w
+        .wait_app("keeping", "OutOfSync with kept-b to prune", |a| {
+            sync_status(a) == "OutOfSync"
+                && a.pointer("/status/sync/revision").and_then(Value::as_str) == Some(&sha)
+        })
+        .await;
+    let needs_pruning: Vec<&str> = keeping["status"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["requiresPruning"] == true)
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(needs_pruning, ["kept-b"]);
+    assert!(
+        w.kubectl().try_run(&["get", "configmap", "kept-b"]).is_ok(),
+        "kept-b must stay"
+    );
+}
+
+#[tokio::test]
+async fn drift_is_reverted_with_self_heal() {
+    let w = World::start("self-heal").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    repo.write(
+        "web/deploy.yaml",
+        &deployment("web", "registry.example/web:1.0", 2),
+    )
+    .write("web/config.yaml", &configmap("web-config", "blue"));
+    repo.commit("web");
+    w.apply(&application("web", &repo.url(), "web", ns, AUTOMATED));
+    w.wait_synced_healthy("web").await;
+
+    w.kubectl()
+        .run(&["scale", "deployment/web", "--replicas=5"]);
+    w.wait_object(&["deployment/web"], "replicas back to 2", |d| {
+        replicas(d) == Some(2)
+    })
+    .await;
+
+    w.kubectl().run(&[
+        "set",
+        "image",
+        "deployment/web",
+        "main=registry.example/web:evil",
+    ]);
+    w.wait_object(&["deployment/web"], "image back to 1.0", |d| {
+        image(d) == Some("registry.example/web:1.0")
+    })
+    .await;
+
+    w.kubectl().run(&["delete", "configmap", "web-config"]);
+    w.wait_object(&["configmap/web-config"], "web-config re-created", |c| {
+        c.is_some()
+    })
+    .await;
+    w.wait_synced_healthy("web").await;
+}
+
+#[tokio::test]
+async fn drift_without_self_heal_shows_out_of_sync() {
+    let w = World::start("no-self-heal").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    repo.write(
+        "web/deploy.yaml",
+        &deployment("web", "registry.example/web:1.0", 2),
+    );
+    repo.commit("web");
+    w.apply(&application(
+        "web",
+        &repo.url(),
+        "web",
+        ns,
+        "  syncPolicy:\n    automated:\n      prune: true\n",
+    ));
+    w.wait_synced_healthy("web").await;
+    w.kubectl()
+        .run(&["scale", "deployment/web", "--replicas=4"]);
+    let app = w
+        .wait_app("web", "OutOfSync after kubectl scale", |a| {
+            sync_status(a) == "OutOfSync"
+        })
+        .await;
+    let drifted: Vec<&str> = app["status"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "OutOfSync")
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(drifted, ["web"]);
+    let live = w
+        .kubectl()
+        .run(&["get", "deployment/web", "-o", "jsonpath={.spec.replicas}"]);
+    assert_eq!(live, "4", "without selfHeal the drift stays");
+}
+
+#[tokio::test]
+async fn history_records_commit_author_and_subject() {
+    let w = World::start("history").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    repo.write("cfg/c.yaml", &configmap("c", "1"));
+    let first = repo.commit("first config");
+    w.apply(&application("cfg", &repo.url(), "cfg", ns, AUTOMATED));
+    w.wait_synced_healthy("cfg").await;
+    repo.write("cfg/c.yaml", &configmap("c", "2"));
+    let second = repo.commit("second config");
+    let app = w
+        .wait_app("cfg", "two history entries", |a| {
+            a.pointer("/status/history")
+                .and_then(Value::as_array)
+                .is_some_and(|h| h.len() == 2)
+        })
+        .await;
+    let history = app["status"]["history"].as_array().unwrap();
+    assert_eq!(history[0]["revision"], first.as_str());
+    assert_eq!(history[1]["revision"], second.as_str());
+    assert_eq!(history[1]["id"], 1);
+    let commit = &history[1]["commit"];
+    assert_eq!(commit["subject"], "second config");
+    assert_eq!(
+        commit["author"],
+        format!("{} <{}>", FIXTURE_AUTHOR.0, FIXTURE_AUTHOR.1).as_str()
+    );
+
+    let out = w.ferry(&["app", "history", "cfg"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text.contains(&second[..7])
+            && text.contains("second config")
+            && text.contains(FIXTURE_AUTHOR.0),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn rollback_goes_back_and_stops_automated_sync() {
+    let w = World::start("rollback").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    repo.write(
+        "web/deploy.yaml",
+        &deployment("web", "registry.example/web:1.0", 1),
+    );
+    let good = repo.commit("web 1.0");
+    w.apply(&application("web", &repo.url(), "web", ns, AUTOMATED));
+    w.wait_synced_healthy("web").await;
+    repo.write(
+        "web/deploy.yaml",
+        &deployment("web", "registry.example/web:2.0-broken", 1),
+    );
+    repo.commit("web 2.0");
+    w.wait_object(&["deployment/web"], "web on 2.0", |d| {
+        image(d) == Some("registry.example/web:2.0-broken")
+    })
+    .await;
+    w.wait_app("web", "two history entries", |a| {
+        a.pointer("/status/history/1").is_some()
+    })
+    .await;
+
+    let out = w.ferry(&["app", "rollback", "web", "0"]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    w.wait_object(&["deployment/web"], "web back on 1.0", |d| {
+        image(d) == Some("registry.example/web:1.0")
+    })
+    .await;
+    let app = w.app("web").unwrap();
+    assert!(
+        app.pointer("/spec/syncPolicy/automated").is_none(),
+        "automated sync is off after a rollback: {app}"
+    );
+    assert_eq!(
+        app.pointer("/status/operationState/syncResult/revision")
+            .and_then(Value::as_str),
+        Some(good.as_str())
+    );
+    // Git still says 2.0, so the app shows OutOfSync, and nothing syncs it back by itself.
+    w.wait_app("web", "OutOfSync against main", |a| {
+        sync_status(a) == "OutOfSync"
+    })
+    .await;
+    let live = w.kubectl().run(&[
+        "get",
+        "deployment/web",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(live, "registry.example/web:1.0");
+}
+
+#[tokio::test]
+async fn deleting_an_app_cascades_only_with_the_finalizer() {
+    let w = World::start("cascade").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    repo.write("with/c.yaml", &configmap("with-finalizer", "1"))
+        .write("without/c.yaml", &configmap("without-finalizer", "1"));
+    repo.commit("two apps");
+    let with = application("with", &repo.url(), "with", ns, AUTOMATED).replace(
+        "metadata:\n  name: with\n",
+        "metadata:\n  name: with\n  finalizers:\n  - resources-finalizer.argocd.argoproj.io\n",
+    );
+    w.apply(&with);
+    w.apply(&application(
+        "without",
+        &repo.url(),
+        "without",
+        ns,
+        AUTOMATED,
+    ));
+    w.wait_synced_healthy("with").await;
+    w.wait_synced_healthy("without").await;
+
+    w.kubectl()
+        .run(&["delete", "application", "with", "--wait=false"]);
+    w.kubectl()
+        .run(&["delete", "application", "without", "--wait=false"]);
+    w.wait_object(
+        &["configmap/with-finalizer"],
+        "with-finalizer deleted by cascade",
+        |o| o.is_none(),
+    )
+    .await;
+    w.wait_object(&["application/with"], "app with finalizer gone", |o| {
+        o.is_none()
+    })
+    .await;
+    w.wait_object(
+        &["application/without"],
+        "app without finalizer gone",
+        |o| o.is_none(),
+    )
+    .await;
+    assert!(
+        w.kubectl()
+            .try_run(&["get", "configmap", "without-finalizer"])
+            .is_ok(),
+        "resources stay without the finalizer"
+    );
+}
+
+#[tokio::test]
+async fn a_project_violation_is_refused_before_anything_is_applied() {
+    let w = World::start("project").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    repo.write("app/c.yaml", &configmap("should-not-exist", "1"))
+        .write("app/role.yaml", "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: ferry-test-forbidden\nrules: []\n");
+    repo.commit("app");
+    w.apply(&format!(
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: AppProject
+metadata:
+  name: team
+spec:
+  sourceRepos: ["{}"]
+  destinations:
+  - server: https://kubernetes.default.svc
+    namespace: {ns}
+"#,
+        repo.url()
+    ));
+    // A forbidden repository.
+    w.apply(
+        &application(
+            "wrong-repo",
+            "file:///nowhere/else.git",
+            "app",
+            ns,
+            AUTOMATED,
+        )
+        .replace("project: default", "project: team"),
+    );
+    // A forbidden destination namespace.
+    w.apply(
+        &application("wrong-dest", &repo.url(), "app", "kube-system", AUTOMATED)
+            .replace("project: default", "project: team"),
+    );
+    // A cluster-scoped kind the project does not whitelist.
+    w.apply(
+        &application("wrong-kind", &repo.url(), "app", ns, AUTOMATED)
+            .replace("project: default", "project: team"),
+    );
+
+    for (app, expected) in [
+        ("wrong-repo", "sourceRepos"),
+        ("wrong-dest", "destinations"),
+        ("wrong-kind", "ClusterRole"),
+    ] {
+        let a = w
+            .wait_app(app, "an InvalidSpecError", |a| {
+                conditions(a)
+                    .iter()
+                    .any(|c| c.starts_with("InvalidSpecError"))
+            })
+            .await;
+        let text = conditions(&a).join("\n");
+        assert!(text.contains(expected), "{app}: {text}");
+    }
+    assert!(
+        w.kubectl()
+            .try_run(&["get", "configmap", "should-not-exist"])
+            .is_err(),
+        "nothing may be applied"
+    );
+    assert!(
+        w.kubectl()
+            .try_run(&["get", "clusterrole", "ferry-test-forbidden"])
+            .is_err(),
+        "nothing may be applied"
+    );
+}
+
+#[tokio::test]
+async fn a_restart_in_the_middle_of_a_sync_converges() {
+    let mut w = World::start("restart").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    // Wave 0 holds a Job that runs for 3 s, so the sync is still running (waiting for wave 0 to
+    // be healthy) when ferry is killed; wave 1 must still arrive after the restart.
+    repo.write(
+        "many/job.yaml",
+        r#"apiVersion: batch/v1
+kind: Job
+metadata:
+  name: migrate
+spec:
+  backoffLimit: 0
+  template:
+    metadata:
+      annotations: {testenv.ferry.dev/run-for: 3s}
+    spec:
+      restartPolicy: Never
+      containers: [{name: run, image: registry.example/migrate:1}]
+"#,
+    );
+    for i in 0..20 {
+        let cm = configmap(&format!("c{i}"), "1").replace(
+            "metadata:\n",
+            "metadata:\n  annotations: {argocd.argoproj.io/sync-wave: \"1\"}\n",
+        );
+        repo.write(&format!("many/c{i}.yaml"), &cm);
+    }
+    repo.commit("a job, then twenty configmaps");
+    w.apply(&application("many", &repo.url(), "many", ns, AUTOMATED));
+    w.wait_app("many", "a sync running", |a| {
+        a.pointer("/status/operationState/phase")
+            .and_then(Value::as_str)
+            == Some("Running")
+    })
+    .await;
+    w.controller.kill();
+    let kubectl = w.kubectl().clone();
+    let configmaps = || {
+        kubectl
+            .run(&["get", "configmaps", "-o", "name"])
+            .lines()
+            .filter(|l| l.starts_with("configmap/c"))
+            .count()
+    };
+    assert_eq!(
+        configmaps(),
+        0,
+        "wave 1 must not have started while wave 0 was running"
+    );
+    w.controller.restart();
+    w.wait_synced_healthy("many").await;
+    assert_eq!(configmaps(), 20);
+    let app = w.app("many").unwrap();
+    assert_eq!(
+        app.pointer("/status/operationState/phase")
+            .and_then(Value::as_str),
+        Some("Succeeded")
+    );
+}
