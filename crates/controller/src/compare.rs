@@ -9,6 +9,17 @@ use serde_json::Value;
 use crate::desired::DesiredObject;
 use crate::normalize::{normalize, remove_pointers};
 
+/// A tracked object that left the desired set and still exists: pruning would delete it.
+#[derive(Debug, Clone)]
+pub struct Prunable {
+    /// Its identity.
+    pub key: ResourceKey,
+    /// Where it lives.
+    pub target: ObjectRef,
+    /// The live object.
+    pub live: Value,
+}
+
 /// What comparing one desired object found.
 #[derive(Debug, Clone)]
 pub struct Compared {
@@ -26,8 +37,18 @@ pub struct Compared {
     pub foreign_owner: Option<String>,
 }
 
-/// Pointers to ignore for one object, from `ignoreDifferences`.
-pub type IgnoreFor<'a> = dyn Fn(&ResourceKey) -> Vec<String> + Sync + 'a;
+/// What `ignoreDifferences` says about one object: JSON pointers, and field managers whose
+/// fields are ignored.
+#[derive(Debug, Clone, Default)]
+pub struct Ignore {
+    /// `jsonPointers`.
+    pub pointers: Vec<String>,
+    /// `managedFieldsManagers`.
+    pub managers: Vec<String>,
+}
+
+/// The ignore rules for one object.
+pub type IgnoreFor<'a> = dyn Fn(&ResourceKey) -> Ignore + Sync + 'a;
 
 /// Compares every desired object with the cluster, `concurrency` at a time, in input order.
 pub async fn compare_all(
@@ -90,7 +111,9 @@ async fn compare_one(
     };
     let in_sync = match &live {
         Some(l) => {
-            let pointers = ignore(&desired.key);
+            let rules = ignore(&desired.key);
+            let mut pointers = rules.pointers;
+            pointers.extend(crate::normalize::managed_field_pointers(l, &rules.managers));
             let mut a = normalize(l);
             let mut b = normalize(&predicted);
             remove_pointers(&mut a, &pointers);

@@ -14,6 +14,7 @@ pub mod history;
 pub mod normalize;
 pub mod queue;
 pub mod reconcile;
+pub mod retry;
 pub mod sync;
 pub mod watches;
 

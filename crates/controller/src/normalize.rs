@@ -85,6 +85,62 @@ fn remove_pointer(obj: &mut Value, pointer: &str) {
     }
 }
 
+/// JSON pointers to the fields that `managers` own in `live` (from `metadata.managedFields`),
+/// for `ignoreDifferences.managedFieldsManagers`. Fields inside list items (`k:`, `v:`, `i:`
+/// keys) are reported as their whole list, the finest level a pointer can name reliably.
+pub fn managed_field_pointers(live: &Value, managers: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    if managers.is_empty() {
+        return out;
+    }
+    let entries = live
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for entry in entries {
+        let manager = entry
+            .get("manager")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !managers.iter().any(|m| m == manager) {
+            continue;
+        }
+        if let Some(fields) = entry.get("fieldsV1") {
+            collect_field_pointers(fields, String::new(), &mut out);
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn collect_field_pointers(fields: &Value, prefix: String, out: &mut Vec<String>) {
+    let Some(map) = fields.as_object() else {
+        return;
+    };
+    for (key, child) in map {
+        if key == "." {
+            continue;
+        }
+        if let Some(name) = key.strip_prefix("f:") {
+            let path = format!("{prefix}/{}", name.replace('~', "~0").replace('/', "~1"));
+            let has_children = child
+                .as_object()
+                .is_some_and(|m| m.keys().any(|k| k != "."));
+            if has_children {
+                collect_field_pointers(child, path, out);
+            } else {
+                out.push(path);
+            }
+        } else if !prefix.is_empty() {
+            // A list item: ignore the whole list.
+            out.push(prefix.clone());
+            return;
+        }
+    }
+}
+
 fn unescape(token: &str) -> String {
     token.replace("~1", "/").replace("~0", "~")
 }
@@ -205,6 +261,28 @@ mod tests {
             !text.contains("c2VjcmV0") && !text.contains("eA==") && !text.contains("eQ=="),
             "{text}"
         );
+    }
+
+    #[test]
+    fn fields_of_named_managers_become_pointers() {
+        let live = json!({"metadata": {"managedFields": [
+            {"manager": "hpa", "fieldsV1": {"f:spec": {"f:replicas": {}}}},
+            {"manager": "ferry", "fieldsV1": {"f:spec": {"f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"web\"}": {".": {}, "f:image": {}}}}}}}},
+            {"manager": "istio", "fieldsV1": {"f:metadata": {"f:annotations": {"f:sidecar.istio.io/status": {}}}}}
+        ]}});
+        assert_eq!(
+            managed_field_pointers(&live, &["hpa".into()]),
+            ["/spec/replicas"]
+        );
+        assert_eq!(
+            managed_field_pointers(&live, &["ferry".into()]),
+            ["/spec/template/spec/containers"]
+        );
+        assert_eq!(
+            managed_field_pointers(&live, &["istio".into()]),
+            ["/metadata/annotations/sidecar.istio.io~1status"]
+        );
+        assert!(managed_field_pointers(&live, &[]).is_empty());
     }
 
     #[test]

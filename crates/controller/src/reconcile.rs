@@ -24,7 +24,7 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use crate::compare::{Compared, compare_all};
+use crate::compare::{Compared, Prunable, compare_all};
 use crate::credentials::RepoCredentials;
 use crate::desired::{DesiredObject, prepare_desired};
 use crate::destinations::Destinations;
@@ -78,6 +78,7 @@ pub struct Engine {
     memos: Mutex<HashMap<String, AppMemo>>,
     pub(crate) watches: WatchHub,
     pub(crate) queue: WorkQueue,
+    events: kube::runtime::events::Recorder,
 }
 
 impl std::fmt::Debug for Engine {
@@ -89,7 +90,7 @@ impl std::fmt::Debug for Engine {
 }
 
 /// Desired state, the comparison, what to prune, and the destination cluster.
-type Compared3 = (Desired, Vec<Compared>, Vec<ResourceKey>, ClusterClient);
+type Compared3 = (Desired, Vec<Compared>, Vec<Prunable>, ClusterClient);
 
 /// One object's two sides, for `ferry app diff`.
 #[derive(Debug, Clone)]
@@ -142,11 +143,18 @@ impl Engine {
             projects: Api::namespaced(client.clone(), &cfg.namespace),
             destinations: Destinations::new(local, &cfg.namespace),
             repos: RepoCache::new(cfg.cache_dir.join("repos")),
-            credentials: RepoCredentials::new(client, &cfg.namespace),
+            credentials: RepoCredentials::new(client.clone(), &cfg.namespace),
             renders: Mutex::default(),
             memos: Mutex::default(),
             watches: WatchHub::new(queue.clone(), Arc::default()),
             queue,
+            events: kube::runtime::events::Recorder::new(
+                client.clone(),
+                kube::runtime::events::Reporter {
+                    controller: "ferry".into(),
+                    instance: std::env::var("HOSTNAME").ok(),
+                },
+            ),
             cfg,
         }
     }
@@ -173,15 +181,18 @@ impl Engine {
             .as_ref()
             .and_then(|o| o.sync.as_ref())
             .and_then(|s| s.revision.clone());
-        // With nothing new (same commit, spec and resources) and a stable app, skip the work.
-        let settled = matches!(
-            app.status.as_ref().map(|s| s.health.status),
-            Some(
-                HealthStatusCode::Healthy
-                    | HealthStatusCode::Suspended
-                    | HealthStatusCode::Degraded
-            )
-        );
+        // With nothing new (same commit, spec and resources) and an app that is Synced and
+        // settled, skip the work. Apps out of sync are compared every time: a retry or a
+        // sync may be due.
+        let settled = app.status.as_ref().is_some_and(|s| {
+            s.sync.status == SyncStatusCode::Synced
+                && matches!(
+                    s.health.status,
+                    HealthStatusCode::Healthy
+                        | HealthStatusCode::Suspended
+                        | HealthStatusCode::Degraded
+                )
+        });
         let skip = operation.is_none() && refresh.is_none() && settled;
         let outcome = self
             .compare_app(&app, refresh, revision_override.as_deref(), skip)
@@ -206,7 +217,8 @@ impl Engine {
                     });
                     self.write_status(&app, &status, true).await?;
                 } else {
-                    self.write_status(&app, &status, false).await?;
+                    // A refresh is done once compared, even when the comparison failed.
+                    self.write_status(&app, &status, refresh.is_some()).await?;
                 }
                 return Ok(Some(self.cfg.poll_interval));
             }
@@ -218,11 +230,23 @@ impl Engine {
         fill_comparison(&mut status, &app, &desired, &compared, &prunable);
 
         // Decide whether to sync.
+        let mut requeue = requeue_for_health(&status);
         let request = match &operation {
             Some(op) => op.sync.as_ref().map(|s| SyncRequest::manual(op, s)),
-            None => auto_sync_request(&app, &status, &desired.revision),
+            None => match auto_sync_request(
+                &app,
+                &status,
+                &desired.revision,
+                &PendingWork::of(&compared, &prunable),
+            ) {
+                AutoSync::Run(r) => Some(r),
+                AutoSync::RetryIn(after) => {
+                    requeue = Some(requeue.map_or(after, |r| r.min(after)));
+                    None
+                }
+                AutoSync::No => None,
+            },
         };
-        let mut requeue = requeue_for_health(&status);
         if let Some(request) = request {
             let started = now();
             info!(app = name, revision = %desired.revision, automated = request.automated, "syncing");
@@ -277,8 +301,10 @@ impl Engine {
                 }),
                 started_at: Some(started.clone()),
                 finished_at: Some(finished.clone()),
-                retry_count: None,
+                retry_count: (request.retry_count > 0).then_some(request.retry_count),
             });
+            self.record_event(&app, phase, &message, &desired.revision)
+                .await;
             if phase == OperationPhase::Succeeded && !request.dry_run {
                 clear_conditions(&mut status, &[condition::SYNC_ERROR]);
                 crate::history::record(
@@ -293,7 +319,8 @@ impl Engine {
             } else if phase != OperationPhase::Succeeded {
                 set_condition(&mut status, condition::SYNC_ERROR, &message);
             }
-            // Look again right away: health moves on, and status should show the result.
+            // Look again right away: health moves on, and status should show the result; a
+            // failed automated sync comes back when its retry is due.
             self.memos.lock().expect("memo lock").remove(name);
             requeue = Some(Duration::from_millis(500));
         }
@@ -524,7 +551,7 @@ impl Engine {
             .get(name)
             .await
             .map_err(|e| format!("reading application {name}: {e}"))?;
-        let (_, compared, prunable, cluster) = self
+        let (_, compared, prunable, _) = self
             .compare_app(&app, Some(RefreshType::Hard), None, false)
             .await
             .map_err(|p| format!("{}: {}", p.kind, p.message))?
@@ -538,32 +565,10 @@ impl Engine {
                 prune: false,
             })
             .collect();
-        for key in prunable {
-            let live = app
-                .status
-                .as_ref()
-                .and_then(|s| {
-                    s.resources
-                        .iter()
-                        .find(|r| ResourceKey::new(&r.group, &r.kind, &r.namespace, &r.name) == key)
-                })
-                .map(|r| ObjectRef {
-                    api_version: if r.group.is_empty() {
-                        r.version.clone()
-                    } else {
-                        format!("{}/{}", r.group, r.version)
-                    },
-                    kind: r.kind.clone(),
-                    namespace: r.namespace.clone(),
-                    name: r.name.clone(),
-                });
-            let live = match live {
-                Some(r) => cluster.get(&r).await.ok().flatten(),
-                None => None,
-            };
+        for p in prunable {
             out.push(ResourceDiff {
-                key,
-                live,
+                key: p.key,
+                live: Some(p.live),
                 desired: None,
                 prune: true,
             });
@@ -659,42 +664,59 @@ impl Engine {
         app: &Application,
         cluster: &ClusterClient,
         desired: &[DesiredObject],
-    ) -> Vec<ResourceKey> {
+    ) -> Vec<Prunable> {
         let name = app.metadata.name.as_deref().unwrap_or_default();
         let wanted: BTreeSet<&ResourceKey> = desired.iter().map(|d| &d.key).collect();
         let mut out = Vec::new();
-        let previous = app
-            .status
-            .as_ref()
-            .map(|s| s.resources.clone())
-            .unwrap_or_default();
-        for r in previous {
-            let key = ResourceKey::new(&r.group, &r.kind, &r.namespace, &r.name);
+        for r in app.status.iter().flat_map(|s| &s.resources) {
+            let key = resource_key(r);
             if wanted.contains(&key) || r.hook == Some(true) {
                 continue;
             }
-            let api_version = if r.group.is_empty() {
-                r.version.clone()
-            } else {
-                format!("{}/{}", r.group, r.version)
-            };
-            let obj_ref = ObjectRef {
-                api_version,
-                kind: r.kind.clone(),
-                namespace: r.namespace.clone(),
-                name: r.name.clone(),
-            };
-            match cluster.get(&obj_ref).await {
-                Ok(Some(live))
-                    if tracked_by(&live, name, &key)
-                        && live.pointer("/metadata/deletionTimestamp").is_none() =>
-                {
-                    out.push(key)
-                }
-                _ => {}
+            let target = resource_ref(r);
+            if let Ok(Some(live)) = cluster.get(&target).await
+                && tracked_by(&live, name, &key)
+                && live.pointer("/metadata/deletionTimestamp").is_none()
+            {
+                out.push(Prunable { key, target, live });
             }
         }
         out
+    }
+
+    /// Publishes a Kubernetes Event on the Application for a finished sync, as Argo CD does
+    /// (`kubectl describe application` shows them).
+    async fn record_event(
+        &self,
+        app: &Application,
+        phase: OperationPhase,
+        message: &str,
+        revision: &str,
+    ) {
+        use kube::Resource as _;
+        use kube::runtime::events::{Event, EventType};
+        let ok = phase == OperationPhase::Succeeded;
+        let event = Event {
+            type_: if ok {
+                EventType::Normal
+            } else {
+                EventType::Warning
+            },
+            reason: "OperationCompleted".into(),
+            note: Some(format!(
+                "Sync operation to {} {}: {message}",
+                short(revision),
+                if ok { "succeeded" } else { "failed" }
+            )),
+            action: "Sync".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.events.publish(&event, &app.object_ref(&())).await {
+            warn!(
+                app = app.metadata.name.as_deref().unwrap_or_default(),
+                "recording an Event: {e}"
+            );
+        }
     }
 
     /// Writes `status` to the Application, clearing its `operation` and refresh annotation when
@@ -753,18 +775,8 @@ impl Engine {
             .unwrap_or_default();
         let mut remaining = 0;
         for r in resources {
-            let key = ResourceKey::new(&r.group, &r.kind, &r.namespace, &r.name);
-            let api_version = if r.group.is_empty() {
-                r.version.clone()
-            } else {
-                format!("{}/{}", r.group, r.version)
-            };
-            let obj_ref = ObjectRef {
-                api_version,
-                kind: r.kind.clone(),
-                namespace: r.namespace.clone(),
-                name: r.name.clone(),
-            };
+            let key = resource_key(&r);
+            let obj_ref = resource_ref(&r);
             if let Ok(Some(live)) = cluster.get(&obj_ref).await
                 && tracked_by(&live, name, &key)
             {
@@ -808,6 +820,26 @@ fn short(sha: &str) -> &str {
     &sha[..sha.len().min(7)]
 }
 
+/// The identity of a resource listed in an app's status.
+fn resource_key(r: &ResourceStatus) -> ResourceKey {
+    ResourceKey::new(&r.group, &r.kind, &r.namespace, &r.name)
+}
+
+/// Where a resource listed in an app's status lives.
+fn resource_ref(r: &ResourceStatus) -> ObjectRef {
+    let api_version = if r.group.is_empty() {
+        r.version.clone()
+    } else {
+        format!("{}/{}", r.group, r.version)
+    };
+    ObjectRef {
+        api_version,
+        kind: r.kind.clone(),
+        namespace: r.namespace.clone(),
+        name: r.name.clone(),
+    }
+}
+
 /// Whether `live` carries a tracking annotation of `app` pointing at itself.
 pub(crate) fn tracked_by(live: &Value, app: &str, key: &ResourceKey) -> bool {
     live.pointer("/metadata/annotations")
@@ -816,16 +848,25 @@ pub(crate) fn tracked_by(live: &Value, app: &str, key: &ResourceKey) -> bool {
         .is_some_and(|v| is_tracked_by(v, app, &key.group, &key.kind, &key.namespace, &key.name))
 }
 
-/// The `ignoreDifferences.jsonPointers` that apply to one object.
-fn ignore_pointers(app: &Application, key: &ResourceKey) -> Vec<String> {
-    app.spec
-        .ignore_differences
-        .iter()
-        .filter(|d| d.group == key.group && d.kind == key.kind)
-        .filter(|d| d.name.as_deref().is_none_or(|n| n == key.name))
-        .filter(|d| d.namespace.as_deref().is_none_or(|n| n == key.namespace))
-        .flat_map(|d| d.json_pointers.iter().cloned())
-        .collect()
+/// The `ignoreDifferences` rules that apply to one object (`kind: "*"` matches every kind).
+fn ignore_pointers(app: &Application, key: &ResourceKey) -> crate::compare::Ignore {
+    let mut out = crate::compare::Ignore::default();
+    for d in &app.spec.ignore_differences {
+        let matches = d.group == key.group
+            && (d.kind == key.kind || d.kind == "*")
+            && d.name
+                .as_deref()
+                .is_none_or(|n| n.is_empty() || n == key.name)
+            && d.namespace
+                .as_deref()
+                .is_none_or(|n| n.is_empty() || n == key.namespace);
+        if matches {
+            out.pointers.extend(d.json_pointers.iter().cloned());
+            out.managers
+                .extend(d.managed_fields_managers.iter().cloned());
+        }
+    }
+    out
 }
 
 /// Sets or updates a condition of `kind`.
@@ -856,7 +897,7 @@ fn fill_comparison(
     app: &Application,
     desired: &Desired,
     compared: &[Compared],
-    prunable: &[ResourceKey],
+    prunable: &[Prunable],
 ) {
     let mut resources = Vec::new();
     let mut images = BTreeSet::new();
@@ -916,8 +957,8 @@ fn fill_comparison(
             )
         })
         .collect();
-    for key in prunable {
-        let mut r = previous.get(key).cloned().unwrap_or_default();
+    for p in prunable {
+        let mut r = previous.get(&p.key).cloned().unwrap_or_default();
         r.status = Some(SyncStatusCode::OutOfSync);
         r.requires_pruning = Some(true);
         r.health = None;
@@ -1012,49 +1053,96 @@ fn collect_images(obj: &Value, out: &mut BTreeSet<String>) {
     }
 }
 
+/// What a sync would have to do.
+#[derive(Debug, Clone, Copy)]
+struct PendingWork {
+    /// Some desired object differs from live.
+    apply: bool,
+    /// Some tracked leftover may be pruned (it does not say `Prune=false`).
+    prune: bool,
+}
+
+impl PendingWork {
+    fn of(compared: &[Compared], prunable: &[Prunable]) -> Self {
+        PendingWork {
+            apply: compared.iter().any(|c| !c.in_sync),
+            prune: prunable
+                .iter()
+                .any(|p| !crate::sync::resource_option(&p.live, "Prune=false")),
+        }
+    }
+}
+
+/// What automated sync decides.
+#[derive(Debug)]
+enum AutoSync {
+    /// Sync now.
+    Run(SyncRequest),
+    /// A retry is due later.
+    RetryIn(Duration),
+    /// Nothing to do.
+    No,
+}
+
 /// Whether an automated sync should run now, following Argo CD: only when out of sync, once per
-/// revision unless self-heal is on, and not again after a failed attempt at the same revision.
+/// revision unless self-heal is on, and after a failure at the same revision only as
+/// `syncPolicy.retry` allows.
 fn auto_sync_request(
     app: &Application,
     status: &ApplicationStatus,
     revision: &str,
-) -> Option<SyncRequest> {
-    let policy = app.spec.sync_policy.as_ref()?;
-    if !policy.is_automated() {
-        return None;
-    }
+    work: &PendingWork,
+) -> AutoSync {
+    let Some(policy) = app.spec.sync_policy.as_ref().filter(|p| p.is_automated()) else {
+        return AutoSync::No;
+    };
     let automated = policy.automated.clone().unwrap_or_default();
     if status.sync.status != SyncStatusCode::OutOfSync {
-        return None;
+        return AutoSync::No;
     }
-    let only_prune_left = status
-        .resources
-        .iter()
-        .all(|r| r.status == Some(SyncStatusCode::Synced) || r.requires_pruning == Some(true));
-    if only_prune_left && !automated.prune {
-        return None; // nothing to do but prune, and prune is off: stays OutOfSync
+    if !(work.apply || (work.prune && automated.prune)) {
+        // Only pruning is left, and prune is off (or the resources say Prune=false): the app
+        // stays OutOfSync, and syncing again would change nothing.
+        return AutoSync::No;
     }
+    let mut retry_count = 0;
     if let Some(last) = &status.operation_state {
         let same_revision = last
             .sync_result
             .as_ref()
-            .is_some_and(|r| r.revision == revision);
-        if same_revision
-            && last.phase != OperationPhase::Succeeded
-            && last.phase != OperationPhase::Running
-        {
-            return None; // failed at this revision already; retry policy is applied elsewhere
-        }
-        if same_revision && !automated.self_heal && last.phase == OperationPhase::Succeeded {
-            return None; // synced this revision once; drift shows as OutOfSync
+            .is_none_or(|r| r.revision == revision);
+        let failed = matches!(last.phase, OperationPhase::Failed | OperationPhase::Error);
+        if same_revision && failed {
+            let attempt = last.retry_count.unwrap_or(0) + 1;
+            if !crate::retry::may_retry(policy.retry.as_ref(), attempt) {
+                return AutoSync::No; // failed at this revision; a new commit or a manual sync is needed
+            }
+            let wait = crate::retry::backoff(policy.retry.as_ref(), attempt);
+            let elapsed = last
+                .finished_at
+                .as_deref()
+                .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+                .map(|t| {
+                    k8s_openapi::jiff::Timestamp::now()
+                        .duration_since(t)
+                        .unsigned_abs()
+                })
+                .unwrap_or(wait);
+            if elapsed < wait {
+                return AutoSync::RetryIn(wait - elapsed);
+            }
+            retry_count = attempt;
+        } else if same_revision && !automated.self_heal && last.phase == OperationPhase::Succeeded {
+            return AutoSync::No; // synced this revision once; drift shows as OutOfSync
         }
     }
-    Some(SyncRequest {
+    AutoSync::Run(SyncRequest {
         revision: revision.to_string(),
         prune: automated.prune,
         dry_run: false,
         automated: true,
         sync_options: policy.sync_options.clone(),
+        retry_count,
     })
 }
 

@@ -17,7 +17,7 @@ use futures::StreamExt as _;
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use crate::compare::Compared;
+use crate::compare::{Compared, Prunable};
 use crate::desired::DesiredObject;
 use crate::reconcile::{Engine, tracked_by};
 
@@ -37,6 +37,8 @@ pub struct SyncRequest {
     pub automated: bool,
     /// Sync options of this sync (`CreateNamespace=true`, ...).
     pub sync_options: Vec<String>,
+    /// Which retry of a failed sync this is (0: not a retry).
+    pub retry_count: i64,
 }
 
 impl SyncRequest {
@@ -48,6 +50,7 @@ impl SyncRequest {
             dry_run: sync.dry_run,
             automated: op.initiated_by.as_ref().is_some_and(|i| i.automated),
             sync_options: sync.sync_options.clone(),
+            retry_count: 0,
         }
     }
 
@@ -94,7 +97,7 @@ fn result_for(
 }
 
 /// Per-resource sync options from `argocd.argoproj.io/sync-options`.
-fn resource_option(obj: &Value, option: &str) -> bool {
+pub(crate) fn resource_option(obj: &Value, option: &str) -> bool {
     obj.pointer("/metadata/annotations")
         .and_then(|a| a.get(ferry_core::order::SYNC_OPTIONS_ANNOTATION))
         .and_then(Value::as_str)
@@ -108,7 +111,7 @@ pub async fn run_sync(
     cluster: &ClusterClient,
     desired: &[DesiredObject],
     compared: &[Compared],
-    prunable: &[ResourceKey],
+    prunable: &[Prunable],
     request: &SyncRequest,
 ) -> SyncOutcome {
     let app_name = app.metadata.name.as_deref().unwrap_or_default();
@@ -302,66 +305,41 @@ pub async fn run_sync(
         }
     }
 
-    // Prune what left Git, highest wave first.
+    // Prune what left Git, highest wave first (as Argo CD does).
     let mut pruned = 0;
-    for key in prunable {
-        let prev = app.status.as_ref().and_then(|s| {
-            s.resources.iter().find(|r| {
-                r.group == key.group
-                    && r.kind == key.kind
-                    && r.namespace == key.namespace
-                    && r.name == key.name
-            })
-        });
-        let version = prev
-            .map(|r| r.version.clone())
-            .unwrap_or_else(|| "v1".into());
-        let api_version = if key.group.is_empty() {
-            version.clone()
-        } else {
-            format!("{}/{version}", key.group)
-        };
-        let r = ObjectRef {
-            api_version: api_version.clone(),
-            kind: key.kind.clone(),
-            namespace: key.namespace.clone(),
-            name: key.name.clone(),
-        };
-        let live = cluster.get(&r).await.ok().flatten();
-        let keep = live
-            .as_ref()
-            .is_some_and(|l| resource_option(l, "Prune=false"));
+    let mut ordered: Vec<&Prunable> = prunable.iter().collect();
+    ordered.sort_by_key(|p| std::cmp::Reverse(sync_wave(&p.live).unwrap_or(0)));
+    for p in ordered {
+        let (key, r, api_version) = (&p.key, &p.target, &p.target.api_version);
+        let keep = resource_option(&p.live, "Prune=false");
         if !request.prune || keep {
             let why = if keep {
                 "pruning disabled for this resource (Prune=false)"
             } else {
                 "ignored (requires pruning)"
             };
-            results.push(ResourceResult {
-                sync_phase: Some("Sync".into()),
-                ..result_for(key, &api_version, ResultCode::PruneSkipped, why)
-            });
+            results.push(result_for(key, api_version, ResultCode::PruneSkipped, why));
             continue;
         }
         if request.dry_run {
             results.push(result_for(
                 key,
-                &api_version,
+                api_version,
                 ResultCode::Pruned,
                 "would prune (dry run)",
             ));
             continue;
         }
-        match cluster.delete(&r, Propagation::Foreground).await {
+        match cluster.delete(r, Propagation::Foreground).await {
             Ok(_) => {
                 pruned += 1;
-                results.push(result_for(key, &api_version, ResultCode::Pruned, "pruned"));
+                results.push(result_for(key, api_version, ResultCode::Pruned, "pruned"));
             }
             Err(e) => {
                 warn!(app = app_name, "pruning {r}: {e}");
                 results.push(result_for(
                     key,
-                    &api_version,
+                    api_version,
                     ResultCode::SyncFailed,
                     format!("pruning {r}: {e}"),
                 ));

@@ -15,9 +15,9 @@ use super::{Common, EXIT_FAILED};
 pub(crate) struct Args {
     /// The application's name.
     name: String,
-    /// Lines of context around each change.
-    #[arg(long, default_value_t = 3)]
-    context: usize,
+    /// Lines of context around each change (as `diff -U`).
+    #[arg(long = "unified", short = 'U', default_value_t = 3)]
+    unified: usize,
 }
 
 pub(crate) async fn run(c: &Common, args: &Args) -> anyhow::Result<i32> {
@@ -41,8 +41,10 @@ pub(crate) async fn run(c: &Common, args: &Args) -> anyhow::Result<i32> {
     for d in diffs {
         let mut live = d.live.as_ref().map(normalize);
         let mut desired = d.desired.as_ref().map(normalize);
+        // Live values all get the same mask; a desired value that differs gets another, so a
+        // change shows without showing either value.
         if let Some(l) = live.as_mut() {
-            mask_secret(l, d.desired.as_ref());
+            mask_secret(l, None);
         }
         if let Some(w) = desired.as_mut() {
             mask_secret(w, d.live.as_ref());
@@ -67,7 +69,7 @@ pub(crate) async fn run(c: &Common, args: &Args) -> anyhow::Result<i32> {
             "{}",
             TextDiff::from_lines(&old, &new)
                 .unified_diff()
-                .context_radius(args.context)
+                .context_radius(args.unified)
                 .header("live", "desired")
         );
     }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
+use super::Common;
 use super::sync::{request_operation, wait_for_operation};
-use super::{Common, cli_user};
 use crate::commands::run::parse_duration;
 
 /// Arguments of `ferry app rollback`.
@@ -48,19 +48,15 @@ pub(crate) async fn run(c: &Common, args: &Args) -> anyhow::Result<i32> {
             args.name
         );
     }
-    let previous_start = status
-        .operation_state
-        .as_ref()
-        .and_then(|o| o.started_at.clone());
-    request_operation(
+    let request = request_operation(
         &apps,
         &args.name,
-        json!({"sync": {"revision": revision, "prune": args.prune}, "initiatedBy": {"username": cli_user()}}),
+        json!({"revision": revision, "prune": args.prune}),
     )
     .await?;
     println!(
         "rolling {} back to history entry {} ({revision})",
         args.name, args.id
     );
-    wait_for_operation(&apps, &args.name, previous_start, args.timeout).await
+    wait_for_operation(&apps, &args.name, &request, args.timeout).await
 }

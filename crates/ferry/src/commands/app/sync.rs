@@ -33,56 +33,58 @@ pub(crate) struct Args {
 }
 
 pub(crate) async fn run(c: &Common, args: &Args) -> anyhow::Result<i32> {
-    let (apps, app) = c.get(&args.name).await?;
-    let previous_start = app
-        .status
-        .as_ref()
-        .and_then(|s| s.operation_state.as_ref())
-        .and_then(|o| o.started_at.clone());
+    let (apps, _) = c.get(&args.name).await?;
     let mut sync = json!({"prune": args.prune, "dryRun": args.dry_run});
     if let Some(r) = &args.revision {
         sync["revision"] = json!(r);
     }
-    request_operation(
-        &apps,
-        &args.name,
-        json!({"sync": sync, "initiatedBy": {"username": cli_user()}}),
-    )
-    .await?;
+    let request = request_operation(&apps, &args.name, sync).await?;
     println!("sync of {} requested", args.name);
     if args.no_wait {
         return Ok(0);
     }
-    wait_for_operation(&apps, &args.name, previous_start, args.timeout).await
+    wait_for_operation(&apps, &args.name, &request, args.timeout).await
 }
 
-/// Sets `.operation`, refusing when one is already pending.
+/// The `operation.info` entry that marks an operation as this CLI call's, so its result can be
+/// told from an earlier one (timestamps have one-second resolution).
+const REQUEST_INFO: &str = "ferry-request";
+
+/// Sets `.operation.sync` to `sync`, marked with a request id, refusing when an operation is
+/// already pending. Returns the request id.
 pub(crate) async fn request_operation(
     apps: &Api<Application>,
     name: &str,
-    operation: serde_json::Value,
-) -> anyhow::Result<()> {
+    sync: serde_json::Value,
+) -> anyhow::Result<String> {
     let app = apps.get(name).await?;
     if app.operation.is_some() {
         anyhow::bail!(
             "application {name} already has an operation pending; wait for it or try again later"
         );
     }
-    apps.patch(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(&json!({"operation": operation})),
-    )
-    .await?;
-    Ok(())
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let request = format!("{}-{nanos}", std::process::id());
+    let operation = json!({
+        "sync": sync,
+        "initiatedBy": {"username": cli_user()},
+        "info": [{"name": REQUEST_INFO, "value": request}],
+    });
+    let patch = json!({"operation": operation});
+    apps.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(request)
 }
 
-/// Waits until the operation requested after `previous_start` has finished; prints its result
-/// and returns 0 when it succeeded, [`EXIT_FAILED`] otherwise.
+/// Waits until the operation with request id `request` has finished; prints its result and
+/// returns 0 when it succeeded, [`EXIT_FAILED`] otherwise.
 pub(crate) async fn wait_for_operation(
     apps: &Api<Application>,
     name: &str,
-    previous_start: Option<String>,
+    request: &str,
     timeout: Duration,
 ) -> anyhow::Result<i32> {
     let deadline = tokio::time::Instant::now() + timeout;
@@ -90,7 +92,11 @@ pub(crate) async fn wait_for_operation(
         let app = apps.get(name).await?;
         if app.operation.is_none()
             && let Some(op) = app.status.as_ref().and_then(|s| s.operation_state.clone())
-            && op.started_at != previous_start
+            && op
+                .operation
+                .info
+                .iter()
+                .any(|i| i.name == REQUEST_INFO && i.value == request)
             && op.phase.is_completed()
         {
             let message = op.message.unwrap_or_default();
