@@ -1,39 +1,120 @@
 #!/usr/bin/env bash
-# `make demo`: builds ferry and the local control plane, starts the control plane in .demo/ and
-# says how to use it. `make demo-down` (scripts/demo.sh down) stops it.
-#
-# At this stage of the project the demo is the platform ferry runs on; later steps add ferry's
-# controller, its UI and the workshop's App-of-Apps repository.
+# `make demo`: the GitOps loop on one machine, offline. Builds ferry and the local control plane,
+# starts the control plane, creates a local Git repository from examples/demo, installs ferry's
+# CRDs, runs the ferry controller, applies the root App-of-Apps Application, waits until
+# everything is Synced and Healthy, and prints a short guided tour.
+# `make demo-down` (scripts/demo.sh down) stops it all. Everything lives in .demo/.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-demo_dir=${FERRY_DEMO_DIR:-$repo/.demo}
+demo=${FERRY_DEMO_DIR:-$repo/.demo}
+ferry=$repo/target/release/ferry
+
+step() { printf '\n==> %s\n' "$*"; }
+
+stop_ferry() {
+  if [[ -f $demo/ferry.pid ]]; then
+    pid=$(cat "$demo/ferry.pid")
+    if kill -0 "$pid" 2>/dev/null && grep -q ferry "/proc/$pid/cmdline" 2>/dev/null; then
+      kill "$pid"
+    fi
+    rm -f "$demo/ferry.pid"
+  fi
+}
 
 if [[ ${1:-up} == down ]]; then
-  scripts/local-cluster.sh down "$demo_dir/cluster"
+  stop_ferry
+  scripts/local-cluster.sh down "$demo/cluster"
   exit 0
 fi
 
-echo "==> building ferry (cargo build --release; the first build takes a few minutes)"
+step "building ferry (cargo build --release; the first build takes a few minutes)"
 cargo build --release --locked -p ferry
-echo "==> starting the local control plane in $demo_dir/cluster"
-mkdir -p "$demo_dir/cluster"
-scripts/local-cluster.sh up "$demo_dir/cluster" >/dev/null
-kubeconfig=$demo_dir/cluster/kubeconfig
-KUBECONFIG=$kubeconfig kubectl get nodes
+
+step "starting the local control plane in $demo/cluster"
+mkdir -p "$demo/cluster"
+scripts/local-cluster.sh up "$demo/cluster" >/dev/null
+export KUBECONFIG=$demo/cluster/kubeconfig
+
+step "creating the demo Git repository ($demo/repo.git, working clone $demo/work)"
+git_() { git -c user.name="Demo User" -c user.email=demo@example.test -c init.defaultBranch=main "$@"; }
+if [[ ! -d $demo/repo.git ]]; then
+  git_ init --quiet --bare "$demo/repo.git"
+  rm -rf "$demo/work"
+  git_ clone --quiet "$demo/repo.git" "$demo/work"
+  cp -R examples/demo/. "$demo/work/"
+  grep -rl REPO_URL "$demo/work" | xargs sed -i "s|REPO_URL|file://$demo/repo.git|g"
+  git_ -C "$demo/work" checkout --quiet -B main
+  git_ -C "$demo/work" add --all
+  git_ -C "$demo/work" commit --quiet -m "podinfo, deployed by ferry"
+  git_ -C "$demo/work" push --quiet origin main
+else
+  echo "reusing the existing demo repository"
+fi
+
+step "installing ferry's CRDs and the default AppProject"
+"$ferry" install --namespace ferry
+
+step "starting the ferry controller (log: $demo/ferry.log)"
+stop_ferry
+nohup "$ferry" run --namespace ferry --poll-interval 5s --cache-dir "$demo/cache" >"$demo/ferry.log" 2>&1 &
+echo $! >"$demo/ferry.pid"
+
+step "applying the root Application (App-of-Apps over apps/)"
+kubectl apply -f - <<YAML
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: root
+  namespace: ferry
+spec:
+  project: default
+  source:
+    repoURL: file://$demo/repo.git
+    path: apps
+    targetRevision: main
+  destination:
+    server: https://kubernetes.default.svc
+    namespace: ferry
+  syncPolicy:
+    automated:
+      prune: true
+      selfHeal: true
+YAML
+
+step "waiting until every app is Synced and Healthy"
+"$ferry" app wait root --namespace ferry --timeout 3m
+for _ in $(seq 1 60); do
+  kubectl get application podinfo -n ferry >/dev/null 2>&1 && break
+  sleep 1
+done
+"$ferry" app wait podinfo --namespace ferry --timeout 3m
+"$ferry" app list --namespace ferry
+lb=$(kubectl get service podinfo -n podinfo -o jsonpath='{.status.loadBalancer.ingress[0].ip}')
 
 cat <<MSG
 
-The local control plane is running (real etcd, kube-apiserver and kube-controller-manager, plus a
-simulated node that runs pods, finishes Jobs and gives LoadBalancer Services an address).
+Everything is Synced and Healthy. A short tour (in another shell):
 
-  export KUBECONFIG=$kubeconfig
-  kubectl create deployment web --image=ghcr.io/stefanprodan/podinfo:6.7.1 --replicas=2
-  kubectl rollout status deployment/web
-  kubectl expose deployment web --type=LoadBalancer --port=80 --target-port=9898
-  kubectl get service web        # EXTERNAL-IP comes from 127.0.0.0/8
-  $repo/target/release/ferry --help
+  export KUBECONFIG=$KUBECONFIG
+  alias ferry=$ferry
 
-Logs are in $demo_dir/cluster/logs. Stop everything with: make demo-down
+  # 1. GitOps: change podinfo's colour in Git, commit, push; ferry syncs it within seconds.
+  cd $demo/work
+  sed -i 's/#34577c/#c0392b/' workloads/podinfo/deployment.yaml
+  git commit -am "podinfo: red" && git push
+  ferry app get podinfo -n ferry          # revision moves to your commit
+  ferry app history podinfo -n ferry      # who changed what, when
+
+  # 2. Drift: change the cluster behind Git's back; self-heal puts it back.
+  kubectl scale deployment/podinfo -n podinfo --replicas=5
+  kubectl get deployment/podinfo -n podinfo -w     # back to 2
+
+  # 3. Rollback, the GitOps way: revert the commit and push.
+  git revert --no-edit HEAD && git push
+
+podinfo's Service got the load-balancer address $lb (simulated: no traffic is served, the
+local control plane runs no containers). ferry's log: $demo/ferry.log.
+Stop everything with: make demo-down
 MSG

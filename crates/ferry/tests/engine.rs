@@ -532,3 +532,107 @@ spec:
         Some("Succeeded")
     );
 }
+
+#[tokio::test]
+async fn ignored_differences_do_not_count_as_drift() {
+    let w = World::start("ignore-differences").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    repo.write(
+        "web/deploy.yaml",
+        &deployment("web", "registry.example/web:1.0", 2),
+    );
+    repo.commit("web");
+    let spec = "  ignoreDifferences:\n  - group: apps\n    kind: Deployment\n    jsonPointers: [/spec/replicas]\n  syncPolicy:\n    automated:\n      prune: true\n";
+    w.apply(&application("web", &repo.url(), "web", ns, spec));
+    w.wait_synced_healthy("web").await;
+    w.kubectl()
+        .run(&["scale", "deployment/web", "--replicas=4"]);
+    // A change to a field that is not ignored does show, which proves the app was compared
+    // after the scale.
+    w.kubectl().run(&[
+        "set",
+        "image",
+        "deployment/web",
+        "main=registry.example/web:other",
+    ]);
+    let app = w
+        .wait_app("web", "OutOfSync for the image", |a| {
+            sync_status(a) == "OutOfSync"
+        })
+        .await;
+    let drifted: Vec<&str> = app["status"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "OutOfSync")
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(drifted, ["web"]);
+    w.kubectl().run(&[
+        "set",
+        "image",
+        "deployment/web",
+        "main=registry.example/web:1.0",
+    ]);
+    w.wait_app("web", "Synced again with replicas still 4", |a| {
+        sync_status(a) == "Synced"
+    })
+    .await;
+    let live = w
+        .kubectl()
+        .run(&["get", "deployment/web", "-o", "jsonpath={.spec.replicas}"]);
+    assert_eq!(
+        live,
+        "4",
+        "the ignored field keeps its live value: {}",
+        summary(&app)
+    );
+}
+
+#[tokio::test]
+async fn a_failed_sync_is_retried_as_the_retry_policy_says() {
+    let w = World::start("retry").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    repo.write("app/svc.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: broken\nspec:\n  ports:\n  - port: 99999\n");
+    repo.commit("a service the API server refuses");
+    let spec = "  syncPolicy:\n    automated: {}\n    retry:\n      limit: 2\n      backoff:\n        duration: 1s\n        factor: 1\n";
+    w.apply(&application("retried", &repo.url(), "app", ns, spec));
+    let app = w
+        .wait_app("retried", "two retries used up", |a| {
+            a.pointer("/status/operationState/retryCount")
+                .and_then(Value::as_i64)
+                == Some(2)
+        })
+        .await;
+    assert_eq!(
+        app.pointer("/status/operationState/phase")
+            .and_then(Value::as_str),
+        Some("Failed"),
+        "{}",
+        summary(&app)
+    );
+    let message = app
+        .pointer("/status/operationState/message")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    assert!(message.contains("99999"), "{message}");
+    // Each attempt is an Event on the Application.
+    let events = w.kubectl().run(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.kind=Application,involvedObject.name=retried",
+        "-o",
+        "json",
+    ]);
+    let events: Value = serde_json::from_str(&events).unwrap();
+    let notes: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["note"].as_str().or(e["message"].as_str()))
+        .collect();
+    assert!(notes.iter().any(|n| n.contains("failed")), "{notes:?}");
+}

@@ -13,12 +13,14 @@ const PASSWORD: &str = "correct-Horse-battery-9";
 const WRONG: &str = "wrong-Secret-4711";
 
 /// A pushed repository served at `<base>/repo.git` (and its tip).
-async fn served() -> (TestRepo, support::http::GitHttpServer, String) {
+async fn served() -> (TestRepo, ferry_testsupport::git_http::GitHttpServer, String) {
     let repo = TestRepo::new();
     repo.write("app/cm.yaml", "apiVersion: v1\nkind: ConfigMap\n");
     let sha = repo.commit("first");
     repo.push();
-    let server = support::http::serve(repo.bare.parent().unwrap().to_owned(), USER, PASSWORD).await;
+    let server =
+        ferry_testsupport::git_http::serve(repo.bare.parent().unwrap().to_owned(), USER, PASSWORD)
+            .await;
     (repo, server, sha)
 }
 

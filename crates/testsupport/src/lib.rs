@@ -14,7 +14,8 @@
 //! - [`wait_until`] waits for a condition with a deadline and says what it last saw when the
 //!   deadline passes; tests never sleep for a guessed time.
 //! - [`Kubectl`] runs the real `kubectl` against a cluster.
-//! - [`GitRepo`] is a real Git repository (bare, served over `file://`) to commit fixtures to.
+//! - [`GitRepo`] is a real Git repository (bare, served over `file://`) to commit fixtures to;
+//!   [`git_http::serve`] serves such repositories over HTTP with Basic auth (`git http-backend`).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -35,6 +36,7 @@
 
 mod cluster;
 mod git;
+pub mod git_http;
 mod kubectl;
 mod namespace;
 mod wait;

@@ -1,10 +1,8 @@
 //! Real git repositories for the integration tests: a working repository with commits by a fixed
 //! author, pushed to a bare repository that tests fetch from over `file://` (or HTTP, see
-//! [`http`]).
+//! `ferry_testsupport::git_http`).
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part of this module
-
-pub mod http;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
