@@ -135,6 +135,8 @@ pub struct ApplyOptions {
     pub force: bool,
     /// Only ask the API server what the result would be.
     pub dry_run: bool,
+    /// Let the API server drop unknown fields instead of refusing them (`Validate=false`).
+    pub skip_validation: bool,
 }
 
 impl ApplyOptions {
@@ -144,6 +146,7 @@ impl ApplyOptions {
             field_manager: field_manager.to_string(),
             force: true,
             dry_run: false,
+            skip_validation: false,
         }
     }
 
@@ -272,6 +275,56 @@ impl ClusterClient {
             .await
             .map_err(|e| rejected(verb, &r, e))?;
         Ok(serde_json::to_value(applied).expect("a DynamicObject serializes"))
+    }
+
+    /// Creates an object with a plain POST (it may use `metadata.generateName`), or replaces
+    /// the existing one with a PUT when `replace` is set and it exists (`Replace=true`).
+    /// Returns the object as stored.
+    pub async fn create_or_replace(
+        &self,
+        obj: &Value,
+        replace: bool,
+        opts: &ApplyOptions,
+    ) -> Result<Value, ClusterError> {
+        let s = |ptr: &str| {
+            obj.pointer(ptr)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let r = ObjectRef {
+            api_version: s("/apiVersion"),
+            kind: s("/kind"),
+            namespace: s("/metadata/namespace"),
+            name: s("/metadata/name"),
+        };
+        let target = self.resolve(&r.api_version, &r.kind).await?;
+        let api = self.api(&target, &r.namespace);
+        let mut object: DynamicObject = serde_json::from_value(obj.clone())
+            .map_err(|_| ClusterError::Malformed { field: "metadata" })?;
+        let params = kube::api::PostParams {
+            dry_run: opts.dry_run,
+            field_manager: Some(opts.field_manager.clone()),
+        };
+        if replace
+            && !r.name.is_empty()
+            && let Some(live) = api
+                .get_opt(&r.name)
+                .await
+                .map_err(|e| rejected("get", &r, e))?
+        {
+            object.metadata.resource_version = live.metadata.resource_version;
+            let stored = api
+                .replace(&r.name, &params, &object)
+                .await
+                .map_err(|e| rejected("replace", &r, e))?;
+            return Ok(serde_json::to_value(stored).expect("a DynamicObject serializes"));
+        }
+        let stored = api
+            .create(&params, &object)
+            .await
+            .map_err(|e| rejected("create", &r, e))?;
+        Ok(serde_json::to_value(stored).expect("a DynamicObject serializes"))
     }
 
     /// Reads one object; `None` when it does not exist.

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use ferry_cluster::{ClusterClient, ClusterError};
+use ferry_core::order::{HookType, hook_types};
 use ferry_core::tracking::{ResourceKey, TRACKING_ANNOTATION, TrackingId, group_of};
 use ferry_source::render::Manifest;
 use serde_json::{Value, json};
@@ -18,6 +19,18 @@ pub struct DesiredObject {
     pub object: Value,
     /// The file it came from, relative to the repository root, and the line it starts on.
     pub origin: String,
+    /// Its hook types; empty for an ordinary resource.
+    pub hooks: Vec<HookType>,
+    /// A hook named by `metadata.generateName`: each run creates a new object, and `key.name`
+    /// holds the prefix.
+    pub generate_name: bool,
+}
+
+impl DesiredObject {
+    /// Whether this is a hook rather than an ordinary resource.
+    pub fn is_hook(&self) -> bool {
+        !self.hooks.is_empty()
+    }
 }
 
 impl DesiredObject {
@@ -99,13 +112,20 @@ pub async fn prepare_desired(
             .as_str()
             .ok_or_else(|| malformed("kind"))?
             .to_string();
-        if object
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .is_none()
-        {
-            return Err(malformed("metadata.name"));
-        }
+        let hooks = hook_types(&object);
+        let generate_name = match object.pointer("/metadata/name").and_then(Value::as_str) {
+            Some(_) => false,
+            // Hooks may be named by generateName, a fresh name per run.
+            None if !hooks.is_empty()
+                && object
+                    .pointer("/metadata/generateName")
+                    .and_then(Value::as_str)
+                    .is_some() =>
+            {
+                true
+            }
+            None => return Err(malformed("metadata.name")),
+        };
         let group = group_of(&api_version).to_string();
         let namespaced = match cluster.resolve(&api_version, &kind).await {
             Ok(target) => target.namespaced,
@@ -138,8 +158,19 @@ pub async fn prepare_desired(
         } else {
             meta.remove("namespace");
         }
-        let key =
-            ResourceKey::from_object(&object).expect("apiVersion, kind and name were checked");
+        let key = if generate_name {
+            ResourceKey::new(
+                &group,
+                &kind,
+                object
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+                object["metadata"]["generateName"].as_str().unwrap_or_default(),
+            )
+        } else {
+            ResourceKey::from_object(&object).expect("apiVersion, kind and name were checked")
+        };
         if let Some(first) = seen.get(&key) {
             return Err(DesiredError::Duplicate {
                 key,
@@ -161,6 +192,8 @@ pub async fn prepare_desired(
             key,
             object,
             origin,
+            hooks,
+            generate_name,
         });
     }
     Ok(out)

@@ -29,7 +29,7 @@ use crate::credentials::RepoCredentials;
 use crate::desired::{DesiredObject, prepare_desired};
 use crate::destinations::Destinations;
 use crate::queue::WorkQueue;
-use crate::sync::{SyncOutcome, SyncRequest, run_sync};
+use crate::sync::{SyncInputs, SyncOutcome, SyncRequest, run_sync};
 use crate::watches::WatchHub;
 
 /// Condition types ferry sets, as Argo CD names them.
@@ -109,7 +109,10 @@ pub struct ResourceDiff {
 struct Desired {
     revision: String,
     commit: Option<CommitInfo>,
+    /// Ordinary resources: compared, applied, pruned.
     objects: Vec<DesiredObject>,
+    /// Hooks that run in a sync phase (PreSync, Sync, PostSync, SyncFail); never compared.
+    hooks: Vec<DesiredObject>,
 }
 
 /// A failure that becomes a condition on the app.
@@ -248,6 +251,17 @@ impl Engine {
             },
         };
         if let Some(request) = request {
+            // A sync of this revision that was running when ferry stopped: its finished hooks
+            // are not run again.
+            let resumed: Vec<ferry_core::application::ResourceResult> = app
+                .status
+                .as_ref()
+                .and_then(|s| s.operation_state.as_ref())
+                .filter(|o| o.phase == OperationPhase::Running)
+                .and_then(|o| o.sync_result.as_ref())
+                .filter(|r| r.revision == desired.revision)
+                .map(|r| r.resources.clone())
+                .unwrap_or_default();
             let started = now();
             info!(app = name, revision = %desired.revision, automated = request.automated, "syncing");
             // Record that a sync is running, so a restart picks it up again.
@@ -267,7 +281,11 @@ impl Engine {
                 operation: op.clone(),
                 phase: OperationPhase::Running,
                 message: Some("syncing".into()),
-                sync_result: None,
+                sync_result: Some(ferry_core::application::SyncOperationResult {
+                    resources: resumed.clone(),
+                    revision: desired.revision.clone(),
+                    ..Default::default()
+                }),
                 started_at: Some(started.clone()),
                 finished_at: None,
                 retry_count: None,
@@ -281,10 +299,15 @@ impl Engine {
             } = run_sync(
                 self,
                 &app,
-                &cluster,
-                &desired.objects,
-                &compared,
-                &prunable,
+                &mut status,
+                SyncInputs {
+                    cluster: &cluster,
+                    objects: &desired.objects,
+                    hooks: &desired.hooks,
+                    compared: &compared,
+                    prunable: &prunable,
+                    resumed: &resumed,
+                },
                 &request,
             )
             .await;
@@ -483,6 +506,13 @@ impl Engine {
             }
         }
 
+        // Hooks run during syncs only; `Skip` (and the delete hooks ferry does not run yet)
+        // leave the object out altogether.
+        let (hooks, objects): (Vec<DesiredObject>, Vec<DesiredObject>) = objects
+            .into_iter()
+            .filter(|o| !o.is_hook() || o.hooks.iter().any(|h| h.phase().is_some()))
+            .partition(DesiredObject::is_hook);
+
         // Skip the comparison when nothing that could change its result changed.
         let spec_fp = serde_json::to_string(&app.spec).unwrap_or_default();
         let epoch = self.watches.epoch(name);
@@ -536,6 +566,7 @@ impl Engine {
                 revision,
                 commit,
                 objects,
+                hooks,
             },
             compared,
             prunable,
@@ -779,6 +810,8 @@ impl Engine {
             let obj_ref = resource_ref(&r);
             if let Ok(Some(live)) = cluster.get(&obj_ref).await
                 && tracked_by(&live, name, &key)
+                // `Delete=false`: the resource outlives its app.
+                && !crate::sync::resource_option(&live, "Delete=false")
             {
                 remaining += 1;
                 if live.pointer("/metadata/deletionTimestamp").is_none() {

@@ -1,18 +1,25 @@
-//! Running a sync: apply the desired objects in stages (wave, then kind order; one stage in
-//! parallel), wait for each wave to be healthy before the next, wait for CRDs to be established
-//! before their custom resources, then prune in reverse wave order.
+//! Running a sync, in Argo CD's order: PreSync hooks, then the Sync phase wave by wave (in a
+//! wave, resources kind by kind, each kind's objects in parallel, then the wave's Sync hooks;
+//! the next wave starts when this one is healthy), pruning, then PostSync hooks once everything
+//! is healthy. A failure stops the sync and runs the SyncFail hooks.
+//!
+//! Hooks that finished are written to the Application's status as they finish, so a sync that
+//! was interrupted (ferry killed) resumes without running them again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use ferry_cluster::{ApplyOptions, ClusterClient, ObjectRef, Propagation};
 use ferry_core::application::{
-    Application, HealthStatusCode, Operation, OperationPhase, ResourceResult, ResultCode,
-    SyncOperation,
+    Application, ApplicationStatus, HealthStatusCode, Operation, OperationPhase, ResourceResult,
+    ResultCode, SyncOperation,
 };
 use ferry_core::health::assess_health;
-use ferry_core::order::{kind_rank, sync_wave};
-use ferry_core::tracking::ResourceKey;
+use ferry_core::order::{
+    HookDeletePolicy, Phase, PropagationPolicy, SyncOptions, hook_delete_policies, kind_rank,
+    resource_sync_option_entries, sync_wave,
+};
+use ferry_core::tracking::{ResourceKey, TRACKING_ANNOTATION};
 use futures::StreamExt as _;
 use serde_json::{Value, json};
 use tracing::{info, warn};
@@ -23,6 +30,8 @@ use crate::reconcile::{Engine, tracked_by};
 
 /// How long a wave may take to become healthy before the sync fails.
 const WAVE_HEALTH_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a hook may run before the sync fails.
+const HOOK_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// What to sync.
 #[derive(Debug, Clone)]
@@ -53,13 +62,23 @@ impl SyncRequest {
             retry_count: 0,
         }
     }
+}
 
-    fn has_option(&self, app: &Application, option: &str) -> bool {
-        self.sync_options
-            .iter()
-            .chain(app.spec.sync_options())
-            .any(|o| o.trim().eq_ignore_ascii_case(option))
-    }
+/// What a sync works on.
+#[derive(Clone, Copy)]
+pub struct SyncInputs<'a> {
+    /// The destination cluster.
+    pub cluster: &'a ClusterClient,
+    /// The desired resources.
+    pub objects: &'a [DesiredObject],
+    /// The hooks.
+    pub hooks: &'a [DesiredObject],
+    /// The comparison of `objects` with the cluster.
+    pub compared: &'a [Compared],
+    /// Tracked leftovers.
+    pub prunable: &'a [Prunable],
+    /// Results of an interrupted run of this sync: hooks that succeeded there are not rerun.
+    pub resumed: &'a [ResourceResult],
 }
 
 /// How a sync ended.
@@ -69,7 +88,7 @@ pub struct SyncOutcome {
     pub phase: OperationPhase,
     /// A one-line summary.
     pub message: String,
-    /// One entry per resource touched.
+    /// One entry per resource or hook touched.
     pub results: Vec<ResourceResult>,
 }
 
@@ -81,288 +100,593 @@ fn result_for(
 ) -> ResourceResult {
     ResourceResult {
         group: key.group.clone(),
-        version: api_version
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_string(),
+        version: api_version.rsplit('/').next().unwrap_or_default().to_string(),
         kind: key.kind.clone(),
         namespace: key.namespace.clone(),
         name: key.name.clone(),
         status: Some(status),
         message: Some(message.into()),
-        sync_phase: Some("Sync".into()),
+        sync_phase: Some(Phase::Sync.as_str().into()),
         ..Default::default()
     }
 }
 
-/// Per-resource sync options from `argocd.argoproj.io/sync-options`.
+/// Whether a resource's own `argocd.argoproj.io/sync-options` include `option`.
 pub(crate) fn resource_option(obj: &Value, option: &str) -> bool {
-    obj.pointer("/metadata/annotations")
-        .and_then(|a| a.get(ferry_core::order::SYNC_OPTIONS_ANNOTATION))
-        .and_then(Value::as_str)
-        .is_some_and(|v| v.split(',').any(|o| o.trim().eq_ignore_ascii_case(option)))
+    resource_sync_option_entries(obj)
+        .iter()
+        .any(|o| o.eq_ignore_ascii_case(option))
 }
 
-/// Runs one sync of `app` to `desired`.
+/// One sync in progress.
+struct SyncRun<'a> {
+    engine: &'a Engine,
+    app: &'a Application,
+    status: &'a mut ApplicationStatus,
+    inputs: SyncInputs<'a>,
+    request: &'a SyncRequest,
+    app_options: Vec<String>,
+    results: Vec<ResourceResult>,
+}
+
+/// Runs one sync of `app`. `status` is the app's status with the running operation; finished
+/// hooks are written into it (and to the cluster) as they finish.
 pub async fn run_sync(
     engine: &Engine,
     app: &Application,
-    cluster: &ClusterClient,
-    desired: &[DesiredObject],
-    compared: &[Compared],
-    prunable: &[Prunable],
+    status: &mut ApplicationStatus,
+    inputs: SyncInputs<'_>,
     request: &SyncRequest,
 ) -> SyncOutcome {
-    let app_name = app.metadata.name.as_deref().unwrap_or_default();
-    let mut results = Vec::new();
-
-    // Refuse, before anything is applied, objects another app tracks or nobody tracks.
-    for c in compared {
-        if let Some(owner) = &c.foreign_owner {
-            return SyncOutcome {
+    let app_options: Vec<String> = app
+        .spec
+        .sync_options()
+        .iter()
+        .chain(&request.sync_options)
+        .cloned()
+        .collect();
+    let mut run = SyncRun {
+        engine,
+        app,
+        status,
+        inputs,
+        request,
+        app_options,
+        results: Vec::new(),
+    };
+    match run.execute().await {
+        Ok(message) => SyncOutcome {
+            phase: OperationPhase::Succeeded,
+            message,
+            results: run.results,
+        },
+        Err(message) => {
+            if !request.dry_run {
+                run.run_sync_fail_hooks().await;
+            }
+            SyncOutcome {
                 phase: OperationPhase::Failed,
-                message: format!(
+                message,
+                results: run.results,
+            }
+        }
+    }
+}
+
+impl SyncRun<'_> {
+    fn app_name(&self) -> &str {
+        self.app.metadata.name.as_deref().unwrap_or_default()
+    }
+
+    /// The sync options of one object: the app's, then its own.
+    fn options_for(&self, obj: &Value) -> SyncOptions {
+        SyncOptions::merged(
+            self.app_options.iter().map(String::as_str),
+            resource_sync_option_entries(obj),
+        )
+    }
+
+    fn apply_options(&self, obj: &Value) -> ApplyOptions {
+        let options = self.options_for(obj);
+        ApplyOptions {
+            dry_run: self.request.dry_run,
+            skip_validation: !options.validate,
+            ..ApplyOptions::new(&self.engine.cfg.field_manager)
+        }
+    }
+
+    async fn execute(&mut self) -> Result<String, String> {
+        self.refuse_foreign_objects()?;
+        let cluster = self.inputs.cluster;
+        let app_options = SyncOptions::parse(self.app_options.iter().map(String::as_str));
+        if app_options.create_namespace && !self.request.dry_run {
+            self.ensure_namespace(cluster).await?;
+        }
+
+        // Group everything by phase and wave; a malformed wave stops the sync before anything
+        // is applied.
+        let mut resources: BTreeMap<i64, Vec<&DesiredObject>> = BTreeMap::new();
+        for d in self.inputs.objects {
+            let wave = sync_wave(&d.object).map_err(|e| format!("{}: {e}", d.origin))?;
+            resources.entry(wave).or_default().push(d);
+        }
+        let mut hooks: BTreeMap<(Phase, i64), Vec<&DesiredObject>> = BTreeMap::new();
+        for h in self.inputs.hooks {
+            let wave = sync_wave(&h.object).map_err(|e| format!("{}: {e}", h.origin))?;
+            for phase in h.hooks.iter().filter_map(|t| t.phase()) {
+                hooks.entry((phase, wave)).or_default().push(h);
+            }
+        }
+        let hook_waves = |phase: Phase| -> Vec<i64> {
+            hooks
+                .keys()
+                .filter(|(p, _)| *p == phase)
+                .map(|(_, w)| *w)
+                .collect()
+        };
+
+        // PreSync hooks.
+        for wave in hook_waves(Phase::PreSync) {
+            self.run_hooks(Phase::PreSync, &hooks[&(Phase::PreSync, wave)])
+                .await?;
+        }
+
+        // The Sync phase, wave by wave.
+        let sync_waves: BTreeSet<i64> = resources
+            .keys()
+            .copied()
+            .chain(hook_waves(Phase::Sync))
+            .collect();
+        let last_wave = sync_waves.iter().next_back().copied();
+        let has_post_sync = !hook_waves(Phase::PostSync).is_empty();
+        for wave in &sync_waves {
+            let in_wave = resources.get(wave).cloned().unwrap_or_default();
+            let mut by_kind: BTreeMap<u32, Vec<&DesiredObject>> = BTreeMap::new();
+            for d in &in_wave {
+                by_kind
+                    .entry(kind_rank(&d.key.group, &d.key.kind))
+                    .or_default()
+                    .push(d);
+            }
+            for (_, stage) in by_kind {
+                self.apply_stage(&stage).await?;
+            }
+            if let Some(wave_hooks) = hooks.get(&(Phase::Sync, *wave)) {
+                self.run_hooks(Phase::Sync, wave_hooks).await?;
+            }
+            let more_follows = Some(*wave) != last_wave || has_post_sync;
+            if more_follows && !self.request.dry_run {
+                wait_healthy(cluster, &in_wave)
+                    .await
+                    .map_err(|m| format!("wave {wave}: {m}"))?;
+            }
+        }
+
+        let prune_last = app_options.prune_last;
+        if !prune_last {
+            self.prune().await?;
+        }
+        // PostSync hooks run once everything is applied and healthy.
+        for wave in hook_waves(Phase::PostSync) {
+            self.run_hooks(Phase::PostSync, &hooks[&(Phase::PostSync, wave)])
+                .await?;
+        }
+        if prune_last {
+            self.prune().await?;
+        }
+
+        let count = |code: ResultCode| {
+            self.results
+                .iter()
+                .filter(|r| r.status == Some(code))
+                .count()
+        };
+        let hooks_run = self.results.iter().filter(|r| r.hook_type.is_some()).count();
+        Ok(if self.request.dry_run {
+            format!(
+                "dry run: {} objects would be applied, {} pruned",
+                count(ResultCode::Synced),
+                count(ResultCode::Pruned)
+            )
+        } else {
+            format!(
+                "successfully synced (applied {}, pruned {}, hooks {hooks_run})",
+                count(ResultCode::Synced),
+                count(ResultCode::Pruned)
+            )
+        })
+    }
+
+    /// Refuses, before anything is applied, objects another app tracks or nobody tracks
+    /// (unless `Adopt=true`).
+    fn refuse_foreign_objects(&self) -> Result<(), String> {
+        let app_name = self.app_name();
+        for c in self.inputs.compared {
+            if let Some(owner) = &c.foreign_owner {
+                return Err(format!(
                     "{} ({}) already exists and is tracked by {owner}; ferry does not take objects from another app",
                     c.desired.key, c.desired.origin
-                ),
-                results,
-            };
-        }
-        if let Some(live) = &c.live
-            && !tracked_by(live, app_name, &c.desired.key)
-            && live
-                .pointer("/metadata/annotations")
-                .and_then(|a| a.get(ferry_core::tracking::TRACKING_ANNOTATION))
-                .is_none()
-            && !request.has_option(app, "Adopt=true")
-        {
-            return SyncOutcome {
-                phase: OperationPhase::Failed,
-                message: format!(
+                ));
+            }
+            let adopt = self.options_for(&c.desired.object);
+            if let Some(live) = &c.live
+                && !tracked_by(live, app_name, &c.desired.key)
+                && live
+                    .pointer("/metadata/annotations")
+                    .and_then(|a| a.get(TRACKING_ANNOTATION))
+                    .is_none()
+                && !adopt.unrecognized.iter().any(|o| o.eq_ignore_ascii_case("Adopt=true"))
+            {
+                let id = c.desired.object["metadata"]["annotations"][TRACKING_ANNOTATION]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let ns = if c.desired.key.namespace.is_empty() {
+                    String::new()
+                } else {
+                    format!(" -n {}", c.desired.key.namespace)
+                };
+                return Err(format!(
                     "{} ({}) already exists and is not managed by any app; to let {app_name} adopt it, annotate it: \
-                     kubectl annotate {} {} {}={}",
+                     kubectl annotate {} {}{ns} {TRACKING_ANNOTATION}={id}",
                     c.desired.key,
                     c.desired.origin,
                     c.desired.key.kind.to_lowercase(),
                     c.desired.key.name,
-                    ferry_core::tracking::TRACKING_ANNOTATION,
-                    c.desired
-                        .object
-                        .pointer("/metadata/annotations")
-                        .and_then(|a| a.get(ferry_core::tracking::TRACKING_ANNOTATION))
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                ) + &if c.desired.key.namespace.is_empty() {
-                    String::new()
-                } else {
-                    format!(" -n {}", c.desired.key.namespace)
-                },
-                results,
-            };
-        }
-    }
-
-    // Bad waves stop the sync before anything is applied.
-    let mut waves: BTreeMap<i64, BTreeMap<u32, Vec<&DesiredObject>>> = BTreeMap::new();
-    for d in desired {
-        let wave = match sync_wave(&d.object) {
-            Ok(w) => w,
-            Err(e) => {
-                return SyncOutcome {
-                    phase: OperationPhase::Failed,
-                    message: format!("{}: {e}", d.origin),
-                    results,
-                };
+                ));
             }
-        };
-        waves
-            .entry(wave)
-            .or_default()
-            .entry(kind_rank(&d.key.group, &d.key.kind))
-            .or_default()
-            .push(d);
+        }
+        Ok(())
     }
 
-    if request.has_option(app, "CreateNamespace=true")
-        && let Some(ns) = app
+    /// `CreateNamespace=true`: the destination namespace, with `managedNamespaceMetadata`.
+    async fn ensure_namespace(&self, cluster: &ClusterClient) -> Result<(), String> {
+        let Some(ns) = self
+            .app
             .spec
             .destination
             .namespace
             .as_deref()
             .filter(|n| !n.is_empty())
-    {
+        else {
+            return Ok(());
+        };
+        let metadata = self
+            .app
+            .spec
+            .sync_policy
+            .as_ref()
+            .and_then(|p| p.managed_namespace_metadata.clone());
         let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
         let r = ObjectRef::of(&namespace).expect("a namespace reference");
-        if !request.dry_run && matches!(cluster.get(&r).await, Ok(None)) {
-            if let Err(e) = cluster
-                .apply(&namespace, &ApplyOptions::new(&engine.cfg.field_manager))
-                .await
-            {
-                return SyncOutcome {
-                    phase: OperationPhase::Failed,
-                    message: format!("creating namespace {ns}: {e}"),
-                    results,
-                };
-            }
-            info!(
-                app = app_name,
-                namespace = ns,
-                "created the destination namespace"
-            );
+        let exists = cluster.get(&r).await.map_err(|e| e.to_string())?.is_some();
+        if exists && metadata.is_none() {
+            return Ok(());
         }
+        let mut desired = namespace;
+        if let Some(m) = metadata {
+            desired["metadata"]["labels"] = json!(m.labels);
+            desired["metadata"]["annotations"] = json!(m.annotations);
+        }
+        // Its own field manager: the labels it sets are the app's, not those of anyone else.
+        let opts = ApplyOptions::new(&format!("{}-namespace", self.engine.cfg.field_manager));
+        cluster
+            .apply(&desired, &opts)
+            .await
+            .map_err(|e| format!("creating namespace {ns}: {e}"))?;
+        if !exists {
+            info!(app = self.app_name(), namespace = ns, "created the destination namespace");
+        }
+        Ok(())
     }
 
-    let apply_opts = ApplyOptions {
-        dry_run: request.dry_run,
-        ..ApplyOptions::new(&engine.cfg.field_manager)
-    };
-    let wave_count = waves.len();
-    for (i, (wave, stages)) in waves.into_iter().enumerate() {
-        for (_, objects) in stages {
-            let applies: Vec<_> = objects
-                .into_iter()
-                .map(|d| {
-                    let (d, opts, cluster) = (d.clone(), apply_opts.clone(), cluster.clone());
-                    async move {
-                        match cluster.apply(&d.object, &opts).await {
-                            Ok(_) => {
-                                let done = if opts.dry_run {
-                                    "would apply (dry run)"
-                                } else {
-                                    "applied"
-                                };
-                                (
-                                    result_for(&d.key, d.api_version(), ResultCode::Synced, done),
-                                    true,
-                                )
-                            }
-                            Err(e) => {
-                                let why = format!("{} ({}): {e}", d.key, d.origin);
-                                (
-                                    result_for(
-                                        &d.key,
-                                        d.api_version(),
-                                        ResultCode::SyncFailed,
-                                        why,
-                                    ),
-                                    false,
-                                )
-                            }
-                        }
+    /// Applies one stage (one kind in one wave) in parallel.
+    async fn apply_stage(&mut self, stage: &[&DesiredObject]) -> Result<(), String> {
+        let cluster = self.inputs.cluster;
+        let out_of_sync_only = SyncOptions::parse(self.app_options.iter().map(String::as_str))
+            .apply_out_of_sync_only;
+        let mut applies = Vec::new();
+        for d in stage {
+            let compared = self
+                .inputs
+                .compared
+                .iter()
+                .find(|c| c.desired.key == d.key);
+            if out_of_sync_only && compared.is_some_and(|c| c.in_sync) {
+                continue;
+            }
+            let options = self.options_for(&d.object);
+            let mut object = d.object.clone();
+            if options.respect_ignore_differences
+                && let Some(live) = compared.and_then(|c| c.live.as_ref())
+            {
+                keep_ignored_fields(&mut object, live, &self.ignored(&d.key));
+            }
+            let (d, opts, replace) = ((*d).clone(), self.apply_options(&object), options.replace);
+            applies.push(async move {
+                let applied = if replace {
+                    cluster.create_or_replace(&object, true, &opts).await
+                } else {
+                    cluster.apply(&object, &opts).await
+                };
+                match applied {
+                    Ok(_) => {
+                        let done = if opts.dry_run { "would apply (dry run)" } else { "applied" };
+                        (result_for(&d.key, d.api_version(), ResultCode::Synced, done), true)
                     }
-                })
-                .collect();
-            let applied: Vec<(ResourceResult, bool)> = futures::stream::iter(applies)
-                .buffer_unordered(engine.cfg.per_app_concurrency.max(1))
-                .collect()
-                .await;
-            let failed: Vec<String> = applied
-                .iter()
-                .filter(|(_, ok)| !ok)
-                .filter_map(|(r, _)| r.message.clone())
-                .collect();
-            let crds: Vec<&ResourceResult> = applied
-                .iter()
-                .filter(|(r, ok)| *ok && r.kind == "CustomResourceDefinition")
-                .map(|(r, _)| r)
-                .collect();
-            if !crds.is_empty() && !request.dry_run {
-                for crd in &crds {
-                    if let Err(e) = wait_established(cluster, &crd.name).await {
-                        results.extend(applied.into_iter().map(|(r, _)| r));
-                        return SyncOutcome {
-                            phase: OperationPhase::Failed,
-                            message: e,
-                            results,
-                        };
+                    Err(e) => {
+                        let why = format!("{} ({}): {e}", d.key, d.origin);
+                        (result_for(&d.key, d.api_version(), ResultCode::SyncFailed, why), false)
                     }
                 }
-                cluster.forget_discovery();
+            });
+        }
+        let applied: Vec<(ResourceResult, bool)> = futures::stream::iter(applies)
+            .buffer_unordered(self.engine.cfg.per_app_concurrency.max(1))
+            .collect()
+            .await;
+        let failed: Vec<String> = applied
+            .iter()
+            .filter(|(_, ok)| !ok)
+            .filter_map(|(r, _)| r.message.clone())
+            .collect();
+        let crds: Vec<String> = applied
+            .iter()
+            .filter(|(r, ok)| *ok && r.kind == "CustomResourceDefinition")
+            .map(|(r, _)| r.name.clone())
+            .collect();
+        self.results.extend(applied.into_iter().map(|(r, _)| r));
+        if !failed.is_empty() {
+            return Err(format!(
+                "one or more objects failed to apply: {}",
+                failed.join("; ")
+            ));
+        }
+        if !crds.is_empty() && !self.request.dry_run {
+            for crd in &crds {
+                wait_established(cluster, crd).await?;
             }
-            results.extend(applied.into_iter().map(|(r, _)| r));
-            if !failed.is_empty() {
-                return SyncOutcome {
-                    phase: OperationPhase::Failed,
-                    message: format!("one or more objects failed to apply: {}", failed.join("; ")),
-                    results,
+            cluster.forget_discovery();
+        }
+        Ok(())
+    }
+
+    fn ignored(&self, key: &ResourceKey) -> Vec<String> {
+        self.app
+            .spec
+            .ignore_differences
+            .iter()
+            .filter(|d| d.group == key.group && (d.kind == key.kind || d.kind == "*"))
+            .filter(|d| d.name.as_deref().is_none_or(|n| n.is_empty() || n == key.name))
+            .flat_map(|d| d.json_pointers.iter().cloned())
+            .collect()
+    }
+
+    /// Deletes tracked leftovers, highest wave first (as Argo CD does).
+    async fn prune(&mut self) -> Result<(), String> {
+        let cluster = self.inputs.cluster;
+        let mut ordered: Vec<&Prunable> = self.inputs.prunable.iter().collect();
+        ordered.sort_by_key(|p| std::cmp::Reverse(sync_wave(&p.live).unwrap_or(0)));
+        for p in ordered {
+            let (key, r, api_version) = (&p.key, &p.target, &p.target.api_version);
+            let options = self.options_for(&p.live);
+            if !self.request.prune || !options.prune {
+                let why = if options.prune {
+                    "ignored (requires pruning)"
+                } else {
+                    "pruning disabled for this resource (Prune=false)"
                 };
+                self.results
+                    .push(result_for(key, api_version, ResultCode::PruneSkipped, why));
+                continue;
+            }
+            if self.request.dry_run {
+                self.results.push(result_for(
+                    key,
+                    api_version,
+                    ResultCode::Pruned,
+                    "would prune (dry run)",
+                ));
+                continue;
+            }
+            let propagation = match options.prune_propagation_policy {
+                PropagationPolicy::Foreground => Propagation::Foreground,
+                PropagationPolicy::Background => Propagation::Background,
+                PropagationPolicy::Orphan => Propagation::Orphan,
+            };
+            match cluster.delete(r, propagation).await {
+                Ok(_) => self
+                    .results
+                    .push(result_for(key, api_version, ResultCode::Pruned, "pruned")),
+                Err(e) => {
+                    warn!(app = self.app_name(), "pruning {r}: {e}");
+                    self.results.push(result_for(
+                        key,
+                        api_version,
+                        ResultCode::SyncFailed,
+                        format!("pruning {r}: {e}"),
+                    ));
+                    return Err(format!("pruning {r} failed: {e}"));
+                }
             }
         }
-        // The next wave starts only when this one is healthy.
-        if i + 1 < wave_count && !request.dry_run {
-            let keys: Vec<&DesiredObject> = desired
-                .iter()
-                .filter(|d| sync_wave(&d.object).ok() == Some(wave))
-                .collect();
-            if let Err(message) = wait_healthy(cluster, &keys).await {
-                return SyncOutcome {
-                    phase: OperationPhase::Failed,
-                    message: format!("wave {wave}: {message}"),
-                    results,
-                };
+        Ok(())
+    }
+
+    /// Runs the hooks of one phase and wave, in kind order, one at a time.
+    async fn run_hooks(&mut self, phase: Phase, hooks: &[&DesiredObject]) -> Result<(), String> {
+        let mut ordered = hooks.to_vec();
+        ordered.sort_by_key(|h| (kind_rank(&h.key.group, &h.key.kind), h.key.name.clone()));
+        for hook in ordered {
+            self.run_hook(phase, hook).await?;
+        }
+        Ok(())
+    }
+
+    /// A previous, interrupted run's result for this hook, when it succeeded there.
+    fn succeeded_before(&self, phase: Phase, hook: &DesiredObject) -> Option<ResourceResult> {
+        self.inputs
+            .resumed
+            .iter()
+            .find(|r| {
+                r.hook_type.as_deref() == Some(phase.as_str())
+                    && r.hook_phase == Some(OperationPhase::Succeeded)
+                    && r.kind == hook.key.kind
+                    && r.namespace == hook.key.namespace
+                    && if hook.generate_name {
+                        r.name.starts_with(&hook.key.name)
+                    } else {
+                        r.name == hook.key.name
+                    }
+            })
+            .cloned()
+    }
+
+    async fn run_hook(&mut self, phase: Phase, hook: &DesiredObject) -> Result<(), String> {
+        let cluster = self.inputs.cluster;
+        let mut result = ResourceResult {
+            hook_type: Some(phase.as_str().into()),
+            sync_phase: Some(phase.as_str().into()),
+            ..result_for(&hook.key, hook.api_version(), ResultCode::Synced, "")
+        };
+        if let Some(done) = self.succeeded_before(phase, hook) {
+            info!(app = self.app_name(), hook = %hook.key, "hook already succeeded before a restart; not run again");
+            self.results.push(done);
+            return Ok(());
+        }
+        if self.request.dry_run {
+            result.message = Some("would run (dry run)".into());
+            self.results.push(result);
+            return Ok(());
+        }
+        let policies = hook_delete_policies(&hook.object);
+        let opts = self.apply_options(&hook.object);
+        if !hook.generate_name {
+            // A named hook's earlier run goes before the new one (BeforeHookCreation, and the
+            // only way to run a finished Job again).
+            let r = ObjectRef::of(&hook.object).map_err(|e| e.to_string())?;
+            delete_and_wait(cluster, &r).await?;
+        }
+        let created = cluster
+            .create_or_replace(&hook.object, false, &opts)
+            .await
+            .map_err(|e| format!("{phase:?} hook {} ({}): {e}", hook.key, hook.origin))?;
+        let created_ref = ObjectRef::of(&created).map_err(|e| e.to_string())?;
+        result.name = created_ref.name.clone();
+        result.hook_phase = Some(OperationPhase::Running);
+        self.persist(&result).await;
+
+        let outcome = wait_hook(cluster, &created_ref).await;
+        let succeeded = outcome.is_ok();
+        let delete = (succeeded && policies.contains(&HookDeletePolicy::HookSucceeded))
+            || (!succeeded && policies.contains(&HookDeletePolicy::HookFailed));
+        if delete && let Err(e) = cluster.delete(&created_ref, Propagation::Background).await {
+            warn!(app = self.app_name(), "deleting hook {created_ref}: {e}");
+        }
+        match outcome {
+            Ok(()) => {
+                result.hook_phase = Some(OperationPhase::Succeeded);
+                result.message = Some(format!("{phase:?} hook succeeded"));
+                self.persist(&result).await;
+                self.results.push(result);
+                Ok(())
+            }
+            Err(why) => {
+                result.hook_phase = Some(OperationPhase::Failed);
+                result.status = Some(ResultCode::SyncFailed);
+                result.message = Some(why.clone());
+                self.persist(&result).await;
+                self.results.push(result);
+                Err(format!("{phase:?} hook {} failed: {why}", created_ref))
             }
         }
     }
 
-    // Prune what left Git, highest wave first (as Argo CD does).
-    let mut pruned = 0;
-    let mut ordered: Vec<&Prunable> = prunable.iter().collect();
-    ordered.sort_by_key(|p| std::cmp::Reverse(sync_wave(&p.live).unwrap_or(0)));
-    for p in ordered {
-        let (key, r, api_version) = (&p.key, &p.target, &p.target.api_version);
-        let keep = resource_option(&p.live, "Prune=false");
-        if !request.prune || keep {
-            let why = if keep {
-                "pruning disabled for this resource (Prune=false)"
-            } else {
-                "ignored (requires pruning)"
-            };
-            results.push(result_for(key, api_version, ResultCode::PruneSkipped, why));
-            continue;
-        }
-        if request.dry_run {
-            results.push(result_for(
-                key,
-                api_version,
-                ResultCode::Pruned,
-                "would prune (dry run)",
-            ));
-            continue;
-        }
-        match cluster.delete(r, Propagation::Foreground).await {
-            Ok(_) => {
-                pruned += 1;
-                results.push(result_for(key, api_version, ResultCode::Pruned, "pruned"));
-            }
-            Err(e) => {
-                warn!(app = app_name, "pruning {r}: {e}");
-                results.push(result_for(
-                    key,
-                    api_version,
-                    ResultCode::SyncFailed,
-                    format!("pruning {r}: {e}"),
-                ));
-                return SyncOutcome {
-                    phase: OperationPhase::Failed,
-                    message: format!("pruning {r} failed: {e}"),
-                    results,
-                };
+    /// SyncFail hooks, after a failure; their own failures are only logged.
+    async fn run_sync_fail_hooks(&mut self) {
+        let mut fail_hooks: Vec<&DesiredObject> = self
+            .inputs
+            .hooks
+            .iter()
+            .filter(|h| h.hooks.iter().any(|t| t.phase() == Some(Phase::SyncFail)))
+            .collect();
+        fail_hooks.sort_by_key(|h| sync_wave(&h.object).unwrap_or(0));
+        for hook in fail_hooks {
+            if let Err(e) = self.run_hook(Phase::SyncFail, hook).await {
+                warn!(app = self.app_name(), "{e}");
             }
         }
     }
-    let applied = results
-        .iter()
-        .filter(|r| r.status == Some(ResultCode::Synced))
-        .count();
-    SyncOutcome {
-        phase: OperationPhase::Succeeded,
-        message: if request.dry_run {
-            format!("dry run: {applied} objects would be applied")
-        } else {
-            format!("successfully synced (applied {applied}, pruned {pruned})")
-        },
-        results,
+
+    /// Writes the results so far (with this one) into the running operation's status.
+    async fn persist(&mut self, latest: &ResourceResult) {
+        let Some(op) = self.status.operation_state.as_mut() else { return };
+        let sync_result = op.sync_result.get_or_insert_with(Default::default);
+        let mut all: Vec<ResourceResult> = self.inputs.resumed.to_vec();
+        all.extend(self.results.iter().cloned());
+        all.push(latest.clone());
+        sync_result.resources = all;
+        if let Err(e) = self.engine.write_status(self.app, self.status, false).await {
+            warn!(app = self.app_name(), "recording sync progress: {e}");
+        }
+    }
+}
+
+/// `RespectIgnoreDifferences=true`: the live values of ignored fields replace the desired ones,
+/// so a sync does not overwrite them.
+fn keep_ignored_fields(object: &mut Value, live: &Value, pointers: &[String]) {
+    for pointer in pointers {
+        let Some(value) = live.pointer(pointer).cloned() else { continue };
+        let Some((parent, last)) = pointer.rsplit_once('/') else { continue };
+        let last = last.replace("~1", "/").replace("~0", "~");
+        if let Some(Value::Object(map)) = object.pointer_mut(parent) {
+            map.insert(last, value);
+        }
+    }
+}
+
+async fn delete_and_wait(cluster: &ClusterClient, r: &ObjectRef) -> Result<(), String> {
+    if !cluster
+        .delete(r, Propagation::Background)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while cluster.get(r).await.map_err(|e| e.to_string())?.is_some() {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("{r} from an earlier run was not deleted within 120s"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+/// Waits for a hook to finish: Healthy (a Job complete, a Pod succeeded, anything else present)
+/// is success, Degraded is failure.
+async fn wait_hook(cluster: &ClusterClient, r: &ObjectRef) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + HOOK_TIMEOUT;
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let live = cluster.get(r).await.map_err(|e| e.to_string())?;
+        let Some(live) = live else {
+            return Err(format!("{r} disappeared before it finished"));
+        };
+        if let Some(h) = assess_health(&live) {
+            match h.status {
+                HealthStatusCode::Healthy => return Ok(()),
+                HealthStatusCode::Degraded => {
+                    return Err(h.message.unwrap_or_else(|| "it failed".into()));
+                }
+                _ => {}
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("did not finish within {}s", HOOK_TIMEOUT.as_secs()));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
     }
 }
 
@@ -421,5 +745,18 @@ async fn wait_healthy(cluster: &ClusterClient, objects: &[&DesiredObject]) -> Re
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignored_fields_keep_their_live_values() {
+        let mut desired = json!({"spec": {"replicas": 2, "template": {"x": 1}}});
+        let live = json!({"spec": {"replicas": 7, "template": {"x": 1}}});
+        keep_ignored_fields(&mut desired, &live, &["/spec/replicas".into(), "/spec/absent".into()]);
+        assert_eq!(desired, json!({"spec": {"replicas": 7, "template": {"x": 1}}}));
     }
 }
