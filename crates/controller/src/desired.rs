@@ -166,7 +166,9 @@ pub async fn prepare_desired(
                     .pointer("/metadata/namespace")
                     .and_then(Value::as_str)
                     .unwrap_or_default(),
-                object["metadata"]["generateName"].as_str().unwrap_or_default(),
+                object["metadata"]["generateName"]
+                    .as_str()
+                    .unwrap_or_default(),
             )
         } else {
             ResourceKey::from_object(&object).expect("apiVersion, kind and name were checked")

@@ -810,8 +810,9 @@ impl Engine {
             let obj_ref = resource_ref(&r);
             if let Ok(Some(live)) = cluster.get(&obj_ref).await
                 && tracked_by(&live, name, &key)
-                // `Delete=false`: the resource outlives its app.
-                && !crate::sync::resource_option(&live, "Delete=false")
+                // `Delete=false` (or `confirm`): the resource outlives its app.
+                && ferry_core::order::sync_options(&live).delete
+                && !ferry_core::order::sync_options(&live).delete_confirm
             {
                 remaining += 1;
                 if live.pointer("/metadata/deletionTimestamp").is_none() {
@@ -1099,9 +1100,10 @@ impl PendingWork {
     fn of(compared: &[Compared], prunable: &[Prunable]) -> Self {
         PendingWork {
             apply: compared.iter().any(|c| !c.in_sync),
-            prune: prunable
-                .iter()
-                .any(|p| !crate::sync::resource_option(&p.live, "Prune=false")),
+            prune: prunable.iter().any(|p| {
+                let o = ferry_core::order::sync_options(&p.live);
+                o.prune && !o.prune_confirm
+            }),
         }
     }
 }

@@ -100,7 +100,11 @@ fn result_for(
 ) -> ResourceResult {
     ResourceResult {
         group: key.group.clone(),
-        version: api_version.rsplit('/').next().unwrap_or_default().to_string(),
+        version: api_version
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
         kind: key.kind.clone(),
         namespace: key.namespace.clone(),
         name: key.name.clone(),
@@ -109,13 +113,6 @@ fn result_for(
         sync_phase: Some(Phase::Sync.as_str().into()),
         ..Default::default()
     }
-}
-
-/// Whether a resource's own `argocd.argoproj.io/sync-options` include `option`.
-pub(crate) fn resource_option(obj: &Value, option: &str) -> bool {
-    resource_sync_option_entries(obj)
-        .iter()
-        .any(|o| o.eq_ignore_ascii_case(option))
 }
 
 /// One sync in progress.
@@ -281,7 +278,11 @@ impl SyncRun<'_> {
                 .filter(|r| r.status == Some(code))
                 .count()
         };
-        let hooks_run = self.results.iter().filter(|r| r.hook_type.is_some()).count();
+        let hooks_run = self
+            .results
+            .iter()
+            .filter(|r| r.hook_type.is_some())
+            .count();
         Ok(if self.request.dry_run {
             format!(
                 "dry run: {} objects would be applied, {} pruned",
@@ -315,7 +316,10 @@ impl SyncRun<'_> {
                     .pointer("/metadata/annotations")
                     .and_then(|a| a.get(TRACKING_ANNOTATION))
                     .is_none()
-                && !adopt.unrecognized.iter().any(|o| o.eq_ignore_ascii_case("Adopt=true"))
+                && !adopt
+                    .unrecognized
+                    .iter()
+                    .any(|o| o.eq_ignore_ascii_case("Adopt=true"))
             {
                 let id = c.desired.object["metadata"]["annotations"][TRACKING_ANNOTATION]
                     .as_str()
@@ -375,7 +379,11 @@ impl SyncRun<'_> {
             .await
             .map_err(|e| format!("creating namespace {ns}: {e}"))?;
         if !exists {
-            info!(app = self.app_name(), namespace = ns, "created the destination namespace");
+            info!(
+                app = self.app_name(),
+                namespace = ns,
+                "created the destination namespace"
+            );
         }
         Ok(())
     }
@@ -383,15 +391,11 @@ impl SyncRun<'_> {
     /// Applies one stage (one kind in one wave) in parallel.
     async fn apply_stage(&mut self, stage: &[&DesiredObject]) -> Result<(), String> {
         let cluster = self.inputs.cluster;
-        let out_of_sync_only = SyncOptions::parse(self.app_options.iter().map(String::as_str))
-            .apply_out_of_sync_only;
+        let out_of_sync_only =
+            SyncOptions::parse(self.app_options.iter().map(String::as_str)).apply_out_of_sync_only;
         let mut applies = Vec::new();
         for d in stage {
-            let compared = self
-                .inputs
-                .compared
-                .iter()
-                .find(|c| c.desired.key == d.key);
+            let compared = self.inputs.compared.iter().find(|c| c.desired.key == d.key);
             if out_of_sync_only && compared.is_some_and(|c| c.in_sync) {
                 continue;
             }
@@ -411,12 +415,22 @@ impl SyncRun<'_> {
                 };
                 match applied {
                     Ok(_) => {
-                        let done = if opts.dry_run { "would apply (dry run)" } else { "applied" };
-                        (result_for(&d.key, d.api_version(), ResultCode::Synced, done), true)
+                        let done = if opts.dry_run {
+                            "would apply (dry run)"
+                        } else {
+                            "applied"
+                        };
+                        (
+                            result_for(&d.key, d.api_version(), ResultCode::Synced, done),
+                            true,
+                        )
                     }
                     Err(e) => {
                         let why = format!("{} ({}): {e}", d.key, d.origin);
-                        (result_for(&d.key, d.api_version(), ResultCode::SyncFailed, why), false)
+                        (
+                            result_for(&d.key, d.api_version(), ResultCode::SyncFailed, why),
+                            false,
+                        )
                     }
                 }
             });
@@ -457,7 +471,11 @@ impl SyncRun<'_> {
             .ignore_differences
             .iter()
             .filter(|d| d.group == key.group && (d.kind == key.kind || d.kind == "*"))
-            .filter(|d| d.name.as_deref().is_none_or(|n| n.is_empty() || n == key.name))
+            .filter(|d| {
+                d.name
+                    .as_deref()
+                    .is_none_or(|n| n.is_empty() || n == key.name)
+            })
             .flat_map(|d| d.json_pointers.iter().cloned())
             .collect()
     }
@@ -470,11 +488,13 @@ impl SyncRun<'_> {
         for p in ordered {
             let (key, r, api_version) = (&p.key, &p.target, &p.target.api_version);
             let options = self.options_for(&p.live);
-            if !self.request.prune || !options.prune {
-                let why = if options.prune {
+            // `Prune=confirm` waits for a person in Argo CD; ferry leaves such resources alone.
+            let allowed = options.prune && !options.prune_confirm;
+            if !self.request.prune || !allowed {
+                let why = if allowed {
                     "ignored (requires pruning)"
                 } else {
-                    "pruning disabled for this resource (Prune=false)"
+                    "pruning disabled for this resource (Prune=false or Prune=confirm)"
                 };
                 self.results
                     .push(result_for(key, api_version, ResultCode::PruneSkipped, why));
@@ -495,9 +515,10 @@ impl SyncRun<'_> {
                 PropagationPolicy::Orphan => Propagation::Orphan,
             };
             match cluster.delete(r, propagation).await {
-                Ok(_) => self
-                    .results
-                    .push(result_for(key, api_version, ResultCode::Pruned, "pruned")),
+                Ok(_) => {
+                    self.results
+                        .push(result_for(key, api_version, ResultCode::Pruned, "pruned"))
+                }
                 Err(e) => {
                     warn!(app = self.app_name(), "pruning {r}: {e}");
                     self.results.push(result_for(
@@ -620,7 +641,9 @@ impl SyncRun<'_> {
 
     /// Writes the results so far (with this one) into the running operation's status.
     async fn persist(&mut self, latest: &ResourceResult) {
-        let Some(op) = self.status.operation_state.as_mut() else { return };
+        let Some(op) = self.status.operation_state.as_mut() else {
+            return;
+        };
         let sync_result = op.sync_result.get_or_insert_with(Default::default);
         let mut all: Vec<ResourceResult> = self.inputs.resumed.to_vec();
         all.extend(self.results.iter().cloned());
@@ -636,8 +659,12 @@ impl SyncRun<'_> {
 /// so a sync does not overwrite them.
 fn keep_ignored_fields(object: &mut Value, live: &Value, pointers: &[String]) {
     for pointer in pointers {
-        let Some(value) = live.pointer(pointer).cloned() else { continue };
-        let Some((parent, last)) = pointer.rsplit_once('/') else { continue };
+        let Some(value) = live.pointer(pointer).cloned() else {
+            continue;
+        };
+        let Some((parent, last)) = pointer.rsplit_once('/') else {
+            continue;
+        };
         let last = last.replace("~1", "/").replace("~0", "~");
         if let Some(Value::Object(map)) = object.pointer_mut(parent) {
             map.insert(last, value);
@@ -656,7 +683,9 @@ async fn delete_and_wait(cluster: &ClusterClient, r: &ObjectRef) -> Result<(), S
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     while cluster.get(r).await.map_err(|e| e.to_string())?.is_some() {
         if tokio::time::Instant::now() >= deadline {
-            return Err(format!("{r} from an earlier run was not deleted within 120s"));
+            return Err(format!(
+                "{r} from an earlier run was not deleted within 120s"
+            ));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -756,7 +785,14 @@ mod tests {
     fn ignored_fields_keep_their_live_values() {
         let mut desired = json!({"spec": {"replicas": 2, "template": {"x": 1}}});
         let live = json!({"spec": {"replicas": 7, "template": {"x": 1}}});
-        keep_ignored_fields(&mut desired, &live, &["/spec/replicas".into(), "/spec/absent".into()]);
-        assert_eq!(desired, json!({"spec": {"replicas": 7, "template": {"x": 1}}}));
+        keep_ignored_fields(
+            &mut desired,
+            &live,
+            &["/spec/replicas".into(), "/spec/absent".into()],
+        );
+        assert_eq!(
+            desired,
+            json!({"spec": {"replicas": 7, "template": {"x": 1}}})
+        );
     }
 }
