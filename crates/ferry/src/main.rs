@@ -28,6 +28,10 @@ struct Cli {
 enum Command {
     /// Look at and act on Applications: list, get, diff, sync, refresh, history, rollback, wait, delete.
     App(commands::app::Args),
+    /// Git steps of a pipeline: clone, and commit-push with rebase and retry.
+    Git(commands::git::Args),
+    /// Pipeline step: set image tags or digests in manifests, Kustomizations and Helm values.
+    Image(commands::image::Args),
     /// Install ferry's CRDs and the `default` AppProject (and, optionally, its controller).
     Install(commands::install::Args),
     /// Run the controller: reconcile the Applications of a namespace from Git.
@@ -65,6 +69,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     runtime.block_on(async {
         match cli.command {
             Command::App(args) => commands::app::run(&args).await,
+            Command::Git(args) => commands::git::run(&args).await,
+            Command::Image(args) => commands::image::run(&args),
             Command::Install(args) => commands::install::run(&args).await.map(|()| 0),
             Command::Run(args) => commands::run::run(&args).await.map(|()| 0),
             Command::Version(args) => commands::version::run(&args).map(|()| 0),

@@ -1,0 +1,34 @@
+//! ferry's pipeline steps: what a GitOps CI pipeline does between building an image and the
+//! engine syncing it (clone → bump the image tag → commit and push).
+//!
+//! Where to start:
+//!
+//! - [`image_set::set_images`] updates every reference to an image (workload containers,
+//!   Kustomization `images:`, Helm values) to a new tag or digest. It edits the bytes of the
+//!   changed scalars only: comments, quoting, indentation, line endings and the other
+//!   documents of a file stay as they were. [`image::ImageUpdate`] parses an `--image` value
+//!   and documents how image names are compared (`nginx` == `docker.io/library/nginx`).
+//! - [`git::clone_repo`] and [`git::commit_and_push`] run the real `git` with the same locked
+//!   down environment as `ferry_source::git` and keep credentials out of argv, URLs, logs
+//!   and errors. `commit_and_push` rebases and retries when another pipeline pushed first and
+//!   never force-pushes.
+//!
+//! The YAML editing underneath (a tree with byte spans from the `granit-parser` event parser,
+//! and splicing) is in the private `yaml` module.
+
+pub mod git;
+pub mod image;
+pub mod image_set;
+mod yaml;
+
+/// Credentials for [`clone_repo`] and [`commit_and_push`] (from `ferry_source`, re-exported).
+pub use ferry_source::git::{Credentials, SecretString};
+pub use git::{
+    CloneOptions, Cloned, CommitPushOptions, CommitPushOutcome, Identity, PipelineGitError,
+    clone_repo, commit_and_push,
+};
+pub use image::{ImageRef, ImageUpdate};
+pub use image_set::{
+    FileUpdate, ImageChange, ImageSetError, ImageSetOptions, ImageSetReport, set_images,
+    set_images_in_source,
+};
