@@ -8,6 +8,10 @@ cd "$repo"
 
 step() { printf '\n==> %s\n' "$*"; }
 
+step "helm and kustomize (pinned; target/tools/bin)"
+scripts/install-tools.sh
+export PATH="$repo/target/tools/bin:$PATH"
+
 step "testenv: build, vet, unit tests"
 scripts/local-cluster.sh build
 unformatted=$(cd testenv && gofmt -l .)

@@ -19,7 +19,7 @@ use ferry_core::health::assess_health;
 use ferry_core::project::AppProject;
 use ferry_core::tracking::{ResourceKey, TRACKING_ANNOTATION, is_tracked_by};
 use ferry_source::git::{CommitInfo, RepoCache};
-use ferry_source::render::{DirectoryOptions, Manifest, render_directory};
+use ferry_source::render::{DirectoryOptions, RenderTools, RenderedSource, SourceRender};
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 use tracing::{info, warn};
@@ -74,7 +74,8 @@ pub struct Engine {
     pub(crate) destinations: Destinations,
     repos: RepoCache,
     credentials: RepoCredentials,
-    renders: Mutex<HashMap<String, Arc<Vec<Manifest>>>>,
+    renders: Mutex<HashMap<String, Arc<RenderedSource>>>,
+    tools: RenderTools,
     memos: Mutex<HashMap<String, AppMemo>>,
     pub(crate) watches: WatchHub,
     pub(crate) queue: WorkQueue,
@@ -87,6 +88,14 @@ impl std::fmt::Debug for Engine {
             .field("cfg", &self.cfg)
             .finish_non_exhaustive()
     }
+}
+
+/// One rendered source.
+struct RenderedOne {
+    revision: String,
+    commit: Option<CommitInfo>,
+    source_type: String,
+    output: Arc<RenderedSource>,
 }
 
 /// Desired state, the comparison, what to prune, and the destination cluster.
@@ -113,6 +122,8 @@ struct Desired {
     objects: Vec<DesiredObject>,
     /// Hooks that run in a sync phase (PreSync, Sync, PostSync, SyncFail); never compared.
     hooks: Vec<DesiredObject>,
+    /// Directory, Kustomize or Helm, per rendered source.
+    source_types: Vec<String>,
 }
 
 /// A failure that becomes a condition on the app.
@@ -148,6 +159,7 @@ impl Engine {
             repos: RepoCache::new(cfg.cache_dir.join("repos")),
             credentials: RepoCredentials::new(client.clone(), &cfg.namespace),
             renders: Mutex::default(),
+            tools: RenderTools::new(cfg.cache_dir.join("charts")),
             memos: Mutex::default(),
             watches: WatchHub::new(queue.clone(), Arc::default()),
             queue,
@@ -441,31 +453,34 @@ impl Engine {
             .await
             .map_err(|e| Problem::new(condition::INVALID_SPEC_ERROR, e.to_string()))?;
 
+        // Sources with `ref` lend their checkout to the others' Helm value files (`$ref/...`).
+        let mut value_refs = BTreeMap::new();
+        // Every source's revision: a new commit in any of them is a change.
+        let mut all_revisions = Vec::new();
+        for source in sources.iter().filter(|s| s.ref_.is_some()) {
+            let (sha, root) = self.checkout_source(source, refresh, None).await?;
+            all_revisions.push(sha);
+            value_refs.insert(source.ref_.clone().unwrap_or_default(), root);
+        }
         // Render every source; one failure stops everything (nothing applied, nothing pruned).
         let mut manifests = Vec::new();
         let mut revision = String::new();
         let mut commit = None;
+        let mut source_types = Vec::new();
         for source in &sources {
-            if source.chart.is_some() || source.helm.is_some() || source.kustomize.is_some() {
-                return Err(Problem::new(
-                    condition::COMPARISON_ERROR,
-                    format!(
-                        "source {}: Helm and Kustomize sources are not supported by this ferry version yet; use a plain manifest directory",
-                        source.repo_url
-                    ),
-                ));
-            }
-            if source.ref_.is_some() && source.path.is_none() {
+            if source.ref_.is_some() && source.path.is_none() && source.chart.is_none() {
                 continue; // a `ref` source only lends its files to others
             }
-            let (sha, rendered, info) = self
-                .render_source(source, refresh, revision_override)
+            let rendered = self
+                .render_source(app, source, &value_refs, refresh, revision_override)
                 .await?;
+            all_revisions.push(rendered.revision.clone());
             if revision.is_empty() {
-                revision = sha;
-                commit = info;
+                revision = rendered.revision;
+                commit = rendered.commit;
             }
-            manifests.extend(rendered.iter().cloned());
+            source_types.push(rendered.source_type);
+            manifests.extend(rendered.output.manifests.iter().cloned());
         }
         let empty_allowed = spec
             .sync_policy
@@ -516,7 +531,7 @@ impl Engine {
         // Skip the comparison when nothing that could change its result changed.
         let spec_fp = serde_json::to_string(&app.spec).unwrap_or_default();
         let epoch = self.watches.epoch(name);
-        let fingerprint = (revision.clone(), spec_fp, epoch);
+        let fingerprint = (all_revisions.join(","), spec_fp, epoch);
         let unchanged = self
             .memos
             .lock()
@@ -567,6 +582,7 @@ impl Engine {
                 commit,
                 objects,
                 hooks,
+                source_types,
             },
             compared,
             prunable,
@@ -607,13 +623,14 @@ impl Engine {
         Ok(out)
     }
 
-    /// Fetches (once per repo per poll), checks out and renders one source, cached by commit.
-    async fn render_source(
+    /// Fetches (once per repo per poll) and checks out a Git source at its target revision (or
+    /// `revision_override`): the commit SHA and the checkout's root.
+    async fn checkout_source(
         &self,
         source: &ApplicationSource,
         refresh: Option<RefreshType>,
         revision_override: Option<&str>,
-    ) -> Result<(String, Arc<Vec<Manifest>>, Option<CommitInfo>), Problem> {
+    ) -> Result<(String, PathBuf), Problem> {
         let url = &source.repo_url;
         let creds = self
             .credentials
@@ -633,17 +650,56 @@ impl Engine {
             .resolve_fresh(url, &creds, revision, max_age)
             .await
             .map_err(|e| Problem::new(condition::COMPARISON_ERROR, e.to_string()))?;
-        let path = source.path.clone().unwrap_or_else(|| ".".into());
-        let dir = source.directory.clone().unwrap_or_default();
-        let opts = DirectoryOptions {
-            recurse: dir.recurse,
-            include: dir.include.clone(),
-            exclude: dir.exclude.clone(),
+        let root = self
+            .repos
+            .checkout(url, &sha)
+            .await
+            .map_err(|e| Problem::new(condition::COMPARISON_ERROR, e.to_string()))?;
+        Ok((sha, root))
+    }
+
+    /// Renders one source (a directory, a Kustomize folder or a Helm chart from Git or from a
+    /// chart repository), cached by commit (or chart version), path and options.
+    async fn render_source(
+        &self,
+        app: &Application,
+        source: &ApplicationSource,
+        value_refs: &BTreeMap<String, PathBuf>,
+        refresh: Option<RefreshType>,
+        revision_override: Option<&str>,
+    ) -> Result<RenderedOne, Problem> {
+        let url = &source.repo_url;
+        let from_chart_repo = source.chart.is_some();
+        let (revision, checkout_root, commit) = if from_chart_repo {
+            // A chart repository: the revision is the chart version (or range).
+            let version = revision_override
+                .filter(|r| !r.is_empty())
+                .or(source.target_revision.as_deref())
+                .unwrap_or_default()
+                .to_string();
+            (version, None, None)
+        } else {
+            let (sha, root) = self
+                .checkout_source(source, refresh, revision_override)
+                .await?;
+            let info = self.repos.commit_info(url, &sha).await.ok();
+            (sha, Some(root), info)
         };
-        let key = format!(
-            "{url}\n{sha}\n{path}\n{:?}",
-            (&opts.recurse, &opts.include, &opts.exclude)
-        );
+        let app_name = app.metadata.name.clone().unwrap_or_default();
+        let namespace = app.spec.destination.namespace.clone().unwrap_or_default();
+        let key = serde_json::json!([
+            url,
+            revision,
+            source.path,
+            source.chart,
+            source.directory,
+            source.helm,
+            source.kustomize,
+            app_name,
+            namespace,
+            value_refs,
+        ])
+        .to_string();
         if refresh == Some(RefreshType::Hard) {
             self.renders.lock().expect("render cache lock").remove(&key);
         }
@@ -653,30 +709,47 @@ impl Engine {
             .expect("render cache lock")
             .get(&key)
             .cloned();
-        let manifests = match cached {
-            Some(m) => m,
+        let rendered = match cached {
+            Some(r) => r,
             None => {
-                let root = self
-                    .repos
-                    .checkout(url, &sha)
-                    .await
-                    .map_err(|e| Problem::new(condition::COMPARISON_ERROR, e.to_string()))?;
-                let rendered =
-                    tokio::task::spawn_blocking(move || render_directory(&root, &path, &opts))
+                let credentials = if from_chart_repo {
+                    self.credentials
+                        .for_url(url)
                         .await
-                        .map_err(|e| {
-                            Problem::new(
-                                condition::COMPARISON_ERROR,
-                                format!("rendering was interrupted: {e}"),
-                            )
-                        })?
-                        .map_err(|e| {
-                            Problem::new(
-                                condition::COMPARISON_ERROR,
-                                format!("{url} at {}: {e}", short(&sha)),
-                            )
-                        })?;
-                let rendered = Arc::new(rendered);
+                        .map_err(|e| Problem::new(condition::COMPARISON_ERROR, e))?
+                } else {
+                    Default::default()
+                };
+                let directory = source.directory.as_ref().map(|d| DirectoryOptions {
+                    recurse: d.recurse,
+                    include: d.include.clone(),
+                    exclude: d.exclude.clone(),
+                });
+                let request = SourceRender {
+                    app_name,
+                    namespace,
+                    repo_url: url.clone(),
+                    checkout_root,
+                    path: source.path.clone().unwrap_or_else(|| ".".into()),
+                    chart: source.chart.clone(),
+                    target_revision: revision.clone(),
+                    directory,
+                    helm: source.helm.clone(),
+                    kustomize: source.kustomize.clone(),
+                    credentials,
+                    value_refs: value_refs.clone(),
+                };
+                let out = ferry_source::render::render_source(&self.tools, &request)
+                    .await
+                    .map_err(|e| {
+                        let at = if from_chart_repo {
+                            revision.clone()
+                        } else {
+                            short(&revision).to_string()
+                        };
+                        Problem::new(condition::COMPARISON_ERROR, format!("{url} at {at}: {e}"))
+                    })?;
+                let rendered = Arc::new(out);
                 self.renders
                     .lock()
                     .expect("render cache lock")
@@ -684,8 +757,12 @@ impl Engine {
                 rendered
             }
         };
-        let info = self.repos.commit_info(url, &sha).await.ok();
-        Ok((sha, manifests, info))
+        Ok(RenderedOne {
+            revision,
+            commit,
+            source_type: rendered.source_type.to_string(),
+            output: rendered.clone(),
+        })
     }
 
     /// Objects this app tracked before (from its status) that are no longer desired, still
@@ -1062,7 +1139,12 @@ fn fill_comparison(
     };
     status.resources = resources;
     status.summary.images = images.into_iter().collect();
-    status.source_type = Some("Directory".into());
+    status.source_type = desired.source_types.first().cloned();
+    status.source_types = if desired.source_types.len() > 1 {
+        desired.source_types.clone()
+    } else {
+        Vec::new()
+    };
 }
 
 fn collect_images(obj: &Value, out: &mut BTreeSet<String>) {

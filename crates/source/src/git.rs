@@ -608,7 +608,7 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 }
 
 /// `<last path segment>-<hash>`: readable, and unique per normalized URL.
-fn repo_dir_name(url: &str) -> String {
+pub(crate) fn repo_dir_name(url: &str) -> String {
     let normalized = normalize_repo_url(url);
     let last = normalized.rsplit(['/', ':']).next().unwrap_or_default();
     let readable: String = last

@@ -7,13 +7,20 @@
 //!   most once per poll interval, shared by every app of that repository, then resolve the
 //!   `targetRevision` to a SHA), [`RepoCache::checkout`](git::RepoCache::checkout) and
 //!   [`RepoCache::commit_info`](git::RepoCache::commit_info) for the audit trail.
-//! - [`render::render_directory`] turns a directory of a checkout into [`render::Manifest`]s,
-//!   with Argo CD's `directory` options (recurse, include, exclude).
-//! - [`command::run_command`] is the one runner for external programs (git today, helm and
-//!   kustomize next): timeout, bounded output, cleared environment, secrets masked in errors.
+//! - [`render::render_source`] renders one source of an app, picking the type as Argo CD does:
+//!   [`render::render_directory`] (a directory of manifests, with Argo CD's `directory`
+//!   options), [`render::render_kustomize`] (the real `kustomize build`, with the app's
+//!   `kustomize` overrides applied to a private copy) or [`render::render_helm`] (the real
+//!   `helm template`, charts from a checkout, a chart repository or an OCI registry). All give
+//!   [`render::Manifest`]s. [`render::RenderTools`] finds `helm` and `kustomize`
+//!   (`$FERRY_HELM`, `$FERRY_KUSTOMIZE`, else `PATH`) and caches pulled charts.
+//! - [`command::run_command`] is the one runner for external programs (git, helm, kustomize):
+//!   timeout, bounded output, cleared environment, secrets masked in errors.
 //!
 //! Credentials ([`git::Credentials`]) never reach argv, URLs, errors or logs. Tests in `tests/`
-//! run the real `git` CLI against repositories served over `file://` and HTTP.
+//! run the real `git` CLI against repositories served over `file://` and HTTP, and the real
+//! `helm` and `kustomize` (installed by `scripts/install-tools.sh` into `target/tools/bin/`)
+//! against fixture charts and overlays, with a chart repository served over HTTP.
 
 pub mod command;
 pub mod git;
@@ -21,4 +28,8 @@ pub mod render;
 
 pub use command::{CommandError, CommandOutput, CommandSpec, redact, run_command};
 pub use git::{CommitInfo, Credentials, GitError, RepoCache, SecretString};
-pub use render::{DirectoryOptions, Manifest, RenderError, render_directory};
+pub use render::{
+    DirectoryOptions, HelmOptions, HelmRender, KustomizeOptions, KustomizeRender, Manifest,
+    RenderError, RenderTools, RenderedSource, SourceRender, SourceType, render_directory,
+    render_helm, render_kustomize, render_source,
+};

@@ -1,4 +1,13 @@
-//! Rendering a plain manifest directory (Argo CD's "directory" source type).
+//! Rendering an app's source into Kubernetes objects: plain directories, Kustomize overlays and
+//! Helm charts (Argo CD's three built-in source types).
+//!
+//! Start with [`render_source`] ([`source`]): it picks the source type the way Argo CD does
+//! and calls [`render_directory`], [`kustomize::render_kustomize`] or [`helm::render_helm`].
+//! Kustomize and Helm run the real `kustomize` and `helm` binaries ([`RenderTools`] finds them)
+//! through [`run_command`](crate::command::run_command); their output is parsed by the same YAML
+//! reader as a directory's files, so every source type yields the same [`Manifest`]s.
+//!
+//! # Directories
 //!
 //! [`render_directory`] reads the `.yaml`, `.yml` and `.json` files of an app's `path` inside a
 //! checkout and returns every Kubernetes object in them as a [`Manifest`], remembering the file
@@ -31,6 +40,20 @@ use std::path::{Component, Path, PathBuf};
 use globset::{GlobBuilder, GlobMatcher};
 use serde_json::Value;
 use serde_saphyr::Spanned;
+
+use crate::command::CommandError;
+
+pub mod helm;
+pub mod kustomize;
+pub mod source;
+mod tools;
+
+pub use helm::{ChartSource, HelmOptions, HelmRender, render_helm};
+pub use kustomize::{KustomizeOptions, KustomizeRender, render_kustomize};
+pub use source::{RenderedSource, SourceRender, SourceType, render_source};
+pub use tools::{
+    DEFAULT_MAX_RENDER_BYTES, DEFAULT_TOOL_TIMEOUT, HELM_ENV, KUSTOMIZE_ENV, RenderTools,
+};
 
 /// Which files of a directory source to read (Argo CD's `spec.source.directory`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -169,6 +192,123 @@ pub enum RenderError {
         #[source]
         source: std::io::Error,
     },
+    /// A field of `spec.source.helm` or `spec.source.kustomize` is malformed.
+    #[error("{field}: {message}")]
+    InvalidOptions {
+        /// The field (`helm.parameters[0].name`).
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// `helm` or `kustomize` could not run: not installed, killed by its timeout, I/O.
+    #[error("{tool}: {source}; ferry runs the binary named by ${env_var}, else `{tool}` on PATH")]
+    Tool {
+        /// `helm` or `kustomize`.
+        tool: &'static str,
+        /// The variable naming the binary (`FERRY_HELM`).
+        env_var: &'static str,
+        /// What the command runner said.
+        #[source]
+        source: CommandError,
+    },
+    /// The output of `helm template` or `kustomize build` is larger than ferry keeps.
+    #[error(
+        "the output of {tool} for {what} is larger than {limit} bytes; ferry does not use a partial render"
+    )]
+    OutputTooLarge {
+        /// `helm template` or `kustomize build`.
+        tool: &'static str,
+        /// The chart or directory.
+        what: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// `helm template` failed: a template error, a `required` value, a values file helm rejects.
+    #[error("helm template of chart {chart:?} failed: {message}")]
+    HelmTemplate {
+        /// The chart (its path in the repository, or its name in a chart repository).
+        chart: String,
+        /// What helm said.
+        message: String,
+    },
+    /// `helm dependency build` failed for a chart whose `charts/` lacks its dependencies.
+    #[error(
+        "building the dependencies of chart {chart:?} (helm dependency build) failed: {message}"
+    )]
+    HelmDependencies {
+        /// The chart.
+        chart: String,
+        /// What helm said.
+        message: String,
+    },
+    /// The chart repository did not answer or is not a Helm chart repository.
+    #[error(
+        "chart repository {repo_url} (for chart {chart:?}) could not be reached or has no valid index.yaml: {message}"
+    )]
+    ChartRepositoryUnreachable {
+        /// The repository URL (credentials removed).
+        repo_url: String,
+        /// The chart.
+        chart: String,
+        /// What helm said.
+        message: String,
+    },
+    /// No version of the chart matches `targetRevision`.
+    #[error(
+        "chart {chart:?} has no version matching {version:?} in {repo_url}; check the app's targetRevision: {message}"
+    )]
+    ChartVersionNotFound {
+        /// The repository URL (credentials removed).
+        repo_url: String,
+        /// The chart.
+        chart: String,
+        /// The version or range asked for.
+        version: String,
+        /// What helm said.
+        message: String,
+    },
+    /// Pulling a chart failed otherwise (authentication, an OCI registry, a broken archive).
+    #[error("pulling chart {chart:?} version {version:?} from {repo_url} failed: {message}")]
+    ChartPull {
+        /// The repository URL (credentials removed).
+        repo_url: String,
+        /// The chart.
+        chart: String,
+        /// The version or range asked for.
+        version: String,
+        /// What helm said.
+        message: String,
+    },
+    /// A values file (`helm.valueFiles`) does not exist.
+    #[error(
+        "values file {file:?} of chart {chart:?} does not exist; fix helm.valueFiles or set helm.ignoreMissingValueFiles"
+    )]
+    ValueFileNotFound {
+        /// The chart.
+        chart: String,
+        /// The values file as written in the app.
+        file: String,
+    },
+    /// A `$name/…` values file names a source the app does not have.
+    #[error(
+        "values file {file:?} refers to ${reference}, but no source of the app has `ref: {reference}`"
+    )]
+    UnknownValuesRef {
+        /// The values file as written in the app.
+        file: String,
+        /// The ref name.
+        reference: String,
+    },
+    /// `kustomize build` or one of the `kustomize edit` commands that apply overrides failed.
+    #[error("kustomize {action} in {path:?} failed: {message}")]
+    Kustomize {
+        /// The app's directory, relative to the checkout root.
+        path: String,
+        /// `build`, or the edit (`edit set image`).
+        action: String,
+        /// What kustomize said.
+        message: String,
+    },
 }
 
 /// Reads the manifests of `app_path` (relative to `checkout_root`; `""` or `.` is the root).
@@ -179,46 +319,7 @@ pub fn render_directory(
     app_path: &str,
     opts: &DirectoryOptions,
 ) -> Result<Vec<Manifest>, RenderError> {
-    let root = checkout_root
-        .canonicalize()
-        .map_err(|source| RenderError::Io {
-            path: checkout_root.display().to_string(),
-            source,
-        })?;
-    let relative = normalize_app_path(app_path).ok_or_else(|| RenderError::PathEscapes {
-        path: app_path.to_owned(),
-    })?;
-    let dir = root.join(&relative);
-    let resolved = match dir.canonicalize() {
-        Ok(p) => p,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            // A dangling symlink whose target is outside is still an escape.
-            if dir.symlink_metadata().is_ok() && !symlink_stays_inside(&dir, &root) {
-                return Err(RenderError::PathEscapes {
-                    path: app_path.to_owned(),
-                });
-            }
-            return Err(RenderError::PathNotFound {
-                path: app_path.to_owned(),
-            });
-        }
-        Err(source) => {
-            return Err(RenderError::Io {
-                path: app_path.to_owned(),
-                source,
-            });
-        }
-    };
-    if !resolved.starts_with(&root) {
-        return Err(RenderError::PathEscapes {
-            path: app_path.to_owned(),
-        });
-    }
-    if !resolved.is_dir() {
-        return Err(RenderError::NotADirectory {
-            path: app_path.to_owned(),
-        });
-    }
+    let (root, resolved) = resolve_app_dir(checkout_root, app_path)?;
     let walker = Walker {
         root: &root,
         recurse: opts.recurse,
@@ -230,9 +331,81 @@ pub fn render_directory(
     Ok(manifests)
 }
 
+/// Canonicalizes `checkout_root` and the app directory `app_path` inside it, checking that the
+/// directory exists and stays inside the checkout (no `..` out, no absolute path, no symlink out).
+pub(crate) fn resolve_app_dir(
+    checkout_root: &Path,
+    app_path: &str,
+) -> Result<(PathBuf, PathBuf), RenderError> {
+    let root = checkout_root
+        .canonicalize()
+        .map_err(|source| RenderError::Io {
+            path: checkout_root.display().to_string(),
+            source,
+        })?;
+    let resolved = resolve_inside(&root, Path::new(""), app_path)?.ok_or_else(|| {
+        RenderError::PathNotFound {
+            path: app_path.to_owned(),
+        }
+    })?;
+    if !resolved.is_dir() {
+        return Err(RenderError::NotADirectory {
+            path: app_path.to_owned(),
+        });
+    }
+    Ok((root, resolved))
+}
+
+/// Resolves `path` (relative to `base`, itself relative to the canonical `root`) to a canonical
+/// path inside `root`. `Ok(None)` when nothing is there; [`RenderError::PathEscapes`] when the
+/// path climbs out with `..`, is absolute, or is (or passes through) a symlink leading outside.
+pub(crate) fn resolve_inside(
+    root: &Path,
+    base: &Path,
+    path: &str,
+) -> Result<Option<PathBuf>, RenderError> {
+    let escapes = || RenderError::PathEscapes {
+        path: path.to_owned(),
+    };
+    if Path::new(path.trim()).is_absolute() {
+        return Err(escapes());
+    }
+    let joined = base.join(path.trim());
+    let relative = normalize_app_path(&joined.to_string_lossy()).ok_or_else(escapes)?;
+    let full = root.join(&relative);
+    match full.canonicalize() {
+        Ok(p) if p.starts_with(root) => Ok(Some(p)),
+        Ok(_) => Err(escapes()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // A dangling symlink whose target is outside is still an escape.
+            if full.symlink_metadata().is_ok() && !symlink_stays_inside(&full, root) {
+                return Err(escapes());
+            }
+            Ok(None)
+        }
+        Err(source) => Err(RenderError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Parses the multi-document YAML output of a tool (`kustomize build`, one rendered template of
+/// `helm template`) and appends its objects, named `file` in the [`Manifest`]s and in errors.
+pub(crate) fn push_rendered(
+    file: &str,
+    text: &str,
+    out: &mut Vec<Manifest>,
+) -> Result<(), RenderError> {
+    for (line, value) in parse_yaml(file, text)? {
+        push_objects(file, line, value, "the document".to_owned(), out)?;
+    }
+    Ok(())
+}
+
 /// Joins the components of a relative path, resolving `.` and `..` lexically. `None` when the
 /// path is absolute or climbs above its start.
-fn normalize_app_path(path: &str) -> Option<PathBuf> {
+pub(crate) fn normalize_app_path(path: &str) -> Option<PathBuf> {
     let mut out = PathBuf::new();
     for component in Path::new(path.trim()).components() {
         match component {
@@ -250,7 +423,7 @@ fn normalize_app_path(path: &str) -> Option<PathBuf> {
 }
 
 /// For a dangling symlink: whether its (lexical) target stays inside `root`.
-fn symlink_stays_inside(link: &Path, root: &Path) -> bool {
+pub(crate) fn symlink_stays_inside(link: &Path, root: &Path) -> bool {
     let Ok(target) = std::fs::read_link(link) else {
         return false;
     };

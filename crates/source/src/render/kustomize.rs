@@ -1,0 +1,470 @@
+//! Rendering Kustomize directories with the real `kustomize` (Argo CD's "Kustomize" source type).
+//!
+//! [`render_kustomize`] runs `kustomize build --load-restrictor LoadRestrictionsRootOnly` on a
+//! directory holding `kustomization.yaml`, `kustomization.yml` or `Kustomization`, and parses the
+//! output into [`Manifest`]s (each named `<path>/<kustomization file>`, with its line in the
+//! build output).
+//!
+//! **Overrides.** The Application's `spec.source.kustomize` ([`KustomizeOptions`]) is applied the
+//! way Argo CD applies it: with `kustomize edit` commands run on the kustomization file, in
+//! this order: `edit set nameprefix`, `edit set namesuffix`, `edit set image` (`nginx=nginx:1.2`,
+//! `name=newname:tag`, `name@sha256:…`), `edit set replicas name=count`, `edit add label`
+//! (`commonLabels`; `--force` with `forceCommonLabels`, `--without-selector` with
+//! `labelWithoutSelector`, `--include-templates` with `labelIncludeTemplates`),
+//! `edit add annotation` (`commonAnnotations`, `--force` with `forceCommonAnnotations`),
+//! `edit set namespace`, `edit add patch` (each of `patches`: inline `patch` or a `path`,
+//! with its `target`) and `edit add component` (`components`). Edits never touch the cached
+//! checkout: the checkout is copied to a private temporary directory first, and the copy is
+//! built. Without overrides the checkout is built in place (kustomize only reads).
+//!
+//! **Safety.** Local `resources`, `bases` and `components` of every kustomization reached from
+//! the app's directory must stay inside the checkout (no `..` out, no absolute paths, no
+//! symlinks out): [`RenderError::PathEscapes`] otherwise. Files are kept inside each
+//! kustomization's directory by kustomize's own `LoadRestrictionsRootOnly`.
+//!
+//! **Remote bases** (`github.com/org/repo//path?ref=v1`, `https://…`) are fetched by kustomize
+//! itself with `git`, inside the command's private `HOME` and `TMPDIR`, without credentials.
+//! ferry's tests use local bases only.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::tools::{
+    self, RenderTools, check_symlinks_inside, copy_tree, display_relative, prepare_home,
+    split_failure,
+};
+use super::{Manifest, RenderError, push_rendered, resolve_app_dir, resolve_inside};
+use crate::command::run_command;
+
+/// The names kustomize accepts for a kustomization file, in the order it looks for them.
+pub const KUSTOMIZATION_FILES: [&str; 3] =
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// Argo CD's `spec.source.kustomize`. Unknown fields are ignored.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct KustomizeOptions {
+    /// Prefix for every resource name.
+    pub name_prefix: Option<String>,
+    /// Suffix for every resource name.
+    pub name_suffix: Option<String>,
+    /// Image overrides (`nginx=nginx:1.2`, `name=newname:tag`, `name@sha256:…`).
+    pub images: Vec<String>,
+    /// Labels added to every resource (and selectors, unless `labelWithoutSelector`).
+    pub common_labels: BTreeMap<String, String>,
+    /// Annotations added to every resource.
+    pub common_annotations: BTreeMap<String, String>,
+    /// Overwrite labels the kustomization already sets.
+    pub force_common_labels: bool,
+    /// Overwrite annotations the kustomization already sets.
+    pub force_common_annotations: bool,
+    /// Add `commonLabels` without touching selectors.
+    pub label_without_selector: bool,
+    /// With `labelWithoutSelector`, also label pod templates.
+    pub label_include_templates: bool,
+    /// Namespace for every namespaced resource.
+    pub namespace: Option<String>,
+    /// Replica counts by resource name.
+    pub replicas: Vec<KustomizeReplica>,
+    /// Patches added to the kustomization.
+    pub patches: Vec<KustomizePatch>,
+    /// Components added to the kustomization (paths relative to the app's directory).
+    pub components: Vec<String>,
+    /// The kustomize version (Argo CD picks a binary by it); ferry has one kustomize and
+    /// ignores it.
+    pub version: Option<String>,
+}
+
+/// One entry of `kustomize.replicas`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct KustomizeReplica {
+    /// The resource name (Deployment, StatefulSet, …).
+    pub name: String,
+    /// The count: a number or a string holding one.
+    pub count: Value,
+}
+
+/// One entry of `kustomize.patches`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct KustomizePatch {
+    /// A patch file, relative to the app's directory.
+    pub path: Option<String>,
+    /// An inline patch (strategic merge or JSON 6902, in YAML or JSON).
+    pub patch: Option<String>,
+    /// Which resources the patch applies to.
+    pub target: Option<KustomizeSelector>,
+}
+
+/// A patch target.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct KustomizeSelector {
+    /// API group.
+    pub group: Option<String>,
+    /// API version.
+    pub version: Option<String>,
+    /// Kind.
+    pub kind: Option<String>,
+    /// Name (a regular expression for kustomize).
+    pub name: Option<String>,
+    /// Namespace.
+    pub namespace: Option<String>,
+    /// Label selector.
+    pub label_selector: Option<String>,
+    /// Annotation selector.
+    pub annotation_selector: Option<String>,
+}
+
+impl KustomizeOptions {
+    /// Reads `spec.source.kustomize` (absent: the defaults).
+    pub fn from_json(value: Option<&Value>) -> Result<Self, RenderError> {
+        match value {
+            None | Some(Value::Null) => Ok(Self::default()),
+            Some(v) => Self::deserialize(v).map_err(|e| RenderError::InvalidOptions {
+                field: "kustomize".to_owned(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// The `kustomize edit` commands (arguments after `kustomize`) that apply these options.
+    fn edits(&self) -> Result<Vec<Vec<String>>, RenderError> {
+        let mut edits: Vec<Vec<String>> = Vec::new();
+        let cmd = |parts: &[&str]| parts.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        if let Some(prefix) = self.name_prefix.as_deref().filter(|s| !s.is_empty()) {
+            edits.push(cmd(&["edit", "set", "nameprefix", "--", prefix]));
+        }
+        if let Some(suffix) = self.name_suffix.as_deref().filter(|s| !s.is_empty()) {
+            edits.push(cmd(&["edit", "set", "namesuffix", "--", suffix]));
+        }
+        if !self.images.is_empty() {
+            let mut e = cmd(&["edit", "set", "image"]);
+            e.extend(self.images.iter().cloned());
+            edits.push(e);
+        }
+        if !self.replicas.is_empty() {
+            let mut e = cmd(&["edit", "set", "replicas"]);
+            for (i, r) in self.replicas.iter().enumerate() {
+                let count = match &r.count {
+                    Value::Number(n) if n.is_u64() => n.to_string(),
+                    Value::String(s) if s.trim().parse::<u64>().is_ok() => s.trim().to_owned(),
+                    other => {
+                        return Err(RenderError::InvalidOptions {
+                            field: format!("kustomize.replicas[{i}].count"),
+                            message: format!("{other} is not a replica count"),
+                        });
+                    }
+                };
+                if r.name.is_empty() {
+                    return Err(RenderError::InvalidOptions {
+                        field: format!("kustomize.replicas[{i}].name"),
+                        message: "is empty".into(),
+                    });
+                }
+                e.push(format!("{}={count}", r.name));
+            }
+            edits.push(e);
+        }
+        if !self.common_labels.is_empty() {
+            let mut e = cmd(&["edit", "add", "label"]);
+            if self.force_common_labels {
+                e.push("--force".into());
+            }
+            if self.label_without_selector {
+                e.push("--without-selector".into());
+                if self.label_include_templates {
+                    e.push("--include-templates".into());
+                }
+            }
+            e.extend(self.common_labels.iter().map(|(k, v)| format!("{k}:{v}")));
+            edits.push(e);
+        }
+        if !self.common_annotations.is_empty() {
+            let mut e = cmd(&["edit", "add", "annotation"]);
+            if self.force_common_annotations {
+                e.push("--force".into());
+            }
+            e.extend(
+                self.common_annotations
+                    .iter()
+                    .map(|(k, v)| format!("{k}:{v}")),
+            );
+            edits.push(e);
+        }
+        if let Some(ns) = self.namespace.as_deref().filter(|s| !s.is_empty()) {
+            edits.push(cmd(&["edit", "set", "namespace", "--", ns]));
+        }
+        for (i, p) in self.patches.iter().enumerate() {
+            let mut e = cmd(&["edit", "add", "patch"]);
+            match (p.patch.as_deref(), p.path.as_deref()) {
+                (Some(patch), None) if !patch.trim().is_empty() => {
+                    e.extend(["--patch".into(), patch.to_owned()]);
+                }
+                (None, Some(path)) if !path.trim().is_empty() => {
+                    e.extend(["--path".into(), path.to_owned()]);
+                }
+                _ => {
+                    return Err(RenderError::InvalidOptions {
+                        field: format!("kustomize.patches[{i}]"),
+                        message: "needs exactly one of `patch` and `path`".into(),
+                    });
+                }
+            }
+            if let Some(t) = &p.target {
+                let flags = [
+                    ("--group", &t.group),
+                    ("--version", &t.version),
+                    ("--kind", &t.kind),
+                    ("--name", &t.name),
+                    ("--namespace", &t.namespace),
+                    ("--label-selector", &t.label_selector),
+                    ("--annotation-selector", &t.annotation_selector),
+                ];
+                for (flag, value) in flags {
+                    if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                        e.extend([flag.to_owned(), v.to_owned()]);
+                    }
+                }
+            }
+            edits.push(e);
+        }
+        if !self.components.is_empty() {
+            let mut e = cmd(&["edit", "add", "component"]);
+            e.extend(self.components.iter().cloned());
+            edits.push(e);
+        }
+        Ok(edits)
+    }
+}
+
+/// Everything [`render_kustomize`] needs.
+#[derive(Clone, Debug)]
+pub struct KustomizeRender {
+    /// The checkout root.
+    pub checkout_root: PathBuf,
+    /// The app's directory, relative to the root.
+    pub path: String,
+    /// `spec.source.kustomize`.
+    pub options: KustomizeOptions,
+}
+
+/// The kustomization file in `dir`, if there is one.
+pub fn kustomization_file(dir: &Path) -> Option<&'static str> {
+    KUSTOMIZATION_FILES
+        .into_iter()
+        .find(|name| dir.join(name).is_file())
+}
+
+/// Builds a Kustomize directory with `kustomize build`. See the [module docs](self).
+pub async fn render_kustomize(
+    tools: &RenderTools,
+    req: &KustomizeRender,
+) -> Result<Vec<Manifest>, RenderError> {
+    let (root, dir) = resolve_app_dir(&req.checkout_root, &req.path)?;
+    let rel = display_relative(&root, &dir);
+    let file_name = kustomization_file(&dir).ok_or_else(|| RenderError::Kustomize {
+        path: rel.clone(),
+        action: "build".into(),
+        message: format!(
+            "no kustomization file ({}) in this directory",
+            KUSTOMIZATION_FILES.join(", ")
+        ),
+    })?;
+    check_kustomization_tree(&root, &dir, &mut BTreeSet::new())?;
+    let edits = req.options.edits()?;
+
+    let work = tools.private_dir("kustomize-")?;
+    let home = work.path().join("home");
+    prepare_home(&home)?;
+    let copy = work.path().join("checkout");
+    // kustomize names files by absolute path: show them relative to the checkout.
+    let relative_paths = |message: String| {
+        message
+            .replace(&format!("{}/", copy.display()), "")
+            .replace(&format!("{}/", root.display()), "")
+    };
+    let build_dir = if edits.is_empty() {
+        dir.clone()
+    } else {
+        copy_tree(&root, &copy)?;
+        let copied = copy.join(dir.strip_prefix(&root).unwrap_or(Path::new("")));
+        for edit in edits {
+            let action = edit[..3.min(edit.len())].join(" ");
+            let spec = tools.kustomize_command(&home, &copied, edit);
+            run_command(spec).await.map_err(|err| {
+                match split_failure(err, "kustomize", tools::KUSTOMIZE_ENV) {
+                    Ok(message) => RenderError::Kustomize {
+                        path: rel.clone(),
+                        action,
+                        message: relative_paths(message),
+                    },
+                    Err(e) => e,
+                }
+            })?;
+        }
+        copied
+    };
+
+    let spec = tools.kustomize_command(
+        &home,
+        &build_dir,
+        vec![
+            "build".into(),
+            build_dir.to_string_lossy().into_owned(),
+            "--load-restrictor".into(),
+            "LoadRestrictionsRootOnly".into(),
+        ],
+    );
+    let out = match run_command(spec).await {
+        Ok(out) => out,
+        Err(err) => {
+            let message = split_failure(err, "kustomize", tools::KUSTOMIZE_ENV)?;
+            return Err(RenderError::Kustomize {
+                path: rel,
+                action: "build".into(),
+                message: relative_paths(message),
+            });
+        }
+    };
+    if out.stdout_truncated {
+        return Err(RenderError::OutputTooLarge {
+            tool: "kustomize build",
+            what: rel,
+            limit: tools.max_output(),
+        });
+    }
+    let file = if rel == "." {
+        file_name.to_owned()
+    } else {
+        format!("{rel}/{file_name}")
+    };
+    let mut manifests = Vec::new();
+    push_rendered(&file, &out.stdout_text(), &mut manifests)?;
+    Ok(manifests)
+}
+
+/// Whether a kustomization entry names something remote (fetched by kustomize with git or HTTP).
+fn is_remote(entry: &str) -> bool {
+    entry.contains("://")
+        || entry.starts_with("git@")
+        || ["github.com/", "gitlab.com/", "bitbucket.org/"]
+            .iter()
+            .any(|host| entry.starts_with(host))
+}
+
+/// Checks the kustomization in `dir` (canonical) and, recursively, every local directory it
+/// uses as a resource, base or component: all inside `root`, no symlink leading out.
+fn check_kustomization_tree(
+    root: &Path,
+    dir: &Path,
+    seen: &mut BTreeSet<PathBuf>,
+) -> Result<(), RenderError> {
+    if !seen.insert(dir.to_path_buf()) {
+        return Ok(());
+    }
+    check_symlinks_inside(root, dir)?;
+    let Some(name) = kustomization_file(dir) else {
+        return Ok(()); // kustomize reports the missing file
+    };
+    let path = dir.join(name);
+    let shown = display_relative(root, &path);
+    let text = std::fs::read_to_string(&path).map_err(|source| RenderError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    let Some((_, doc)) = super::parse_yaml(&shown, &text)?.into_iter().next() else {
+        return Ok(());
+    };
+    let base = dir
+        .strip_prefix(root)
+        .unwrap_or(Path::new(""))
+        .to_path_buf();
+    for field in ["resources", "bases", "components"] {
+        let entries = doc.get(field).and_then(Value::as_array);
+        for entry in entries.into_iter().flatten().filter_map(Value::as_str) {
+            if is_remote(entry) {
+                continue;
+            }
+            let escapes = || RenderError::PathEscapes {
+                path: format!("{shown}: {field} entry {entry}"),
+            };
+            match resolve_inside(root, &base, entry) {
+                Ok(Some(target)) if target.is_dir() => {
+                    check_kustomization_tree(root, &target, seen)?;
+                }
+                Ok(_) => {}
+                Err(RenderError::PathEscapes { .. }) => return Err(escapes()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn options_become_edits_in_argo_cd_order() {
+        let opts = KustomizeOptions::from_json(Some(&json!({
+            "namePrefix": "p-",
+            "images": ["nginx=nginx:1.2"],
+            "replicas": [{"name": "web", "count": "3"}],
+            "commonLabels": {"team": "a"},
+            "forceCommonLabels": true,
+            "namespace": "ns",
+            "patches": [{"patch": "[]", "target": {"kind": "Deployment"}}],
+            "components": ["../c"],
+            "unknownField": 1,
+        })))
+        .unwrap();
+        let edits = opts.edits().unwrap();
+        let heads: Vec<String> = edits.iter().map(|e| e[..3].join(" ")).collect();
+        assert_eq!(
+            heads,
+            [
+                "edit set nameprefix",
+                "edit set image",
+                "edit set replicas",
+                "edit add label",
+                "edit set namespace",
+                "edit add patch",
+                "edit add component"
+            ]
+        );
+        assert_eq!(edits[2][3], "web=3");
+        assert_eq!(edits[3][3..], ["--force", "team:a"]);
+        assert_eq!(edits[5][3..], ["--patch", "[]", "--kind", "Deployment"]);
+        assert!(KustomizeOptions::default().edits().unwrap().is_empty());
+    }
+
+    #[test]
+    fn bad_options_are_named() {
+        let opts = KustomizeOptions::from_json(Some(
+            &json!({"replicas": [{"name": "web", "count": "many"}]}),
+        ))
+        .unwrap();
+        let err = opts.edits().unwrap_err();
+        assert!(
+            err.to_string().starts_with("kustomize.replicas[0].count:"),
+            "{err}"
+        );
+        let opts = KustomizeOptions::from_json(Some(&json!({"patches": [{}]}))).unwrap();
+        assert!(opts.edits().is_err());
+    }
+
+    #[test]
+    fn remote_entries_are_recognized() {
+        assert!(is_remote("https://github.com/org/repo//base?ref=v1"));
+        assert!(is_remote("github.com/org/repo/base?ref=v1"));
+        assert!(is_remote("git@github.com:org/repo.git"));
+        assert!(!is_remote("../base"));
+    }
+}
