@@ -135,8 +135,6 @@ pub struct ApplyOptions {
     pub force: bool,
     /// Only ask the API server what the result would be.
     pub dry_run: bool,
-    /// Let the API server drop unknown fields instead of refusing them (`Validate=false`).
-    pub skip_validation: bool,
 }
 
 impl ApplyOptions {
@@ -146,7 +144,6 @@ impl ApplyOptions {
             field_manager: field_manager.to_string(),
             force: true,
             dry_run: false,
-            skip_validation: false,
         }
     }
 

@@ -2,6 +2,7 @@
 //! normalized, against the live object, normalized the same way.
 
 use ferry_cluster::{ApplyOptions, ClusterClient, ObjectRef};
+use ferry_core::order::{SyncOptions, resource_sync_option_entries};
 use ferry_core::tracking::{ResourceKey, is_tracked_by};
 use futures::StreamExt as _;
 use serde_json::Value;
@@ -57,11 +58,12 @@ pub async fn compare_all(
     field_manager: &str,
     desired: &[DesiredObject],
     ignore: &IgnoreFor<'_>,
+    app_options: &[String],
     concurrency: usize,
 ) -> Vec<Compared> {
     let comparisons: Vec<_> = desired
         .iter()
-        .map(|d| compare_one(cluster, app, field_manager, d.clone(), ignore))
+        .map(|d| compare_one(cluster, app, field_manager, d.clone(), ignore, app_options))
         .collect();
     futures::stream::iter(comparisons)
         .buffered(concurrency.max(1))
@@ -75,6 +77,7 @@ async fn compare_one(
     field_manager: &str,
     desired: DesiredObject,
     ignore: &IgnoreFor<'_>,
+    app_options: &[String],
 ) -> Compared {
     let r = ObjectRef::of(&desired.object).expect("desired objects have apiVersion, kind and name");
     let live = match cluster.get(&r).await {
@@ -93,10 +96,22 @@ async fn compare_one(
     let foreign_owner = live
         .as_ref()
         .and_then(|l| foreign_tracking(l, app, &desired.key));
-    let predicted = match cluster
-        .apply(&desired.object, &ApplyOptions::new(field_manager).dry_run())
-        .await
-    {
+    // `Validate=false`: server-side apply refuses unknown fields whatever it is told, so such
+    // objects are written (and dry-run) with a plain create or replace, which drops them.
+    let lenient = !SyncOptions::merged(
+        app_options.iter().map(String::as_str),
+        resource_sync_option_entries(&desired.object),
+    )
+    .validate;
+    let opts = ApplyOptions::new(field_manager).dry_run();
+    let predicted = if lenient {
+        cluster
+            .create_or_replace(&desired.object, true, &opts)
+            .await
+    } else {
+        cluster.apply(&desired.object, &opts).await
+    };
+    let predicted = match predicted {
         Ok(p) => p,
         Err(e) => {
             return Compared {

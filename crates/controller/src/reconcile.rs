@@ -192,7 +192,16 @@ impl Engine {
         status.reconciled_at = Some(now());
         status.observed_at = status.reconciled_at.clone();
 
-        let revision_override = operation
+        // A sync that was running when ferry stopped (automated syncs leave no `.operation`)
+        // is resumed, whatever the app's sync status says now.
+        let resumed_operation = app
+            .status
+            .as_ref()
+            .and_then(|s| s.operation_state.as_ref())
+            .filter(|o| operation.is_none() && o.phase == OperationPhase::Running)
+            .map(|o| o.operation.clone());
+        let effective_operation = operation.clone().or(resumed_operation);
+        let revision_override = effective_operation
             .as_ref()
             .and_then(|o| o.sync.as_ref())
             .and_then(|s| s.revision.clone());
@@ -208,7 +217,7 @@ impl Engine {
                         | HealthStatusCode::Degraded
                 )
         });
-        let skip = operation.is_none() && refresh.is_none() && settled;
+        let skip = effective_operation.is_none() && refresh.is_none() && settled;
         let outcome = self
             .compare_app(&app, refresh, revision_override.as_deref(), skip)
             .await;
@@ -246,7 +255,7 @@ impl Engine {
 
         // Decide whether to sync.
         let mut requeue = requeue_for_health(&status);
-        let request = match &operation {
+        let request = match &effective_operation {
             Some(op) => op.sync.as_ref().map(|s| SyncRequest::manual(op, s)),
             None => match auto_sync_request(
                 &app,
@@ -277,7 +286,7 @@ impl Engine {
             let started = now();
             info!(app = name, revision = %desired.revision, automated = request.automated, "syncing");
             // Record that a sync is running, so a restart picks it up again.
-            let op = operation.clone().unwrap_or_else(|| Operation {
+            let op = effective_operation.clone().unwrap_or_else(|| Operation {
                 sync: Some(SyncOperation {
                     revision: Some(desired.revision.clone()),
                     prune: request.prune,
@@ -555,6 +564,7 @@ impl Engine {
             &self.cfg.field_manager,
             &objects,
             &ignore,
+            app.spec.sync_options(),
             self.cfg.per_app_concurrency,
         )
         .await;

@@ -183,11 +183,9 @@ impl SyncRun<'_> {
         )
     }
 
-    fn apply_options(&self, obj: &Value) -> ApplyOptions {
-        let options = self.options_for(obj);
+    fn apply_options(&self) -> ApplyOptions {
         ApplyOptions {
             dry_run: self.request.dry_run,
-            skip_validation: !options.validate,
             ..ApplyOptions::new(&self.engine.cfg.field_manager)
         }
     }
@@ -406,7 +404,10 @@ impl SyncRun<'_> {
             {
                 keep_ignored_fields(&mut object, live, &self.ignored(&d.key));
             }
-            let (d, opts, replace) = ((*d).clone(), self.apply_options(&object), options.replace);
+            // `Validate=false` needs a plain write too: server-side apply refuses unknown
+            // fields whatever it is told.
+            let replace = options.replace || !options.validate;
+            let (d, opts) = ((*d).clone(), self.apply_options());
             applies.push(async move {
                 let applied = if replace {
                     cluster.create_or_replace(&object, true, &opts).await
@@ -581,7 +582,7 @@ impl SyncRun<'_> {
             return Ok(());
         }
         let policies = hook_delete_policies(&hook.object);
-        let opts = self.apply_options(&hook.object);
+        let opts = self.apply_options();
         if !hook.generate_name {
             // A named hook's earlier run goes before the new one (BeforeHookCreation, and the
             // only way to run a finished Job again).
