@@ -58,7 +58,9 @@ step "installing ferry's CRDs and the default AppProject"
 
 step "starting the ferry controller (log: $demo/ferry.log)"
 stop_ferry
-nohup "$ferry" run --namespace ferry --poll-interval 5s --cache-dir "$demo/cache" >"$demo/ferry.log" 2>&1 &
+# --insecure-no-auth: the demo's API on 127.0.0.1 is open to this machine only.
+nohup "$ferry" run --namespace ferry --poll-interval 5s --cache-dir "$demo/cache" \
+  --listen 127.0.0.1:8080 --insecure-no-auth >"$demo/ferry.log" 2>&1 &
 echo $! >"$demo/ferry.pid"
 
 step "applying the root Application (App-of-Apps over apps/)"
@@ -113,6 +115,10 @@ Everything is Synced and Healthy. A short tour (in another shell):
 
   # 3. Rollback, the GitOps way: revert the commit and push.
   git revert --no-edit HEAD && git push
+
+  # 4. The same through ferry's JSON API and metrics (http://127.0.0.1:8080).
+  curl -s http://127.0.0.1:8080/api/v1/applications
+  curl -s http://127.0.0.1:8080/metrics | grep ferry_app_info
 
 podinfo's Service got the load-balancer address $lb (simulated: no traffic is served, the
 local control plane runs no containers). ferry's log: $demo/ferry.log.

@@ -23,7 +23,7 @@ fi
 
 step "shell scripts: shellcheck"
 if command -v shellcheck >/dev/null; then
-  shellcheck .ci/run scripts/*.sh
+  shellcheck .ci/run scripts/*.sh bench/*/*.sh
 elif [[ ${CI:-} == true ]]; then
   echo "shellcheck is missing (.ci/run installs it)" >&2
   exit 1

@@ -36,6 +36,10 @@ enum Command {
     Install(commands::install::Args),
     /// Run the controller: reconcile the Applications of a namespace from Git.
     Run(commands::run::Args),
+    /// Serve the HTTP API, Git webhooks, health probes and metrics (without the controller).
+    Server(commands::server::Args),
+    /// Pipeline step: validate manifests offline against bundled Kubernetes schemas and CRDs.
+    Validate(commands::validate::Args),
     /// Print ferry's version.
     Version(commands::version::Args),
 }
@@ -73,6 +77,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Command::Image(args) => commands::image::run(&args),
             Command::Install(args) => commands::install::run(&args).await.map(|()| 0),
             Command::Run(args) => commands::run::run(&args).await.map(|()| 0),
+            Command::Server(args) => commands::server::run(&args).await.map(|()| 0),
+            Command::Validate(args) => commands::validate::run(&args).await,
             Command::Version(args) => commands::version::run(&args).map(|()| 0),
         }
     })

@@ -636,3 +636,47 @@ async fn a_failed_sync_is_retried_as_the_retry_policy_says() {
         .collect();
     assert!(notes.iter().any(|n| n.contains("failed")), "{notes:?}");
 }
+
+#[tokio::test]
+async fn ferry_run_serves_probes_and_metrics_beside_the_controller() {
+    let w = World::start("run-serves").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    repo.write("cfg/c.yaml", &configmap("c", "1"));
+    repo.commit("c");
+    w.apply(&application("cfg", &repo.url(), "cfg", ns, AUTOMATED));
+    w.wait_synced_healthy("cfg").await;
+    // The log names the address the server bound (port 0 picks a free one).
+    let log = w.controller.log();
+    let addr = log
+        .lines()
+        .find(|l| l.contains("serving the API"))
+        .and_then(|l| l.split("address=").nth(1))
+        .map(|a| a.split_whitespace().next().unwrap().to_string())
+        .unwrap_or_else(|| panic!("no server address in the log:\n{log}"));
+    let get = |path: &str| {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    };
+    assert!(
+        get("/healthz").starts_with("HTTP/1.1 200"),
+        "{}",
+        get("/healthz")
+    );
+    assert!(get("/readyz").starts_with("HTTP/1.1 200"));
+    let metrics = get("/metrics");
+    assert!(
+        metrics.contains("ferry_app_info{") && metrics.contains("name=\"cfg\""),
+        "{metrics}"
+    );
+    // No anonymous access to the API by default.
+    assert!(get("/api/v1/applications").starts_with("HTTP/1.1 401"));
+}

@@ -1,8 +1,11 @@
 //! ferry's pipeline steps: what a GitOps CI pipeline does between building an image and the
-//! engine syncing it (clone → bump the image tag → commit and push).
+//! engine syncing it (clone → validate → bump the image tag → commit and push).
 //!
 //! Where to start:
 //!
+//! - [`validate::validate_paths`] checks manifests offline against the Kubernetes schemas
+//!   bundled into ferry (`schemas/`, from `scripts/update-schemas.sh`), CRDs and ferry's
+//!   Argo CD types, and reports each problem with its file, line and column.
 //! - [`image_set::set_images`] updates every reference to an image (workload containers,
 //!   Kustomization `images:`, Helm values) to a new tag or digest. It edits the bytes of the
 //!   changed scalars only: comments, quoting, indentation, line endings and the other
@@ -19,6 +22,7 @@
 pub mod git;
 pub mod image;
 pub mod image_set;
+pub mod validate;
 mod yaml;
 
 /// Credentials for [`clone_repo`] and [`commit_and_push`] (from `ferry_source`, re-exported).
@@ -31,4 +35,8 @@ pub use image::{ImageRef, ImageUpdate};
 pub use image_set::{
     FileUpdate, ImageChange, ImageSetError, ImageSetOptions, ImageSetReport, set_images,
     set_images_in_source,
+};
+pub use validate::{
+    BUNDLED_KUBERNETES_VERSIONS, Finding, ValidateError, ValidateOptions, ValidateReport,
+    validate_paths,
 };

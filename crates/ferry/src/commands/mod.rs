@@ -7,4 +7,6 @@ pub(crate) mod install;
 pub(crate) mod kube;
 pub(crate) mod output;
 pub(crate) mod run;
+pub(crate) mod server;
+pub(crate) mod validate;
 pub(crate) mod version;

@@ -35,6 +35,20 @@ pub(crate) struct Args {
     /// system's cache or temp directory).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
+
+    /// Where the HTTP server (JSON API, Git webhooks, /metrics, /healthz, /readyz) listens;
+    /// `off` runs the controller alone.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+
+    /// Serve the API without authentication. For a local demo only: anyone who can reach the
+    /// port can sync and roll back applications.
+    #[arg(long)]
+    insecure_no_auth: bool,
+
+    /// The Secret (in --namespace) holding webhook secrets (`webhook.github.secret`, ...).
+    #[arg(long, value_name = "NAME")]
+    webhook_secret: Option<String>,
 }
 
 /// Parses `500ms`, `30s`, `3m`, `1h` or a plain number of seconds.
@@ -69,7 +83,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     });
     std::fs::create_dir_all(&cache_dir)?;
     let engine = Arc::new(Engine::new(
-        client,
+        client.clone(),
         EngineConfig {
             namespace: args.namespace.clone(),
             field_manager: "ferry".into(),
@@ -78,9 +92,39 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
             per_app_concurrency: args.per_app_concurrency,
         },
     ));
+    let server = match args.listen.as_str() {
+        "off" => None,
+        listen => {
+            let addr = listen.parse().map_err(|e| {
+                anyhow::anyhow!(
+                    "--listen {listen:?} is not an address like 127.0.0.1:8080 (or off): {e}"
+                )
+            })?;
+            let mut config = ferry_server::ServerConfig::new(addr, args.namespace.clone());
+            config.insecure_no_auth = args.insecure_no_auth;
+            if let Some(name) = &args.webhook_secret {
+                config.webhook_secrets = ferry_server::WebhookSecretSource::Kubernetes {
+                    secret_name: name.clone(),
+                };
+            }
+            let server = ferry_server::Server::bind(config, client.clone(), engine.clone()).await?;
+            tracing::info!(address = %server.local_addr(), "serving the API, webhooks and metrics");
+            Some(server)
+        }
+    };
+    let serving = async move {
+        match server {
+            Some(s) => s
+                .run(super::server::shutdown_signal())
+                .await
+                .map_err(anyhow::Error::from),
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         () = run_controller(engine, args.workers) => Ok(()),
-        _ = tokio::signal::ctrl_c() => {
+        served = serving => served,
+        _ = super::server::shutdown_signal() => {
             tracing::info!("interrupted, stopping");
             Ok(())
         }

@@ -69,6 +69,9 @@ impl Controller {
             "1s".into(),
             "--cache-dir".into(),
             cache.path().join("cache").display().to_string(),
+            // Many controllers run at once: each serves on a port of its own.
+            "--listen".into(),
+            "127.0.0.1:0".into(),
         ];
         let mut c = Controller {
             child: None,

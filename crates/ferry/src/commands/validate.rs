@@ -1,0 +1,82 @@
+//! `ferry validate PATH...`: check manifests offline against the Kubernetes schemas bundled into
+//! ferry, CRDs, and ferry's Argo CD types, the way a pipeline's "validate manifests" step does.
+//!
+//! Output: one finding per line, `file:line:column: Kind/name: .path: message`, or with
+//! `-o json` a JSON array of `{file, line, column, object, path, message}`. A summary goes to
+//! stderr. Exit codes: 0 no findings, 1 findings, 2 the command could not run (a path that does
+//! not exist, bad flags, a Kubernetes version whose schemas are not bundled).
+
+use std::path::PathBuf;
+
+use clap::ValueEnum;
+use ferry_pipeline::validate::{
+    BUNDLED_KUBERNETES_VERSIONS, DEFAULT_KUBERNETES_VERSION, check_kubernetes_version,
+};
+use ferry_pipeline::{ValidateOptions, validate_paths};
+
+/// Output formats of `ferry validate`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// One finding per line, `file:line:column: Kind/name: .path: message`.
+    #[default]
+    Text,
+    /// A JSON array of findings.
+    Json,
+}
+
+/// Arguments of `ferry validate`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Manifest files (.yaml, .yml, .json) or directories. A directory is rendered as the engine
+    /// would: Kustomize when it holds a kustomization, Helm when it holds Chart.yaml (both need
+    /// the tools), else every manifest file under it.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// A file or directory of CustomResourceDefinitions whose schemas validate custom resources
+    /// (CRDs among the PATHs count too). Repeatable.
+    #[arg(long = "crd", value_name = "FILE")]
+    crds: Vec<PathBuf>,
+    /// Skip objects whose kind has no schema instead of reporting them.
+    #[arg(long)]
+    ignore_missing_schemas: bool,
+    /// The Kubernetes version (major.minor) whose schemas to validate against.
+    #[arg(long, value_name = "VERSION", default_value = DEFAULT_KUBERNETES_VERSION,
+          long_help = format!("The Kubernetes version (major.minor) whose schemas to validate against. Bundled: {}.", BUNDLED_KUBERNETES_VERSIONS.join(", ")))]
+    kubernetes_version: String,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    output: Format,
+}
+
+/// Runs `ferry validate`; returns the process exit code.
+pub(crate) async fn run(args: &Args) -> anyhow::Result<i32> {
+    check_kubernetes_version(&args.kubernetes_version)?;
+    let options = ValidateOptions {
+        kubernetes_version: args.kubernetes_version.clone(),
+        crd_files: args.crds.clone(),
+        ignore_missing_schemas: args.ignore_missing_schemas,
+    };
+    let report = validate_paths(&args.paths, &options).await?;
+    match args.output {
+        Format::Text => {
+            for finding in &report.findings {
+                println!("{finding}");
+            }
+        }
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report.findings)?),
+    }
+    if !report.skipped.is_empty() {
+        eprintln!(
+            "skipped {} object(s) without a schema (--ignore-missing-schemas)",
+            report.skipped.len()
+        );
+    }
+    let checked = format!("{} object(s) in {} file(s)", report.objects, report.files);
+    if report.findings.is_empty() {
+        eprintln!("validated {checked}: no problems");
+        Ok(0)
+    } else {
+        eprintln!("{} problem(s) in {checked}", report.findings.len());
+        Ok(1)
+    }
+}

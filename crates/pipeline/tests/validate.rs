@@ -1,0 +1,201 @@
+//! `validate_paths` on the fixtures in `tests/fixtures/validate/`: every kind of finding with
+//! its exact line and column, and the inputs that give none.
+
+use std::path::{Path, PathBuf};
+
+use ferry_pipeline::{Finding, ValidateError, ValidateOptions, validate_paths};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/validate")
+        .join(name)
+}
+
+async fn findings_with(names: &[&str], options: &ValidateOptions) -> Vec<Finding> {
+    let paths: Vec<PathBuf> = names.iter().map(|n| fixture(n)).collect();
+    validate_paths(&paths, options).await.unwrap().findings
+}
+
+async fn findings(names: &[&str]) -> Vec<Finding> {
+    findings_with(names, &ValidateOptions::default()).await
+}
+
+/// `file-name:line:column: object: path: message`, the file name without its directory.
+fn short(findings: &[Finding]) -> Vec<String> {
+    findings
+        .iter()
+        .map(|f| {
+            let mut f = f.clone();
+            let base = fixture("");
+            f.file = f
+                .file
+                .strip_prefix(base.to_str().unwrap())
+                .unwrap_or(&f.file)
+                .to_owned();
+            f.to_string()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn wrong_types_point_at_the_value() {
+    assert_eq!(
+        short(&findings(&["wrong-type.yaml"]).await),
+        [
+            r#"wrong-type.yaml:7:13: Deployment/web: .spec.replicas: expected integer, got string "3""#,
+            r#"wrong-type.yaml:18:30: Deployment/web: .spec.template.spec.containers[0].ports[0].containerPort: expected integer, got string "http""#,
+        ]
+    );
+}
+
+#[tokio::test]
+async fn unknown_fields_point_at_the_key_and_suggest_a_name() {
+    assert_eq!(
+        short(&findings(&["unknown-field.yaml"]).await),
+        [
+            r#"unknown-field.yaml:5:3: ConfigMap/settings: .metadata.lables: unknown field "lables" (did you mean "labels"?)"#,
+            r#"unknown-field.yaml:19:7: Service/web: .spec.ports[0].protocl: unknown field "protocl" (did you mean "protocol"?)"#,
+        ]
+    );
+}
+
+#[tokio::test]
+async fn missing_required_fields_point_at_the_mapping_that_lacks_them() {
+    assert_eq!(
+        short(&findings(&["missing-required.yaml"]).await),
+        [
+            r#"missing-required.yaml:6:3: Deployment/web: .spec: missing required field "selector""#,
+            r#"missing-required.yaml:12:11: Deployment/web: .spec.template.spec.containers[0]: missing required field "name""#,
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_valid_multi_document_file_has_no_findings() {
+    let paths = [fixture("valid-multi.yaml")];
+    let report = validate_paths(&paths, &ValidateOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.findings, []);
+    // Namespace, ConfigMap, Deployment, Service, ClusterRole, two List items, Application.
+    assert_eq!((report.files, report.objects), (1, 8));
+}
+
+#[tokio::test]
+async fn crds_among_the_inputs_validate_custom_resources() {
+    assert_eq!(
+        short(&findings(&["crd"]).await),
+        [
+            r#"crd/widgets.yaml:15:3: Widget/bad: .spec: missing required field "size""#,
+            r#"crd/widgets.yaml:15:10: Widget/bad: .spec.color: expected one of "red", "green", "blue", got string "purple""#,
+            r#"crd/widgets.yaml:16:3: Widget/bad: .spec.weight: unknown field "weight""#,
+        ]
+    );
+}
+
+#[tokio::test]
+async fn crds_given_apart_validate_and_missing_schemas_are_reported_or_skipped() {
+    let alone = short(&findings(&["crd/widgets.yaml"]).await);
+    assert_eq!(
+        alone,
+        [
+            "crd/widgets.yaml:1:1: Widget/good: no schema for example.com/v1 Widget: pass --crd FILE or --ignore-missing-schemas",
+            "crd/widgets.yaml:10:1: Widget/bad: no schema for example.com/v1 Widget: pass --crd FILE or --ignore-missing-schemas",
+        ]
+    );
+    let with_crd = ValidateOptions {
+        crd_files: vec![fixture("crd/widgets-crd.yaml")],
+        ..ValidateOptions::default()
+    };
+    assert_eq!(
+        findings_with(&["crd/widgets.yaml"], &with_crd).await.len(),
+        3
+    );
+    let ignoring = ValidateOptions {
+        ignore_missing_schemas: true,
+        ..ValidateOptions::default()
+    };
+    let paths = [fixture("crd/widgets.yaml")];
+    let report = validate_paths(&paths, &ignoring).await.unwrap();
+    assert_eq!(report.findings, []);
+    assert_eq!(
+        report.skipped,
+        ["example.com/v1 Widget", "example.com/v1 Widget"]
+    );
+}
+
+#[tokio::test]
+async fn an_application_needs_a_destination() {
+    assert_eq!(
+        short(&findings(&["app-no-destination.yaml"]).await),
+        [
+            r#"app-no-destination.yaml:7:3: Application/shop: .spec: missing required field "destination" (with server or name)"#
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_same_object_twice_is_reported_where_it_repeats() {
+    let got = short(&findings(&["duplicate"]).await);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with(
+            "duplicate/b.yaml:2:1: ConfigMap/settings: duplicate object: ConfigMap shop/settings is also defined at "
+        ),
+        "{got:?}"
+    );
+    assert!(got[0].ends_with("duplicate/a.yaml:1"), "{got:?}");
+}
+
+#[tokio::test]
+async fn names_follow_the_rule_of_their_kind() {
+    let got = short(&findings(&["invalid-name.yaml"]).await);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[0].starts_with(
+            r#"invalid-name.yaml:4:9: ConfigMap/My_Settings: .metadata.name: invalid name "My_Settings": a ConfigMap name must be a DNS-1123 subdomain"#
+        ),
+        "{got:?}"
+    );
+    assert!(
+        got[1].starts_with(
+            r#"invalid-name.yaml:9:9: Namespace/team.a: .metadata.name: invalid name "team.a": a Namespace name must be a DNS-1123 label"#
+        ),
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_file_that_does_not_parse_does_not_hide_the_others() {
+    assert_eq!(
+        short(&findings(&["broken"]).await),
+        [
+            "broken/a-bad.yaml:5:7: invalid YAML: unclosed bracket '['",
+            "broken/b-other.yaml:6:12: ConfigMap/other: .data.retries: expected string, got integer 3",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn bad_inputs_are_errors_not_findings() {
+    let options = ValidateOptions::default();
+    let err = validate_paths(&[fixture("nope.yaml")], &options)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ValidateError::PathNotFound { .. }), "{err}");
+    let err = validate_paths(&[fixture("../../validate.rs")], &options)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ValidateError::NotAManifestFile { .. }),
+        "{err}"
+    );
+    let old = ValidateOptions {
+        kubernetes_version: "1.29".into(),
+        ..ValidateOptions::default()
+    };
+    let err = validate_paths(&[fixture("valid-multi.yaml")], &old)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("bundled: 1.36"), "{err}");
+}

@@ -1,0 +1,353 @@
+//! The JSON API under `/api/v1`, the health probes, and the OpenAPI document.
+//!
+//! Syncs and rollbacks are requested by setting the Application's `operation` field, refreshes
+//! by its `argocd.argoproj.io/refresh` annotation, as `ferry app` and Argo CD do; the
+//! controller carries them out.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use ferry_controller::normalize::{mask_secret, normalize};
+use ferry_core::application::{Application, REFRESH_ANNOTATION};
+use kube::api::{ListParams, Patch, PatchParams};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{ApiError, ServerState};
+
+/// The OpenAPI 3 document describing these routes.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+/// The `operation.info` entry that marks an operation with its request id (the CLI uses the
+/// same name, so `ferry app wait`-style tools can tell their result from an earlier one).
+pub const REQUEST_INFO: &str = "ferry-request";
+
+/// The user named in `operation.initiatedBy` until requests are authenticated.
+const INITIATOR: &str = "ferry-server";
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: the API server can be reached (a list of at most one Application).
+pub async fn readyz(State(state): State<Arc<ServerState>>) -> Response {
+    match state.apps.list(&ListParams::default().limit(1)).await {
+        Ok(_) => Json(json!({"status": "ready"})).into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            format!(
+                "listing applications in namespace {}: {e}",
+                state.config.namespace
+            ),
+        )
+        .into_response(),
+    }
+}
+
+/// `GET /api/openapi.json`.
+pub async fn openapi() -> Response {
+    ([(CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
+}
+
+/// Any route not served: 404 in the API's error shape.
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
+}
+
+/// Reads the app `name` or answers 404.
+async fn get_app(state: &ServerState, name: &str) -> Result<Application, ApiError> {
+    state
+        .apps
+        .get_opt(name)
+        .await
+        .map_err(|e| ApiError::kube(&format!("reading application {name}"), &e))?
+        .ok_or_else(|| ApiError::app_not_found(name, &state.config.namespace))
+}
+
+/// One line of the application list.
+fn summarize(app: &Application) -> Value {
+    let status = app.status.clone().unwrap_or_default();
+    let sources = app.spec.effective_sources();
+    let first = sources.first();
+    json!({
+        "name": app.metadata.name,
+        "namespace": app.metadata.namespace,
+        "project": app.spec.project,
+        "repoURL": first.map(|s| s.repo_url.clone()),
+        "path": first.and_then(|s| s.path.clone()),
+        "chart": first.and_then(|s| s.chart.clone()),
+        "targetRevision": first.map(|s| s.target_revision_or_head().to_string()),
+        "destination": app.spec.destination,
+        "syncStatus": status.sync.status,
+        "healthStatus": status.health.status,
+        "revision": status.sync.revision,
+        "operationPending": app.operation.is_some(),
+    })
+}
+
+/// `GET /api/v1/applications`.
+pub async fn list_applications(
+    State(state): State<Arc<ServerState>>,
+) -> Result<Json<Value>, ApiError> {
+    let list = state
+        .apps
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| ApiError::kube("listing applications", &e))?;
+    let items: Vec<Value> = list.items.iter().map(summarize).collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+/// `GET /api/v1/applications/{name}`: the Application as stored (without managed fields).
+pub async fn get_application(
+    State(state): State<Arc<ServerState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Application>, ApiError> {
+    let mut app = get_app(&state, &name).await?;
+    app.metadata.managed_fields = None;
+    Ok(Json(app))
+}
+
+/// `GET /api/v1/applications/{name}/history`.
+pub async fn application_history(
+    State(state): State<Arc<ServerState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let app = get_app(&state, &name).await?;
+    let history = app.status.map(|s| s.history).unwrap_or_default();
+    Ok(Json(json!({ "items": history })))
+}
+
+/// `GET /api/v1/applications/{name}/diff`: each object's live and desired sides, normalized,
+/// Secret values masked (a changed value gets a different mask than an unchanged one).
+pub async fn application_diff(
+    State(state): State<Arc<ServerState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    get_app(&state, &name).await?;
+    let diffs = state.engine.diff_app(&name).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "comparison_failed",
+            format!("comparing application {name} with Git: {e}"),
+        )
+    })?;
+    let items: Vec<Value> = diffs
+        .into_iter()
+        .map(|d| {
+            let mut live = d.live.as_ref().map(normalize);
+            let mut desired = d.desired.as_ref().map(normalize);
+            if let Some(l) = live.as_mut() {
+                mask_secret(l, None);
+            }
+            if let Some(w) = desired.as_mut() {
+                mask_secret(w, d.live.as_ref());
+            }
+            json!({
+                "group": d.key.group,
+                "kind": d.key.kind,
+                "namespace": d.key.namespace,
+                "name": d.key.name,
+                "prune": d.prune,
+                "differs": live != desired,
+                "live": live,
+                "desired": desired,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+/// Body of `POST .../sync`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SyncBody {
+    /// Branch, tag or commit to sync to; default: the app's target revision.
+    pub revision: Option<String>,
+    /// Delete tracked resources no longer in Git.
+    #[serde(default)]
+    pub prune: bool,
+    /// Only report what would be done.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Body of `POST .../rollback`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RollbackBody {
+    /// The history entry to go back to.
+    pub id: i64,
+    /// Delete resources the earlier revision does not have.
+    #[serde(default)]
+    pub prune: bool,
+}
+
+/// Parses a JSON body; an empty body is `T::default()` when `empty` gives one.
+fn parse_body<T: serde::de::DeserializeOwned>(
+    body: &Bytes,
+    empty: Option<T>,
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace)
+        && let Some(v) = empty
+    {
+        return Ok(v);
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_body(format!("reading the JSON body: {e}")))
+}
+
+/// 409 when `app` already has an operation pending.
+fn refuse_if_pending(app: &Application) -> Result<(), ApiError> {
+    if app.operation.is_none() {
+        return Ok(());
+    }
+    let name = app.metadata.name.as_deref().unwrap_or_default();
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "operation_pending",
+        format!(
+            "application {name} already has an operation pending; wait for it or try again later"
+        ),
+    ))
+}
+
+/// Sets `.operation.sync` on `app`, refusing (409) when an operation is pending. The patch
+/// carries the resourceVersion read, so a concurrent request loses with 409 too.
+async fn request_operation(
+    state: &ServerState,
+    app: &Application,
+    sync: Value,
+) -> Result<String, ApiError> {
+    let name = app.metadata.name.clone().unwrap_or_default();
+    refuse_if_pending(app)?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let request = format!("server-{nanos}");
+    let patch = json!({
+        "metadata": {"resourceVersion": app.metadata.resource_version},
+        "operation": {
+            "sync": sync,
+            "initiatedBy": {"username": INITIATOR},
+            "info": [{"name": REQUEST_INFO, "value": request}],
+        },
+    });
+    state
+        .apps
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(
+            |e| match ApiError::kube(&format!("requesting a sync of {name}"), &e) {
+                c if c.status == StatusCode::CONFLICT => ApiError::new(
+                    StatusCode::CONFLICT,
+                    "operation_pending",
+                    format!("application {name} changed while the sync was requested; try again"),
+                ),
+                other => other,
+            },
+        )?;
+    Ok(request)
+}
+
+/// `POST /api/v1/applications/{name}/sync`: body `{revision?, prune?, dryRun?}`; 202 with the
+/// request id once `.operation` is set.
+pub async fn sync_application(
+    State(state): State<Arc<ServerState>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body: SyncBody = parse_body(&body, Some(SyncBody::default()))?;
+    let app = get_app(&state, &name).await?;
+    let mut sync = json!({"prune": body.prune, "dryRun": body.dry_run});
+    if let Some(r) = body.revision.filter(|r| !r.is_empty()) {
+        sync["revision"] = json!(r);
+    }
+    let request = request_operation(&state, &app, sync).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"name": name, "request": request})),
+    ))
+}
+
+/// Query of `POST .../refresh`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RefreshQuery {
+    /// Also drop cached renders and fetch the repository again.
+    #[serde(default)]
+    pub hard: bool,
+}
+
+/// `POST /api/v1/applications/{name}/refresh[?hard=true]`: sets the refresh annotation.
+pub async fn refresh_application(
+    State(state): State<Arc<ServerState>>,
+    Path(name): Path<String>,
+    query: Result<Query<RefreshQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_body(format!("reading the query: {e}")))?;
+    get_app(&state, &name).await?;
+    let kind = if query.hard { "hard" } else { "normal" };
+    let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: kind}}});
+    state
+        .apps
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| ApiError::kube(&format!("requesting a refresh of {name}"), &e))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"name": name, "refresh": kind})),
+    ))
+}
+
+/// `POST /api/v1/applications/{name}/rollback`: body `{id, prune?}`. Syncs to the revision of
+/// history entry `id` and turns automated sync off first, as Argo CD does.
+pub async fn rollback_application(
+    State(state): State<Arc<ServerState>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body: RollbackBody = parse_body(&body, None)?;
+    let mut app = get_app(&state, &name).await?;
+    let history = app.status.clone().unwrap_or_default().history;
+    let Some(entry) = history.iter().find(|h| h.id == body.id) else {
+        let ids: Vec<String> = history.iter().map(|h| h.id.to_string()).collect();
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "history_entry_not_found",
+            format!(
+                "application {name} has no history entry {} (entries: {})",
+                body.id,
+                ids.join(", ")
+            ),
+        ));
+    };
+    // Refuse before touching the sync policy.
+    refuse_if_pending(&app)?;
+    let revision = entry.revision.clone().unwrap_or_default();
+    if app.spec.is_automated() {
+        let patch = json!({"spec": {"syncPolicy": {"automated": null}}});
+        app = state
+            .apps
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| ApiError::kube(&format!("turning automated sync of {name} off"), &e))?;
+    }
+    let request = request_operation(
+        &state,
+        &app,
+        json!({"revision": revision, "prune": body.prune}),
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"name": name, "request": request, "revision": revision})),
+    ))
+}

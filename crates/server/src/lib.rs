@@ -1,0 +1,326 @@
+//! ferry's server: the JSON API under `/api/v1`, Git webhooks, health probes and Prometheus
+//! metrics, all from one [`axum`] router.
+//!
+//! Start with [`serve`] (or [`Server::bind`] when the caller needs the bound address first):
+//! it builds a [`ServerState`] and the router from [`router`]. Routes:
+//!
+//! - `/healthz`, `/readyz`, `/metrics` and `POST /api/webhook` are public;
+//! - everything else (`/api/v1/...`, `/api/openapi.json`) goes through one authentication
+//!   middleware ([`auth`]), which for now only lets requests through when the server was
+//!   started with [`ServerConfig::insecure_no_auth`].
+//!
+//! The server never talks to the controller's queue: syncs, refreshes and rollbacks are asked
+//! for through the Application (its `operation` field and the `argocd.argoproj.io/refresh`
+//! annotation), exactly as the CLI and Argo CD do, so it works whether or not the controller
+//! runs in the same process.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod metrics;
+pub mod webhook;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::Method;
+use axum::routing::{MethodRouter, get, post};
+use ferry_controller::Engine;
+use ferry_core::application::Application;
+use kube::api::Api;
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+pub use webhook::{WebhookSecretSource, WebhookSecrets};
+
+/// The largest webhook body accepted (1 MiB); bigger ones get 413.
+pub const DEFAULT_WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The server's settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where to listen (port 0 picks a free port; see [`Server::local_addr`]).
+    pub listen: SocketAddr,
+    /// The namespace holding Applications and the webhook Secret.
+    pub namespace: String,
+    /// Serve the API without authentication. Only for local use: anyone who can reach the port
+    /// can sync and roll back applications.
+    pub insecure_no_auth: bool,
+    /// Where webhook secrets come from.
+    pub webhook_secrets: WebhookSecretSource,
+    /// The largest webhook body accepted, in bytes.
+    pub webhook_body_limit: usize,
+}
+
+impl ServerConfig {
+    /// Settings with authentication required, no webhook secrets and the default body limit.
+    pub fn new(listen: SocketAddr, namespace: impl Into<String>) -> Self {
+        ServerConfig {
+            listen,
+            namespace: namespace.into(),
+            insecure_no_auth: false,
+            webhook_secrets: WebhookSecretSource::None,
+            webhook_body_limit: DEFAULT_WEBHOOK_BODY_LIMIT,
+        }
+    }
+}
+
+/// What every request handler shares.
+pub struct ServerState {
+    /// The settings the server was started with.
+    pub config: ServerConfig,
+    /// The controller's engine (used for diffs).
+    pub engine: Arc<Engine>,
+    /// A client for the cluster ferry runs against.
+    pub client: kube::Client,
+    /// The Applications of [`ServerConfig::namespace`].
+    pub apps: Api<Application>,
+    /// The process's one metrics registry and the server's own metrics.
+    pub metrics: Metrics,
+}
+
+impl std::fmt::Debug for ServerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Errors that stop the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listen address could not be bound.
+    #[error("binding {addr}: {source} (is another process listening there?)")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Accepting or serving connections failed.
+    #[error("serving HTTP on {addr}: {source}")]
+    Serve {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A server bound to its address, not yet serving.
+#[derive(Debug)]
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+    state: Arc<ServerState>,
+}
+
+impl Server {
+    /// Binds `config.listen`, with the server's own [`Metrics`].
+    pub async fn bind(
+        config: ServerConfig,
+        client: kube::Client,
+        engine: Arc<Engine>,
+    ) -> Result<Server, ServeError> {
+        Self::bind_with_metrics(config, client, engine, Metrics::new()).await
+    }
+
+    /// Binds `config.listen`, exposing `metrics` (to which the controller may have added its
+    /// own) on `/metrics`.
+    pub async fn bind_with_metrics(
+        config: ServerConfig,
+        client: kube::Client,
+        engine: Arc<Engine>,
+        metrics: Metrics,
+    ) -> Result<Server, ServeError> {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        if config.insecure_no_auth {
+            tracing::warn!(
+                %addr,
+                "the API is served WITHOUT AUTHENTICATION (insecure_no_auth): anyone who can \
+                 reach this address can sync, refresh and roll back applications"
+            );
+        }
+        let state = Arc::new(ServerState {
+            apps: Api::namespaced(client.clone(), &config.namespace),
+            config,
+            engine,
+            client,
+            metrics,
+        });
+        Ok(Server {
+            listener,
+            addr,
+            state,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        tracing::info!(addr = %self.addr, "ferry server listening");
+        let app = router(self.state);
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|source| ServeError::Serve {
+                addr: self.addr,
+                source,
+            })
+    }
+}
+
+/// Binds `config.listen` and serves the API, webhooks and metrics until `shutdown` completes.
+pub async fn serve(
+    config: ServerConfig,
+    client: kube::Client,
+    engine: Arc<Engine>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    Server::bind(config, client, engine)
+        .await?
+        .run(shutdown)
+        .await
+}
+
+type Routes = Vec<(Method, &'static str, MethodRouter<Arc<ServerState>>)>;
+
+/// Routes anyone may call: probes, metrics, webhooks (which check their own signatures).
+fn public_routes(body_limit: usize) -> Routes {
+    vec![
+        (Method::GET, "/healthz", get(api::healthz)),
+        (Method::GET, "/readyz", get(api::readyz)),
+        (Method::GET, "/metrics", get(metrics::scrape)),
+        (
+            Method::POST,
+            "/api/webhook",
+            post(webhook::receive_webhook).layer(axum::extract::DefaultBodyLimit::max(body_limit)),
+        ),
+    ]
+}
+
+/// Routes behind [`auth::require_auth`].
+fn protected_routes() -> Routes {
+    vec![
+        (Method::GET, "/api/openapi.json", get(api::openapi)),
+        (
+            Method::GET,
+            "/api/v1/applications",
+            get(api::list_applications),
+        ),
+        (
+            Method::GET,
+            "/api/v1/applications/{name}",
+            get(api::get_application),
+        ),
+        (
+            Method::GET,
+            "/api/v1/applications/{name}/history",
+            get(api::application_history),
+        ),
+        (
+            Method::GET,
+            "/api/v1/applications/{name}/diff",
+            get(api::application_diff),
+        ),
+        (
+            Method::POST,
+            "/api/v1/applications/{name}/sync",
+            post(api::sync_application),
+        ),
+        (
+            Method::POST,
+            "/api/v1/applications/{name}/refresh",
+            post(api::refresh_application),
+        ),
+        (
+            Method::POST,
+            "/api/v1/applications/{name}/rollback",
+            post(api::rollback_application),
+        ),
+    ]
+}
+
+/// Every route the router serves: method and path (axum's `{param}` syntax, which is also
+/// OpenAPI's). `public` routes skip authentication.
+pub fn route_table() -> Vec<(Method, &'static str, bool)> {
+    let public = public_routes(DEFAULT_WEBHOOK_BODY_LIMIT)
+        .into_iter()
+        .map(|(m, p, _)| (m, p, true));
+    let protected = protected_routes()
+        .into_iter()
+        .map(|(m, p, _)| (m, p, false));
+    public.chain(protected).collect()
+}
+
+/// The whole router, over `state`.
+pub fn router(state: Arc<ServerState>) -> Router {
+    let mut protected = Router::new();
+    for (_, path, handler) in protected_routes() {
+        protected = protected.route(path, handler);
+    }
+    let protected = protected.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_auth,
+    ));
+    let mut public = Router::new();
+    for (_, path, handler) in public_routes(state.config.webhook_body_limit) {
+        public = public.route(path, handler);
+    }
+    public
+        .merge(protected)
+        .fallback(api::not_found)
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_in_the_openapi_document() {
+        let doc: serde_json::Value = serde_json::from_str(api::OPENAPI_JSON).unwrap();
+        assert_eq!(doc["openapi"].as_str().map(|v| &v[..2]), Some("3."));
+        for (method, path, _) in route_table() {
+            let op = &doc["paths"][path][method.as_str().to_ascii_lowercase()];
+            assert!(
+                op.is_object(),
+                "{method} {path} is missing from openapi.json"
+            );
+        }
+        // And nothing documented that the router does not serve.
+        let served: Vec<(String, String)> = route_table()
+            .into_iter()
+            .map(|(m, p, _)| (m.as_str().to_ascii_lowercase(), p.to_string()))
+            .collect();
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for method in ops.as_object().unwrap().keys() {
+                assert!(
+                    served.contains(&(method.clone(), path.clone())),
+                    "openapi.json documents {method} {path}, which is not served"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Prometheus metrics: one [`Registry`] for the whole process, owned by the server state and
+//! served on `/metrics` in the OpenMetrics text format.
+//!
+//! The controller registers its own metrics (sync counts, reconcile and render durations, API
+//! requests) in the same registry through [`Metrics::registry_mut`] before the server starts.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use ferry_core::application::Application;
+use kube::api::ListParams;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::{ApiError, ServerState};
+
+/// Labels of `ferry_app_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AppInfoLabels {
+    /// The Application's name.
+    pub name: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its project.
+    pub project: String,
+    /// `Synced`, `OutOfSync` or `Unknown`.
+    pub sync_status: String,
+    /// `Healthy`, `Progressing`, `Degraded`, ...
+    pub health_status: String,
+}
+
+/// Labels of `ferry_webhook_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabels {
+    /// `github`, `gitlab`, `gitea`, `gogs`, `bitbucket` or `unknown`.
+    pub provider: String,
+    /// `accepted`, `ignored`, `unauthorized`, `forbidden`, `bad_request`, `too_large`, ...
+    pub result: String,
+}
+
+/// The process's metrics registry and the server's own metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// One series per Application, value 1, refreshed from the Application list at scrape time.
+    pub app_info: Family<AppInfoLabels, Gauge>,
+    /// Webhook deliveries by provider and outcome.
+    pub webhook_requests: Family<WebhookLabels, Counter>,
+    /// Serializes scrapes, so two of them do not interleave their updates of `app_info`.
+    scrape_lock: tokio::sync::Mutex<()>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with the server's metrics in it.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let app_info = Family::<AppInfoLabels, Gauge>::default();
+        registry.register(
+            "ferry_app_info",
+            "Information about an Application (value always 1)",
+            app_info.clone(),
+        );
+        let webhook_requests = Family::<WebhookLabels, Counter>::default();
+        registry.register(
+            "ferry_webhook_requests",
+            "Git webhook deliveries, by provider and result",
+            webhook_requests.clone(),
+        );
+        Metrics {
+            registry,
+            app_info,
+            webhook_requests,
+            scrape_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The registry, for the controller to register its metrics in (before the server starts).
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
+    /// Counts one webhook delivery.
+    pub fn count_webhook(&self, provider: &str, result: &str) {
+        self.webhook_requests
+            .get_or_create(&WebhookLabels {
+                provider: provider.to_string(),
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// Sets `ferry_app_info` to exactly `apps`.
+    pub fn set_apps(&self, apps: &[Application]) {
+        self.app_info.clear();
+        for app in apps {
+            let status = app.status.clone().unwrap_or_default();
+            self.app_info
+                .get_or_create(&AppInfoLabels {
+                    name: app.metadata.name.clone().unwrap_or_default(),
+                    namespace: app.metadata.namespace.clone().unwrap_or_default(),
+                    project: app.spec.project.clone(),
+                    sync_status: format!("{:?}", status.sync.status),
+                    health_status: format!("{:?}", status.health.status),
+                })
+                .set(1);
+        }
+    }
+
+    /// The registry in the OpenMetrics text format.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+/// `GET /metrics`.
+pub async fn scrape(State(state): State<Arc<ServerState>>) -> Response {
+    let metrics = &state.metrics;
+    let _guard = metrics.scrape_lock.lock().await;
+    match state.apps.list(&ListParams::default()).await {
+        Ok(list) => metrics.set_apps(&list.items),
+        // Still serve the other metrics; the app series keep their last values.
+        Err(e) => tracing::warn!("listing applications for /metrics: {e}"),
+    }
+    match metrics.encode() {
+        Ok(body) => (
+            [(
+                CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "metrics_encoding_failed",
+            format!("encoding metrics: {e}"),
+        )
+        .into_response(),
+    }
+}
