@@ -36,7 +36,12 @@ pub async fn run_controller(engine: Arc<Engine>, workers: usize) {
             loop {
                 let name = engine.queue.next().await;
                 let span = info_span!("reconcile", app = %name, worker = i);
+                let started = std::time::Instant::now();
                 let result = engine.reconcile(&name).instrument(span).await;
+                engine
+                    .metrics
+                    .reconcile_seconds
+                    .observe(started.elapsed().as_secs_f64());
                 match result {
                     Ok(Some(after)) => engine.queue.add_after(&name, after),
                     Ok(None) => {}

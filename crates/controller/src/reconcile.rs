@@ -80,6 +80,8 @@ pub struct Engine {
     pub(crate) watches: WatchHub,
     pub(crate) queue: WorkQueue,
     events: kube::runtime::events::Recorder,
+    /// Sync results and durations; registered into the server's registry by the binary.
+    pub metrics: crate::metrics::ControllerMetrics,
 }
 
 impl std::fmt::Debug for Engine {
@@ -160,6 +162,7 @@ impl Engine {
             credentials: RepoCredentials::new(client.clone(), &cfg.namespace),
             renders: Mutex::default(),
             tools: RenderTools::new(cfg.cache_dir.join("charts")),
+            metrics: crate::metrics::ControllerMetrics::default(),
             memos: Mutex::default(),
             watches: WatchHub::new(queue.clone(), Arc::default()),
             queue,
@@ -347,6 +350,13 @@ impl Engine {
                 finished_at: Some(finished.clone()),
                 retry_count: (request.retry_count > 0).then_some(request.retry_count),
             });
+            self.metrics
+                .syncs
+                .get_or_create(&crate::metrics::SyncLabels {
+                    name: name.to_string(),
+                    phase: format!("{phase:?}"),
+                })
+                .inc();
             self.record_event(&app, phase, &message, &desired.revision)
                 .await;
             if phase == OperationPhase::Succeeded && !request.dry_run {
@@ -655,16 +665,22 @@ impl Engine {
         let revision = revision_override
             .filter(|r| !r.is_empty())
             .unwrap_or_else(|| source.target_revision_or_head());
+        let started = std::time::Instant::now();
+        let repo = crate::metrics::RepoLabels { repo: url.clone() };
+        let git_failed = |e: ferry_source::GitError| {
+            self.metrics.git_errors.get_or_create(&repo).inc();
+            Problem::new(condition::COMPARISON_ERROR, e.to_string())
+        };
         let sha = self
             .repos
             .resolve_fresh(url, &creds, revision, max_age)
             .await
-            .map_err(|e| Problem::new(condition::COMPARISON_ERROR, e.to_string()))?;
-        let root = self
-            .repos
-            .checkout(url, &sha)
-            .await
-            .map_err(|e| Problem::new(condition::COMPARISON_ERROR, e.to_string()))?;
+            .map_err(git_failed)?;
+        let root = self.repos.checkout(url, &sha).await.map_err(git_failed)?;
+        self.metrics
+            .git_seconds
+            .get_or_create(&repo)
+            .observe(started.elapsed().as_secs_f64());
         Ok((sha, root))
     }
 
@@ -749,8 +765,15 @@ impl Engine {
                     credentials,
                     value_refs: value_refs.clone(),
                 };
+                let started = std::time::Instant::now();
                 let out = ferry_source::render::render_source(&self.tools, &request)
                     .await
+                    .inspect(|_| {
+                        self.metrics
+                            .render_seconds
+                            .get_or_create(&crate::metrics::RepoLabels { repo: url.clone() })
+                            .observe(started.elapsed().as_secs_f64());
+                    })
                     .map_err(|e| {
                         let at = if from_chart_repo {
                             revision.clone()

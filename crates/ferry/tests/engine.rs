@@ -677,6 +677,18 @@ async fn ferry_run_serves_probes_and_metrics_beside_the_controller() {
         metrics.contains("ferry_app_info{") && metrics.contains("name=\"cfg\""),
         "{metrics}"
     );
+    // The controller's metrics share the one registry.
+    for expected in [
+        "ferry_app_sync_total{name=\"cfg\",phase=\"Succeeded\"} 1",
+        "ferry_app_reconcile_seconds_count ",
+        "ferry_git_seconds_count{repo=",
+        "ferry_render_seconds_count{repo=",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "{expected} missing from:\n{metrics}"
+        );
+    }
     // No anonymous access to the API by default.
     assert!(get("/api/v1/applications").starts_with("HTTP/1.1 401"));
 }

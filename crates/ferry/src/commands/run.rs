@@ -107,7 +107,16 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
                     secret_name: name.clone(),
                 };
             }
-            let server = ferry_server::Server::bind(config, client.clone(), engine.clone()).await?;
+            // One registry for the process: the server's metrics and the controller's.
+            let mut metrics = ferry_server::Metrics::new();
+            engine.metrics.register(metrics.registry_mut());
+            let server = ferry_server::Server::bind_with_metrics(
+                config,
+                client.clone(),
+                engine.clone(),
+                metrics,
+            )
+            .await?;
             tracing::info!(address = %server.local_addr(), "serving the API, webhooks and metrics");
             Some(server)
         }

@@ -1,0 +1,88 @@
+//! The controller's metrics: syncs by result, and how long reconciles, Git fetches and renders
+//! take. They are registered into the one registry the server owns (see `ferry-server`), so
+//! `/metrics` shows them beside the server's own.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of `ferry_app_sync_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SyncLabels {
+    /// The Application's name.
+    pub name: String,
+    /// `Succeeded`, `Failed` or `Error`.
+    pub phase: String,
+}
+
+/// Labels of the duration histograms that are kept per repository.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RepoLabels {
+    /// The repository URL.
+    pub repo: String,
+}
+
+fn seconds() -> Histogram {
+    // 5 ms to ~80 s.
+    Histogram::new(exponential_buckets(0.005, 2.0, 15))
+}
+
+/// The controller's metric families. Cheap to clone (they share their values).
+#[derive(Clone, Debug)]
+pub struct ControllerMetrics {
+    /// Finished syncs by app and result.
+    pub syncs: Family<SyncLabels, Counter>,
+    /// Time per reconcile of one app.
+    pub reconcile_seconds: Histogram,
+    /// Time per comparison-and-render step that did the work (not skipped).
+    pub render_seconds: Family<RepoLabels, Histogram>,
+    /// Time to make a repository's revision available (fetch when due, resolve, check out).
+    pub git_seconds: Family<RepoLabels, Histogram>,
+    /// Failed fetches or resolutions, by repository.
+    pub git_errors: Family<RepoLabels, Counter>,
+}
+
+impl Default for ControllerMetrics {
+    fn default() -> Self {
+        ControllerMetrics {
+            syncs: Family::default(),
+            reconcile_seconds: seconds(),
+            render_seconds: Family::new_with_constructor(seconds),
+            git_seconds: Family::new_with_constructor(seconds),
+            git_errors: Family::default(),
+        }
+    }
+}
+
+impl ControllerMetrics {
+    /// Registers the families in `registry`.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "ferry_app_sync",
+            "Finished syncs, by app and phase",
+            self.syncs.clone(),
+        );
+        registry.register(
+            "ferry_app_reconcile_seconds",
+            "Time to reconcile one app",
+            self.reconcile_seconds.clone(),
+        );
+        registry.register(
+            "ferry_render_seconds",
+            "Time to render one source (helm, kustomize or a directory), cache misses only",
+            self.render_seconds.clone(),
+        );
+        registry.register(
+            "ferry_git_seconds",
+            "Time to fetch (when due), resolve and check out a repository revision",
+            self.git_seconds.clone(),
+        );
+        registry.register(
+            "ferry_git_errors",
+            "Failed Git fetches or revision resolutions, by repository",
+            self.git_errors.clone(),
+        );
+    }
+}
