@@ -37,18 +37,18 @@ mkdir -p "$demo/cluster"
 scripts/local-cluster.sh up "$demo/cluster" >/dev/null
 export KUBECONFIG=$demo/cluster/kubeconfig
 
-step "creating the demo Git repository ($demo/repo.git, working clone $demo/work)"
+step "creating the demo Git repository ($demo/repo.git, working clone $demo/clone)"
 git_() { git -c user.name="Demo User" -c user.email=demo@example.test -c init.defaultBranch=main "$@"; }
 if [[ ! -d $demo/repo.git ]]; then
   git_ init --quiet --bare "$demo/repo.git"
-  rm -rf "$demo/work"
-  git_ clone --quiet "$demo/repo.git" "$demo/work"
-  cp -R examples/demo/. "$demo/work/"
-  grep -rl REPO_URL "$demo/work" | xargs sed -i "s|REPO_URL|file://$demo/repo.git|g"
-  git_ -C "$demo/work" checkout --quiet -B main
-  git_ -C "$demo/work" add --all
-  git_ -C "$demo/work" commit --quiet -m "podinfo, deployed by ferry"
-  git_ -C "$demo/work" push --quiet origin main
+  rm -rf "$demo/clone"
+  git_ clone --quiet "$demo/repo.git" "$demo/clone"
+  cp -R examples/demo/. "$demo/clone/"
+  grep -rl REPO_URL "$demo/clone" | xargs sed -i "s|REPO_URL|file://$demo/repo.git|g"
+  git_ -C "$demo/clone" checkout --quiet -B main
+  git_ -C "$demo/clone" add --all
+  git_ -C "$demo/clone" commit --quiet -m "podinfo, deployed by ferry"
+  git_ -C "$demo/clone" push --quiet origin main
 else
   echo "reusing the existing demo repository"
 fi
@@ -103,7 +103,7 @@ Everything is Synced and Healthy. A short tour (in another shell):
   alias ferry=$ferry
 
   # 1. GitOps: change podinfo's colour in Git, commit, push; ferry syncs it within seconds.
-  cd $demo/work
+  cd $demo/clone
   sed -i 's/#34577c/#c0392b/' workloads/podinfo/deployment.yaml
   git commit -am "podinfo: red" && git push
   ferry app get podinfo -n ferry          # revision moves to your commit

@@ -43,6 +43,14 @@ pub enum ClusterError {
         #[source]
         source: Box<kube::Error>,
     },
+    /// Something did not happen within its deadline.
+    #[error("{what} did not happen within {seconds}s")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// The deadline.
+        seconds: u64,
+    },
     /// Any other client error (connection, discovery).
     #[error("{what}: {source}")]
     Client {
@@ -398,6 +406,45 @@ impl ClusterClient {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
             Err(e) => Err(rejected("delete", r, e)),
+        }
+    }
+
+    /// Waits until the CustomResourceDefinition `name` reports `Established`, so objects of its
+    /// kind can be created, then forgets cached discovery so the new kind resolves.
+    pub async fn wait_established(
+        &self,
+        name: &str,
+        timeout: std::time::Duration,
+    ) -> Result<(), ClusterError> {
+        let r = ObjectRef {
+            api_version: "apiextensions.k8s.io/v1".into(),
+            kind: "CustomResourceDefinition".into(),
+            namespace: String::new(),
+            name: name.to_string(),
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let established = self
+                .get(&r)
+                .await?
+                .as_ref()
+                .and_then(|c| c.pointer("/status/conditions"))
+                .and_then(Value::as_array)
+                .is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Established" && c["status"] == "True")
+                });
+            if established {
+                self.forget_discovery();
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ClusterError::Timeout {
+                    what: format!("CustomResourceDefinition {name} being established"),
+                    seconds: timeout.as_secs(),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     }
 

@@ -103,7 +103,8 @@ struct RenderedOne {
 /// Desired state, the comparison, what to prune, and the destination cluster.
 type Compared3 = (Desired, Vec<Compared>, Vec<Prunable>, ClusterClient);
 
-/// One object's two sides, for `ferry app diff`.
+/// One object's two sides, for `ferry app diff` and the API: normalized (server-maintained
+/// fields dropped) and with Secret values masked, so they can be shown as they are.
 #[derive(Debug, Clone)]
 pub struct ResourceDiff {
     /// The object.
@@ -567,7 +568,7 @@ impl Engine {
                 self.watches.ensure(&cluster, &target.resource);
             }
         }
-        let ignore = |key: &ResourceKey| ignore_pointers(app, key);
+        let ignore = |key: &ResourceKey| ignore_rules(app, key);
         let compared = compare_all(
             &cluster,
             name,
@@ -625,20 +626,13 @@ impl Engine {
             .expect("a comparison that may not be skipped");
         let mut out: Vec<ResourceDiff> = compared
             .into_iter()
-            .map(|c| ResourceDiff {
-                key: c.desired.key.clone(),
-                live: c.live,
-                desired: c.predicted.or(Some(c.desired.object)),
-                prune: false,
+            .map(|c| {
+                let desired = c.predicted.unwrap_or(c.desired.object);
+                masked_diff(c.desired.key, c.live, Some(desired), false)
             })
             .collect();
         for p in prunable {
-            out.push(ResourceDiff {
-                key: p.key,
-                live: Some(p.live),
-                desired: None,
-                prune: true,
-            });
+            out.push(masked_diff(p.key, Some(p.live), None, true));
         }
         Ok(out)
     }
@@ -964,6 +958,30 @@ fn short(sha: &str) -> &str {
     &sha[..sha.len().min(7)]
 }
 
+/// Both sides of a diff, normalized, with Secret values masked: live values all get the same
+/// mask, a desired value that differs gets another, so a change shows without either value.
+fn masked_diff(
+    key: ResourceKey,
+    live: Option<Value>,
+    desired: Option<Value>,
+    prune: bool,
+) -> ResourceDiff {
+    let mut live_side = live.as_ref().map(crate::normalize::normalize);
+    let mut desired_side = desired.as_ref().map(crate::normalize::normalize);
+    if let Some(l) = live_side.as_mut() {
+        crate::normalize::mask_secret(l, None);
+    }
+    if let Some(d) = desired_side.as_mut() {
+        crate::normalize::mask_secret(d, live.as_ref());
+    }
+    ResourceDiff {
+        key,
+        live: live_side,
+        desired: desired_side,
+        prune,
+    }
+}
+
 /// The identity of a resource listed in an app's status.
 fn resource_key(r: &ResourceStatus) -> ResourceKey {
     ResourceKey::new(&r.group, &r.kind, &r.namespace, &r.name)
@@ -993,7 +1011,7 @@ pub(crate) fn tracked_by(live: &Value, app: &str, key: &ResourceKey) -> bool {
 }
 
 /// The `ignoreDifferences` rules that apply to one object (`kind: "*"` matches every kind).
-fn ignore_pointers(app: &Application, key: &ResourceKey) -> crate::compare::Ignore {
+pub(crate) fn ignore_rules(app: &Application, key: &ResourceKey) -> crate::compare::Ignore {
     let mut out = crate::compare::Ignore::default();
     for d in &app.spec.ignore_differences {
         let matches = d.group == key.group

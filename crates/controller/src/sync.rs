@@ -402,7 +402,11 @@ impl SyncRun<'_> {
             if options.respect_ignore_differences
                 && let Some(live) = compared.and_then(|c| c.live.as_ref())
             {
-                keep_ignored_fields(&mut object, live, &self.ignored(&d.key));
+                keep_ignored_fields(
+                    &mut object,
+                    live,
+                    &crate::reconcile::ignore_rules(self.app, &d.key).pointers,
+                );
             }
             // `Validate=false` needs a plain write too: server-side apply refuses unknown
             // fields whatever it is told.
@@ -459,26 +463,13 @@ impl SyncRun<'_> {
         }
         if !crds.is_empty() && !self.request.dry_run {
             for crd in &crds {
-                wait_established(cluster, crd).await?;
+                cluster
+                    .wait_established(crd, Duration::from_secs(60))
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
-            cluster.forget_discovery();
         }
         Ok(())
-    }
-
-    fn ignored(&self, key: &ResourceKey) -> Vec<String> {
-        self.app
-            .spec
-            .ignore_differences
-            .iter()
-            .filter(|d| d.group == key.group && (d.kind == key.kind || d.kind == "*"))
-            .filter(|d| {
-                d.name
-                    .as_deref()
-                    .is_none_or(|n| n.is_empty() || n == key.name)
-            })
-            .flat_map(|d| d.json_pointers.iter().cloned())
-            .collect()
     }
 
     /// Deletes tracked leftovers, highest wave first (as Argo CD does).
@@ -717,32 +708,6 @@ async fn wait_hook(cluster: &ClusterClient, r: &ObjectRef) -> Result<(), String>
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(1));
-    }
-}
-
-async fn wait_established(cluster: &ClusterClient, name: &str) -> Result<(), String> {
-    let r = ObjectRef {
-        api_version: "apiextensions.k8s.io/v1".into(),
-        kind: "CustomResourceDefinition".into(),
-        namespace: String::new(),
-        name: name.to_string(),
-    };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let crd = cluster.get(&r).await.map_err(|e| e.to_string())?;
-        if crd
-            .as_ref()
-            .and_then(assess_health)
-            .is_some_and(|h| h.status == HealthStatusCode::Healthy)
-        {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!(
-                "CustomResourceDefinition {name} was not established within 60s"
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -36,6 +36,26 @@ pub const RESOURCES_FINALIZER_BACKGROUND: &str =
 pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
 /// Name of the project an Application belongs to when `spec.project` is omitted.
 pub const DEFAULT_PROJECT: &str = "default";
+/// The `operation.info` entry by which ferry's CLI and server recognise the result of the sync
+/// they requested (operation timestamps have one-second resolution, so two syncs in one second
+/// would look alike).
+pub const REQUEST_INFO: &str = "ferry-request";
+
+/// A `.operation` requesting `sync` (a `SyncOperation` as JSON) for `username`, marked with a
+/// fresh request id under [`REQUEST_INFO`]. Returns the operation and the id.
+pub fn sync_request_operation(sync: Value, username: &str) -> (Value, String) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let request = format!("{}-{nanos}", std::process::id());
+    let operation = serde_json::json!({
+        "sync": sync,
+        "initiatedBy": {"username": username},
+        "info": [{"name": REQUEST_INFO, "value": request}],
+    });
+    (operation, request)
+}
 
 /// Values of [`ApplicationCondition::type_`] that Argo CD (and ferry) set.
 pub mod condition_type {

@@ -12,8 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use ferry_controller::normalize::{mask_secret, normalize};
-use ferry_core::application::{Application, REFRESH_ANNOTATION};
+use ferry_core::application::{Application, REFRESH_ANNOTATION, sync_request_operation};
 use kube::api::{ListParams, Patch, PatchParams};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -22,10 +21,6 @@ use crate::{ApiError, ServerState};
 
 /// The OpenAPI 3 document describing these routes.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
-
-/// The `operation.info` entry that marks an operation with its request id (the CLI uses the
-/// same name, so `ferry app wait`-style tools can tell their result from an earlier one).
-pub const REQUEST_INFO: &str = "ferry-request";
 
 /// The user named in `operation.initiatedBy` until requests are authenticated.
 const INITIATOR: &str = "ferry-server";
@@ -142,14 +137,7 @@ pub async fn application_diff(
     let items: Vec<Value> = diffs
         .into_iter()
         .map(|d| {
-            let mut live = d.live.as_ref().map(normalize);
-            let mut desired = d.desired.as_ref().map(normalize);
-            if let Some(l) = live.as_mut() {
-                mask_secret(l, None);
-            }
-            if let Some(w) = desired.as_mut() {
-                mask_secret(w, d.live.as_ref());
-            }
+            let (live, desired) = (d.live, d.desired);
             json!({
                 "group": d.key.group,
                 "kind": d.key.kind,
@@ -228,18 +216,10 @@ async fn request_operation(
 ) -> Result<String, ApiError> {
     let name = app.metadata.name.clone().unwrap_or_default();
     refuse_if_pending(app)?;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let request = format!("server-{nanos}");
+    let (operation, request) = sync_request_operation(sync, INITIATOR);
     let patch = json!({
         "metadata": {"resourceVersion": app.metadata.resource_version},
-        "operation": {
-            "sync": sync,
-            "initiatedBy": {"username": INITIATOR},
-            "info": [{"name": REQUEST_INFO, "value": request}],
-        },
+        "operation": operation,
     });
     state
         .apps

@@ -68,9 +68,10 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
         println!("applied {}", ObjectRef::of(crd)?);
     }
     for (name, _) in CRDS {
-        wait_established(&cluster, name).await?;
+        cluster
+            .wait_established(name, Duration::from_secs(60))
+            .await?;
     }
-    cluster.forget_discovery();
     for obj in objects
         .iter()
         .filter(|o| o["kind"] != "CustomResourceDefinition")
@@ -169,33 +170,4 @@ fn controller_objects(namespace: &str, image: &str) -> Vec<Value> {
             }
         }),
     ]
-}
-
-/// Waits until a CRD reports Established, so objects of its kind can be created.
-async fn wait_established(cluster: &ClusterClient, name: &str) -> anyhow::Result<()> {
-    let r = ObjectRef {
-        api_version: "apiextensions.k8s.io/v1".into(),
-        kind: "CustomResourceDefinition".into(),
-        namespace: String::new(),
-        name: name.into(),
-    };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let crd = cluster.get(&r).await?;
-        let established = crd
-            .as_ref()
-            .and_then(|c| c.pointer("/status/conditions"))
-            .and_then(Value::as_array)
-            .is_some_and(|cs| {
-                cs.iter()
-                    .any(|c| c["type"] == "Established" && c["status"] == "True")
-            });
-        if established {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() >= deadline {
-            anyhow::bail!("CRD {name} was not established within 60s");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }

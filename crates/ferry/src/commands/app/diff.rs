@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use ferry_controller::normalize::{mask_secret, normalize};
 use ferry_controller::{Engine, EngineConfig};
 use similar::TextDiff;
 
@@ -39,22 +38,12 @@ pub(crate) async fn run(c: &Common, args: &Args) -> anyhow::Result<i32> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut differs = false;
     for d in diffs {
-        let mut live = d.live.as_ref().map(normalize);
-        let mut desired = d.desired.as_ref().map(normalize);
-        // Live values all get the same mask; a desired value that differs gets another, so a
-        // change shows without showing either value.
-        if let Some(l) = live.as_mut() {
-            mask_secret(l, None);
-        }
-        if let Some(w) = desired.as_mut() {
-            mask_secret(w, d.live.as_ref());
-        }
         let to_yaml = |v: &Option<serde_json::Value>| {
             v.as_ref()
                 .map(|v| serde_saphyr::to_string(v).unwrap_or_default())
                 .unwrap_or_default()
         };
-        let (old, new) = (to_yaml(&live), to_yaml(&desired));
+        let (old, new) = (to_yaml(&d.live), to_yaml(&d.desired));
         if old == new {
             continue;
         }

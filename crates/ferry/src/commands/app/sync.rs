@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ferry_core::application::{Application, OperationPhase};
+use ferry_core::application::{Application, OperationPhase, REQUEST_INFO, sync_request_operation};
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
@@ -46,10 +46,6 @@ pub(crate) async fn run(c: &Common, args: &Args) -> anyhow::Result<i32> {
     wait_for_operation(&apps, &args.name, &request, args.timeout).await
 }
 
-/// The `operation.info` entry that marks an operation as this CLI call's, so its result can be
-/// told from an earlier one (timestamps have one-second resolution).
-const REQUEST_INFO: &str = "ferry-request";
-
 /// Sets `.operation.sync` to `sync`, marked with a request id, refusing when an operation is
 /// already pending. Returns the request id.
 pub(crate) async fn request_operation(
@@ -63,16 +59,7 @@ pub(crate) async fn request_operation(
             "application {name} already has an operation pending; wait for it or try again later"
         );
     }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let request = format!("{}-{nanos}", std::process::id());
-    let operation = json!({
-        "sync": sync,
-        "initiatedBy": {"username": cli_user()},
-        "info": [{"name": REQUEST_INFO, "value": request}],
-    });
+    let (operation, request) = sync_request_operation(sync, &cli_user());
     let patch = json!({"operation": operation});
     apps.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
