@@ -18,6 +18,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod metrics;
+pub mod ui;
 pub mod webhook;
 
 use std::future::Future;
@@ -79,6 +80,8 @@ pub struct ServerState {
     pub apps: Api<Application>,
     /// The process's one metrics registry and the server's own metrics.
     pub metrics: Metrics,
+    /// The web UI's state.
+    pub ui: ui::UiState,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -157,6 +160,7 @@ impl Server {
         }
         let state = Arc::new(ServerState {
             apps: Api::namespaced(client.clone(), &config.namespace),
+            ui: ui::UiState::new(&client, &config.namespace),
             config,
             engine,
             client,
@@ -280,6 +284,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
     for (_, path, handler) in protected_routes() {
         protected = protected.route(path, handler);
     }
+    let protected = protected.merge(ui::protected_routes());
     let protected = protected.route_layer(axum::middleware::from_fn_with_state(
         state.clone(),
         auth::require_auth,
@@ -289,6 +294,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         public = public.route(path, handler);
     }
     public
+        .merge(ui::public_routes())
         .merge(protected)
         .fallback(api::not_found)
         .with_state(state)
