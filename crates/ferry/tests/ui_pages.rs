@@ -1,0 +1,282 @@
+//! The web UI's HTML routes, end to end: the real `ferry run` and `ferry server`, a real Git
+//! repository and the local control plane. The browser-driven scenario is in `ui_browser.rs`.
+
+mod common;
+mod ui_support;
+
+use base64::Engine as _;
+use common::*;
+use ferry_testsupport::GitRepo;
+use ui_support::*;
+
+fn assert_no_secret(page: &str, values: &[&str], what: &str) {
+    for v in values {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(v);
+        assert!(
+            !page.contains(v),
+            "{what} shows a Secret value in clear:\n{page}"
+        );
+        assert!(
+            !page.contains(&b64),
+            "{what} shows a Secret value in base64:\n{page}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn pages_show_the_apps_their_tree_history_and_masked_secrets() {
+    let w = World::start("ui-pages").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    start_fixture(&w, &repo, "root", "web").await;
+    let ui = UiServer::start(w.kubeconfig(), ns, true).await;
+
+    // The list.
+    let list = ui.get("/");
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(
+        list.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let body = &list.body;
+    assert!(body.contains("<html lang=\"en\">") && body.contains("<title>Applications"));
+    assert!(body.contains("<main") && body.contains("<header") && body.contains("<nav"));
+    assert!(
+        body.contains("id=\"insecure-banner\""),
+        "no insecure banner"
+    );
+    assert!(
+        body.contains("data-app=\"root\"") && body.contains("data-app=\"web\""),
+        "{body}"
+    );
+    assert!(
+        body.contains(&repo.head()[..7]),
+        "the revision is not listed"
+    );
+
+    // Filters are query parameters.
+    let rows = |path: &str| {
+        let page = ui.get(path);
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        ["root", "web"]
+            .into_iter()
+            .filter(|n| page.body.contains(&format!("data-app=\"{n}\"")))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rows("/?name=WE"), ["web"]);
+    assert_eq!(
+        rows("/?project=default&sync=Synced&health=Healthy"),
+        ["root", "web"]
+    );
+    assert!(rows("/?sync=OutOfSync").is_empty());
+    assert!(rows("/?project=other").is_empty());
+    assert!(
+        ui.get("/?health=Degraded")
+            .body
+            .contains("No application matches")
+    );
+
+    // The app page: tree, history, actions.
+    let page = ui.get("/applications/web");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let b = &page.body;
+    for kind in [
+        "Application",
+        "Deployment",
+        "ReplicaSet",
+        "Pod",
+        "Service",
+        "Secret",
+    ] {
+        assert!(
+            b.contains(&format!("data-kind=\"{kind}\"")),
+            "no {kind} node:\n{b}"
+        );
+    }
+    assert_eq!(b.matches("data-kind=\"Pod\"").count(), 2, "two pods:\n{b}");
+    assert!(
+        b.contains("web 1.0 with a Secret"),
+        "no commit subject in the history"
+    );
+    assert!(b.contains("Ada Fixture"), "no commit author in the history");
+    assert!(b.contains(&repo.head()[..7]));
+    assert!(
+        b.contains("id=\"sync-button\""),
+        "an admin sees the Sync button"
+    );
+    assert!(b.contains("action=\"/applications/web/sync\"") && b.contains("name=\"_csrf\""));
+    assert_no_secret(b, &[SECRET_VALUE], "the app page");
+
+    // App-of-Apps: the child is a node linking to its page.
+    let root = ui.get("/applications/root");
+    assert!(
+        root.body
+            .contains("data-kind=\"Application\" data-name=\"web\"")
+            && root.body.contains("href=\"/applications/web\""),
+        "{}",
+        root.body
+    );
+
+    // A Secret's live manifest is masked; objects outside the app are refused.
+    let secret = ui.get(&format!(
+        "/applications/web/resource?group=&version=v1&kind=Secret&namespace={ns}&name=web-secret"
+    ));
+    assert_eq!(secret.status, 200, "{}", secret.body);
+    assert!(secret.body.contains("++++++++"), "{}", secret.body);
+    assert_no_secret(&secret.body, &[SECRET_VALUE], "the Secret's page");
+    let json = ui.get(&format!(
+        "/applications/web/resource?group=&version=v1&kind=Secret&namespace={ns}&name=web-secret&format=json"
+    ));
+    assert_eq!(json.status, 200);
+    assert_no_secret(&json.body, &[SECRET_VALUE], "the Secret's page as JSON");
+    let deploy = ui.get(&format!(
+        "/applications/web/resource?group=apps&version=v1&kind=Deployment&namespace={ns}&name=web"
+    ));
+    assert!(deploy.body.contains("replicas: 2"), "{}", deploy.body);
+    let outside = ui.get(&format!(
+        "/applications/web/resource?group=&version=v1&kind=Secret&namespace={ns}&name=ferry-initial-admin-secret"
+    ));
+    assert_eq!(outside.status, 404, "{}", outside.body);
+    assert!(
+        outside
+            .body
+            .contains("is not a resource of application web")
+    );
+
+    // Drift on the Secret (no selfHeal): the diff shows a change, masked.
+    w.kubectl().run(&[
+        "patch",
+        "secret",
+        "web-secret",
+        "--type=merge",
+        "-p",
+        r#"{"stringData":{"password":"changed-in-the-cluster"}}"#,
+    ]);
+    w.wait_app("web", "OutOfSync after the Secret changed", |a| {
+        sync_status(a) == "OutOfSync"
+    })
+    .await;
+    let diff = ui.get("/applications/web/diff");
+    assert_eq!(diff.status, 200, "{}", diff.body);
+    assert!(
+        diff.body.contains("Secret:") || diff.body.contains("/Secret"),
+        "{}",
+        diff.body
+    );
+    assert!(diff.body.contains("++++++++"), "{}", diff.body);
+    assert_no_secret(
+        &diff.body,
+        &[SECRET_VALUE, "changed-in-the-cluster"],
+        "the diff page",
+    );
+
+    // Errors are pages with a status.
+    let missing = ui.get("/applications/no-such-app");
+    assert_eq!(missing.status, 404);
+    assert!(
+        missing
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(missing.body.contains("application no-such-app not found"));
+    let bad = ui.get("/applications/web/resource?kind=Pod");
+    assert_eq!(bad.status, 400, "{}", bad.body);
+
+    // Static files and the login page.
+    let js = ui.get("/static/ferry.js");
+    assert_eq!(js.status, 200);
+    assert!(
+        js.header("content-type")
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(js.header("cache-control").unwrap().contains("max-age"));
+    assert!(js.body.contains("EventSource"));
+    assert_eq!(ui.get("/static/ferry.css").status, 200);
+    assert_eq!(ui.get("/static/nope.js").status, 404);
+    let login = ui.get("/login?error=invalid&next=/applications/web");
+    assert_eq!(login.status, 200);
+    assert!(login.body.contains("Wrong username or password"));
+    assert!(
+        login
+            .body
+            .contains("name=\"next\" value=\"/applications/web\"")
+    );
+    assert!(login.body.contains("<label for=\"password\">"));
+    let locked = ui.get("/login?error=locked&next=//evil.example");
+    assert!(locked.body.contains("Too many failed attempts"));
+    assert!(locked.body.contains("name=\"next\" value=\"/\""));
+}
+
+#[tokio::test]
+async fn events_follow_changes_and_form_posts_sync() {
+    let w = World::start("ui-events").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    start_fixture(&w, &repo, "root", "web").await;
+    let ui = UiServer::start(w.kubeconfig(), ns, true).await;
+
+    // Drift shows on the event stream.
+    let mut events = EventStream::open(ui.addr, &[]);
+    w.kubectl()
+        .run(&["scale", "deployment/web", "--replicas=3"]);
+    let data = events.next_event(
+        "app",
+        |d| d.contains("\"name\":\"web\"") && d.contains("\"sync\":\"OutOfSync\""),
+        STEP,
+    );
+    let event: serde_json::Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(event["project"], "default");
+
+    // The HTML form's sync: a 303 back to the page, then Synced, seen on the stream too.
+    let posted = ui.post_form("/applications/web/sync", "prune=on&dryRun=&_csrf=", &[]);
+    assert_eq!(posted.status, 303, "{}", posted.body);
+    assert!(
+        posted
+            .header("location")
+            .unwrap()
+            .starts_with("/applications/web?done="),
+        "{posted:?}"
+    );
+    events.next_event(
+        "app",
+        |d| d.contains("\"name\":\"web\"") && d.contains("\"sync\":\"Synced\""),
+        STEP,
+    );
+    let app = w
+        .wait_app("web", "synced by the form's request", |a| {
+            sync_status(a) == "Synced"
+                && a.pointer("/status/operationState/operation/initiatedBy/username")
+                    .is_some()
+        })
+        .await;
+    assert_eq!(
+        app.pointer("/status/operationState/operation/sync/prune"),
+        Some(&serde_json::json!(true)),
+        "{app}"
+    );
+    w.wait_object(&["deployment/web"], "back to 2 replicas", |d| {
+        d.and_then(|d| d.pointer("/spec/replicas"))
+            .and_then(serde_json::Value::as_i64)
+            == Some(2)
+    })
+    .await;
+
+    // Refresh and rollback forms; bad input is a 400 page.
+    let refresh = ui.post_form("/applications/web/refresh", "hard=on", &[]);
+    assert_eq!(refresh.status, 303, "{}", refresh.body);
+    let bad = ui.post_form("/applications/web/rollback", "id=latest", &[]);
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("history entry"), "{}", bad.body);
+    let unknown = ui.post_form("/applications/web/rollback", "id=999", &[]);
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    assert!(
+        unknown.body.contains("no history entry 999"),
+        "{}",
+        unknown.body
+    );
+    let missing = ui.post_form("/applications/nope/sync", "", &[]);
+    assert_eq!(missing.status, 404, "{}", missing.body);
+}
