@@ -8,4 +8,7 @@
 
 mod client;
 
+pub mod metrics;
+
 pub use client::{ApiTarget, ApplyOptions, ClusterClient, ClusterError, ObjectRef, Propagation};
+pub use metrics::{ApiMetrics, instrumented_client};

@@ -194,8 +194,8 @@ fn build_client(server: &str, config: ClusterConfig) -> Result<ClusterClient, St
         kc.auth_info.username = Some(user);
         kc.auth_info.password = Some(pass.into());
     }
-    let client =
-        kube::Client::try_from(kc).map_err(|e| format!("building a client for {server}: {e}"))?;
+    let client = ferry_cluster::instrumented_client(kc)
+        .map_err(|e| format!("building a client for {server}: {e}"))?;
     Ok(ClusterClient::named(client, server))
 }
 

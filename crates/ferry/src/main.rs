@@ -26,6 +26,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Local accounts of the server: list, create, update-password, generate-token, delete-token.
+    Account(commands::account::Args),
     /// Look at and act on Applications: list, get, diff, sync, refresh, history, rollback, wait, delete.
     App(commands::app::Args),
     /// Git steps of a pipeline: clone, and commit-push with rebase and retry.
@@ -34,9 +36,12 @@ enum Command {
     Image(commands::image::Args),
     /// Install ferry's CRDs and the `default` AppProject (and, optionally, its controller).
     Install(commands::install::Args),
-    /// Run the controller: reconcile the Applications of a namespace from Git.
+    /// Run the controller: reconcile the Applications of a namespace from Git (alone; the UI and
+    /// API come from `ferry server`).
+    Controller(commands::controller::Args),
+    /// Run the controller and the server (UI, API, webhooks, metrics) in one process.
     Run(commands::run::Args),
-    /// Serve the HTTP API, Git webhooks, health probes and metrics (without the controller).
+    /// Serve the web UI, HTTP API, Git webhooks, probes and metrics (without the controller).
     Server(commands::server::Args),
     /// Pipeline step: validate manifests offline against bundled Kubernetes schemas and CRDs.
     Validate(commands::validate::Args),
@@ -72,7 +77,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         .build()?;
     runtime.block_on(async {
         match cli.command {
+            Command::Account(args) => commands::account::run(&args).await,
             Command::App(args) => commands::app::run(&args).await,
+            Command::Controller(args) => commands::controller::run(&args).await.map(|()| 0),
             Command::Git(args) => commands::git::run(&args).await,
             Command::Image(args) => commands::image::run(&args),
             Command::Install(args) => commands::install::run(&args).await.map(|()| 0),

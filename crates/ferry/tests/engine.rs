@@ -647,13 +647,7 @@ async fn ferry_run_serves_probes_and_metrics_beside_the_controller() {
     w.apply(&application("cfg", &repo.url(), "cfg", ns, AUTOMATED));
     w.wait_synced_healthy("cfg").await;
     // The log names the address the server bound (port 0 picks a free one).
-    let log = w.controller.log();
-    let addr = log
-        .lines()
-        .find(|l| l.contains("serving the API"))
-        .and_then(|l| l.split("address=").nth(1))
-        .map(|a| a.split_whitespace().next().unwrap().to_string())
-        .unwrap_or_else(|| panic!("no server address in the log:\n{log}"));
+    let addr = w.controller.logged_address("serving the API");
     let get = |path: &str| {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(&addr).unwrap();
@@ -683,6 +677,12 @@ async fn ferry_run_serves_probes_and_metrics_beside_the_controller() {
         "ferry_app_reconcile_seconds_count ",
         "ferry_git_seconds_count{repo=",
         "ferry_render_seconds_count{repo=",
+        // Kubernetes API requests by verb and code, with latency.
+        "ferry_kube_requests_total{verb=\"APPLY\",code=\"200\"}",
+        "ferry_kube_requests_total{verb=\"WATCH\",code=\"200\"}",
+        "ferry_kube_requests_total{verb=\"GET\",code=\"200\"}",
+        "ferry_kube_request_seconds_bucket{le=",
+        "ferry_kube_request_seconds_count{verb=\"APPLY\"}",
     ] {
         assert!(
             metrics.contains(expected),
@@ -691,4 +691,92 @@ async fn ferry_run_serves_probes_and_metrics_beside_the_controller() {
     }
     // No anonymous access to the API by default.
     assert!(get("/api/v1/applications").starts_with("HTTP/1.1 401"));
+}
+
+/// Minimal HTTP/1.1 request to `addr`: the whole response as text.
+fn http_request(addr: &str, method: &str, path: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[tokio::test]
+async fn controller_and_server_run_as_separate_processes() {
+    let mut w = World::start("split").await;
+    // Replace `ferry run` by its two halves.
+    w.controller.kill();
+    let ns = w.ns.name().to_string();
+    let controller = common::Controller::start_command(
+        w.kubeconfig(),
+        &[
+            "controller",
+            "--namespace",
+            &ns,
+            "--poll-interval",
+            "1s",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let server = common::Controller::start_command(
+        w.kubeconfig(),
+        &[
+            "server",
+            "--namespace",
+            &ns,
+            "--listen",
+            "127.0.0.1:0",
+            "--insecure-no-auth",
+        ],
+    );
+    let metrics_addr = controller.logged_address("serving /metrics");
+    let api_addr = server.logged_address("ferry server listening");
+
+    let repo = GitRepo::new();
+    repo.write("cfg/c.yaml", &configmap("split", "1"));
+    repo.commit("c");
+    // Manual sync: the server asks, the controller does it.
+    w.apply(&application("cfg", &repo.url(), "cfg", &ns, ""));
+    w.wait_app("cfg", "OutOfSync", |a| sync_status(a) == "OutOfSync")
+        .await;
+    let response = http_request(&api_addr, "POST", "/api/v1/applications/cfg/sync", "{}");
+    assert!(response.starts_with("HTTP/1.1 202"), "{response}");
+    w.wait_synced_healthy("cfg").await;
+    let app = w.app("cfg").unwrap();
+    assert_eq!(
+        app["status"]["operationState"]["operation"]["initiatedBy"]["username"],
+        "anonymous"
+    );
+
+    let metrics = http_request(&metrics_addr, "GET", "/metrics", "");
+    for expected in [
+        "ferry_app_sync_total{name=\"cfg\",phase=\"Succeeded\"} 1",
+        "ferry_kube_requests_total{verb=\"APPLY\",code=\"200\"}",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "{expected} missing from the controller's metrics:\n{metrics}"
+        );
+    }
+    assert!(
+        http_request(&metrics_addr, "GET", "/api/v1/applications", "").starts_with("HTTP/1.1 404"),
+        "the controller serves no API"
+    );
+    let server_metrics = http_request(&api_addr, "GET", "/metrics", "");
+    assert!(
+        server_metrics.contains("ferry_app_info{"),
+        "{server_metrics}"
+    );
+    assert!(
+        !server_metrics.contains("ferry_app_sync_total{"),
+        "syncs are counted where they run"
+    );
 }

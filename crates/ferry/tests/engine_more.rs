@@ -1140,6 +1140,13 @@ async fn install_dry_run_prints_the_controller_objects_without_a_cluster() {
         args.windows(2).any(|p| p == ["--namespace", "gitops-x"]),
         "the controller runs for its namespace: {args:?}"
     );
+    assert!(
+        args.windows(2).any(|p| p == ["--listen", "0.0.0.0:8080"]),
+        "the UI is reachable from outside the pod: {args:?}"
+    );
+    let services = find("Service");
+    assert_eq!(services.len(), 1, "{}", said(&out));
+    assert_eq!(services[0]["spec"]["ports"][0]["targetPort"], "http");
     let bindings = find("ClusterRoleBinding");
     assert_eq!(bindings.len(), 1, "{}", said(&out));
     let subject = &bindings[0]["subjects"][0];

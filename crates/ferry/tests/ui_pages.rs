@@ -280,3 +280,83 @@ async fn events_follow_changes_and_form_posts_sync() {
     let missing = ui.post_form("/applications/nope/sync", "", &[]);
     assert_eq!(missing.status, 404, "{}", missing.body);
 }
+
+#[tokio::test]
+async fn with_authentication_pages_need_a_login_and_readonly_users_cannot_sync() {
+    let w = World::start("ui-auth").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    start_fixture(&w, &repo, "root", "web").await;
+    let ui = UiServer::start(w.kubeconfig(), ns, false).await;
+
+    // Pages send strangers to the login page; static files and the login page are public.
+    let anonymous = ui.get("/applications/web");
+    assert_eq!(anonymous.status, 303, "{}", anonymous.body);
+    assert_eq!(
+        anonymous.header("location"),
+        Some("/login?next=%2Fapplications%2Fweb")
+    );
+    assert_eq!(ui.get("/static/ferry.css").status, 200);
+    let login = ui.get("/login?next=%2Fapplications%2Fweb");
+    assert_eq!(login.status, 200);
+    assert!(!login.body.contains("insecure-banner"));
+
+    // A readonly account reads everything, but has no actions, and a sync is refused.
+    create_account(&w, "viewer", "readonly", "viewer-pass-1");
+    let viewer = ui.login("viewer", "viewer-pass-1").await;
+    let page = ui.get_as(&viewer, "/applications/web");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("id=\"user-name\">viewer<"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("(readonly)"));
+    assert!(page.body.contains("data-kind=\"Deployment\""));
+    assert!(
+        !page.body.contains("id=\"sync-button\""),
+        "a readonly user sees Sync"
+    );
+    assert!(!page.body.contains("id=\"actions\""));
+    assert!(page.body.contains("action=\"/logout\""));
+    assert!(!page.body.contains("insecure-banner"));
+    let refused = ui.post_form(
+        "/applications/web/sync",
+        &format!("_csrf={}", urlencode(&viewer.csrf)),
+        &[("Cookie", &viewer.cookie)],
+    );
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("may not"), "{}", refused.body);
+
+    // An admin (the initial password) sees the actions; a form post needs the CSRF token.
+    let password = initial_admin_password(&w).await;
+    let admin = ui.login("admin", &password).await;
+    let page = ui.get_as(&admin, "/applications/web");
+    assert!(page.body.contains("id=\"sync-button\""), "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!("name=\"_csrf\" value=\"{}\"", admin.csrf))
+    );
+    let no_csrf = ui.post_form(
+        "/applications/web/refresh",
+        "",
+        &[("Cookie", &admin.cookie)],
+    );
+    assert_eq!(no_csrf.status, 403, "{}", no_csrf.body);
+    let refreshed = ui.post_form(
+        "/applications/web/refresh",
+        &format!("_csrf={}", urlencode(&admin.csrf)),
+        &[("Cookie", &admin.cookie)],
+    );
+    assert_eq!(refreshed.status, 303, "{}", refreshed.body);
+
+    // The event stream needs the session too.
+    let mut events = EventStream::open(ui.addr, &[("Cookie", &admin.cookie)]);
+    w.kubectl()
+        .run(&["scale", "deployment/web", "--replicas=3"]);
+    events.next_event(
+        "app",
+        |d| d.contains("\"name\":\"web\"") && d.contains("OutOfSync"),
+        STEP,
+    );
+}

@@ -17,13 +17,14 @@ use kube::api::{ListParams, Patch, PatchParams};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::auth::Principal;
 use crate::{ApiError, ServerState};
+
+/// The principal of an authenticated request (put there by [`crate::auth::require_auth`]).
+type Caller = axum::Extension<Principal>;
 
 /// The OpenAPI 3 document describing these routes.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
-
-/// The user named in `operation.initiatedBy` until requests are authenticated.
-const INITIATOR: &str = "ferry-server";
 
 /// `GET /healthz`: the process is up.
 pub async fn healthz() -> Json<Value> {
@@ -56,14 +57,43 @@ pub async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
 }
 
-/// Reads the app `name` or answers 404.
-async fn get_app(state: &ServerState, name: &str) -> Result<Application, ApiError> {
+/// Reads the app `name`; 404 when it does not exist or `principal` may not read its project
+/// (so its existence does not leak).
+pub(crate) async fn get_app(
+    state: &ServerState,
+    principal: &Principal,
+    name: &str,
+) -> Result<Application, ApiError> {
     state
         .apps
         .get_opt(name)
         .await
         .map_err(|e| ApiError::kube(&format!("reading application {name}"), &e))?
+        .filter(|app| principal.can_read(&app.spec.project))
         .ok_or_else(|| ApiError::app_not_found(name, &state.config.namespace))
+}
+
+/// Reads the app `name` for a change: 404 as [`get_app`], 403 when `principal` may read but
+/// not sync it.
+pub(crate) async fn get_app_to_change(
+    state: &ServerState,
+    principal: &Principal,
+    name: &str,
+    action: &str,
+) -> Result<Application, ApiError> {
+    let app = get_app(state, principal, name).await?;
+    if !principal.can_sync(&app.spec.project) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "permission_denied",
+            format!(
+                "account {} (role {}) may not {action} applications of project {}; ask an admin \
+                 for the sync role",
+                principal.name, principal.role, app.spec.project
+            ),
+        ));
+    }
+    Ok(app)
 }
 
 /// One line of the application list.
@@ -87,25 +117,32 @@ fn summarize(app: &Application) -> Value {
     })
 }
 
-/// `GET /api/v1/applications`.
+/// `GET /api/v1/applications`: the applications the caller may read.
 pub async fn list_applications(
     State(state): State<Arc<ServerState>>,
+    caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     let list = state
         .apps
         .list(&ListParams::default())
         .await
         .map_err(|e| ApiError::kube("listing applications", &e))?;
-    let items: Vec<Value> = list.items.iter().map(summarize).collect();
+    let items: Vec<Value> = list
+        .items
+        .iter()
+        .filter(|app| caller.can_read(&app.spec.project))
+        .map(summarize)
+        .collect();
     Ok(Json(json!({ "items": items })))
 }
 
 /// `GET /api/v1/applications/{name}`: the Application as stored (without managed fields).
 pub async fn get_application(
     State(state): State<Arc<ServerState>>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Application>, ApiError> {
-    let mut app = get_app(&state, &name).await?;
+    let mut app = get_app(&state, &caller, &name).await?;
     app.metadata.managed_fields = None;
     Ok(Json(app))
 }
@@ -113,9 +150,10 @@ pub async fn get_application(
 /// `GET /api/v1/applications/{name}/history`.
 pub async fn application_history(
     State(state): State<Arc<ServerState>>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let app = get_app(&state, &name).await?;
+    let app = get_app(&state, &caller, &name).await?;
     let history = app.status.map(|s| s.history).unwrap_or_default();
     Ok(Json(json!({ "items": history })))
 }
@@ -124,9 +162,10 @@ pub async fn application_history(
 /// Secret values masked (a changed value gets a different mask than an unchanged one).
 pub async fn application_diff(
     State(state): State<Arc<ServerState>>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    get_app(&state, &name).await?;
+    get_app(&state, &caller, &name).await?;
     let diffs = state.engine.diff_app(&name).await.map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -211,12 +250,13 @@ fn refuse_if_pending(app: &Application) -> Result<(), ApiError> {
 /// carries the resourceVersion read, so a concurrent request loses with 409 too.
 async fn request_operation(
     state: &ServerState,
+    caller: &Principal,
     app: &Application,
     sync: Value,
 ) -> Result<String, ApiError> {
     let name = app.metadata.name.clone().unwrap_or_default();
     refuse_if_pending(app)?;
-    let (operation, request) = sync_request_operation(sync, INITIATOR);
+    let (operation, request) = sync_request_operation(sync, &caller.name);
     let patch = json!({
         "metadata": {"resourceVersion": app.metadata.resource_version},
         "operation": operation,
@@ -242,16 +282,17 @@ async fn request_operation(
 /// request id once `.operation` is set.
 pub async fn sync_application(
     State(state): State<Arc<ServerState>>,
+    caller: Caller,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body: SyncBody = parse_body(&body, Some(SyncBody::default()))?;
-    let app = get_app(&state, &name).await?;
+    let app = get_app_to_change(&state, &caller, &name, "sync").await?;
     let mut sync = json!({"prune": body.prune, "dryRun": body.dry_run});
     if let Some(r) = body.revision.filter(|r| !r.is_empty()) {
         sync["revision"] = json!(r);
     }
-    let request = request_operation(&state, &app, sync).await?;
+    let request = request_operation(&state, &caller, &app, sync).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"name": name, "request": request})),
@@ -269,11 +310,12 @@ pub struct RefreshQuery {
 /// `POST /api/v1/applications/{name}/refresh[?hard=true]`: sets the refresh annotation.
 pub async fn refresh_application(
     State(state): State<Arc<ServerState>>,
+    caller: Caller,
     Path(name): Path<String>,
     query: Result<Query<RefreshQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_body(format!("reading the query: {e}")))?;
-    get_app(&state, &name).await?;
+    get_app_to_change(&state, &caller, &name, "refresh").await?;
     let kind = if query.hard { "hard" } else { "normal" };
     let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: kind}}});
     state
@@ -291,11 +333,12 @@ pub async fn refresh_application(
 /// history entry `id` and turns automated sync off first, as Argo CD does.
 pub async fn rollback_application(
     State(state): State<Arc<ServerState>>,
+    caller: Caller,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body: RollbackBody = parse_body(&body, None)?;
-    let mut app = get_app(&state, &name).await?;
+    let mut app = get_app_to_change(&state, &caller, &name, "roll back").await?;
     let history = app.status.clone().unwrap_or_default().history;
     let Some(entry) = history.iter().find(|h| h.id == body.id) else {
         let ids: Vec<String> = history.iter().map(|h| h.id.to_string()).collect();
@@ -322,6 +365,7 @@ pub async fn rollback_application(
     }
     let request = request_operation(
         &state,
+        &caller,
         &app,
         json!({"revision": revision, "prune": body.prune}),
     )

@@ -18,6 +18,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod metrics;
+pub mod tls;
 pub mod ui;
 pub mod webhook;
 
@@ -33,7 +34,9 @@ use ferry_core::application::Application;
 use kube::api::Api;
 
 pub use error::ApiError;
-pub use metrics::Metrics;
+pub use metrics::{Metrics, serve_metrics};
+
+pub use tls::TlsError;
 pub use webhook::{WebhookSecretSource, WebhookSecrets};
 
 /// The largest webhook body accepted (1 MiB); bigger ones get 413.
@@ -53,6 +56,20 @@ pub struct ServerConfig {
     pub webhook_secrets: WebhookSecretSource,
     /// The largest webhook body accepted, in bytes.
     pub webhook_body_limit: usize,
+    /// Serve HTTPS with this certificate and key (session cookies are then `Secure`).
+    pub tls_files: Option<TlsFiles>,
+    /// Whether clients reach the server over HTTPS (set from `tls_files`; also true behind a
+    /// TLS-terminating proxy when set by hand). Makes session cookies `Secure`.
+    pub tls: bool,
+}
+
+/// PEM files of the server's TLS certificate chain and private key.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain (leaf first).
+    pub cert: std::path::PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: std::path::PathBuf,
 }
 
 impl ServerConfig {
@@ -64,6 +81,8 @@ impl ServerConfig {
             insecure_no_auth: false,
             webhook_secrets: WebhookSecretSource::None,
             webhook_body_limit: DEFAULT_WEBHOOK_BODY_LIMIT,
+            tls_files: None,
+            tls: false,
         }
     }
 }
@@ -82,6 +101,8 @@ pub struct ServerState {
     pub metrics: Metrics,
     /// The web UI's state.
     pub ui: ui::UiState,
+    /// Accounts, sessions and failed-login counts.
+    pub auth: auth::AuthState,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -104,6 +125,9 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS certificate or key could not be loaded.
+    #[error("{0}")]
+    Tls(#[source] tls::TlsError),
     /// Accepting or serving connections failed.
     #[error("serving HTTP on {addr}: {source}")]
     Serve {
@@ -121,6 +145,7 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
     state: Arc<ServerState>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Server {
@@ -158,18 +183,39 @@ impl Server {
                  reach this address can sync, refresh and roll back applications"
             );
         }
+        let tls_config = match &config.tls_files {
+            Some(files) => Some(tls::load_server_config(files).map_err(ServeError::Tls)?),
+            None => None,
+        };
+        let mut config = config;
+        config.tls |= tls_config.is_some();
         let state = Arc::new(ServerState {
             apps: Api::namespaced(client.clone(), &config.namespace),
             ui: ui::UiState::new(&client, &config.namespace),
+            auth: auth::AuthState::new(client.clone(), &config.namespace),
             config,
             engine,
             client,
             metrics,
         });
+        if !state.config.insecure_no_auth {
+            match state.auth.accounts.ensure_initial_admin_password().await {
+                Ok(true) => tracing::info!(
+                    "the admin account's initial password is in Secret {}/{} (key password); \
+                     log in, change it with `ferry account update-password admin`, then delete \
+                     that Secret",
+                    state.config.namespace,
+                    auth::accounts::INITIAL_ADMIN_SECRET
+                ),
+                Ok(false) => {}
+                Err(e) => tracing::warn!("could not set up the admin's initial password: {e}"),
+            }
+        }
         Ok(Server {
             listener,
             addr,
             state,
+            tls: tls_config,
         })
     }
 
@@ -183,8 +229,17 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        tracing::info!(addr = %self.addr, "ferry server listening");
         let app = router(self.state);
+        if let Some(tls) = self.tls {
+            tracing::info!(address = %self.addr, "ferry server listening (HTTPS)");
+            return tls::serve_tls(self.listener, tls, app, shutdown)
+                .await
+                .map_err(|source| ServeError::Serve {
+                    addr: self.addr,
+                    source,
+                });
+        }
+        tracing::info!(address = %self.addr, "ferry server listening (HTTP)");
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
@@ -221,6 +276,11 @@ fn public_routes(body_limit: usize) -> Routes {
             "/api/webhook",
             post(webhook::receive_webhook).layer(axum::extract::DefaultBodyLimit::max(body_limit)),
         ),
+        (
+            Method::POST,
+            "/api/v1/session",
+            post(auth::create_session).layer(axum::extract::DefaultBodyLimit::max(16 * 1024)),
+        ),
     ]
 }
 
@@ -228,6 +288,12 @@ fn public_routes(body_limit: usize) -> Routes {
 fn protected_routes() -> Routes {
     vec![
         (Method::GET, "/api/openapi.json", get(api::openapi)),
+        (
+            Method::DELETE,
+            "/api/v1/session",
+            axum::routing::delete(auth::delete_session),
+        ),
+        (Method::GET, "/api/v1/session/userinfo", get(auth::userinfo)),
         (
             Method::GET,
             "/api/v1/applications",
@@ -284,12 +350,17 @@ pub fn router(state: Arc<ServerState>) -> Router {
     for (_, path, handler) in protected_routes() {
         protected = protected.route(path, handler);
     }
-    let protected = protected.merge(ui::protected_routes());
+    let protected = protected
+        .route("/logout", post(auth::logout_form))
+        .merge(ui::protected_routes());
     let protected = protected.route_layer(axum::middleware::from_fn_with_state(
         state.clone(),
         auth::require_auth,
     ));
-    let mut public = Router::new();
+    let mut public = Router::new().route(
+        "/login",
+        post(auth::login_form).layer(axum::extract::DefaultBodyLimit::max(16 * 1024)),
+    );
     for (_, path, handler) in public_routes(state.config.webhook_body_limit) {
         public = public.route(path, handler);
     }

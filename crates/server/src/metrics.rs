@@ -43,6 +43,13 @@ pub struct WebhookLabels {
     pub result: String,
 }
 
+/// Labels of `ferry_login_attempts_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LoginLabels {
+    /// `success`, `failure` or `locked`.
+    pub result: String,
+}
+
 /// The process's metrics registry and the server's own metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -51,6 +58,8 @@ pub struct Metrics {
     pub app_info: Family<AppInfoLabels, Gauge>,
     /// Webhook deliveries by provider and outcome.
     pub webhook_requests: Family<WebhookLabels, Counter>,
+    /// Login attempts by result.
+    pub logins: Family<LoginLabels, Counter>,
     /// Serializes scrapes, so two of them do not interleave their updates of `app_info`.
     scrape_lock: tokio::sync::Mutex<()>,
 }
@@ -77,10 +86,17 @@ impl Metrics {
             "Git webhook deliveries, by provider and result",
             webhook_requests.clone(),
         );
+        let logins = Family::<LoginLabels, Counter>::default();
+        registry.register(
+            "ferry_login_attempts",
+            "Password logins, by result (success, failure, locked)",
+            logins.clone(),
+        );
         Metrics {
             registry,
             app_info,
             webhook_requests,
+            logins,
             scrape_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -95,6 +111,15 @@ impl Metrics {
         self.webhook_requests
             .get_or_create(&WebhookLabels {
                 provider: provider.to_string(),
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts one login attempt.
+    pub fn record_login(&self, result: &str) {
+        self.logins
+            .get_or_create(&LoginLabels {
                 result: result.to_string(),
             })
             .inc();
@@ -125,15 +150,8 @@ impl Metrics {
     }
 }
 
-/// `GET /metrics`.
-pub async fn scrape(State(state): State<Arc<ServerState>>) -> Response {
-    let metrics = &state.metrics;
-    let _guard = metrics.scrape_lock.lock().await;
-    match state.apps.list(&ListParams::default()).await {
-        Ok(list) => metrics.set_apps(&list.items),
-        // Still serve the other metrics; the app series keep their last values.
-        Err(e) => tracing::warn!("listing applications for /metrics: {e}"),
-    }
+/// The registry's text as a `/metrics` response.
+fn metrics_response(metrics: &Metrics) -> Response {
     match metrics.encode() {
         Ok(body) => (
             [(
@@ -150,4 +168,46 @@ pub async fn scrape(State(state): State<Arc<ServerState>>) -> Response {
         )
         .into_response(),
     }
+}
+
+/// Serves only `/metrics` and `/healthz` on `addr` (for `ferry controller`, whose UI and API
+/// come from a separate `ferry server`) until `shutdown` completes.
+pub async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    metrics: Metrics,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), crate::ServeError> {
+    let metrics = Arc::new(metrics);
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let metrics = metrics.clone();
+                async move { metrics_response(&metrics) }
+            }),
+        )
+        .route("/healthz", axum::routing::get(crate::api::healthz));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| crate::ServeError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| crate::ServeError::Bind { addr, source })?;
+    tracing::info!(address = %addr, "serving /metrics and /healthz");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| crate::ServeError::Serve { addr, source })
+}
+
+/// `GET /metrics`.
+pub async fn scrape(State(state): State<Arc<ServerState>>) -> Response {
+    let metrics = &state.metrics;
+    let _guard = metrics.scrape_lock.lock().await;
+    match state.apps.list(&ListParams::default()).await {
+        Ok(list) => metrics.set_apps(&list.items),
+        // Still serve the other metrics; the app series keep their last values.
+        Err(e) => tracing::warn!("listing applications for /metrics: {e}"),
+    }
+    metrics_response(metrics)
 }

@@ -83,7 +83,47 @@ async fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let r = http_full(addr, method, path, headers, body).await;
+    (r.status, r.body)
+}
+
+/// A response: status, headers (names lowercased) and body.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request on its own connection.
+async fn http_full(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    http_on(stream, addr, method, path, headers, body).await
+}
+
+/// One HTTP/1.1 request on `stream` (plain or TLS).
+async fn http_on<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut stream: S,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -110,15 +150,25 @@ async fn http(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
+    let headers: Vec<(String, String)> = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
         dechunk(rest)
     } else {
         rest.to_string()
     };
-    (status, body)
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn dechunk(mut s: &str) -> String {
@@ -315,7 +365,7 @@ async fn api_routes_serve_and_request_operations() {
     assert_eq!(op["sync"]["revision"], "v1", "{op}");
     assert_eq!(op["sync"]["prune"], true, "{op}");
     assert_eq!(op["sync"]["dryRun"], true, "{op}");
-    assert_eq!(op["initiatedBy"]["username"], "ferry-server", "{op}");
+    assert_eq!(op["initiatedBy"]["username"], "anonymous", "{op}");
     let (code, body) = http(s.addr, "POST", "/api/v1/applications/web/sync", &[], b"").await;
     assert_eq!(code, 409, "{body}");
     assert_eq!(json_of(&body)["code"], "operation_pending");
@@ -406,20 +456,628 @@ async fn api_needs_authentication_unless_insecure() {
     install_crds();
     let ns = Cluster::shared().namespace("server-auth").await;
     let s = start(&ns, false, WebhookSecretSource::None).await;
-    for (method, path) in [
-        ("GET", "/api/v1/applications"),
-        ("GET", "/api/v1/applications/x"),
-        ("POST", "/api/v1/applications/x/sync"),
-        ("GET", "/api/openapi.json"),
-    ] {
-        let (code, body) = http(s.addr, method, path, &[], b"").await;
+    // Every route that is not public, by the router's own table.
+    let protected: Vec<_> = ferry_server::route_table()
+        .into_iter()
+        .filter(|(_, _, public)| !public)
+        .collect();
+    assert!(protected.len() >= 10, "{protected:?}");
+    for (method, path, _) in protected {
+        let path = path.replace("{name}", "x");
+        let (code, body) = http(s.addr, method.as_str(), &path, &[], b"").await;
         assert_eq!(code, 401, "{method} {path}: {body}");
-        assert_eq!(json_of(&body)["code"], "unauthorized");
+        assert_eq!(json_of(&body)["code"], "unauthorized", "{method} {path}");
+        // A made-up bearer token or session cookie is no better.
+        let (code, _) = http(
+            s.addr,
+            method.as_str(),
+            &path,
+            &[("Authorization", "Bearer ferry_madeup")],
+            b"",
+        )
+        .await;
+        assert_eq!(code, 401, "{method} {path} with a made-up token");
     }
     for path in ["/healthz", "/readyz", "/metrics"] {
         let (code, body) = http(s.addr, "GET", path, &[], b"").await;
         assert_eq!(code, 200, "{path}: {body}");
     }
+    // With --insecure-no-auth everything is open, as the admin.
+    let open = start(&ns, true, WebhookSecretSource::None).await;
+    let (code, body) = http(open.addr, "GET", "/api/v1/session/userinfo", &[], b"").await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(json_of(&body)["insecure"], true);
+    assert_eq!(json_of(&body)["role"], "admin");
+}
+
+/// Reads a Secret's key as text.
+async fn secret_value(ns: &TestNamespace, name: &str, key: &str) -> String {
+    let secret = ns
+        .api::<k8s_openapi::api::core::v1::Secret>()
+        .get(name)
+        .await
+        .unwrap();
+    String::from_utf8(secret.data.unwrap()[key].0.clone()).unwrap()
+}
+
+/// Logs in through the API: (token, csrf token, the Set-Cookie header).
+async fn log_in(addr: SocketAddr, user: &str, password: &str) -> (String, String, String) {
+    let body = json!({"username": user, "password": password}).to_string();
+    let r = http_full(
+        addr,
+        "POST",
+        "/api/v1/session",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "login of {user}: {}", r.body);
+    let v = json_of(&r.body);
+    (
+        v["token"].as_str().unwrap().to_string(),
+        v["csrfToken"].as_str().unwrap().to_string(),
+        r.header("set-cookie").unwrap().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn logins_sessions_roles_projects_and_api_tokens() {
+    install_crds();
+    let ns = Cluster::shared().namespace("server-login").await;
+    default_project(&ns);
+    let n = ns.name().to_string();
+    ns.kubectl().apply(&app_manifest(
+        "web",
+        &n,
+        "https://example.test/repo.git",
+        "main",
+        "web",
+    ));
+    let s = start(&ns, false, WebhookSecretSource::None).await;
+
+    // The admin's initial password, in a Secret as Argo CD keeps it; only a hash in ferry-secret.
+    let password = secret_value(&ns, "ferry-initial-admin-secret", "password").await;
+    assert_eq!(password.len(), 24);
+    let hash = secret_value(&ns, "ferry-secret", "admin.password").await;
+    assert!(hash.starts_with("$argon2id$") && !hash.contains(&password));
+
+    // Wrong password: 401 and no cookie.
+    let wrong = http_full(
+        s.addr,
+        "POST",
+        "/api/v1/session",
+        &[("Content-Type", "application/json")],
+        br#"{"username":"admin","password":"nope"}"#,
+    )
+    .await;
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    assert_eq!(json_of(&wrong.body)["code"], "invalid_credentials");
+    assert!(wrong.header("set-cookie").is_none());
+
+    let (token, csrf, set_cookie) = log_in(s.addr, "admin", &password).await;
+    assert!(
+        set_cookie.starts_with(&format!("ferry_session={token};")),
+        "{set_cookie}"
+    );
+    for attr in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(set_cookie.contains(attr), "{attr} missing: {set_cookie}");
+    }
+    assert!(!set_cookie.contains("Secure"), "plain HTTP: {set_cookie}");
+    let bearer = format!("Bearer {token}");
+    let cookie = format!("ferry_session={token}");
+
+    // The session token as a bearer token.
+    let (code, body) = http(
+        s.addr,
+        "GET",
+        "/api/v1/applications",
+        &[("Authorization", &bearer)],
+        b"",
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(json_of(&body)["items"][0]["name"], "web");
+    let (code, body) = http(
+        s.addr,
+        "GET",
+        "/api/v1/session/userinfo",
+        &[("Cookie", &cookie)],
+        b"",
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(json_of(&body)["username"], "admin");
+
+    // A cookie-authenticated change needs the CSRF token.
+    let refresh = "/api/v1/applications/web/refresh";
+    let (code, body) = http(s.addr, "POST", refresh, &[("Cookie", &cookie)], b"").await;
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(json_of(&body)["code"], "csrf_token_invalid");
+    let (code, _) = http(
+        s.addr,
+        "POST",
+        refresh,
+        &[("Cookie", &cookie), ("X-CSRF-Token", "wrong")],
+        b"",
+    )
+    .await;
+    assert_eq!(code, 403);
+    let (code, body) = http(
+        s.addr,
+        "POST",
+        refresh,
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+        b"",
+    )
+    .await;
+    assert_eq!(code, 202, "{body}");
+    // Bearer tokens are not sent by browsers on their own: no CSRF token needed.
+    let (code, body) = http(s.addr, "POST", refresh, &[("Authorization", &bearer)], b"").await;
+    assert_eq!(code, 202, "{body}");
+
+    // Accounts: a readonly viewer, a sync account limited to another project, a CI account
+    // with an API token.
+    let store = ferry_server::auth::accounts::AccountStore::new(ns.client(), &n);
+    use ferry_server::auth::Role;
+    store
+        .upsert_account("viewer", Role::ReadOnly, &[])
+        .await
+        .unwrap();
+    store
+        .set_password("viewer", "viewer-password")
+        .await
+        .unwrap();
+    store
+        .upsert_account("other-team", Role::Sync, &["other".into()])
+        .await
+        .unwrap();
+    store
+        .set_password("other-team", "other-password")
+        .await
+        .unwrap();
+    store
+        .upsert_account("ci", Role::Sync, &["default".into()])
+        .await
+        .unwrap();
+    let ci_token = store.generate_token("ci", "pipeline").await.unwrap();
+    assert!(ci_token.starts_with("ferry_"));
+    assert!(
+        !secret_value(&ns, "ferry-secret", "accounts.ci.tokens")
+            .await
+            .contains(&ci_token)
+    );
+
+    let (viewer, _, _) = log_in(s.addr, "viewer", "viewer-password").await;
+    let viewer = format!("Bearer {viewer}");
+    let (code, _) = http(
+        s.addr,
+        "GET",
+        "/api/v1/applications/web",
+        &[("Authorization", &viewer)],
+        b"",
+    )
+    .await;
+    assert_eq!(code, 200, "readonly reads");
+    for (path, body) in [
+        ("/api/v1/applications/web/sync", "{}"),
+        ("/api/v1/applications/web/refresh", ""),
+        ("/api/v1/applications/web/rollback", r#"{"id": 0}"#),
+    ] {
+        let (code, out) = http(
+            s.addr,
+            "POST",
+            path,
+            &[("Authorization", &viewer)],
+            body.as_bytes(),
+        )
+        .await;
+        assert_eq!(code, 403, "readonly on {path}: {out}");
+        assert_eq!(json_of(&out)["code"], "permission_denied");
+        assert!(
+            json_of(&out)["message"]
+                .as_str()
+                .unwrap()
+                .contains("viewer"),
+            "{out}"
+        );
+    }
+
+    let (other, _, _) = log_in(s.addr, "other-team", "other-password").await;
+    let other = format!("Bearer {other}");
+    let (code, body) = http(
+        s.addr,
+        "GET",
+        "/api/v1/applications",
+        &[("Authorization", &other)],
+        b"",
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        json_of(&body)["items"],
+        json!([]),
+        "apps of other projects are not listed"
+    );
+    let (code, _) = http(
+        s.addr,
+        "GET",
+        "/api/v1/applications/web",
+        &[("Authorization", &other)],
+        b"",
+    )
+    .await;
+    assert_eq!(code, 404, "nor readable");
+    let (code, _) = http(
+        s.addr,
+        "POST",
+        "/api/v1/applications/web/sync",
+        &[("Authorization", &other)],
+        b"{}",
+    )
+    .await;
+    assert_eq!(code, 404, "nor syncable");
+
+    let ci = format!("Bearer {ci_token}");
+    let (code, body) = http(
+        s.addr,
+        "POST",
+        "/api/v1/applications/web/sync",
+        &[("Authorization", &ci)],
+        b"{}",
+    )
+    .await;
+    assert_eq!(code, 202, "{body}");
+    let app = get_app(&ns, "web").await;
+    let op = serde_json::to_value(app.operation.unwrap()).unwrap();
+    assert_eq!(op["initiatedBy"]["username"], "ci", "{op}");
+    // A deleted token stops working (after the account cache's few seconds).
+    assert!(store.delete_token("ci", "pipeline").await.unwrap());
+    wait_until(
+        "the deleted API token to be refused",
+        Duration::from_secs(15),
+        || async {
+            let (code, _) = http(
+                s.addr,
+                "GET",
+                "/api/v1/applications",
+                &[("Authorization", &ci)],
+                b"",
+            )
+            .await;
+            if code == 401 {
+                Probe::Done(())
+            } else {
+                Probe::pending(format!("status {code}"))
+            }
+        },
+    )
+    .await;
+
+    // The login form: a redirect with the cookie, or back to the form with an error.
+    let form = "username=viewer&password=viewer-password&next=%2Fapplications%2Fweb";
+    let r = http_full(
+        s.addr,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        form.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some("/applications/web"));
+    assert!(
+        r.header("set-cookie")
+            .unwrap()
+            .starts_with("ferry_session=")
+    );
+    let form_cookie = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = http_full(
+        s.addr,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"username=viewer&password=x&next=https%3A%2F%2Fevil.example%2F",
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        r.header("location"),
+        Some("/login?error=invalid&next=%2F"),
+        "no open redirect"
+    );
+
+    // Logout by form needs the CSRF field; afterwards the cookie is dead.
+    let (code, _) = http(
+        s.addr,
+        "POST",
+        "/logout",
+        &[
+            ("Cookie", &form_cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        b"_csrf=wrong",
+    )
+    .await;
+    assert_eq!(code, 403);
+    let (code, body) = http(
+        s.addr,
+        "GET",
+        "/api/v1/session/userinfo",
+        &[("Cookie", &form_cookie)],
+        b"",
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let form_csrf = json_of(&body)["csrfToken"].as_str().unwrap().to_string();
+    let r = http_full(
+        s.addr,
+        "POST",
+        "/logout",
+        &[
+            ("Cookie", &form_cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        format!("_csrf={form_csrf}").as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some("/login"));
+    assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
+    let (code, _) = http(
+        s.addr,
+        "GET",
+        "/api/v1/session/userinfo",
+        &[("Cookie", &form_cookie)],
+        b"",
+    )
+    .await;
+    assert_eq!(code, 401, "logged out");
+    let (code, body) = http(
+        s.addr,
+        "DELETE",
+        "/api/v1/session",
+        &[("Authorization", &viewer)],
+        b"",
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let (code, _) = http(
+        s.addr,
+        "GET",
+        "/api/v1/applications",
+        &[("Authorization", &viewer)],
+        b"",
+    )
+    .await;
+    assert_eq!(code, 401, "the session ended");
+
+    // Failed logins are limited per account: after five (one was the form above), even the
+    // right password is refused.
+    for _ in 0..4 {
+        let (code, _) = http(
+            s.addr,
+            "POST",
+            "/api/v1/session",
+            &[("Content-Type", "application/json")],
+            br#"{"username":"viewer","password":"guess"}"#,
+        )
+        .await;
+        assert_eq!(code, 401);
+    }
+    let (code, body) = http(
+        s.addr,
+        "POST",
+        "/api/v1/session",
+        &[("Content-Type", "application/json")],
+        br#"{"username":"viewer","password":"viewer-password"}"#,
+    )
+    .await;
+    assert_eq!(code, 429, "{body}");
+    assert_eq!(json_of(&body)["code"], "too_many_failed_logins");
+    let r = http_full(
+        s.addr,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"username=viewer&password=viewer-password",
+    )
+    .await;
+    assert_eq!(r.header("location"), Some("/login?error=locked&next=%2F"));
+    // Other accounts are not affected.
+    log_in(s.addr, "admin", &password).await;
+
+    let (_, metrics) = http(s.addr, "GET", "/metrics", &[], b"").await;
+    assert!(
+        metrics.contains(r#"ferry_login_attempts_total{result="locked"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"ferry_login_attempts_total{result="failure"}"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn tls_serves_https_and_marks_cookies_secure() {
+    install_crds();
+    let ns = Cluster::shared().namespace("server-tls").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    // A CA, and a certificate for 127.0.0.1 signed by it.
+    let ca_cert = dir.path().join("ca.crt");
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .expect("running openssl (apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-days",
+                "1",
+                "-subj",
+                "/CN=test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                "tls.key",
+                "-out",
+                "tls.csr",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.path().join("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "tls.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "ext",
+        "-out",
+        "tls.crt",
+    ]);
+
+    // A key that does not exist is a clear error naming the file.
+    ferry_testsupport::install_crypto_provider();
+    let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), ns.name());
+    config.tls_files = Some(ferry_server::TlsFiles {
+        cert: cert.clone(),
+        key: dir.path().join("missing.key"),
+    });
+    let engine = Arc::new(Engine::new(
+        ns.client(),
+        EngineConfig {
+            namespace: ns.name().to_string(),
+            field_manager: "ferry".into(),
+            poll_interval: Duration::ZERO,
+            cache_dir: dir.path().join("cache"),
+            per_app_concurrency: 4,
+        },
+    ));
+    let err = Server::bind(config.clone(), ns.client(), engine.clone())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("missing.key"), "{err}");
+
+    config.tls_files = Some(ferry_server::TlsFiles {
+        cert: cert.clone(),
+        key,
+    });
+    let server = Server::bind(config, ns.client(), engine).await.unwrap();
+    let addr = server.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls_pki_types::pem::PemObject;
+    for c in rustls_pki_types::CertificateDer::pem_file_iter(&ca_cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let client_config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config));
+    let connect = || async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        connector
+            .connect(
+                rustls_pki_types::ServerName::IpAddress(addr.ip().into()),
+                tcp,
+            )
+            .await
+            .unwrap()
+    };
+    let r = http_on(connect().await, addr, "GET", "/healthz", &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Plain HTTP on the TLS port gets nowhere.
+    let plain = tokio::time::timeout(Duration::from_secs(10), http_full_raw(addr)).await;
+    assert!(
+        !matches!(plain, Ok(Some(ref s)) if s.starts_with("HTTP/1.1 200")),
+        "{plain:?}"
+    );
+
+    let password = secret_value(&ns, "ferry-initial-admin-secret", "password").await;
+    let body = json!({"username": "admin", "password": password}).to_string();
+    let r = http_on(
+        connect().await,
+        addr,
+        "POST",
+        "/api/v1/session",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let set_cookie = r.header("set-cookie").unwrap();
+    assert!(set_cookie.ends_with("; Secure"), "{set_cookie}");
+    drop(stop);
+}
+
+/// What a plain-HTTP request to `addr` gets back, if anything.
+async fn http_full_raw(addr: SocketAddr) -> Option<String> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .ok()?;
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out).await;
+    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 fn sign(key: &str, body: &[u8]) -> String {

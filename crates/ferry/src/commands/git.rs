@@ -19,7 +19,7 @@ use ferry_pipeline::{
     SecretString, clone_repo, commit_and_push,
 };
 
-use super::run::parse_duration;
+use super::controller::parse_duration;
 
 /// Arguments of `ferry git`.
 #[derive(Debug, clap::Args)]

@@ -117,7 +117,7 @@ fn default_project(namespace: &str) -> Value {
     })
 }
 
-/// ferry's own Deployment, ServiceAccount and RBAC for running in the cluster. The controller
+/// ferry's own Deployment, Service, ServiceAccount and RBAC for running in the cluster. The controller
 /// applies whatever Git holds, so its ClusterRole is broad, as Argo CD's application controller's.
 fn controller_objects(namespace: &str, image: &str) -> Vec<Value> {
     let labels = json!({ "app.kubernetes.io/name": "ferry", "app.kubernetes.io/part-of": "ferry" });
@@ -155,7 +155,12 @@ fn controller_objects(namespace: &str, image: &str) -> Vec<Value> {
                             "name": "ferry",
                             "image": image,
                             "imagePullPolicy": "IfNotPresent",
-                            "args": ["run", "--namespace", namespace, "--cache-dir", "/var/cache/ferry"],
+                            // The UI and API on every interface of the pod; the Service below
+                            // (and an Ingress of your own) reach it.
+                            "args": ["run", "--namespace", namespace, "--cache-dir", "/var/cache/ferry", "--listen", "0.0.0.0:8080"],
+                            "ports": [{ "name": "http", "containerPort": 8080 }],
+                            "readinessProbe": { "httpGet": { "path": "/readyz", "port": "http" }, "periodSeconds": 10 },
+                            "livenessProbe": { "httpGet": { "path": "/healthz", "port": "http" }, "periodSeconds": 20 },
                             "volumeMounts": [{ "name": "cache", "mountPath": "/var/cache/ferry" }],
                             "securityContext": {
                                 "allowPrivilegeEscalation": false,
@@ -167,6 +172,14 @@ fn controller_objects(namespace: &str, image: &str) -> Vec<Value> {
                         "volumes": [{ "name": "cache", "emptyDir": {} }]
                     }
                 }
+            }
+        }),
+        json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": { "name": "ferry", "namespace": namespace, "labels": labels },
+            "spec": {
+                "selector": { "app.kubernetes.io/name": "ferry" },
+                "ports": [{ "name": "http", "port": 80, "targetPort": "http" }]
             }
         }),
     ]

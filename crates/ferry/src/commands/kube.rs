@@ -48,6 +48,7 @@ impl KubeArgs {
                  pass --kubeconfig",
             )?,
         };
-        kube::Client::try_from(config).context("building the Kubernetes client")
+        // Every request is counted (ferry_kube_requests_total) for `ferry run`'s /metrics.
+        ferry_cluster::instrumented_client(config).context("building the Kubernetes client")
     }
 }

@@ -1,6 +1,8 @@
 //! One module per `ferry` subcommand: an `Args` struct and a `run` function.
 
+pub(crate) mod account;
 pub(crate) mod app;
+pub(crate) mod controller;
 pub(crate) mod git;
 pub(crate) mod image;
 pub(crate) mod install;

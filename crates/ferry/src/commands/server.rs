@@ -1,47 +1,108 @@
-//! `ferry server`: the HTTP server alone (JSON API, Git webhooks, probes, metrics), without the
-//! controller. Syncs and refreshes it is asked for are carried out by a `ferry run` watching
-//! the same namespace.
+//! `ferry server`: the HTTP server alone (web UI, JSON API, Git webhooks, probes, metrics),
+//! without the controller. Syncs and refreshes it is asked for are carried out by a
+//! `ferry controller` (or `ferry run`) watching the same namespace.
 
-use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use ferry_controller::{Engine, EngineConfig};
-use ferry_server::{ServerConfig, WebhookSecretSource};
+use ferry_server::{ServerConfig, TlsFiles, WebhookSecretSource};
 
 use super::kube::KubeArgs;
+
+/// The server's settings, shared by `ferry run` and `ferry server`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Where the HTTP server (UI, JSON API, Git webhooks, /metrics, /healthz, /readyz) listens;
+    /// `off` (ferry run only) runs the controller alone.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+
+    /// Serve without authentication. For a local demo only: anyone who can reach the port can
+    /// sync and roll back applications (the UI says so on every page).
+    #[arg(long)]
+    insecure_no_auth: bool,
+
+    /// The Secret (in the namespace) holding webhook secrets (`webhook.github.secret`,
+    /// `webhook.gitlab.secret`, `webhook.gitea.secret`, `webhook.bitbucket.uuid`). Without it
+    /// every webhook delivery is refused.
+    #[arg(long, value_name = "NAME")]
+    webhook_secret: Option<String>,
+
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key-file).
+    #[arg(long, value_name = "FILE", requires = "tls_key_file")]
+    tls_cert_file: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert-file.
+    #[arg(long, value_name = "FILE", requires = "tls_cert_file")]
+    tls_key_file: Option<PathBuf>,
+
+    /// Clients reach this server over HTTPS through a proxy that terminates TLS: mark session
+    /// cookies Secure although this server speaks plain HTTP.
+    #[arg(long)]
+    behind_tls_proxy: bool,
+}
+
+impl ServeArgs {
+    /// The server's configuration for the Applications of `namespace`; `None` for
+    /// `--listen off` when `off_allowed`.
+    pub(crate) fn config(
+        &self,
+        namespace: &str,
+        off_allowed: bool,
+    ) -> anyhow::Result<Option<ServerConfig>> {
+        if self.listen == "off" {
+            anyhow::ensure!(
+                off_allowed,
+                "--listen off: ferry server has nothing to do without an address"
+            );
+            return Ok(None);
+        }
+        let addr = self.listen.parse().map_err(|e| {
+            anyhow::anyhow!(
+                "--listen {:?} is not an address like 127.0.0.1:8080: {e}",
+                self.listen
+            )
+        })?;
+        let mut config = ServerConfig::new(addr, namespace);
+        config.insecure_no_auth = self.insecure_no_auth;
+        if let Some(name) = &self.webhook_secret {
+            config.webhook_secrets = WebhookSecretSource::Kubernetes {
+                secret_name: name.clone(),
+            };
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert_file, &self.tls_key_file) {
+            config.tls_files = Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            });
+        }
+        config.tls = self.behind_tls_proxy;
+        Ok(Some(config))
+    }
+}
 
 /// Arguments of `ferry server`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
     kube: KubeArgs,
-    /// Where to listen (address:port).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-    /// The namespace of the Applications (and of the webhook Secret).
+
+    /// The namespace of the Applications (and of the accounts and webhook Secrets).
     #[arg(long, short = 'n', default_value = "ferry", env = "FERRY_NAMESPACE")]
     namespace: String,
-    /// Serve the API without authentication. Only for local use: anyone who can reach the
-    /// address can sync and roll back applications.
-    #[arg(long)]
-    insecure_no_auth: bool,
-    /// The Secret holding webhook secrets (keys `webhook.github.secret`,
-    /// `webhook.gitlab.secret`, `webhook.gitea.secret`, `webhook.bitbucket.uuid`). Without it
-    /// every webhook delivery is refused.
-    #[arg(long, value_name = "NAME")]
-    webhook_secret: Option<String>,
+
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 /// Runs the server until interrupted (Ctrl-C or SIGTERM).
 pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
-    let mut config = ServerConfig::new(args.listen, args.namespace.clone());
-    config.insecure_no_auth = args.insecure_no_auth;
-    if let Some(name) = &args.webhook_secret {
-        config.webhook_secrets = WebhookSecretSource::Kubernetes {
-            secret_name: name.clone(),
-        };
-    }
+    let config = args
+        .serve
+        .config(&args.namespace, false)?
+        .context("no address to listen on")?;
     let client = args.kube.client().await?;
     // The engine only renders for diffs here; its checkouts go to a directory of this process.
     let cache = tempfile::Builder::new()
@@ -58,11 +119,15 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
             per_app_concurrency: 8,
         },
     ));
-    ferry_server::serve(config, client, engine, shutdown_signal()).await?;
+    let mut metrics = ferry_server::Metrics::new();
+    ferry_cluster::ApiMetrics::global().register(metrics.registry_mut());
+    ferry_server::Server::bind_with_metrics(config, client, engine, metrics)
+        .await?
+        .run(shutdown_signal())
+        .await?;
     Ok(())
 }
 
-/// Completes on Ctrl-C or SIGTERM.
 /// Resolves on Ctrl-C or SIGTERM.
 pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
@@ -83,5 +148,5 @@ pub(crate) async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
-    tracing::info!("stopping the server");
+    tracing::info!("stopping");
 }

@@ -56,23 +56,34 @@ pub struct Controller {
 impl Controller {
     /// Starts `ferry run` for `namespace` with a short poll interval.
     pub fn start(kubeconfig: &Path, namespace: &str) -> Controller {
+        Self::start_command(
+            kubeconfig,
+            &[
+                "run",
+                "--namespace",
+                namespace,
+                "--poll-interval",
+                "1s",
+                // Many controllers run at once: each serves on a port of its own.
+                "--listen",
+                "127.0.0.1:0",
+            ],
+        )
+    }
+
+    /// Starts `ferry <args>` (with `--cache-dir` added for `run` and `controller`), logging to
+    /// a file of its own.
+    pub fn start_command(kubeconfig: &Path, args: &[&str]) -> Controller {
         let cache = tempfile::Builder::new()
             .prefix("ferry-cache-")
             .tempdir()
             .unwrap();
         let log = cache.path().join("ferry.log");
-        let args = vec![
-            "run".to_string(),
-            "--namespace".into(),
-            namespace.into(),
-            "--poll-interval".into(),
-            "1s".into(),
-            "--cache-dir".into(),
-            cache.path().join("cache").display().to_string(),
-            // Many controllers run at once: each serves on a port of its own.
-            "--listen".into(),
-            "127.0.0.1:0".into(),
-        ];
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        if matches!(args[0].as_str(), "run" | "controller") {
+            args.push("--cache-dir".into());
+            args.push(cache.path().join("cache").display().to_string());
+        }
         let mut c = Controller {
             child: None,
             log,
@@ -118,6 +129,27 @@ impl Controller {
     /// The controller's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The `address=` of the first log line containing `marker` (waits up to 30 s for it).
+    pub fn logged_address(&self, marker: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let log = self.log();
+            if let Some(addr) = log
+                .lines()
+                .find(|l| l.contains(marker))
+                .and_then(|l| l.split("address=").nth(1))
+                .map(|a| a.split_whitespace().next().unwrap().to_string())
+            {
+                return addr;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {marker:?} line with an address in the log:\n{log}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 }
 

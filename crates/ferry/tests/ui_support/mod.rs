@@ -367,3 +367,127 @@ pub async fn start_fixture(w: &World, repo: &GitRepo, root: &str, child: &str) {
     )
     .await;
 }
+
+/// Creates account `name` with `role` and `password` with `ferry account` (as a user would).
+pub fn create_account(w: &World, name: &str, role: &str, password: &str) {
+    let out = w.ferry(&["account", "create", name, "--role", role]);
+    assert!(out.status.success(), "ferry account create: {out:?}");
+    let mut child = Command::new(ferry_bin())
+        .args([
+            "account",
+            "update-password",
+            name,
+            "--namespace",
+            w.ns.name(),
+        ])
+        .env("KUBECONFIG", w.kubeconfig())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "ferry account update-password: {out:?}"
+    );
+}
+
+/// The admin's initial password, from Secret `ferry-initial-admin-secret` (the server creates
+/// it at its first start).
+pub async fn initial_admin_password(w: &World) -> String {
+    wait_until("the initial admin password Secret", STEP, || async {
+        match w.kubectl().try_run(&[
+            "get",
+            "secret",
+            "ferry-initial-admin-secret",
+            "-o",
+            "jsonpath={.data.password}",
+        ]) {
+            Ok(b64) if !b64.trim().is_empty() => {
+                use base64::Engine as _;
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(b64.trim())
+                    .unwrap();
+                Probe::Done(String::from_utf8(raw).unwrap())
+            }
+            Ok(_) => Probe::pending("empty"),
+            Err(e) => Probe::pending(e),
+        }
+    })
+    .await
+}
+
+/// A logged-in browser-like session: the cookie and the CSRF token.
+pub struct Session {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl UiServer {
+    /// Logs in with the login form (retrying until the account is known: account changes take
+    /// a few seconds to reach the server); reads the CSRF token from a page.
+    pub async fn login(&self, user: &str, password: &str) -> Session {
+        let form = format!(
+            "username={}&password={}&next=%2F",
+            urlencode(user),
+            urlencode(password)
+        );
+        let cookie = wait_until(&format!("logging in as {user}"), STEP, || async {
+            let r = self.post_form("/login", &form, &[]);
+            let cookie = r
+                .headers
+                .iter()
+                .filter(|(n, _)| n == "set-cookie")
+                .find_map(|(_, v)| {
+                    v.split(';')
+                        .next()
+                        .filter(|c| c.starts_with("ferry_session=") && c.len() > 14)
+                })
+                .map(str::to_string);
+            match cookie {
+                Some(c) if r.status == 303 => Probe::Done(c),
+                _ => Probe::pending(format!("{} {:?}", r.status, r.header("location"))),
+            }
+        })
+        .await;
+        let page = request(self.addr, "GET", "/", &[("Cookie", &cookie)], b"");
+        assert_eq!(page.status, 200, "{}", page.body);
+        let csrf = page
+            .body
+            .split("<meta name=\"csrf-token\" content=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            !csrf.is_empty(),
+            "no CSRF token in the page:\n{}",
+            page.body
+        );
+        Session { cookie, csrf }
+    }
+
+    /// GET `path` in `session`.
+    pub fn get_as(&self, session: &Session, path: &str) -> Reply {
+        request(self.addr, "GET", path, &[("Cookie", &session.cookie)], b"")
+    }
+}
+
+/// Percent-encodes a form value.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

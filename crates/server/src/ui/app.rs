@@ -609,6 +609,7 @@ pub(crate) async fn sync_form(
         }
         let _accepted = crate::api::sync_application(
             State(state.clone()),
+            Extension(principal.clone()),
             Path(name.clone()),
             Bytes::from(body.to_string()),
         )
@@ -633,6 +634,7 @@ pub(crate) async fn refresh_form(
         let hard = checked(&f.hard);
         let _accepted = crate::api::refresh_application(
             State(state.clone()),
+            Extension(principal.clone()),
             Path(name.clone()),
             Ok(Query(crate::api::RefreshQuery { hard })),
         )
@@ -675,6 +677,7 @@ pub(crate) async fn rollback_form(
         let body = json!({"id": id, "prune": checked(&f.prune)});
         let (_, Json(answer)) = crate::api::rollback_application(
             State(state.clone()),
+            Extension(principal.clone()),
             Path(name.clone()),
             Bytes::from(body.to_string()),
         )

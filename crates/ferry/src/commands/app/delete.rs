@@ -9,7 +9,7 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::json;
 
 use super::{Common, EXIT_FAILED};
-use crate::commands::run::parse_duration;
+use crate::commands::controller::parse_duration;
 
 /// Arguments of `ferry app delete`.
 #[derive(Debug, clap::Args)]

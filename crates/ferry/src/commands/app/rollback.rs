@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::Common;
 use super::sync::{request_operation, wait_for_operation};
-use crate::commands::run::parse_duration;
+use crate::commands::controller::parse_duration;
 
 /// Arguments of `ferry app rollback`.
 #[derive(Debug, clap::Args)]

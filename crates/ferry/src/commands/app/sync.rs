@@ -8,7 +8,7 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
 use super::{Common, EXIT_FAILED, cli_user};
-use crate::commands::run::parse_duration;
+use crate::commands::controller::parse_duration;
 
 /// Arguments of `ferry app sync`.
 #[derive(Debug, clap::Args)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use ferry_core::application::{HealthStatusCode, SyncStatusCode};
 
 use super::{Common, EXIT_FAILED};
-use crate::commands::run::parse_duration;
+use crate::commands::controller::parse_duration;
 
 /// Arguments of `ferry app wait`.
 #[derive(Debug, clap::Args)]

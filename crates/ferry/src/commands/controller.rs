@@ -1,0 +1,150 @@
+//! `ferry controller`: the reconciler alone, without the UI and API (those come from
+//! `ferry server`); serves `/metrics` and `/healthz` on `--metrics-listen`. `ferry run` runs
+//! both halves in one process.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_controller::{Engine, EngineConfig, run_controller};
+
+use super::kube::KubeArgs;
+
+/// The controller's settings, shared by `ferry run` and `ferry controller`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ControllerArgs {
+    /// The namespace whose Applications ferry reconciles (`argocd` makes an Argo CD repo work
+    /// with no edits).
+    #[arg(long, short = 'n', default_value = "ferry", env = "FERRY_NAMESPACE")]
+    pub(crate) namespace: String,
+
+    /// How often repositories are checked for new commits (e.g. 30s, 3m, 1h).
+    #[arg(long, default_value = "3m", value_parser = parse_duration)]
+    poll_interval: Duration,
+
+    /// How many apps are reconciled at once.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) workers: usize,
+
+    /// How many API requests one app makes at once while comparing or applying.
+    #[arg(long, default_value_t = 8)]
+    per_app_concurrency: usize,
+
+    /// Where repository mirrors and checkouts are kept (default: a `ferry` folder in the
+    /// system's cache or temp directory).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+}
+
+impl ControllerArgs {
+    /// The engine for `client`, its metrics (and the API request metrics) registered in
+    /// `metrics`' registry.
+    pub(crate) fn engine(
+        &self,
+        client: kube::Client,
+        metrics: &mut ferry_server::Metrics,
+    ) -> anyhow::Result<Arc<Engine>> {
+        let cache_dir = self.cache_dir.clone().unwrap_or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir)
+                .join("ferry")
+        });
+        std::fs::create_dir_all(&cache_dir).map_err(|e| {
+            anyhow::anyhow!("creating the cache directory {}: {e}", cache_dir.display())
+        })?;
+        let engine = Engine::new(
+            client,
+            EngineConfig {
+                namespace: self.namespace.clone(),
+                field_manager: "ferry".into(),
+                poll_interval: self.poll_interval,
+                cache_dir,
+                per_app_concurrency: self.per_app_concurrency,
+            },
+        );
+        // One registry for the process: the server's metrics, the controller's, API requests.
+        engine.metrics.register(metrics.registry_mut());
+        ferry_cluster::ApiMetrics::global().register(metrics.registry_mut());
+        Ok(Arc::new(engine))
+    }
+}
+
+/// Arguments of `ferry controller`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    kube: KubeArgs,
+
+    #[command(flatten)]
+    controller: ControllerArgs,
+
+    /// Where `/metrics` and `/healthz` are served; `off` serves nothing.
+    #[arg(long, default_value = "127.0.0.1:8082")]
+    metrics_listen: String,
+}
+
+/// Parses `500ms`, `30s`, `3m`, `1h` or a plain number of seconds.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30s, 3m or 1h"))?;
+    Ok(match unit {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {s:?}: use ms, s, m or h"
+            ));
+        }
+    })
+}
+
+/// Runs the controller until interrupted.
+pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
+    let client = args.kube.client().await?;
+    let mut metrics = ferry_server::Metrics::new();
+    let engine = args.controller.engine(client, &mut metrics)?;
+    let serving = async {
+        match args.metrics_listen.as_str() {
+            "off" => std::future::pending().await,
+            listen => {
+                let addr = listen.parse().map_err(|e| {
+                    anyhow::anyhow!(
+                        "--metrics-listen {listen:?} is not an address like 127.0.0.1:8082 (or off): {e}"
+                    )
+                })?;
+                ferry_server::serve_metrics(addr, metrics, super::server::shutdown_signal())
+                    .await
+                    .map_err(anyhow::Error::from)
+            }
+        }
+    };
+    tokio::select! {
+        () = run_controller(engine, args.controller.workers) => Ok(()),
+        served = serving => served,
+        _ = super::server::shutdown_signal() => {
+            tracing::info!("interrupted, stopping");
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("3m"), Ok(Duration::from_secs(180)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("3 weeks").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+}
