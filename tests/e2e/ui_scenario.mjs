@@ -94,6 +94,7 @@ try {
     ]);
     const who = await page.locator("#user-name").textContent();
     expect(who === user, `the header shows ${who}, not ${user}`);
+    expect((await page.locator("#insecure-banner").count()) === 0, "the insecure banner shows with authentication on");
   } else {
     step("no authentication: the insecure banner is shown");
     await page.goto(`${base}/`);
@@ -216,6 +217,19 @@ try {
       await noHorizontalOverflow(page, `${name} at ${w} px`);
       await shot(page, `${name}-${w}`);
     }
+  }
+
+  if (user) {
+    step("log out from the header");
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto(`${base}/`);
+    await Promise.all([
+      page.waitForURL(/\/login/, { timeout: STEP_MS }),
+      page.getByRole("button", { name: "Log out" }).click(),
+    ]);
+    await page.goto(`${base}/`);
+    await page.waitForURL(/\/login\?next=/, { timeout: STEP_MS });
+    await shot(page, "login-1280");
   }
 
   expect(pageErrors.length === 0, `errors in the pages:\n${pageErrors.join("\n")}`);

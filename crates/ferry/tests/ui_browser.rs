@@ -1,7 +1,7 @@
 //! The web UI in a real headless Chromium: this test sets up the cluster state (ferry
 //! installed, a Git repository with an App-of-Apps, `ferry run`, `ferry server`) and runs
 //! `tests/e2e/ui_scenario.mjs` (playwright-core driving Debian's `/usr/bin/chromium`), which
-//! logs in, opens the apps, follows drift and a sync live, and checks keyboard use and narrow
+//! logs in as admin, opens the apps, follows drift and a sync live, and checks keyboard use and narrow
 //! and wide viewports. Screenshots go to `target/e2e-screenshots/`.
 //!
 //! Needs `chromium` (apt) and `npm ci` in `tests/e2e/`. In CI (`CI=true`) their absence
@@ -40,12 +40,6 @@ fn missing_prerequisites(e2e: &Path) -> Vec<String> {
     missing
 }
 
-/// The account the browser logs in with: none while the server runs without authentication.
-fn login(w: &World) -> Option<(String, String)> {
-    let _ = w;
-    None
-}
-
 #[tokio::test]
 async fn the_ui_in_headless_chromium() {
     let root_dir = ferry_testsupport::repo_root();
@@ -64,16 +58,17 @@ async fn the_ui_in_headless_chromium() {
     let ns = w.ns.name();
     let repo = GitRepo::new();
     start_fixture(&w, &repo, "root", "web").await;
-    let account = login(&w);
-    let ui = UiServer::start(w.kubeconfig(), ns, account.is_none()).await;
+    // Authentication on: the browser logs in as admin with the initial password, which the
+    // server puts into Secret ferry-initial-admin-secret at its first start.
+    let ui = UiServer::start(w.kubeconfig(), ns, false).await;
+    let password = initial_admin_password(&w).await;
 
     let shots: PathBuf = root_dir.join("target/e2e-screenshots");
-    let (user, password) = account.unwrap_or_default();
     let out = Command::new("node")
         .arg(e2e.join("ui_scenario.mjs"))
         .current_dir(&e2e)
         .env("FERRY_UI_URL", ui.url())
-        .env("FERRY_UI_USER", &user)
+        .env("FERRY_UI_USER", "admin")
         .env("FERRY_UI_PASSWORD", &password)
         .env("FERRY_UI_APP", "web")
         .env("FERRY_UI_PARENT", "root")
