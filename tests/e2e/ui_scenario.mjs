@@ -219,6 +219,38 @@ try {
     }
   }
 
+  step("with JavaScript off: log in, read the tree, filter, and refresh with a plain form post");
+  const noJsContext = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 900 } });
+  const noJs = await noJsContext.newPage();
+  if (user) {
+    await noJs.goto(`${base}/applications/${appName}`);
+    await noJs.waitForURL(/\/login/, { timeout: STEP_MS });
+    await noJs.getByLabel("Username").fill(user);
+    await noJs.getByLabel("Password").fill(password);
+    await Promise.all([
+      noJs.waitForURL(new RegExp(`/applications/${appName}$`), { timeout: STEP_MS }),
+      noJs.getByRole("button", { name: "Log in" }).click(),
+    ]);
+  } else {
+    await noJs.goto(`${base}/applications/${appName}`);
+  }
+  expect((await noJs.locator('#tree li[data-kind="Pod"]').count()) >= 1, "no Pod in the tree without JavaScript");
+  await Promise.all([
+    noJs.waitForURL(/done=refresh/, { timeout: STEP_MS }),
+    noJs.locator("#refresh-button").click(),
+  ]);
+  const notice = await noJs.locator("#action-status").textContent();
+  expect(notice.includes("Refresh requested"), `no notice after the refresh form: ${notice}`);
+  await noJs.goto(`${base}/`);
+  await noJs.getByLabel("Sync status").selectOption("Synced");
+  await Promise.all([
+    noJs.waitForURL(/sync=Synced/, { timeout: STEP_MS }),
+    noJs.getByRole("button", { name: "Filter" }).click(),
+  ]);
+  expect((await noJs.locator(`tr[data-app="${appName}"]`).count()) === 1, "the filtered list lacks the app");
+  await shot(noJs, "list-nojs-1280");
+  await noJsContext.close();
+
   if (user) {
     step("log out from the header");
     await page.setViewportSize({ width: 1280, height: 900 });

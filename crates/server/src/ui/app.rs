@@ -4,14 +4,13 @@
 use std::sync::Arc;
 
 use askama::Template;
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::header::LOCATION;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use ferry_cluster::{ClusterClient, ObjectRef};
-use ferry_controller::destinations::Destinations;
 use ferry_core::application::Application;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -51,12 +50,10 @@ async fn readable_app(
 
 /// The cluster holding `app`'s resources.
 async fn destination(state: &ServerState, app: &Application) -> Result<ClusterClient, UiError> {
-    let destinations = Destinations::new(
-        ClusterClient::new(state.client.clone()),
-        &state.config.namespace,
-    );
     let d = &app.spec.destination;
-    destinations
+    state
+        .ui
+        .destinations
         .resolve(d.server.as_deref(), d.name.as_deref())
         .await
         .map_err(|e| {
@@ -135,6 +132,8 @@ struct AppPage {
     tree_html: String,
     tree_note: Option<String>,
     can_sync: bool,
+    /// What the last form post asked for (after its redirect back here).
+    notice: String,
     images: Vec<String>,
     urls: Vec<String>,
 }
@@ -165,12 +164,32 @@ fn initiator(i: Option<&ferry_core::application::OperationInitiator>) -> String 
     }
 }
 
-/// `GET /applications/{name}`.
+/// Query of the app page: `done` says which form post redirected here.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct AppQuery {
+    #[serde(default)]
+    done: String,
+}
+
+/// The notice shown after a form post (only known ones: the query is not free text).
+fn notice(done: &str) -> &'static str {
+    match done {
+        "sync" => "Sync requested; the controller carries it out.",
+        "refresh" => "Refresh requested.",
+        "hard-refresh" => "Hard refresh requested.",
+        "rollback" => "Rollback requested; automated sync is off for this application.",
+        _ => "",
+    }
+}
+
+/// `GET /applications/{name}[?done=sync|refresh|hard-refresh|rollback]`.
 pub(crate) async fn app_page(
     State(state): State<Arc<ServerState>>,
     Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
+    query: Result<Query<AppQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let done = query.map(|Query(q)| q.done).unwrap_or_default();
     let chrome = Chrome::new(name.clone(), &principal);
     let result = async {
         let app = readable_app(&state, &principal, &name).await?;
@@ -268,6 +287,7 @@ pub(crate) async fn app_page(
             tree_html: tree.to_html(),
             tree_note,
             can_sync: principal.can_sync(&app.spec.project),
+            notice: notice(&done).to_string(),
             images: status.summary.images.clone(),
             urls: status.summary.external_urls.clone(),
             repo,
@@ -571,8 +591,9 @@ async fn may_sync(state: &ServerState, principal: &Principal, name: &str) -> Res
     }
 }
 
-/// After an action: back to the app's page (303, so reloading does not post again).
-fn back_to(name: &str, notice: &str) -> Response {
+/// After an action: back to the app's page (303, so reloading does not post again), which
+/// shows the notice for `done`.
+fn back_to(name: &str, done: &str) -> Response {
     (
         StatusCode::SEE_OTHER,
         [(
@@ -580,7 +601,7 @@ fn back_to(name: &str, notice: &str) -> Response {
             format!(
                 "/applications/{}?done={}",
                 encode_component(name),
-                encode_component(notice)
+                encode_component(done)
             ),
         )],
     )
@@ -614,7 +635,7 @@ pub(crate) async fn sync_form(
             Bytes::from(body.to_string()),
         )
         .await?;
-        Ok(back_to(&name, "sync requested"))
+        Ok(back_to(&name, "sync"))
     }
     .await;
     respond(result, chrome)
@@ -641,11 +662,7 @@ pub(crate) async fn refresh_form(
         .await?;
         Ok(back_to(
             &name,
-            if hard {
-                "hard refresh requested"
-            } else {
-                "refresh requested"
-            },
+            if hard { "hard-refresh" } else { "refresh" },
         ))
     }
     .await;
@@ -675,18 +692,14 @@ pub(crate) async fn rollback_form(
                 })?;
         may_sync(&state, &principal, &name).await?;
         let body = json!({"id": id, "prune": checked(&f.prune)});
-        let (_, Json(answer)) = crate::api::rollback_application(
+        let _accepted = crate::api::rollback_application(
             State(state.clone()),
             Extension(principal.clone()),
             Path(name.clone()),
             Bytes::from(body.to_string()),
         )
         .await?;
-        let revision = answer["revision"].as_str().unwrap_or_default();
-        Ok(back_to(
-            &name,
-            &format!("rollback to {} requested", short_revision(revision)),
-        ))
+        Ok(back_to(&name, "rollback"))
     }
     .await;
     respond(result, chrome)
@@ -745,6 +758,12 @@ mod tests {
         assert_eq!(del, ["  replicas: 3"]);
         assert_eq!(add, ["  replicas: 1"]);
         assert!(diff_lines(Some(&live), Some(&live)).is_empty());
+    }
+
+    #[test]
+    fn notices_are_known_texts_only() {
+        assert!(notice("sync").starts_with("Sync requested"));
+        assert_eq!(notice("<script>alert(1)</script>"), "");
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub use events::AppEvent;
 /// What the UI keeps between requests: the fan-out of Application changes to `/events`.
 pub struct UiState {
     events: events::EventHub,
+    /// Clients of the apps' destination clusters, for their resource trees and manifests.
+    pub(crate) destinations: ferry_controller::destinations::Destinations,
 }
 
 impl std::fmt::Debug for UiState {
@@ -51,6 +53,10 @@ impl UiState {
     pub fn new(client: &kube::Client, namespace: &str) -> Self {
         UiState {
             events: events::EventHub::new(client.clone(), namespace),
+            destinations: ferry_controller::destinations::Destinations::new(
+                ferry_cluster::ClusterClient::new(client.clone()),
+                namespace,
+            ),
         }
     }
 
