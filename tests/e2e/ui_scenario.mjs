@@ -165,6 +165,19 @@ try {
   const urlBefore = page.url();
   execFileSync("kubectl", ["scale", `deployment/${deployment}`, "--replicas=3", "-n", namespace], { stdio: "inherit" });
   await page.waitForFunction(() => document.getElementById("sync-status").textContent === "OutOfSync", null, { timeout: STEP_MS });
+  step("the tree is reloaded in place: the Deployment's node turns OutOfSync");
+  // The tree's Deployment node shows `want` as its sync badge (its text starts with a
+  // screen-reader-only "sync: ").
+  const deploymentNodeSyncIs = (want) =>
+    page.waitForFunction(
+      (w) => {
+        const b = document.querySelector('#tree li[data-kind="Deployment"] > .node [data-badge="sync"]');
+        return !!b && b.textContent.replace("sync: ", "") === w;
+      },
+      want,
+      { timeout: STEP_MS },
+    );
+  await deploymentNodeSyncIs("OutOfSync");
   expect(await page.evaluate(() => window.__ferryNoReload === true), "the page reloaded");
 
   step("the diff page shows replicas");
@@ -196,6 +209,7 @@ try {
   await page.keyboard.press("Enter");
   await page.waitForFunction(() => document.getElementById("sync-status").textContent === "Synced", null, { timeout: STEP_MS });
   expect(page.url() === urlBefore, `the page navigated to ${page.url()}`);
+  await deploymentNodeSyncIs("Synced");
   expect(await page.evaluate(() => window.__ferryNoReload === true), "the page reloaded");
   const replicas = execFileSync("kubectl", ["get", `deployment/${deployment}`, "-n", namespace, "-o", "jsonpath={.spec.replicas}"]).toString();
   expect(replicas === "2", `the Deployment has ${replicas} replicas after the sync, not 2`);

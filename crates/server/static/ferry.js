@@ -131,7 +131,7 @@
     });
     var state = [ev.sync, ev.health, ev.operation, ev.revision, ev.lastSync].join("|");
     root.setAttribute("data-state", state);
-    if (before !== null && before !== state) {
+    if (before !== state) {
       var status = document.getElementById("action-status");
       if (status && !pending && ev.operation) say(status, "Last operation: " + ev.operation + (ev.operationMessage ? " — " + ev.operationMessage : ""), ev.operation === "Failed" || ev.operation === "Error");
       refreshSections();

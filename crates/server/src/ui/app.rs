@@ -134,6 +134,9 @@ struct AppPage {
     can_sync: bool,
     /// What the last form post asked for (after its redirect back here).
     notice: String,
+    /// The state the script compares events with (`sync|health|operation|revision|lastSync`,
+    /// as in [`super::AppEvent`]): a change reloads the tree, history and conditions.
+    live_state: String,
     images: Vec<String>,
     urls: Vec<String>,
 }
@@ -288,6 +291,17 @@ pub(crate) async fn app_page(
             tree_note,
             can_sync: principal.can_sync(&app.spec.project),
             notice: notice(&done).to_string(),
+            live_state: {
+                let row = super::list::AppRow::of(&app);
+                [
+                    row.sync,
+                    row.health,
+                    row.operation,
+                    row.revision,
+                    row.last_sync,
+                ]
+                .join("|")
+            },
             images: status.summary.images.clone(),
             urls: status.summary.external_urls.clone(),
             repo,
