@@ -298,7 +298,7 @@ async fn with_authentication_pages_need_a_login_and_readonly_users_cannot_sync()
     assert!(!login.body.contains("insecure-banner"));
 
     // A readonly account reads everything, but has no actions, and a sync is refused.
-    create_account(&w, "viewer", "readonly", "viewer-pass-1");
+    create_account(&w, "viewer", "readonly", &[], "viewer-pass-1");
     let viewer = ui.login("viewer", "viewer-pass-1").await;
     let page = ui.get_as(&viewer, "/applications/web");
     assert_eq!(page.status, 200, "{}", page.body);
@@ -323,6 +323,23 @@ async fn with_authentication_pages_need_a_login_and_readonly_users_cannot_sync()
     );
     assert_eq!(refused.status, 403, "{}", refused.body);
     assert!(refused.body.contains("may not"), "{}", refused.body);
+
+    // An account limited to another project does not see the apps at all.
+    create_account(
+        &w,
+        "outsider",
+        "sync",
+        &["--projects", "other"],
+        "outsider-pass-1",
+    );
+    let outsider = ui.login("outsider", "outsider-pass-1").await;
+    let list = ui.get_as(&outsider, "/");
+    assert!(!list.body.contains("data-app=\"web\""), "{}", list.body);
+    assert!(list.body.contains("0 applications"), "{}", list.body);
+    let hidden = ui.get_as(&outsider, "/applications/web");
+    assert_eq!(hidden.status, 404, "{}", hidden.body);
+    let hidden = ui.get_as(&outsider, "/applications/web/diff");
+    assert_eq!(hidden.status, 404, "{}", hidden.body);
 
     // An admin (the initial password) sees the actions; a form post needs the CSRF token.
     let password = initial_admin_password(&w).await;

@@ -368,9 +368,12 @@ pub async fn start_fixture(w: &World, repo: &GitRepo, root: &str, child: &str) {
     .await;
 }
 
-/// Creates account `name` with `role` and `password` with `ferry account` (as a user would).
-pub fn create_account(w: &World, name: &str, role: &str, password: &str) {
-    let out = w.ferry(&["account", "create", name, "--role", role]);
+/// Creates account `name` with `role` (and `extra` arguments of `ferry account create`, e.g.
+/// `--projects`) and `password` with `ferry account`, as a user would.
+pub fn create_account(w: &World, name: &str, role: &str, extra: &[&str], password: &str) {
+    let mut args = vec!["account", "create", name, "--role", role];
+    args.extend_from_slice(extra);
+    let out = w.ferry(&args);
     assert!(out.status.success(), "ferry account create: {out:?}");
     let mut child = Command::new(ferry_bin())
         .args([
