@@ -81,11 +81,65 @@ try {
     expect(m.scroll <= m.inner, `${what}: the page scrolls horizontally (scrollWidth ${m.scroll} > innerWidth ${m.inner})`);
   };
 
+  // Every form control has a label; every bit of text meets WCAG AA contrast (4.5:1) against
+  // the background it is drawn on (badges included); the page has a language, a title and
+  // landmarks.
+  const accessible = async (p, what) => {
+    const problems = await p.evaluate(() => {
+      const out = [];
+      const rgb = (c) => {
+        const m = c.match(/rgba?\(([^)]+)\)/);
+        if (!m) return null;
+        const [r, g, b, a] = m[1].split(",").map((x) => parseFloat(x));
+        return { r, g, b, a: a === undefined ? 1 : a };
+      };
+      const lum = ({ r, g, b }) => {
+        const f = (c) => {
+          c /= 255;
+          return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+        };
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+      };
+      const background = (el) => {
+        for (let e = el; e; e = e.parentElement) {
+          const c = rgb(getComputedStyle(e).backgroundColor);
+          if (c && c.a > 0.5) return c;
+        }
+        return { r: 255, g: 255, b: 255, a: 1 };
+      };
+      if (!document.documentElement.lang) out.push("no lang");
+      if (!document.title) out.push("no title");
+      for (const tag of ["header", "main"]) if (!document.querySelector(tag)) out.push(`no <${tag}>`);
+      for (const el of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+        if (!(el.labels && el.labels.length) && !el.getAttribute("aria-label")) out.push(`unlabelled ${el.outerHTML.slice(0, 80)}`);
+      }
+      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      const seen = new Set();
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        const el = n.parentElement;
+        if (!n.textContent.trim() || seen.has(el)) continue;
+        seen.add(el);
+        const style = getComputedStyle(el);
+        const box = el.getBoundingClientRect();
+        if (style.visibility === "hidden" || style.display === "none" || box.width <= 1 || box.height <= 1) continue;
+        const fg = rgb(style.color);
+        if (!fg) continue;
+        const bg = background(el);
+        const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+        const ratio = (hi + 0.05) / (lo + 0.05);
+        if (ratio < 4.5) out.push(`contrast ${ratio.toFixed(2)} for "${n.textContent.trim().slice(0, 40)}" (${style.color} on rgb(${bg.r}, ${bg.g}, ${bg.b}))`);
+      }
+      return out;
+    });
+    expect(problems.length === 0, `${what}: accessibility problems:\n${problems.join("\n")}`);
+  };
+
   // --- Log in (or see the insecure banner). ---
   if (user) {
     step(`log in as ${user}`);
     await page.goto(`${base}/`);
     await page.waitForURL(/\/login/, { timeout: STEP_MS });
+    await accessible(page, "the login page");
     await page.getByLabel("Username").fill(user);
     await page.getByLabel("Password").fill(password);
     await Promise.all([
@@ -111,6 +165,7 @@ try {
     const sync = await row.locator('[data-field="sync"]').textContent();
     expect(["Synced", "OutOfSync", "Unknown"].includes(sync), `${name}: sync badge ${sync}`);
   }
+  await accessible(page, "the list");
   await shot(page, "list-1280");
 
   step("the filter narrows the list (a GET form)");
@@ -144,6 +199,7 @@ try {
   }
   await page.waitForFunction(() => document.documentElement.getAttribute("data-live") === "on", null, { timeout: STEP_MS });
   expect(await page.locator("#history table tbody tr").count() >= 1, "no history row");
+  await accessible(page, "the app page");
   await shot(page, "app-1280");
 
   step("a Secret's manifest is masked");
@@ -155,6 +211,7 @@ try {
   expect(manifest.includes("++++++++"), `no mask in the Secret's manifest:\n${manifest}`);
   expect(!(await secretPage.content()).includes(secretValue), "the Secret's value appears in its page");
   expect(!(await secretPage.content()).includes(Buffer.from(secretValue).toString("base64")), "the Secret's base64 value appears in its page");
+  await accessible(secretPage, "the Secret's page");
   await shot(secretPage, "secret-1280");
 
   // --- Drift, seen live. ---
@@ -186,6 +243,7 @@ try {
   const diffText = await diffPage.locator("main").textContent();
   expect(/replicas: 3/.test(diffText) && /replicas: 2/.test(diffText), `the diff does not show replicas 3 → 2:\n${diffText.slice(0, 2000)}`);
   expect(!(await diffPage.content()).includes(secretValue), "the Secret's value appears in the diff");
+  await accessible(diffPage, "the diff page");
   await shot(diffPage, "diff-1280");
 
   // --- Keyboard: Tab reaches Sync; Enter syncs; SSE shows Synced. ---
@@ -229,6 +287,7 @@ try {
     ]) {
       await page.goto(`${base}${path}`);
       await noHorizontalOverflow(page, `${name} at ${w} px`);
+      await accessible(page, `${name} at ${w} px`);
       await shot(page, `${name}-${w}`);
     }
   }
