@@ -245,6 +245,9 @@ try {
   expect(!(await diffPage.content()).includes(secretValue), "the Secret's value appears in the diff");
   await accessible(diffPage, "the diff page");
   await shot(diffPage, "diff-1280");
+  await diffPage.setViewportSize({ width: 360, height: 800 });
+  await noHorizontalOverflow(diffPage, "the diff with changes at 360 px");
+  await shot(diffPage, "diff-changes-360");
 
   // --- Keyboard: Tab reaches Sync; Enter syncs; SSE shows Synced. ---
   step("keyboard: Tab reaches the Sync button");
