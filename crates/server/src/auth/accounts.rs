@@ -340,59 +340,17 @@ impl AccountStore {
 
     /// Writes `entries` into the Secret (created when missing); `None` removes a key.
     async fn patch_secret(&self, entries: &[(String, Option<String>)]) -> Result<(), AccountError> {
-        let mut data = serde_json::Map::new();
-        for (k, v) in entries {
-            data.insert(k.clone(), v.clone().into());
-        }
-        let exists = self
-            .secrets
-            .get_opt(SECRET)
-            .await
-            .map_err(kube_err(format!(
-                "reading Secret {}/{SECRET}",
-                self.namespace
-            )))?
-            .is_some();
-        if exists {
-            let patch = serde_json::json!({ "stringData": data });
-            // `stringData` cannot delete keys; removals go through `data`.
-            let removals: serde_json::Map<String, serde_json::Value> = entries
-                .iter()
-                .filter(|(_, v)| v.is_none())
-                .map(|(k, _)| (k.clone(), serde_json::Value::Null))
-                .collect();
-            let mut patch = patch;
-            if !removals.is_empty() {
-                patch["data"] = removals.into();
-                patch["stringData"] = entries
-                    .iter()
-                    .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v.into())))
-                    .collect::<serde_json::Map<_, _>>()
-                    .into();
-            }
-            self.secrets
-                .patch(SECRET, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .map_err(kube_err(format!(
-                    "updating Secret {}/{SECRET}",
-                    self.namespace
-                )))?;
-        } else {
-            let secret: Secret = serde_json::from_value(serde_json::json!({
-                "apiVersion": "v1", "kind": "Secret",
-                "metadata": {"name": SECRET, "labels": {"app.kubernetes.io/part-of": "ferry"}},
-                "type": "Opaque",
-                "stringData": entries.iter().filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v))).collect::<BTreeMap<_, _>>(),
-            }))
-            .map_err(|e| AccountError::Invalid(e.to_string()))?;
-            self.secrets
-                .create(&PostParams::default(), &secret)
-                .await
-                .map_err(kube_err(format!(
-                    "creating Secret {}/{SECRET}",
-                    self.namespace
-                )))?;
-        }
+        use base64::Engine as _;
+        let data = entries
+            .iter()
+            .map(|(k, v)| {
+                let encoded = v
+                    .as_ref()
+                    .map(|v| base64::engine::general_purpose::STANDARD.encode(v));
+                (k.clone(), encoded.into())
+            })
+            .collect();
+        upsert_data(&self.secrets, "Secret", &self.namespace, SECRET, data).await?;
         self.invalidate().await;
         Ok(())
     }
@@ -488,47 +446,22 @@ impl AccountStore {
                 "account name {name:?}: use lowercase letters, digits and '-' (at most 63)"
             )));
         }
-        let data = serde_json::json!({
-            format!("accounts.{name}"): "login, apiKey",
-            format!("accounts.{name}.role"): role.as_str(),
-            format!("accounts.{name}.projects"): projects.join(", "),
-        });
-        let exists = self
-            .config_maps
-            .get_opt(CONFIG_MAP)
-            .await
-            .map_err(kube_err(format!(
-                "reading ConfigMap {}/{CONFIG_MAP}",
-                self.namespace
-            )))?
-            .is_some();
-        if exists {
-            self.config_maps
-                .patch(
-                    CONFIG_MAP,
-                    &PatchParams::default(),
-                    &Patch::Merge(&serde_json::json!({ "data": data })),
-                )
-                .await
-                .map_err(kube_err(format!(
-                    "updating ConfigMap {}/{CONFIG_MAP}",
-                    self.namespace
-                )))?;
-        } else {
-            let cm: ConfigMap = serde_json::from_value(serde_json::json!({
-                "apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": CONFIG_MAP, "labels": {"app.kubernetes.io/part-of": "ferry"}},
-                "data": data,
-            }))
-            .map_err(|e| AccountError::Invalid(e.to_string()))?;
-            self.config_maps
-                .create(&PostParams::default(), &cm)
-                .await
-                .map_err(kube_err(format!(
-                    "creating ConfigMap {}/{CONFIG_MAP}",
-                    self.namespace
-                )))?;
-        }
+        let data = [
+            (format!("accounts.{name}"), "login, apiKey".to_string()),
+            (format!("accounts.{name}.role"), role.as_str().to_string()),
+            (format!("accounts.{name}.projects"), projects.join(", ")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.into()))
+        .collect();
+        upsert_data(
+            &self.config_maps,
+            "ConfigMap",
+            &self.namespace,
+            CONFIG_MAP,
+            data,
+        )
+        .await?;
         self.invalidate().await;
         Ok(())
     }
@@ -587,6 +520,46 @@ impl AccountStore {
             .await?;
         Ok(true)
     }
+}
+
+/// Sets keys of the `data` of ConfigMap or Secret `name` (values already encoded as the kind
+/// wants them; `null` removes a key) by a merge patch, or creates the object when it does not
+/// exist yet.
+async fn upsert_data<K>(
+    api: &Api<K>,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    data: serde_json::Map<String, serde_json::Value>,
+) -> Result<(), AccountError>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let patch = serde_json::json!({ "data": data });
+    match api
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => return Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => {}
+        Err(source) => {
+            return Err(AccountError::Kube {
+                action: format!("updating {kind} {namespace}/{name}"),
+                source,
+            });
+        }
+    }
+    let present: serde_json::Map<_, _> = data.into_iter().filter(|(_, v)| !v.is_null()).collect();
+    let object: K = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": kind,
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "ferry"}},
+        "data": present,
+    }))
+    .map_err(|e| AccountError::Invalid(format!("building {kind} {name}: {e}")))?;
+    api.create(&PostParams::default(), &object)
+        .await
+        .map_err(kube_err(format!("creating {kind} {namespace}/{name}")))?;
+    Ok(())
 }
 
 /// A Secret's values as strings (`data` decoded, `stringData` as is).
