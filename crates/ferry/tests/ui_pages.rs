@@ -275,6 +275,41 @@ async fn events_follow_changes_and_form_posts_sync() {
     );
     let missing = ui.post_form("/applications/nope/sync", "", &[]);
     assert_eq!(missing.status, 404, "{}", missing.body);
+
+    // A rollback to history entry 0 from the form: automated sync goes off, the revision of
+    // entry 0 is synced. (On the root app: the root would turn its child's automated sync back
+    // on, as Argo CD's App-of-Apps does.)
+    let root = w.app("root").unwrap();
+    let first = root
+        .pointer("/status/history/0/revision")
+        .and_then(serde_json::Value::as_str)
+        .unwrap()
+        .to_string();
+    let rolled = ui.post_form("/applications/root/rollback", "id=0", &[]);
+    assert_eq!(rolled.status, 303, "{}", rolled.body);
+    assert_eq!(
+        rolled.header("location"),
+        Some("/applications/root?done=rollback")
+    );
+    w.wait_app("root", "rolled back to entry 0, automated sync off", |a| {
+        // Until now only automated syncs ran on root: a user's operation is the rollback.
+        a.pointer("/spec/syncPolicy/automated").is_none()
+            && a.pointer("/status/operationState/operation/initiatedBy/username")
+                .is_some()
+            && a.pointer("/status/operationState/operation/sync/revision")
+                .and_then(serde_json::Value::as_str)
+                == Some(first.as_str())
+            && a.pointer("/status/operationState/phase")
+                .and_then(serde_json::Value::as_str)
+                == Some("Succeeded")
+    })
+    .await;
+    let page = ui.get("/applications/root");
+    assert!(
+        page.body.contains("Automated sync</dt><dd>off"),
+        "{}",
+        page.body
+    );
 }
 
 #[tokio::test]

@@ -438,6 +438,32 @@ mod tests {
     }
 
     #[test]
+    fn cronjob_jobs_and_their_pods() {
+        let mut app = app();
+        app.status.as_mut().unwrap().resources = vec![ResourceStatus {
+            group: "batch".into(),
+            version: "v1".into(),
+            kind: "CronJob".into(),
+            namespace: "web".into(),
+            name: "backup".into(),
+            ..ResourceStatus::default()
+        }];
+        let live: Vec<LiveObject> = [
+            obj("batch/v1", "CronJob", "backup", "c1", None),
+            obj("batch/v1", "Job", "backup-1", "j1", Some("c1")),
+            obj("v1", "Pod", "backup-1-x", "p1", Some("j1")),
+        ]
+        .iter()
+        .filter_map(LiveObject::of)
+        .collect();
+        let tree = build_tree(&app, "ferry", &live);
+        let cron = &tree.children[0];
+        assert_eq!(cron.key.kind, "CronJob");
+        assert_eq!(cron.children[0].key.kind, "Job");
+        assert_eq!(cron.children[0].children[0].key.name, "backup-1-x");
+    }
+
+    #[test]
     fn ownership_cycles_end() {
         let live: Vec<LiveObject> = [
             obj("apps/v1", "Deployment", "podinfo", "d1", Some("p1")),
