@@ -72,7 +72,8 @@ nohup "$ferry" run --namespace ferry --poll-interval 5s --cache-dir "$demo/cache
 echo $! >"$demo/ferry.pid"
 
 step "applying the root Application (workshop/bootstrap/root-app.yaml: App-of-Apps over workshop/apps)"
-kubectl apply -f "$demo/clone/workshop/bootstrap/root-app.yaml"
+# (kubectl warns about Argo CD's finalizer name, which Argo CD and ferry use as it is.)
+kubectl apply -f "$demo/clone/workshop/bootstrap/root-app.yaml" 2>&1 | grep -v 'domain-qualified finalizer'
 
 step "waiting until every app is Synced and Healthy"
 last=
