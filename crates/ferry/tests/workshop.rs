@@ -266,6 +266,114 @@ fn every_workshop_manifest_validates() {
     );
 }
 
+/// The `ferry` app takes over what `ferry install --with-controller` created during the
+/// bootstrap (`Adopt=true`): the same objects, names, rules, selector and image, so that
+/// adopting changes only what the workshop means to change (the server's flags).
+#[test]
+fn the_ferry_app_adopts_what_ferry_install_creates() {
+    let out = run_ferry_offline(&[
+        "install".into(),
+        "--dry-run".into(),
+        "--with-controller".into(),
+        "--namespace".into(),
+        "ferry".into(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let installed: Vec<Value> = serde_json::Deserializer::from_slice(&out.stdout)
+        .into_iter::<Value>()
+        .map(Result::unwrap)
+        .collect();
+    let mut in_git: Vec<Value> = Vec::new();
+    for rel in files_under(&workshop().join("platform/ferry")) {
+        let text = std::fs::read_to_string(workshop().join("platform/ferry").join(rel)).unwrap();
+        for doc in text.split("\n---\n") {
+            in_git.push(serde_saphyr::from_str(doc).unwrap());
+        }
+    }
+    let key = |o: &Value| {
+        format!(
+            "{}/{}/{}",
+            o["kind"].as_str().unwrap_or(""),
+            o.pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+            o["metadata"]["name"].as_str().unwrap_or("")
+        )
+    };
+    let mut adopted = 0;
+    for want in &installed {
+        let kind = want["kind"].as_str().unwrap();
+        if ["CustomResourceDefinition", "Namespace", "AppProject"].contains(&kind) {
+            // Those stay with `ferry install` (see workshop/apps/ferry.yaml).
+            assert!(
+                in_git.iter().all(|o| o["kind"] != kind),
+                "{kind} is in the ferry app"
+            );
+            continue;
+        }
+        let got = in_git
+            .iter()
+            .find(|o| key(o) == key(want))
+            .unwrap_or_else(|| panic!("{} is not in workshop/platform/ferry", key(want)));
+        for pointer in [
+            "/rules",
+            "/roleRef",
+            "/subjects",
+            "/metadata/labels",
+            "/spec/selector",
+            "/spec/strategy",
+            "/spec/template/metadata/labels",
+            "/spec/template/spec/serviceAccountName",
+            "/spec/template/spec/containers/0/image",
+            "/spec/template/spec/containers/0/imagePullPolicy",
+            "/spec/template/spec/containers/0/securityContext",
+        ] {
+            assert_eq!(
+                got.pointer(pointer),
+                want.pointer(pointer),
+                "{} {pointer}",
+                key(want)
+            );
+        }
+        if kind == "Deployment" {
+            // Git adds server flags to the arguments install gives; it removes none.
+            let args = |o: &Value| -> Vec<String> {
+                o.pointer("/spec/template/spec/containers/0/args")
+                    .and_then(Value::as_array)
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_string())
+                    .collect()
+            };
+            let (git_args, install_args) = (args(got), args(want));
+            assert_eq!(git_args[..install_args.len()], install_args[..]);
+            // The bootstrap builds and imports exactly this image.
+            let image = want
+                .pointer("/spec/template/spec/containers/0/image")
+                .and_then(Value::as_str)
+                .unwrap();
+            let bootstrap = std::fs::read_to_string(workshop().join("vm/bootstrap.sh")).unwrap();
+            assert!(
+                bootstrap.contains(&format!("image={image}\n")),
+                "vm/bootstrap.sh builds {image}"
+            );
+            let task = std::fs::read_to_string(
+                workshop().join("solutions/04-pipeline/pipelines/task-bump-image.yaml"),
+            )
+            .unwrap();
+            assert!(
+                task.contains(&format!("image: {image}\n")),
+                "the pipeline's steps run {image}"
+            );
+        }
+        adopted += 1;
+    }
+    assert_eq!(
+        adopted, 4,
+        "ServiceAccount, ClusterRole, ClusterRoleBinding, Deployment"
+    );
+}
+
 // 4 -------------------------------------------------------------------------------------------
 
 #[test]
