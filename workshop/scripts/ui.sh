@@ -26,5 +26,5 @@ done
 if ((up == 0)); then
   echo "No ingress answers yet. Forwarding ferry's UI to http://127.0.0.1:8080 (Ctrl-C stops it)."
   cd "$workshop"
-  vagrant ssh ops-demo -c "kubectl port-forward -n ferry service/ferry 8080:8080 --address 0.0.0.0" -- -L 8080:127.0.0.1:8080
+  vagrant ssh ops-demo -c "kubectl port-forward -n ferry service/ferry 8080:80 --address 0.0.0.0" -- -L 8080:127.0.0.1:8080
 fi

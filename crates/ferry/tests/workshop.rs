@@ -327,13 +327,20 @@ fn the_ferry_app_adopts_what_ferry_install_creates() {
             "/spec/template/spec/containers/0/image",
             "/spec/template/spec/containers/0/imagePullPolicy",
             "/spec/template/spec/containers/0/securityContext",
+            "/spec/template/spec/containers/0/ports",
+            "/spec/template/spec/containers/0/readinessProbe",
+            "/spec/template/spec/containers/0/livenessProbe",
+            "/spec/ports",
         ] {
-            assert_eq!(
-                got.pointer(pointer),
-                want.pointer(pointer),
-                "{} {pointer}",
-                key(want)
-            );
+            // What install sets, Git sets the same; Git may add fields install leaves out.
+            if let Some(want_value) = want.pointer(pointer) {
+                assert_eq!(
+                    got.pointer(pointer),
+                    Some(want_value),
+                    "{} {pointer}",
+                    key(want)
+                );
+            }
         }
         if kind == "Deployment" {
             // Git adds server flags to the arguments install gives; it removes none.
@@ -368,10 +375,9 @@ fn the_ferry_app_adopts_what_ferry_install_creates() {
         }
         adopted += 1;
     }
-    assert_eq!(
-        adopted, 4,
-        "ServiceAccount, ClusterRole, ClusterRoleBinding, Deployment"
-    );
+    // ServiceAccount, ClusterRole, ClusterRoleBinding, Deployment (and the Service, once
+    // `ferry install` creates one).
+    assert!(adopted >= 4, "only {adopted} objects compared");
 }
 
 // 4 -------------------------------------------------------------------------------------------
