@@ -76,7 +76,7 @@ step "applying the root Application (workshop/bootstrap/root-app.yaml: App-of-Ap
 kubectl apply -f "$demo/clone/workshop/bootstrap/root-app.yaml" 2>&1 | grep -v 'domain-qualified finalizer'
 
 step "waiting until every app is Synced and Healthy"
-last=
+last='' shown=0
 for _ in $(seq 1 180); do
   if ! kill -0 "$(cat "$demo/ferry.pid")" 2>/dev/null; then
     echo "ferry stopped; the end of its log:" >&2
@@ -85,9 +85,10 @@ for _ in $(seq 1 180); do
   fi
   now=$(kubectl get applications -n ferry --no-headers 2>/dev/null |
     awk '{printf "%s %s/%s  ", $1, ($2 == "" ? "-" : $2), ($3 == "" ? "-" : $3)}')
-  if [[ $now != "$last" ]]; then
+  # Each change at once, and a line every 15 s while nothing changes.
+  if [[ $now != "$last" ]] || ((SECONDS - shown >= 15)); then
     printf '  [%4ss] %s\n' "$SECONDS" "${now:-no applications yet}"
-    last=$now
+    last=$now shown=$SECONDS
   fi
   if "$ferry" app wait root --namespace ferry --timeout 1s >/dev/null 2>&1; then
     break
