@@ -1006,6 +1006,23 @@ async fn exercises_02_and_05_run_from_their_guides() {
     };
 
     participant.run_guide("02-podinfo.md");
+
+    // Exercise 04's first run: the tag podinfo already has. The pipeline succeeds and pushes
+    // nothing.
+    let head = || {
+        bash_ok(
+            &participant.clone,
+            "git ls-remote origin main",
+            &participant.env,
+        )
+    };
+    let before = head();
+    participant.run_pipeline(
+        "04-pipeline.md",
+        "workshop/scripts/run-pipeline.sh ghcr.io/stefanprodan/podinfo 6.8.0",
+    );
+    assert_eq!(head(), before, "a run with the current tag pushes nothing");
+
     participant.run_guide("05-upgrade-and-rollback.md");
 
     // After exercise 05 the fork holds the upgrade and the reverted mistake; the last commit
