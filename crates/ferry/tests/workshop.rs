@@ -475,6 +475,41 @@ fn each_solution_applies_on_top_of_the_ones_before_and_validates() {
     }
 }
 
+/// The README's stack table and the files that pin each version agree.
+#[test]
+fn the_readme_names_the_versions_the_files_pin() {
+    let readme = std::fs::read_to_string(workshop().join("README.md")).unwrap();
+    let mut rows = 0;
+    for line in readme
+        .lines()
+        .skip_while(|l| !l.starts_with("## The stack"))
+    {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        // | component | version | `file` | installed by |
+        let [_, component, version, file, _, _] = cells[..] else {
+            continue;
+        };
+        let Some(file) = file.strip_prefix('`').and_then(|f| f.strip_suffix('`')) else {
+            continue;
+        };
+        let pinned = version
+            .split_whitespace()
+            .find(|w| w.chars().any(|c| c.is_ascii_digit()))
+            .unwrap()
+            .trim_end_matches(',');
+        let mut places = vec![workshop().join(file)];
+        places.extend(solutions().iter().map(|s| s.join(file)));
+        assert!(
+            places
+                .iter()
+                .any(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains(pinned))),
+            "README: {component} {pinned} is not what {file} pins"
+        );
+        rows += 1;
+    }
+    assert_eq!(rows, 8, "the stack table's rows");
+}
+
 // 5 -------------------------------------------------------------------------------------------
 
 #[test]
