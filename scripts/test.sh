@@ -23,12 +23,27 @@ fi
 
 step "shell scripts: shellcheck"
 if command -v shellcheck >/dev/null; then
-  shellcheck .ci/run scripts/*.sh bench/*/*.sh
+  shellcheck .ci/run scripts/*.sh bench/*/*.sh workshop/scripts/*.sh workshop/vm/*.sh
 elif [[ ${CI:-} == true ]]; then
   echo "shellcheck is missing (.ci/run installs it)" >&2
   exit 1
 else
   echo "shellcheck not installed; skipped (apt-get install shellcheck)"
+fi
+
+step "workshop: the Vagrantfile parses (ruby -c; vagrant validate where Vagrant is installed)"
+if command -v ruby >/dev/null; then
+  ruby -c workshop/Vagrantfile
+elif [[ ${CI:-} == true ]]; then
+  echo "ruby is missing (.ci/run installs it)" >&2
+  exit 1
+else
+  echo "ruby not installed; skipped (apt-get install ruby)"
+fi
+if command -v vagrant >/dev/null; then
+  (cd workshop && VAGRANT_DOTFILE_PATH="$repo/target/vagrant" vagrant validate --ignore-provider)
+else
+  echo "vagrant not installed; vagrant validate skipped"
 fi
 
 step "cargo fmt --check"
