@@ -6,7 +6,7 @@ mod ui_support;
 
 use base64::Engine as _;
 use common::*;
-use ferry_testsupport::GitRepo;
+use ferry_testsupport::{GitRepo, Probe, wait_until};
 use ui_support::*;
 
 fn assert_no_secret(page: &str, values: &[&str], what: &str) {
@@ -231,8 +231,16 @@ async fn events_follow_changes_and_form_posts_sync() {
     assert_eq!(event["project"], "default");
 
     // The HTML form's sync: a 303 back to the page, then Synced, seen on the stream too.
-    let posted = ui.post_form("/applications/web/sync", "prune=on&dryRun=&_csrf=", &[]);
-    assert_eq!(posted.status, 303, "{}", posted.body);
+    // (409 while another operation runs, which the controller may have started meanwhile.)
+    let posted = wait_until("the form's sync is accepted", STEP, || async {
+        let r = ui.post_form("/applications/web/sync", "prune=on&dryRun=&_csrf=", &[]);
+        match r.status {
+            303 => Probe::Done(r),
+            409 => Probe::pending(r.body),
+            other => panic!("POST /applications/web/sync answered {other}: {}", r.body),
+        }
+    })
+    .await;
     let location = posted.header("location").unwrap();
     assert_eq!(location, "/applications/web?done=sync", "{posted:?}");
     assert!(ui.get(location).body.contains("Sync requested"));
