@@ -247,35 +247,52 @@ fn refuse_if_pending(app: &Application) -> Result<(), ApiError> {
 }
 
 /// Sets `.operation.sync` on `app`, refusing (409) when an operation is pending. The patch
-/// carries the resourceVersion read, so a concurrent request loses with 409 too.
+/// carries the resourceVersion read, so a concurrent request for an operation cannot be
+/// overwritten; when the app changed for another reason (the controller writing its status),
+/// it is read again and, still without an operation, asked again (a few times).
 async fn request_operation(
     state: &ServerState,
     caller: &Principal,
     app: &Application,
     sync: Value,
 ) -> Result<String, ApiError> {
+    const ATTEMPTS: usize = 5;
     let name = app.metadata.name.clone().unwrap_or_default();
-    refuse_if_pending(app)?;
     let (operation, request) = sync_request_operation(sync, &caller.name);
-    let patch = json!({
-        "metadata": {"resourceVersion": app.metadata.resource_version},
-        "operation": operation,
-    });
-    state
-        .apps
-        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map_err(
-            |e| match ApiError::kube(&format!("requesting a sync of {name}"), &e) {
-                c if c.status == StatusCode::CONFLICT => ApiError::new(
-                    StatusCode::CONFLICT,
-                    "operation_pending",
-                    format!("application {name} changed while the sync was requested; try again"),
-                ),
-                other => other,
-            },
-        )?;
-    Ok(request)
+    let mut app = app.clone();
+    for attempt in 1..=ATTEMPTS {
+        refuse_if_pending(&app)?;
+        let patch = json!({
+            "metadata": {"resourceVersion": app.metadata.resource_version},
+            "operation": operation,
+        });
+        match state
+            .apps
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => return Ok(request),
+            Err(kube::Error::Api(e)) if e.code == 409 && attempt < ATTEMPTS => {
+                app = get_app(state, caller, &name).await?;
+            }
+            Err(e) => {
+                return Err(
+                    match ApiError::kube(&format!("requesting a sync of {name}"), &e) {
+                        c if c.status == StatusCode::CONFLICT => ApiError::new(
+                            StatusCode::CONFLICT,
+                            "operation_pending",
+                            format!(
+                                "application {name} kept changing while the sync was requested; \
+                                 try again"
+                            ),
+                        ),
+                        other => other,
+                    },
+                );
+            }
+        }
+    }
+    unreachable!("the last attempt returns")
 }
 
 /// `POST /api/v1/applications/{name}/sync`: body `{revision?, prune?, dryRun?}`; 202 with the
