@@ -69,8 +69,18 @@ impl WorkQueue {
 
     /// Queues `name` after `delay`, unless an earlier delayed add is already due sooner.
     pub fn add_after(&self, name: &str, delay: Duration) {
+        self.schedule(name, delay, false);
+    }
+
+    /// Queues `name` after `delay` as [`WorkQueue::add`] does (ahead of due polls), unless an
+    /// earlier delayed add is already due sooner.
+    pub fn add_urgent_after(&self, name: &str, delay: Duration) {
+        self.schedule(name, delay, true);
+    }
+
+    fn schedule(&self, name: &str, delay: Duration, urgent: bool) {
         if delay.is_zero() {
-            return self.add(name);
+            return self.push(name, urgent);
         }
         let due = tokio::time::Instant::now() + delay;
         {
@@ -96,7 +106,7 @@ impl WorkQueue {
                 }
             };
             if still_due {
-                queue.push(&name, false);
+                queue.push(&name, urgent);
             }
         });
     }

@@ -248,6 +248,7 @@ impl Engine {
         let Some(app) = self.apps.get_opt(name).await? else {
             self.memos.lock().expect("memo lock").remove(name);
             self.queue.forget(name);
+            self.watches.forget(name);
             return Ok(None);
         };
         if app.metadata.deletion_timestamp.is_some() {
@@ -730,6 +731,7 @@ impl Engine {
                 self.watches.ensure(&cluster, &target.resource);
             }
         }
+        self.watches.compared(name);
         let ignore = |key: &ResourceKey| ignore_rules(app, key);
         let compared = compare_all(
             &cluster,
@@ -1536,12 +1538,16 @@ fn compared_after_sync(
                 return None;
             }
             match applied.get(&c.desired.key) {
-                Some(live) => Some(Compared {
-                    live: Some((*live).clone()),
-                    predicted: Some((*live).clone()),
-                    in_sync: true,
-                    ..c.clone()
-                }),
+                Some(live) => {
+                    let mut live = (*live).clone();
+                    crate::compare::drop_managed_fields(&mut live);
+                    Some(Compared {
+                        live: Some(live.clone()),
+                        predicted: Some(live),
+                        in_sync: true,
+                        ..c.clone()
+                    })
+                }
                 None if c.in_sync => Some(c.clone()),
                 None => None,
             }

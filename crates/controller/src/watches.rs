@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ferry_cluster::ClusterClient;
 use ferry_core::tracking::{TRACKING_ANNOTATION, TrackingId};
@@ -27,7 +28,15 @@ pub struct WatchHub {
     /// Writes ferry made itself (uid, resourceVersion): their events change nothing ferry does
     /// not know already, so they neither bump the epoch nor queue the app.
     own_writes: Arc<Mutex<HashSet<(String, String)>>>,
+    /// When each app's live resources were last compared: events that follow a comparison
+    /// closely are gathered into one comparison (an App-of-Apps root sees an event for every
+    /// child status change while its children sync).
+    compared_at: Arc<Mutex<HashMap<String, Instant>>>,
 }
+
+/// Events within this time after a comparison wait until it has passed, and then queue the app
+/// once.
+const COALESCE: Duration = Duration::from_secs(1);
 
 /// Own writes remembered at most; an event that never comes (the watch was restarting) leaves
 /// an entry behind, so the set starts over when it is this full.
@@ -49,7 +58,21 @@ impl WatchHub {
             queue,
             epochs,
             own_writes: Arc::default(),
+            compared_at: Arc::default(),
         }
+    }
+
+    /// Notes that `app`'s live resources are being compared now.
+    pub fn compared(&self, app: &str) {
+        self.compared_at
+            .lock()
+            .expect("compared lock")
+            .insert(app.to_string(), Instant::now());
+    }
+
+    /// Forgets `app` (deleted).
+    pub fn forget(&self, app: &str) {
+        self.compared_at.lock().expect("compared lock").remove(app);
     }
 
     /// Remembers that ferry itself wrote `live` (an apply's answer) when it changed the object
@@ -111,6 +134,7 @@ impl WatchHub {
         let queue = self.queue.clone();
         let epochs = self.epochs.clone();
         let own_writes = self.own_writes.clone();
+        let compared_at = self.compared_at.clone();
         tokio::spawn(async move {
             let mut events = watcher::watcher(api, watcher::Config::default())
                 .default_backoff()
@@ -148,7 +172,17 @@ impl WatchHub {
                     .expect("epoch lock")
                     .entry(app.clone())
                     .or_default() += 1;
-                queue.add(&app);
+                let since = compared_at
+                    .lock()
+                    .expect("compared lock")
+                    .get(&app)
+                    .map(Instant::elapsed);
+                match since {
+                    Some(since) if since < COALESCE => {
+                        queue.add_urgent_after(&app, COALESCE - since)
+                    }
+                    _ => queue.add(&app),
+                }
             }
         });
     }
