@@ -280,8 +280,11 @@ class Ferry:
         env["PATH"] = f"{REPO / 'target/tools/bin'}:{env['PATH']}"
         self.log_path = work / "ferry.log"
         self.log = open(self.log_path, "w")
+        # BENCH_FERRY_WRAPPER runs ferry under a profiler, e.g. "heaptrack -o /tmp/ferry".
+        wrapper = os.environ.get("BENCH_FERRY_WRAPPER", "").split()
         self.proc = subprocess.Popen(
             [
+                *wrapper,
                 str(binary), "run", "--namespace", FERRY_NS,
                 "--poll-interval", f"{poll_interval}s",
                 "--listen", f"127.0.0.1:{self.port}",
@@ -479,7 +482,10 @@ def bench_one(args, n, work):
             "quick": args.quick,
             "kubernetes_version": kube.get("/version").get("gitVersion"),
         }
-        result["baselines"] = baselines(kube, kubeconfig, repo, n, args.profile, args.ssa_threads)
+        if args.sync_only:
+            result["baselines"] = {"kubectl_per_app_s": None, "kubectl_all_s": None, "ssa_loop_s": None}
+        else:
+            result["baselines"] = baselines(kube, kubeconfig, repo, n, args.profile, args.ssa_threads)
 
         kenv = dict(os.environ, KUBECONFIG=str(kubeconfig))
         run([str(args.ferry), "install", "--namespace", FERRY_NS], env=kenv)
@@ -518,6 +524,9 @@ def bench_one(args, n, work):
             "ratio_to_kubectl_per_app": stats.ratio(sync_s, b["kubectl_per_app_s"]),
         }
 
+        if args.sync_only:
+            time.sleep(5)
+            return result, kubeconfig
         time.sleep(min(args.poll_interval, 5))
         say(f"commit-to-applied with a webhook ({args.commits} commits)")
         lat, cost = measure_latencies(kube, ferry, repo, repo_url, n, args.profile, args.commits, "webhook", args.sync_timeout)
@@ -543,6 +552,9 @@ def bench_one(args, n, work):
             "poll_interval_s": args.poll_interval,
             "cpu_seconds": idle["cpu_s"],
             "cpu_percent_of_one_core": round(100 * idle["cpu_s"] / args.idle, 2),
+            # Idle work grows with N / poll interval: the cost of one look at an unchanged app.
+            "cpu_ms_per_reconcile": stats.ratio(1000 * idle["cpu_s"], idle["reconciles"], 3),
+            "apiserver_requests_per_reconcile_est": stats.ratio(idle["apiserver_requests_est"], idle["reconciles"], 2),
             "counters": idle,
         }
         say(f"  {result['idle']['cpu_percent_of_one_core']}% of one core")
@@ -619,6 +631,8 @@ def main():
     p.add_argument("--out-dir", type=Path, default=REPO / "bench/results")
     p.add_argument("--note", default="", help="a remark stored with the results (e.g. what else ran)")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
+    p.add_argument("--sync-only", action="store_true",
+                   help="no baselines, stop after the initial sync (for profiling; results not written)")
     args = p.parse_args()
     if args.quick:
         args.commits, args.drifts, args.idle = min(args.commits, 3), min(args.drifts, 3), min(args.idle, 10)
@@ -629,6 +643,9 @@ def main():
         work = Path(tempfile.mkdtemp(prefix=f"ferry-bench-n{n}-"))
         date = datetime.datetime.now(datetime.timezone.utc)
         result, kubeconfig = bench_one(args, n, work)
+        if args.sync_only:
+            say(f"initial sync only: {json.dumps(result['initial_sync'])}")
+            continue
         result["date"] = date.strftime("%Y-%m-%dT%H:%M:%SZ")
         result["note"] = args.note
         result["settings"] = {

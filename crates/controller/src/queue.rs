@@ -181,12 +181,10 @@ mod tests {
         assert_eq!(q.next().await, "drifted");
         assert_eq!(q.next().await, "poll-2");
         assert_eq!(q.next().await, "poll-1");
-        let s = q.state.lock().unwrap();
         assert!(
-            s.queued.is_empty(),
+            q.state.lock().unwrap().queued.is_empty(),
             "the stale entry of poll-2 is not served again"
         );
-        drop(s);
         q.done("poll-2");
         q.push("poll-2", false);
         assert_eq!(q.next().await, "poll-2");

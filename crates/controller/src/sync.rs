@@ -117,6 +117,9 @@ fn result_for(
     }
 }
 
+/// An object as the API server answered its apply.
+type AppliedObject = (ResourceKey, Value);
+
 /// One sync in progress.
 struct SyncRun<'a> {
     engine: &'a Engine,
@@ -126,7 +129,7 @@ struct SyncRun<'a> {
     request: &'a SyncRequest,
     app_options: Vec<String>,
     results: Vec<ResourceResult>,
-    applied: Vec<(ResourceKey, Value)>,
+    applied: Vec<AppliedObject>,
 }
 
 /// Runs one sync of `app`. `status` is the app's status with the running operation; finished
@@ -449,7 +452,7 @@ impl SyncRun<'_> {
                 }
             });
         }
-        let applied: Vec<(ResourceResult, Option<(ResourceKey, Value)>, bool)> =
+        let applied: Vec<(ResourceResult, Option<AppliedObject>, bool)> =
             futures::stream::iter(applies)
                 .buffer_unordered(self.engine.cfg.per_app_concurrency.max(1))
                 .collect()

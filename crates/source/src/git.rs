@@ -653,8 +653,11 @@ pub struct RepoCache {
     /// Commit metadata by mirror and SHA (commits never change).
     commits: Mutex<HashMap<(PathBuf, String), CommitInfo>>,
     /// The directories of the latest commits looked at, by mirror and SHA.
-    trees: Mutex<Vec<((PathBuf, String), Arc<CommitTrees>)>>,
+    trees: Mutex<Vec<(CommitKey, Arc<CommitTrees>)>>,
 }
+
+/// A commit of a mirror: the mirror's path and the commit's SHA.
+type CommitKey = (PathBuf, String);
 
 /// The directories of one commit: each one's Git tree id, and whether everything under it is a
 /// plain file or directory.
@@ -1360,11 +1363,21 @@ mod tests {
 
     #[test]
     fn tree_listing_marks_directories_above_symlinks_and_submodules() {
-        let out = "040000 tree t1\tapps\0100644 blob b1\tapps/a.yaml\0040000 tree t2\tapps/x\0\
-                   040000 tree t3\tlinks\0120000 blob b2\tlinks/l\0040000 tree t4\tlinks/deep\0\
-                   160000 commit c1\tmods/sub\0040000 tree t5\tmods\0\
-                   040000 tree t6\tk\0100644 blob b3\tk/kustomization.yaml\0";
-        let t = parse_trees("root", out);
+        let out = [
+            "040000 tree t1\tapps",
+            "100644 blob b1\tapps/a.yaml",
+            "040000 tree t2\tapps/x",
+            "040000 tree t3\tlinks",
+            "120000 blob b2\tlinks/l",
+            "040000 tree t4\tlinks/deep",
+            "160000 commit c1\tmods/sub",
+            "040000 tree t5\tmods",
+            "040000 tree t6\tk",
+            "100644 blob b3\tk/kustomization.yaml",
+            "",
+        ]
+        .join("\0");
+        let t = parse_trees("root", &out);
         assert_eq!(t.dirs[""], ("root".to_owned(), false));
         assert_eq!(t.dirs["apps"], ("t1".to_owned(), true));
         assert_eq!(t.dirs["apps/x"], ("t2".to_owned(), true));
