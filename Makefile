@@ -1,5 +1,5 @@
 # The commands the README names. Each target is a thin wrapper around a script in scripts/.
-.PHONY: demo demo-down test build testenv cluster-up cluster-down fmt lint
+.PHONY: demo demo-down test build testenv cluster-up cluster-down fmt lint bench
 
 CLUSTER_DIR ?= .demo/cluster
 
@@ -14,6 +14,12 @@ demo-down:
 ## test: formatting, lints, Go and Rust tests against a local control plane (what CI runs)
 test:
 	scripts/test.sh
+
+## bench: the engine benchmark (bench/README.md): make bench [N="1 100 1000"] [PROFILE=configmap|deployment] [BENCH_ARGS=--quick]
+N ?= 1 100 1000
+PROFILE ?= configmap
+bench:
+	bench/engine/run.sh --n $(N) --profile $(PROFILE) $(BENCH_ARGS)
 
 ## build: build ferry (debug) and the testenv binary
 build: testenv

@@ -68,3 +68,8 @@ export FERRY_TEST_KUBECONFIG="$cluster_dir/kubeconfig"
 
 step "cargo test"
 cargo test --workspace --locked
+
+step "benchmark: make bench N=10, quick (checks that it runs; asserts no timings)"
+python3 -m unittest discover -s bench/engine
+cargo build --locked -p ferry
+BENCH_FERRY="$repo/target/debug/ferry" make bench N=10 BENCH_ARGS="--quick --out-dir $repo/target/bench/results"

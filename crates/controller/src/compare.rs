@@ -137,6 +137,14 @@ async fn compare_one(
         }
         None => false,
     };
+    // Kept for health, diffs and the sync; their managedFields (often the larger part of an
+    // object, and of memory when an App-of-Apps compares a thousand children) are not needed.
+    let mut live = live;
+    let mut predicted = predicted;
+    if let Some(l) = live.as_mut() {
+        drop_managed_fields(l);
+    }
+    drop_managed_fields(&mut predicted);
     Compared {
         desired,
         live,
@@ -144,6 +152,13 @@ async fn compare_one(
         in_sync,
         error: None,
         foreign_owner,
+    }
+}
+
+/// Removes `metadata.managedFields`.
+pub(crate) fn drop_managed_fields(obj: &mut Value) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
     }
 }
 

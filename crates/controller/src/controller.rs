@@ -63,6 +63,14 @@ pub async fn run_controller(engine: Arc<Engine>, workers: usize) {
         match event {
             Ok(Event::Apply(app) | Event::InitApply(app)) => {
                 let name = app.metadata.name.clone().unwrap_or_default();
+                if app.refresh_requested().is_some() {
+                    engine
+                        .refresh_seen
+                        .lock()
+                        .expect("refresh lock")
+                        .entry(name.clone())
+                        .or_insert_with(std::time::Instant::now);
+                }
                 let fp = fingerprint(&app);
                 if seen.get(&name) != Some(&fp) {
                     seen.insert(name.clone(), fp);

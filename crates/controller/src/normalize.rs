@@ -15,10 +15,13 @@ const SERVER_METADATA: [&str; 7] = [
     "deletionGracePeriodSeconds",
 ];
 
-/// Annotations that record history rather than intent.
-const NOISE_ANNOTATIONS: [&str; 2] = [
+/// Annotations that record history or a passing request rather than intent. A refresh request
+/// on a child Application (set by a webhook push, removed when done) comes and goes while its
+/// App-of-Apps root compares it: it must not make the root OutOfSync.
+const NOISE_ANNOTATIONS: [&str; 3] = [
     "kubectl.kubernetes.io/last-applied-configuration",
     "deployment.kubernetes.io/revision",
+    "argocd.argoproj.io/refresh",
 ];
 
 /// Strips what the server maintains from an object: `status`, server-owned metadata and noisy
@@ -30,6 +33,15 @@ pub fn normalize(obj: &Value) -> Value {
         // A CRD's status holds its acceptance; an Application's status is ferry's output. Both
         // are the server's business, like every other kind's.
         map.remove("status");
+        // A child Application's requested sync is a passing request too, not its desired state.
+        if map.get("kind").and_then(Value::as_str) == Some("Application")
+            && map
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.starts_with("argoproj.io/"))
+        {
+            map.remove("operation");
+        }
         if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
             for field in SERVER_METADATA {
                 meta.remove(field);
@@ -191,6 +203,23 @@ fn mask_values(values: &mut Map<String, Value>, theirs: &Map<String, Value>) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn requests_on_child_applications_go() {
+        let app = json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "a", "annotations": {"argocd.argoproj.io/refresh": "normal"}},
+            "spec": {"project": "default"},
+            "operation": {"sync": {}}
+        });
+        assert_eq!(
+            normalize(&app),
+            json!({
+                "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                "metadata": {"name": "a"}, "spec": {"project": "default"}
+            })
+        );
+    }
 
     #[test]
     fn server_fields_and_status_go() {

@@ -9,8 +9,13 @@ use tokio::sync::Notify;
 
 #[derive(Default)]
 struct State {
+    /// Apps queued because something happened (an event, a change, a request): served first.
+    urgent: VecDeque<String>,
+    /// Apps whose delayed re-queue (the next poll, a retry) came due.
     pending: VecDeque<String>,
-    queued: HashSet<String>,
+    /// Each queued app, and whether it is urgent. A lane may hold stale names (an app moved
+    /// to the urgent lane, or taken already); `next` skips them.
+    queued: HashMap<String, bool>,
     active: HashSet<String>,
     dirty: HashSet<String>,
     /// Delayed re-queues: the latest deadline per app wins over earlier ones only if sooner.
@@ -35,24 +40,47 @@ impl std::fmt::Debug for WorkQueue {
 }
 
 impl WorkQueue {
-    /// Queues `name` now.
+    /// Queues `name` now, ahead of apps that are only due for their next poll: something
+    /// happened to it (drift, a change of the app, a refresh or sync request).
     pub fn add(&self, name: &str) {
+        self.push(name, true);
+    }
+
+    fn push(&self, name: &str, urgent: bool) {
         let mut s = self.state.lock().expect("queue lock");
         if s.active.contains(name) {
             s.dirty.insert(name.to_string());
             return;
         }
-        if s.queued.insert(name.to_string()) {
-            s.pending.push_back(name.to_string());
-            drop(s);
-            self.notify.notify_one();
+        match s.queued.get(name).copied() {
+            Some(true) => return,
+            Some(false) if !urgent => return,
+            _ => {}
         }
+        s.queued.insert(name.to_string(), urgent);
+        if urgent {
+            s.urgent.push_back(name.to_string());
+        } else {
+            s.pending.push_back(name.to_string());
+        }
+        drop(s);
+        self.notify.notify_one();
     }
 
     /// Queues `name` after `delay`, unless an earlier delayed add is already due sooner.
     pub fn add_after(&self, name: &str, delay: Duration) {
+        self.schedule(name, delay, false);
+    }
+
+    /// Queues `name` after `delay` as [`WorkQueue::add`] does (ahead of due polls), unless an
+    /// earlier delayed add is already due sooner.
+    pub fn add_urgent_after(&self, name: &str, delay: Duration) {
+        self.schedule(name, delay, true);
+    }
+
+    fn schedule(&self, name: &str, delay: Duration, urgent: bool) {
         if delay.is_zero() {
-            return self.add(name);
+            return self.push(name, urgent);
         }
         let due = tokio::time::Instant::now() + delay;
         {
@@ -78,7 +106,7 @@ impl WorkQueue {
                 }
             };
             if still_due {
-                queue.add(&name);
+                queue.push(&name, urgent);
             }
         });
     }
@@ -89,10 +117,20 @@ impl WorkQueue {
             let notified = self.notify.notified();
             {
                 let mut s = self.state.lock().expect("queue lock");
-                if let Some(name) = s.pending.pop_front() {
-                    s.queued.remove(&name);
-                    s.active.insert(name.clone());
-                    return name;
+                loop {
+                    let (name, urgent) = match s.urgent.pop_front() {
+                        Some(name) => (name, true),
+                        None => match s.pending.pop_front() {
+                            Some(name) => (name, false),
+                            None => break,
+                        },
+                    };
+                    // Taken only from the lane it is queued in now.
+                    if s.queued.get(&name) == Some(&urgent) {
+                        s.queued.remove(&name);
+                        s.active.insert(name.clone());
+                        return name;
+                    }
                 }
             }
             notified.await;
@@ -130,7 +168,26 @@ mod tests {
         assert_eq!(q.next().await, "a");
         assert_eq!(q.next().await, "b");
         let s = q.state.lock().unwrap();
-        assert!(s.pending.is_empty());
+        assert!(s.pending.is_empty() && s.urgent.is_empty());
+    }
+
+    #[tokio::test]
+    async fn urgent_adds_go_before_due_polls() {
+        let q = WorkQueue::default();
+        q.push("poll-1", false);
+        q.push("poll-2", false);
+        q.add("drifted");
+        q.add("poll-2"); // an event for an app already waiting for its poll: moves up
+        assert_eq!(q.next().await, "drifted");
+        assert_eq!(q.next().await, "poll-2");
+        assert_eq!(q.next().await, "poll-1");
+        assert!(
+            q.state.lock().unwrap().queued.is_empty(),
+            "the stale entry of poll-2 is not served again"
+        );
+        q.done("poll-2");
+        q.push("poll-2", false);
+        assert_eq!(q.next().await, "poll-2");
     }
 
     #[tokio::test]
@@ -140,7 +197,7 @@ mod tests {
         let name = q.next().await;
         q.add("a");
         assert!(
-            q.state.lock().unwrap().pending.is_empty(),
+            q.state.lock().unwrap().urgent.is_empty(),
             "not queued twice while active"
         );
         q.done(&name);

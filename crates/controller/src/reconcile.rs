@@ -62,8 +62,59 @@ pub struct EngineConfig {
 /// What a reconcile remembers about an app between runs, to skip work when nothing changed.
 #[derive(Debug, Clone, Default)]
 struct AppMemo {
-    /// The revision, spec and resource epoch of the last full comparison.
-    compared: Option<(String, String, u64)>,
+    /// What the last full comparison saw.
+    compared: Option<Seen>,
+}
+
+/// The inputs of a comparison: when none changed, neither would its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    /// Every source's commit (or chart version).
+    revisions: String,
+    /// A hash of the desired objects and hooks, as they would be applied.
+    content: u64,
+    /// The app's spec.
+    spec: String,
+    /// The change count of the app's live resources (see [`WatchHub::epoch`]).
+    epoch: u64,
+}
+
+impl Seen {
+    /// Same objects, spec and live resources; the revision may differ.
+    fn same_content(&self, other: &Seen) -> bool {
+        self.content == other.content && self.spec == other.spec && self.epoch == other.epoch
+    }
+}
+
+/// Which comparisons may be skipped.
+#[derive(Debug, Clone, Copy, Default)]
+struct Skip {
+    /// Nothing changed since the last comparison.
+    unchanged: bool,
+    /// Only the revision moved: the new commit leaves the app's objects as they were.
+    moved: bool,
+}
+
+/// What [`Engine::compare_app`] did.
+enum Comparison {
+    /// Nothing changed since the last comparison: skipped.
+    Unchanged,
+    /// A new revision with the same objects: skipped; the result stands, at this revision.
+    RevisionMoved(String),
+    /// Compared.
+    Done(Box<Compared3>),
+}
+
+/// A hash of the desired objects (stable within the process, which is all the memo needs).
+fn content_hash(objects: &[DesiredObject], hooks: &[DesiredObject]) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for o in objects.iter().chain(hooks) {
+        o.object.to_string().hash(&mut h);
+        o.hooks.len().hash(&mut h);
+    }
+    objects.len().hash(&mut h);
+    h.finish()
 }
 
 /// Shared state of the controller: clients, caches, the queue.
@@ -71,12 +122,21 @@ pub struct Engine {
     pub(crate) cfg: EngineConfig,
     pub(crate) apps: Api<Application>,
     projects: Api<AppProject>,
+    /// AppProjects as a watch keeps them (read by every reconcile; a miss asks the API).
+    project_store: kube::runtime::reflector::Store<AppProject>,
+    /// The writer of `project_store`, until the watch that feeds it starts.
+    project_writer: Mutex<Option<kube::runtime::reflector::store::Writer<AppProject>>>,
     pub(crate) destinations: Destinations,
     repos: RepoCache,
     credentials: RepoCredentials,
-    renders: Mutex<HashMap<String, Arc<RenderedSource>>>,
+    /// The latest render of each app's source (by app, repository, path and chart), with the
+    /// key it was made for: one entry per source, so renders of old commits do not pile up.
+    renders: Mutex<HashMap<String, (String, Arc<RenderedSource>)>>,
     tools: RenderTools,
     memos: Mutex<HashMap<String, AppMemo>>,
+    /// When the controller first saw each pending refresh request: a fetch that started after
+    /// that is fresh enough for it (one fetch serves every app a webhook push refreshes).
+    pub(crate) refresh_seen: Mutex<HashMap<String, std::time::Instant>>,
     pub(crate) watches: WatchHub,
     pub(crate) queue: WorkQueue,
     events: kube::runtime::events::Recorder,
@@ -155,9 +215,12 @@ impl Engine {
     pub fn new(client: kube::Client, cfg: EngineConfig) -> Self {
         let local = ClusterClient::new(client.clone());
         let queue = WorkQueue::default();
+        let (project_store, project_writer) = kube::runtime::reflector::store();
         Engine {
             apps: Api::namespaced(client.clone(), &cfg.namespace),
             projects: Api::namespaced(client.clone(), &cfg.namespace),
+            project_store,
+            project_writer: Mutex::new(Some(project_writer)),
             destinations: Destinations::new(local, &cfg.namespace),
             repos: RepoCache::new(cfg.cache_dir.join("repos")),
             credentials: RepoCredentials::new(client.clone(), &cfg.namespace),
@@ -165,6 +228,7 @@ impl Engine {
             tools: RenderTools::new(cfg.cache_dir.join("charts")),
             metrics: crate::metrics::ControllerMetrics::default(),
             memos: Mutex::default(),
+            refresh_seen: Mutex::default(),
             watches: WatchHub::new(queue.clone(), Arc::default()),
             queue,
             events: kube::runtime::events::Recorder::new(
@@ -184,12 +248,19 @@ impl Engine {
         let Some(app) = self.apps.get_opt(name).await? else {
             self.memos.lock().expect("memo lock").remove(name);
             self.queue.forget(name);
+            self.watches.forget(name);
             return Ok(None);
         };
         if app.metadata.deletion_timestamp.is_some() {
             return self.finalize(&app).await;
         }
         let refresh = app.refresh_requested();
+        let refresh_seen = self.refresh_seen.lock().expect("refresh lock").remove(name);
+        // How old a fetch may be: a poll interval; for a refresh, no older than the request.
+        let fetch_max_age = match refresh {
+            None => self.cfg.poll_interval,
+            Some(_) => refresh_seen.map_or(Duration::ZERO, |seen| seen.elapsed()),
+        };
         let operation = app.operation.clone();
 
         let mut status = app.status.clone().unwrap_or_default();
@@ -221,13 +292,30 @@ impl Engine {
                         | HealthStatusCode::Degraded
                 )
         });
-        let skip = effective_operation.is_none() && refresh.is_none() && settled;
+        // A new commit that leaves this app's objects as they were needs no new comparison
+        // either (a normal refresh of the same commit does compare again, a hard one always).
+        let quiet = effective_operation.is_none() && settled;
+        let skip = Skip {
+            unchanged: quiet && refresh.is_none(),
+            moved: quiet && refresh != Some(RefreshType::Hard),
+        };
         let outcome = self
-            .compare_app(&app, refresh, revision_override.as_deref(), skip)
+            .compare_app(
+                &app,
+                refresh,
+                fetch_max_age,
+                revision_override.as_deref(),
+                skip,
+            )
             .await;
         let (desired, compared, prunable, cluster) = match outcome {
-            Ok(Some(found)) => found,
-            Ok(None) => return Ok(Some(self.cfg.poll_interval)),
+            Ok(Comparison::Done(found)) => *found,
+            Ok(Comparison::Unchanged) => return Ok(Some(self.next_poll(&app))),
+            Ok(Comparison::RevisionMoved(revision)) => {
+                status.sync.revision = Some(revision);
+                self.write_status(&app, &status, refresh.is_some()).await?;
+                return Ok(Some(self.next_poll(&app)));
+            }
             Err(problem) => {
                 warn!(app = name, "{}", problem.message);
                 set_condition(&mut status, problem.kind, &problem.message);
@@ -321,6 +409,7 @@ impl Engine {
                 phase,
                 message,
                 results,
+                applied,
             } = run_sync(
                 self,
                 &app,
@@ -374,14 +463,73 @@ impl Engine {
             } else if phase != OperationPhase::Succeeded {
                 set_condition(&mut status, condition::SYNC_ERROR, &message);
             }
-            // Look again right away: health moves on, and status should show the result; a
-            // failed automated sync comes back when its retry is due.
-            self.memos.lock().expect("memo lock").remove(name);
-            requeue = Some(Duration::from_millis(500));
+            // When the sync applied every object that differed and nothing else was to do (no
+            // hooks, nothing to prune), the apply answers are the live objects: the status is
+            // filled from them, with no second comparison. Their watch events are ferry's own
+            // and are ignored; anything else that changes them still queues the app.
+            let settled_by_sync = (phase == OperationPhase::Succeeded && !request.dry_run)
+                .then(|| compared_after_sync(&compared, &prunable, &desired.hooks, &applied))
+                .flatten();
+            if let Some(after) = settled_by_sync {
+                for (key, live) in &applied {
+                    let before = compared
+                        .iter()
+                        .find(|c| &c.desired.key == key)
+                        .and_then(|c| c.live.as_ref());
+                    self.watches.expect_own_write(live, before);
+                }
+                fill_comparison(&mut status, &app, &desired, &after, &[]);
+                requeue = requeue_for_health(&status);
+            } else {
+                // Look again right away: health moves on, and status should show the result; a
+                // failed automated sync comes back when its retry is due.
+                self.memos.lock().expect("memo lock").remove(name);
+                requeue = Some(Duration::from_millis(500));
+            }
         }
         self.write_status(&app, &status, operation.is_some() || refresh.is_some())
             .await?;
-        Ok(requeue.or(Some(self.cfg.poll_interval)))
+        Ok(requeue.or_else(|| Some(self.next_poll(&app))))
+    }
+
+    /// When to look at `app` again for new commits: just after the next fetch of its
+    /// repositories falls due (so every app of a repository shares that fetch, and a commit is
+    /// seen within one poll interval), at most one poll interval from now.
+    fn next_poll(&self, app: &Application) -> Duration {
+        const AFTER_DUE: Duration = Duration::from_millis(50);
+        app.spec
+            .effective_sources()
+            .iter()
+            .filter(|s| s.chart.is_none())
+            .filter_map(|s| self.repos.fetch_due_in(&s.repo_url, self.cfg.poll_interval))
+            .map(|due| due + AFTER_DUE)
+            .min()
+            .unwrap_or(self.cfg.poll_interval)
+            .min(self.cfg.poll_interval)
+    }
+
+    /// The AppProject `name`: from the watch-fed store, or (not there yet: just created, or the
+    /// watch is still listing) from the API.
+    async fn project(&self, name: &str) -> Result<Option<AppProject>, kube::Error> {
+        use futures::StreamExt as _;
+        use kube::runtime::WatchStreamExt as _;
+        let writer = self.project_writer.lock().expect("project lock").take();
+        if let Some(writer) = writer {
+            let stream = kube::runtime::reflector::reflector(
+                writer,
+                kube::runtime::watcher::watcher(
+                    self.projects.clone(),
+                    kube::runtime::watcher::Config::default(),
+                ),
+            )
+            .default_backoff();
+            tokio::spawn(stream.for_each(|_| std::future::ready(())));
+        }
+        let key = kube::runtime::reflector::ObjectRef::new(name).within(&self.cfg.namespace);
+        if let Some(project) = self.project_store.get(&key) {
+            return Ok(Some((*project).clone()));
+        }
+        self.projects.get_opt(name).await
     }
 
     /// Works out the desired state and compares it with the cluster.
@@ -389,9 +537,10 @@ impl Engine {
         self: &Arc<Self>,
         app: &Application,
         refresh: Option<RefreshType>,
+        fetch_max_age: Duration,
         revision_override: Option<&str>,
-        skip_if_unchanged: bool,
-    ) -> Result<Option<Compared3>, Problem> {
+        skip: Skip,
+    ) -> Result<Comparison, Problem> {
         let name = app.metadata.name.as_deref().unwrap_or_default();
         let spec = &app.spec;
         let dest_ns = spec.destination.namespace.clone().unwrap_or_default();
@@ -426,8 +575,7 @@ impl Engine {
             spec.project.as_str()
         };
         let project = self
-            .projects
-            .get_opt(project_name)
+            .project(project_name)
             .await
             .map_err(|e| Problem::new(condition::COMPARISON_ERROR, format!("reading AppProject {project_name}: {e}")))?
             .ok_or_else(|| {
@@ -478,7 +626,7 @@ impl Engine {
         // Every source's revision: a new commit in any of them is a change.
         let mut all_revisions = Vec::new();
         for source in sources.iter().filter(|s| s.ref_.is_some()) {
-            let (sha, root) = self.checkout_source(source, refresh, None).await?;
+            let (sha, root) = self.checkout_source(source, fetch_max_age, None).await?;
             all_revisions.push(sha);
             value_refs.insert(source.ref_.clone().unwrap_or_default(), root);
         }
@@ -492,7 +640,14 @@ impl Engine {
                 continue; // a `ref` source only lends its files to others
             }
             let rendered = self
-                .render_source(app, source, &value_refs, refresh, revision_override)
+                .render_source(
+                    app,
+                    source,
+                    &value_refs,
+                    refresh,
+                    fetch_max_age,
+                    revision_override,
+                )
                 .await?;
             all_revisions.push(rendered.revision.clone());
             if revision.is_empty() {
@@ -549,18 +704,26 @@ impl Engine {
             .partition(DesiredObject::is_hook);
 
         // Skip the comparison when nothing that could change its result changed.
-        let spec_fp = serde_json::to_string(&app.spec).unwrap_or_default();
-        let epoch = self.watches.epoch(name);
-        let fingerprint = (all_revisions.join(","), spec_fp, epoch);
-        let unchanged = self
-            .memos
-            .lock()
-            .expect("memo lock")
-            .get(name)
-            .and_then(|m| m.compared.clone())
-            == Some(fingerprint.clone());
-        if skip_if_unchanged && unchanged {
-            return Ok(None);
+        let fingerprint = Seen {
+            revisions: all_revisions.join(","),
+            content: content_hash(&objects, &hooks),
+            spec: serde_json::to_string(&app.spec).unwrap_or_default(),
+            epoch: self.watches.epoch(name),
+        };
+        {
+            let mut memos = self.memos.lock().expect("memo lock");
+            if let Some(seen) = memos.get_mut(name).and_then(|m| m.compared.as_mut())
+                && seen.same_content(&fingerprint)
+            {
+                if seen.revisions == fingerprint.revisions {
+                    if skip.unchanged {
+                        return Ok(Comparison::Unchanged);
+                    }
+                } else if skip.moved {
+                    seen.revisions = fingerprint.revisions;
+                    return Ok(Comparison::RevisionMoved(revision));
+                }
+            }
         }
 
         for o in &objects {
@@ -568,6 +731,7 @@ impl Engine {
                 self.watches.ensure(&cluster, &target.resource);
             }
         }
+        self.watches.compared(name);
         let ignore = |key: &ResourceKey| ignore_rules(app, key);
         let compared = compare_all(
             &cluster,
@@ -597,7 +761,7 @@ impl Engine {
                 compared: Some(fingerprint),
             },
         );
-        Ok(Some((
+        Ok(Comparison::Done(Box::new((
             Desired {
                 revision,
                 commit,
@@ -608,7 +772,7 @@ impl Engine {
             compared,
             prunable,
             cluster,
-        )))
+        ))))
     }
 
     /// Compares the app `name` with Git without syncing or writing anything: each object's
@@ -619,11 +783,20 @@ impl Engine {
             .get(name)
             .await
             .map_err(|e| format!("reading application {name}: {e}"))?;
-        let (_, compared, prunable, _) = self
-            .compare_app(&app, Some(RefreshType::Hard), None, false)
+        let Comparison::Done(found) = self
+            .compare_app(
+                &app,
+                Some(RefreshType::Hard),
+                Duration::ZERO,
+                None,
+                Skip::default(),
+            )
             .await
             .map_err(|p| format!("{}: {}", p.kind, p.message))?
-            .expect("a comparison that may not be skipped");
+        else {
+            unreachable!("a comparison that may not be skipped");
+        };
+        let (_, compared, prunable, _) = *found;
         let mut out: Vec<ResourceDiff> = compared
             .into_iter()
             .map(|c| {
@@ -642,23 +815,31 @@ impl Engine {
     async fn checkout_source(
         &self,
         source: &ApplicationSource,
-        refresh: Option<RefreshType>,
+        max_age: Duration,
         revision_override: Option<&str>,
     ) -> Result<(String, PathBuf), Problem> {
         let url = &source.repo_url;
-        let creds = self
-            .credentials
-            .for_url(url)
-            .await
-            .map_err(|e| Problem::new(condition::COMPARISON_ERROR, e))?;
-        let max_age = if refresh.is_some() {
-            Duration::ZERO
-        } else {
-            self.cfg.poll_interval
-        };
         let revision = revision_override
             .filter(|r| !r.is_empty())
             .unwrap_or_else(|| source.target_revision_or_head());
+        // Credentials are read (a LIST of Secrets) only when git will talk to the remote: a
+        // fetch is due, or a commit or ref that may be missing from the mirror is asked for.
+        // Otherwise the fetch below is skipped (a slack second covers the time until it checks).
+        let may_fetch_one = revision.starts_with("refs/")
+            || (revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit()));
+        let (creds, max_age) = if self.repos.fetch_due(url, max_age) || may_fetch_one {
+            let creds = self
+                .credentials
+                .for_url(url)
+                .await
+                .map_err(|e| Problem::new(condition::COMPARISON_ERROR, e))?;
+            (creds, max_age)
+        } else {
+            (
+                ferry_source::git::Credentials::none(),
+                max_age + Duration::from_secs(1),
+            )
+        };
         let started = std::time::Instant::now();
         let repo = crate::metrics::RepoLabels { repo: url.clone() };
         let git_failed = |e: ferry_source::GitError| {
@@ -686,6 +867,7 @@ impl Engine {
         source: &ApplicationSource,
         value_refs: &BTreeMap<String, PathBuf>,
         refresh: Option<RefreshType>,
+        fetch_max_age: Duration,
         revision_override: Option<&str>,
     ) -> Result<RenderedOne, Problem> {
         let url = &source.repo_url;
@@ -700,16 +882,33 @@ impl Engine {
             (version, None, None)
         } else {
             let (sha, root) = self
-                .checkout_source(source, refresh, revision_override)
+                .checkout_source(source, fetch_max_age, revision_override)
                 .await?;
             let info = self.repos.commit_info(url, &sha).await.ok();
             (sha, Some(root), info)
         };
         let app_name = app.metadata.name.clone().unwrap_or_default();
         let namespace = app.spec.destination.namespace.clone().unwrap_or_default();
+        // A plain directory renders the same from every commit that leaves its files alone:
+        // keyed by its Git tree id, a commit elsewhere in the repository renders nothing again.
+        let plain_directory = !from_chart_repo
+            && source.helm.is_none()
+            && source.kustomize.is_none()
+            && value_refs.is_empty();
+        let content_id = if plain_directory {
+            let path = source.path.as_deref().unwrap_or(".");
+            self.repos
+                .tree_id(url, &revision, path)
+                .await
+                .ok()
+                .flatten()
+                .map(|tree| format!("tree:{tree}"))
+        } else {
+            None
+        };
         let key = serde_json::json!([
             url,
-            revision,
+            content_id.as_deref().unwrap_or(&revision),
             source.path,
             source.chart,
             source.directory,
@@ -720,15 +919,20 @@ impl Engine {
             value_refs,
         ])
         .to_string();
+        let slot = serde_json::json!([app_name, url, source.path, source.chart]).to_string();
         if refresh == Some(RefreshType::Hard) {
-            self.renders.lock().expect("render cache lock").remove(&key);
+            self.renders
+                .lock()
+                .expect("render cache lock")
+                .remove(&slot);
         }
         let cached = self
             .renders
             .lock()
             .expect("render cache lock")
-            .get(&key)
-            .cloned();
+            .get(&slot)
+            .filter(|(made_for, _)| *made_for == key)
+            .map(|(_, r)| r.clone());
         let rendered = match cached {
             Some(r) => r,
             None => {
@@ -780,7 +984,7 @@ impl Engine {
                 self.renders
                     .lock()
                     .expect("render cache lock")
-                    .insert(key, rendered.clone());
+                    .insert(slot, (key, rendered.clone()));
                 rendered
             }
         };
@@ -1312,6 +1516,43 @@ fn auto_sync_request(
         sync_options: policy.sync_options.clone(),
         retry_count,
     })
+}
+
+/// The comparison as it stands after a sync that applied every object that was out of sync:
+/// `None` unless that sync was that simple (no hooks, nothing prunable, every differing object
+/// applied and answered), in which case the answers are the live side and all is in sync.
+fn compared_after_sync(
+    compared: &[Compared],
+    prunable: &[Prunable],
+    hooks: &[DesiredObject],
+    applied: &[(ResourceKey, Value)],
+) -> Option<Vec<Compared>> {
+    if !prunable.is_empty() || !hooks.is_empty() {
+        return None;
+    }
+    let applied: HashMap<&ResourceKey, &Value> = applied.iter().map(|(k, v)| (k, v)).collect();
+    compared
+        .iter()
+        .map(|c| {
+            if c.error.is_some() || c.foreign_owner.is_some() {
+                return None;
+            }
+            match applied.get(&c.desired.key) {
+                Some(live) => {
+                    let mut live = (*live).clone();
+                    crate::compare::drop_managed_fields(&mut live);
+                    Some(Compared {
+                        live: Some(live.clone()),
+                        predicted: Some(live),
+                        in_sync: true,
+                        ..c.clone()
+                    })
+                }
+                None if c.in_sync => Some(c.clone()),
+                None => None,
+            }
+        })
+        .collect()
 }
 
 /// While something is progressing, look again soon.

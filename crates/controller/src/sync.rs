@@ -90,6 +90,8 @@ pub struct SyncOutcome {
     pub message: String,
     /// One entry per resource or hook touched.
     pub results: Vec<ResourceResult>,
+    /// The objects as the API server answered each (non-dry-run) apply: what is live now.
+    pub applied: Vec<(ResourceKey, Value)>,
 }
 
 fn result_for(
@@ -115,6 +117,9 @@ fn result_for(
     }
 }
 
+/// An object as the API server answered its apply.
+type AppliedObject = (ResourceKey, Value);
+
 /// One sync in progress.
 struct SyncRun<'a> {
     engine: &'a Engine,
@@ -124,6 +129,7 @@ struct SyncRun<'a> {
     request: &'a SyncRequest,
     app_options: Vec<String>,
     results: Vec<ResourceResult>,
+    applied: Vec<AppliedObject>,
 }
 
 /// Runs one sync of `app`. `status` is the app's status with the running operation; finished
@@ -150,12 +156,14 @@ pub async fn run_sync(
         request,
         app_options,
         results: Vec::new(),
+        applied: Vec::new(),
     };
     match run.execute().await {
         Ok(message) => SyncOutcome {
             phase: OperationPhase::Succeeded,
             message,
             results: run.results,
+            applied: run.applied,
         },
         Err(message) => {
             if !request.dry_run {
@@ -165,6 +173,7 @@ pub async fn run_sync(
                 phase: OperationPhase::Failed,
                 message,
                 results: run.results,
+                applied: run.applied,
             }
         }
     }
@@ -419,14 +428,16 @@ impl SyncRun<'_> {
                     cluster.apply(&object, &opts).await
                 };
                 match applied {
-                    Ok(_) => {
+                    Ok(live) => {
                         let done = if opts.dry_run {
                             "would apply (dry run)"
                         } else {
                             "applied"
                         };
+                        let live = (!opts.dry_run).then(|| (d.key.clone(), live));
                         (
                             result_for(&d.key, d.api_version(), ResultCode::Synced, done),
+                            live,
                             true,
                         )
                     }
@@ -434,27 +445,32 @@ impl SyncRun<'_> {
                         let why = format!("{} ({}): {e}", d.key, d.origin);
                         (
                             result_for(&d.key, d.api_version(), ResultCode::SyncFailed, why),
+                            None,
                             false,
                         )
                     }
                 }
             });
         }
-        let applied: Vec<(ResourceResult, bool)> = futures::stream::iter(applies)
-            .buffer_unordered(self.engine.cfg.per_app_concurrency.max(1))
-            .collect()
-            .await;
+        let applied: Vec<(ResourceResult, Option<AppliedObject>, bool)> =
+            futures::stream::iter(applies)
+                .buffer_unordered(self.engine.cfg.per_app_concurrency.max(1))
+                .collect()
+                .await;
         let failed: Vec<String> = applied
             .iter()
-            .filter(|(_, ok)| !ok)
-            .filter_map(|(r, _)| r.message.clone())
+            .filter(|(_, _, ok)| !ok)
+            .filter_map(|(r, _, _)| r.message.clone())
             .collect();
         let crds: Vec<String> = applied
             .iter()
-            .filter(|(r, ok)| *ok && r.kind == "CustomResourceDefinition")
-            .map(|(r, _)| r.name.clone())
+            .filter(|(r, _, ok)| *ok && r.kind == "CustomResourceDefinition")
+            .map(|(r, _, _)| r.name.clone())
             .collect();
-        self.results.extend(applied.into_iter().map(|(r, _)| r));
+        for (result, live, _) in applied {
+            self.results.push(result);
+            self.applied.extend(live);
+        }
         if !failed.is_empty() {
             return Err(format!(
                 "one or more objects failed to apply: {}",

@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ferry_cluster::ClusterClient;
 use ferry_core::tracking::{TRACKING_ANNOTATION, TrackingId};
@@ -24,7 +25,22 @@ pub struct WatchHub {
     started: Arc<Mutex<HashSet<String>>>,
     queue: WorkQueue,
     epochs: Arc<Mutex<HashMap<String, u64>>>,
+    /// Writes ferry made itself (uid, resourceVersion): their events change nothing ferry does
+    /// not know already, so they neither bump the epoch nor queue the app.
+    own_writes: Arc<Mutex<HashSet<(String, String)>>>,
+    /// When each app's live resources were last compared: events that follow a comparison
+    /// closely are gathered into one comparison (an App-of-Apps root sees an event for every
+    /// child status change while its children sync).
+    compared_at: Arc<Mutex<HashMap<String, Instant>>>,
 }
+
+/// Events within this time after a comparison wait until it has passed, and then queue the app
+/// once.
+const COALESCE: Duration = Duration::from_secs(1);
+
+/// Own writes remembered at most; an event that never comes (the watch was restarting) leaves
+/// an entry behind, so the set starts over when it is this full.
+const OWN_WRITES_LIMIT: usize = 100_000;
 
 impl std::fmt::Debug for WatchHub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -41,7 +57,43 @@ impl WatchHub {
             started: Arc::default(),
             queue,
             epochs,
+            own_writes: Arc::default(),
+            compared_at: Arc::default(),
         }
+    }
+
+    /// Notes that `app`'s live resources are being compared now.
+    pub fn compared(&self, app: &str) {
+        self.compared_at
+            .lock()
+            .expect("compared lock")
+            .insert(app.to_string(), Instant::now());
+    }
+
+    /// Forgets `app` (deleted).
+    pub fn forget(&self, app: &str) {
+        self.compared_at.lock().expect("compared lock").remove(app);
+    }
+
+    /// Remembers that ferry itself wrote `live` (an apply's answer) when it changed the object
+    /// (its resourceVersion differs from `before`'s): the watch event of that write is ignored.
+    pub fn expect_own_write(&self, live: &serde_json::Value, before: Option<&serde_json::Value>) {
+        let field = |v: &serde_json::Value, f: &str| {
+            v.pointer(&format!("/metadata/{f}"))
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+        };
+        let (Some(uid), Some(rv)) = (field(live, "uid"), field(live, "resourceVersion")) else {
+            return;
+        };
+        if before.and_then(|b| field(b, "resourceVersion")).as_deref() == Some(rv.as_str()) {
+            return; // nothing changed: no event will come
+        }
+        let mut own = self.own_writes.lock().expect("own writes lock");
+        if own.len() >= OWN_WRITES_LIMIT {
+            own.clear();
+        }
+        own.insert((uid, rv));
     }
 
     /// How many watches run.
@@ -81,13 +133,25 @@ impl WatchHub {
             Api::all_with(cluster.client().clone(), resource);
         let queue = self.queue.clone();
         let epochs = self.epochs.clone();
+        let own_writes = self.own_writes.clone();
+        let compared_at = self.compared_at.clone();
         tokio::spawn(async move {
             let mut events = watcher::watcher(api, watcher::Config::default())
                 .default_backoff()
                 .boxed();
             while let Some(event) = events.next().await {
                 let meta = match event {
-                    Ok(Event::Apply(o) | Event::Delete(o)) => o.metadata,
+                    Ok(Event::Apply(o)) => {
+                        let own = (
+                            o.metadata.uid.clone().unwrap_or_default(),
+                            o.metadata.resource_version.clone().unwrap_or_default(),
+                        );
+                        if own_writes.lock().expect("own writes lock").remove(&own) {
+                            continue;
+                        }
+                        o.metadata
+                    }
+                    Ok(Event::Delete(o)) => o.metadata,
                     Ok(_) => continue, // the initial listing: nothing changed
                     Err(e) => {
                         debug!(watch = %key, "watch error (retrying): {e}");
@@ -108,7 +172,17 @@ impl WatchHub {
                     .expect("epoch lock")
                     .entry(app.clone())
                     .or_default() += 1;
-                queue.add(&app);
+                let since = compared_at
+                    .lock()
+                    .expect("compared lock")
+                    .get(&app)
+                    .map(Instant::elapsed);
+                match since {
+                    Some(since) if since < COALESCE => {
+                        queue.add_urgent_after(&app, COALESCE - since)
+                    }
+                    _ => queue.add(&app),
+                }
             }
         });
     }

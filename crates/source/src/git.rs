@@ -645,7 +645,32 @@ pub struct RepoCache {
     git: Git,
     repos: Mutex<HashMap<String, Arc<tokio::sync::Mutex<RepoState>>>>,
     fetches: AtomicUsize,
+    /// Revisions already resolved in a mirror, valid until the mirror's refs change: keyed by
+    /// mirror path and revision; each entry remembers the mirror's generation it was read at.
+    resolved: Mutex<HashMap<(PathBuf, String), (u64, String)>>,
+    /// Bumped for a mirror whenever a fetch may have moved its refs.
+    generations: Mutex<HashMap<PathBuf, u64>>,
+    /// Commit metadata by mirror and SHA (commits never change).
+    commits: Mutex<HashMap<(PathBuf, String), CommitInfo>>,
+    /// The directories of the latest commits looked at, by mirror and SHA.
+    trees: Mutex<Vec<(CommitKey, Arc<CommitTrees>)>>,
 }
+
+/// A commit of a mirror: the mirror's path and the commit's SHA.
+type CommitKey = (PathBuf, String);
+
+/// The directories of one commit: each one's Git tree id, and whether everything under it is a
+/// plain file or directory.
+#[derive(Debug, Default)]
+struct CommitTrees {
+    dirs: HashMap<String, (String, bool)>,
+}
+
+/// The tree listings of this many commits are kept.
+const TREE_CACHE_COMMITS: usize = 8;
+
+/// At most this many commits' metadata are kept; the cache starts over when full.
+const COMMIT_INFO_CACHE_LIMIT: usize = 10_000;
 
 impl fmt::Debug for RepoCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -676,6 +701,10 @@ impl RepoCache {
             root,
             repos: Mutex::new(HashMap::new()),
             fetches: AtomicUsize::new(0),
+            resolved: Mutex::default(),
+            generations: Mutex::default(),
+            commits: Mutex::default(),
+            trees: Mutex::default(),
         }
     }
 
@@ -692,6 +721,26 @@ impl RepoCache {
     /// The bare mirror of `url`.
     pub fn mirror_dir(&self, url: &str) -> PathBuf {
         self.root.join("mirrors").join(repo_dir_name(url))
+    }
+
+    /// The current ref generation of `mirror`.
+    fn generation(&self, mirror: &Path) -> u64 {
+        let generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        generations.get(mirror).copied().unwrap_or_default()
+    }
+
+    /// Forgets what was resolved in `mirror`: a fetch may move its refs.
+    fn refs_may_change(&self, mirror: &Path) {
+        *self
+            .generations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(mirror.to_path_buf())
+            .or_default() += 1;
+        self.resolved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(m, _), _| m != mirror);
     }
 
     fn checkouts_dir(&self, url: &str) -> PathBuf {
@@ -736,7 +785,10 @@ impl RepoCache {
         }
         let started = Instant::now();
         self.fetches.fetch_add(1, Ordering::SeqCst);
+        let mirror = self.mirror_dir(url);
+        self.refs_may_change(&mirror);
         let result = self.fetch_now(url, creds).await;
+        self.refs_may_change(&mirror);
         if result.is_ok() {
             state.last_success_started = Some(started);
         }
@@ -818,6 +870,31 @@ impl RepoCache {
         }
     }
 
+    /// Whether [`RepoCache::fetch_if_older`] with `max_age` would fetch `url` now: no successful
+    /// fetch started within `max_age`, and none is running (callers of a running fetch share
+    /// it). Callers use it to read credentials only when a fetch will need them.
+    pub fn fetch_due(&self, url: &str, max_age: Duration) -> bool {
+        let slot = self.slot(url);
+        let Ok(state) = slot.try_lock() else {
+            return false;
+        };
+        state
+            .last_success_started
+            .is_none_or(|started| started.elapsed() > max_age)
+    }
+
+    /// How long until a fetch of `url` with `max_age` falls due; `None` before the first
+    /// successful fetch. Apps that are looked at again then share that one fetch.
+    pub fn fetch_due_in(&self, url: &str, max_age: Duration) -> Option<Duration> {
+        let slot = self.slot(url);
+        let Ok(state) = slot.try_lock() else {
+            return Some(max_age); // fetching now
+        };
+        state
+            .last_success_started
+            .map(|started| max_age.saturating_sub(started.elapsed()))
+    }
+
     /// Fetches `url` if its last successful fetch is older than `max_age` (see
     /// [`RepoCache::fetch_if_older`]), then resolves `revision` to a commit SHA
     /// ([`RepoCache::resolve_revision`]).
@@ -865,6 +942,7 @@ impl RepoCache {
             };
             let git_dir = format!("--git-dir={}", mirror.to_string_lossy());
             self.fetches.fetch_add(1, Ordering::SeqCst);
+            self.refs_may_change(&mirror);
             let fetched = self
                 .git
                 .run(
@@ -873,6 +951,7 @@ impl RepoCache {
                     creds,
                 )
                 .await?;
+            self.refs_may_change(&mirror);
             match fetched {
                 Ok(_) => {
                     if let Some(sha) = self.resolve_local(&mirror, revision).await? {
@@ -894,8 +973,36 @@ impl RepoCache {
         })
     }
 
-    /// Looks `revision` up in the mirror only.
+    /// Looks `revision` up in the mirror only; answers from memory while no fetch has run since
+    /// the last look-up (no `git` process per app and reconcile).
     async fn resolve_local(
+        &self,
+        mirror: &Path,
+        revision: &str,
+    ) -> Result<Option<String>, GitError> {
+        let key = (mirror.to_path_buf(), revision.to_owned());
+        let generation = self.generation(mirror);
+        if let Some((g, sha)) = self
+            .resolved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            && *g == generation
+        {
+            return Ok(Some(sha.clone()));
+        }
+        let found = self.resolve_local_uncached(mirror, revision).await?;
+        if let Some(sha) = &found {
+            let mut resolved = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
+            // Only if no fetch started meanwhile (it may have moved the ref).
+            if self.generation(mirror) == generation {
+                resolved.insert(key, (generation, sha.clone()));
+            }
+        }
+        Ok(found)
+    }
+
+    async fn resolve_local_uncached(
         &self,
         mirror: &Path,
         revision: &str,
@@ -996,6 +1103,88 @@ impl RepoCache {
         }
     }
 
+    /// What identifies the files under directory `path` (relative to the repository root, `.`
+    /// for the root) of commit `sha` of a fetched `url`, when it is a plain directory of
+    /// manifests: the directory's Git tree id, the same in every commit that leaves those files
+    /// as they are. `None` when the path is not a directory of that commit, holds a symlink or a
+    /// submodule somewhere below (their content is not part of the tree id), or is a Kustomize
+    /// or Helm source (which may read files outside it). One `git ls-tree` per commit, cached.
+    pub async fn tree_id(
+        &self,
+        url: &str,
+        sha: &str,
+        path: &str,
+    ) -> Result<Option<String>, GitError> {
+        check_revision(url, sha)?;
+        if !is_full_sha(sha) {
+            return Ok(None);
+        }
+        let mirror = self.mirror_dir(url);
+        let key = (mirror.clone(), sha.to_owned());
+        let cached = self
+            .trees
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, t)| t.clone());
+        let trees = match cached {
+            Some(t) => t,
+            None => {
+                let trees = Arc::new(self.list_trees(url, &mirror, sha).await?);
+                let mut all = self.trees.lock().unwrap_or_else(|e| e.into_inner());
+                if all.len() >= TREE_CACHE_COMMITS {
+                    all.remove(0);
+                }
+                all.push((key, trees.clone()));
+                trees
+            }
+        };
+        let path = normalize_tree_path(path);
+        Ok(trees
+            .dirs
+            .get(&path)
+            .filter(|(_, plain)| *plain)
+            .map(|(id, _)| id.clone()))
+    }
+
+    async fn list_trees(
+        &self,
+        url: &str,
+        mirror: &Path,
+        sha: &str,
+    ) -> Result<CommitTrees, GitError> {
+        let git_dir = format!("--git-dir={}", mirror.to_string_lossy());
+        let tree_spec = format!("{sha}^{{tree}}");
+        let root = self
+            .git
+            .run(
+                mirror,
+                &[&git_dir, "rev-parse", "--verify", "--quiet", &tree_spec],
+                &Credentials::none(),
+            )
+            .await?
+            .map_err(|source| GitError::Local {
+                action: format!("reading the tree of {sha}"),
+                url: redact_url(url),
+                source: Box::new(source),
+            })?;
+        let out = self
+            .git
+            .run(
+                mirror,
+                &[&git_dir, "ls-tree", "-r", "-t", "-z", "--full-tree", sha],
+                &Credentials::none(),
+            )
+            .await?
+            .map_err(|source| GitError::Local {
+                action: format!("listing the files of {sha}"),
+                url: redact_url(url),
+                source: Box::new(source),
+            })?;
+        Ok(parse_trees(root.trim(), &out))
+    }
+
     /// Author, date and subject of commit `sha` of a fetched `url`.
     pub async fn commit_info(&self, url: &str, sha: &str) -> Result<CommitInfo, GitError> {
         check_revision(url, sha)?;
@@ -1004,6 +1193,15 @@ impl RepoCache {
             return Err(GitError::NotFetched {
                 url: redact_url(url),
             });
+        }
+        let key = (mirror.clone(), sha.to_owned());
+        if let Some(info) = self
+            .commits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(info.clone());
         }
         let git_dir = format!("--git-dir={}", mirror.to_string_lossy());
         let spec = format!("{sha}^{{commit}}");
@@ -1028,12 +1226,87 @@ impl RepoCache {
                 url: redact_url(url),
                 source: Box::new(source),
             })?;
-        parse_commit_info(&out).ok_or_else(|| GitError::UnexpectedOutput {
+        let info = parse_commit_info(&out).ok_or_else(|| GitError::UnexpectedOutput {
             action: format!("reading commit {sha}"),
             url: redact_url(url),
             output: out.chars().take(200).collect(),
-        })
+        })?;
+        // A full SHA names one commit forever; a short one may become ambiguous.
+        if is_full_sha(sha) {
+            let mut commits = self.commits.lock().unwrap_or_else(|e| e.into_inner());
+            if commits.len() >= COMMIT_INFO_CACHE_LIMIT {
+                commits.clear();
+            }
+            commits.insert(key, info.clone());
+        }
+        Ok(info)
     }
+}
+
+/// A repository path as `ls-tree` names directories: no `./`, no trailing `/`, `""` the root.
+fn normalize_tree_path(path: &str) -> String {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    parts.join("/")
+}
+
+/// Files that make a directory a Kustomize or Helm source, whose output may depend on files
+/// outside the directory.
+const RENDERED_BY_TOOLS: [&str; 4] = [
+    "kustomization.yaml",
+    "kustomization.yml",
+    "Kustomization",
+    "Chart.yaml",
+];
+
+/// Reads `git ls-tree -r -t -z` output (`<mode> <type> <id>\t<path>\0`) of a commit whose root
+/// tree is `root`: every directory's id, and whether anything below it is a symlink (mode
+/// 120000) or a submodule (type commit).
+fn parse_trees(root: &str, out: &str) -> CommitTrees {
+    let mut dirs: HashMap<String, (String, bool)> = HashMap::new();
+    dirs.insert(String::new(), (root.to_owned(), true));
+    let mut special = Vec::new();
+    let mut tool_dirs = Vec::new();
+    for entry in out.split('\0').filter(|e| !e.is_empty()) {
+        let Some((meta, path)) = entry.split_once('\t') else {
+            continue;
+        };
+        let mut fields = meta.split(' ');
+        let (Some(mode), Some(kind), Some(id)) = (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        if kind == "tree" {
+            dirs.insert(path.to_owned(), (id.to_owned(), true));
+        } else if mode == "120000" || kind == "commit" {
+            special.push(path.to_owned());
+        } else if let Some((dir, name)) = path.rsplit_once('/').or(Some(("", path)))
+            && RENDERED_BY_TOOLS.contains(&name)
+        {
+            tool_dirs.push(dir.to_owned());
+        }
+    }
+    for dir in tool_dirs {
+        if let Some(entry) = dirs.get_mut(&dir) {
+            entry.1 = false;
+        }
+    }
+    for path in special {
+        // Every directory above a symlink or submodule is not plain.
+        let mut dir = path.as_str();
+        loop {
+            dir = dir.rsplit_once('/').map_or("", |(d, _)| d);
+            if let Some(entry) = dirs.get_mut(dir) {
+                entry.1 = false;
+            }
+            if dir.is_empty() {
+                break;
+            }
+        }
+    }
+    CommitTrees { dirs }
 }
 
 /// Whether git's stderr says the wanted revision does not exist on the remote.
@@ -1086,6 +1359,34 @@ mod tests {
             name: name.into(),
             sha: sha.to_string().repeat(40),
         }
+    }
+
+    #[test]
+    fn tree_listing_marks_directories_above_symlinks_and_submodules() {
+        let out = [
+            "040000 tree t1\tapps",
+            "100644 blob b1\tapps/a.yaml",
+            "040000 tree t2\tapps/x",
+            "040000 tree t3\tlinks",
+            "120000 blob b2\tlinks/l",
+            "040000 tree t4\tlinks/deep",
+            "160000 commit c1\tmods/sub",
+            "040000 tree t5\tmods",
+            "040000 tree t6\tk",
+            "100644 blob b3\tk/kustomization.yaml",
+            "",
+        ]
+        .join("\0");
+        let t = parse_trees("root", &out);
+        assert_eq!(t.dirs[""], ("root".to_owned(), false));
+        assert_eq!(t.dirs["apps"], ("t1".to_owned(), true));
+        assert_eq!(t.dirs["apps/x"], ("t2".to_owned(), true));
+        assert!(!t.dirs["links"].1);
+        assert!(t.dirs["links/deep"].1);
+        assert!(!t.dirs["mods"].1);
+        assert!(!t.dirs["k"].1, "a kustomization");
+        assert_eq!(normalize_tree_path("./apps/x/"), "apps/x");
+        assert_eq!(normalize_tree_path("."), "");
     }
 
     #[test]

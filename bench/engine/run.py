@@ -1,0 +1,666 @@
+#!/usr/bin/env python3
+"""The engine benchmark: ferry against a fresh local control plane, with kubectl and a plain
+concurrent server-side-apply loop as baselines on the same files. See bench/README.md.
+
+    python3 bench/engine/run.py --n 1 100 1000 --profile configmap
+
+For each N: start a control plane, generate a Git repository with an App-of-Apps root and N
+child apps (profile `configmap`: one 2 KB ConfigMap per app, as in Argo CD's scalability tests;
+`deployment`: a Deployment, a Service and a 2 KB ConfigMap per app), run the baselines, then
+ferry, and measure
+
+- time from creating the root app to every app Synced and Healthy;
+- commit-to-applied latency of one changed app, with a webhook and with polling;
+- drift-to-reverted latency (a patch of a managed ConfigMap, or `scale` of a Deployment);
+- ferry's peak RSS, CPU seconds, CPU over an idle period, API requests per app per sync;
+- what one commit that changes one app costs (renders, reconciles, API requests).
+
+Results: bench/results/<date>-<profile>-n<N>.json (or --out-dir), then bench/results/README.md
+is regenerated from every result file (report.py). Only the Python 3.11 standard library.
+"""
+
+import argparse
+import concurrent.futures
+import datetime
+import hashlib
+import hmac
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import report  # noqa: E402
+import stats  # noqa: E402
+from kube import ApiError, Kube, object_path  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+FERRY_NS = "ferry"
+APPS_NS = "bench-apps"
+WEBHOOK_SECRET = "bench-webhook-secret"
+WEBHOOK_KEY = b"bench-hmac-key"
+
+
+def say(msg):
+    print(f"==> [bench] {msg}", file=sys.stderr, flush=True)
+
+
+def run(cmd, env=None, cwd=None, check=True, capture=True):
+    r = subprocess.run(cmd, env=env, cwd=cwd, text=True, capture_output=capture, check=False)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({r.returncode}): {r.stderr[-2000:]}")
+    return r
+
+
+def wait_until(what, cond, timeout, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+# --- the Git repository -----------------------------------------------------------------------
+
+PAYLOAD = ("0123456789abcdef" * 128)[:2000]  # 2 KB of data, as in Argo CD's ConfigMap tests
+
+
+def app_name(i):
+    return f"app-{i:05d}"
+
+
+def app_objects(i, profile, revision="0"):
+    """The objects of child app i, as JSON (which is YAML)."""
+    name = app_name(i)
+    objs = [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"{name}-config", "labels": {"app.kubernetes.io/name": name}},
+            "data": {"revision": revision, "payload": PAYLOAD},
+        }
+    ]
+    if profile == "deployment":
+        labels = {"app.kubernetes.io/name": name}
+        objs += [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": name, "labels": labels},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "app",
+                                    "image": "registry.example.com/bench/app:1.0.0",
+                                    "ports": [{"name": "http", "containerPort": 8080}],
+                                    "envFrom": [{"configMapRef": {"name": f"{name}-config"}}],
+                                }
+                            ]
+                        },
+                    },
+                },
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name, "labels": labels},
+                "spec": {
+                    "selector": labels,
+                    "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+                },
+            },
+        ]
+    return objs
+
+
+def write_app_files(repo, i, profile, revision="0"):
+    folder = repo / "manifests" / app_name(i)
+    folder.mkdir(parents=True, exist_ok=True)
+    for obj in app_objects(i, profile, revision):
+        fname = f"{obj['kind'].lower()}.yaml"
+        (folder / fname).write_text(json.dumps(obj, indent=2) + "\n")
+
+
+def application(name, repo_url, path, dest_ns):
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": name, "namespace": FERRY_NS},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": repo_url, "targetRevision": "main", "path": path},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": dest_ns},
+            "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},
+        },
+    }
+
+
+def git(repo, *args):
+    env = dict(os.environ)
+    env.update(
+        GIT_AUTHOR_NAME="bench",
+        GIT_AUTHOR_EMAIL="bench@example.com",
+        GIT_COMMITTER_NAME="bench",
+        GIT_COMMITTER_EMAIL="bench@example.com",
+        GIT_CONFIG_NOSYSTEM="1",
+        HOME=str(repo.parent),
+    )
+    return run(["git", "-C", str(repo), *args], env=env).stdout.strip()
+
+
+def generate_repo(repo, n, profile):
+    repo_url = f"file://{repo}"
+    (repo / "apps" / "children").mkdir(parents=True)
+    for i in range(n):
+        write_app_files(repo, i, profile)
+        child = application(app_name(i), repo_url, f"manifests/{app_name(i)}", APPS_NS)
+        (repo / "apps" / "children" / f"{app_name(i)}.yaml").write_text(json.dumps(child, indent=2) + "\n")
+    root = application("bench-root", repo_url, "apps/children", FERRY_NS)
+    (repo / "apps" / "root.yaml").write_text(json.dumps(root, indent=2) + "\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", f"bench: {n} apps ({profile})")
+    return repo_url, root
+
+
+def commit_change(repo, i, profile, revision):
+    write_app_files(repo, i, profile, revision)
+    git(repo, "commit", "-q", "-am", f"bench: {app_name(i)} revision {revision}")
+    return git(repo, "rev-parse", "HEAD")
+
+
+# --- baselines ----------------------------------------------------------------------------------
+
+
+def ensure_namespace(kube, ns):
+    try:
+        kube.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    except ApiError as e:
+        if e.status != 409:
+            raise
+
+
+def delete_namespace(kube, ns, timeout=600):
+    try:
+        kube.request("DELETE", f"/api/v1/namespaces/{ns}")
+    except ApiError as e:
+        if e.status != 404:
+            raise
+    wait_until(f"namespace {ns} to be deleted", lambda: kube.get_opt(f"/api/v1/namespaces/{ns}") is None, timeout, 0.5)
+
+
+def baselines(kube, kubeconfig, repo, n, profile, threads):
+    env = dict(os.environ, KUBECONFIG=str(kubeconfig))
+    out = {}
+    manifests = repo / "manifests"
+
+    ns = "bench-kubectl-each"
+    ensure_namespace(kube, ns)
+    say(f"baseline: kubectl apply --server-side, one invocation per app ({n})")
+    t = time.monotonic()
+    for i in range(n):
+        run(["kubectl", "apply", "--server-side", "-n", ns, "-f", str(manifests / app_name(i))], env=env)
+    out["kubectl_per_app_s"] = round(time.monotonic() - t, 3)
+    delete_namespace(kube, ns)
+
+    ns = "bench-kubectl-all"
+    ensure_namespace(kube, ns)
+    say("baseline: kubectl apply --server-side, one invocation for all")
+    t = time.monotonic()
+    run(["kubectl", "apply", "--server-side", "-n", ns, "-R", "-f", str(manifests)], env=env)
+    out["kubectl_all_s"] = round(time.monotonic() - t, 3)
+    delete_namespace(kube, ns)
+
+    ns = "bench-ssa-loop"
+    ensure_namespace(kube, ns)
+    objs = [o for i in range(n) for o in app_objects(i, profile)]
+    say(f"baseline: concurrent server-side apply loop ({len(objs)} objects, {threads} threads)")
+
+    def apply_one(obj):
+        kube.apply(object_path(obj, ns), obj)
+
+    t = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        list(pool.map(apply_one, objs))
+    out["ssa_loop_s"] = round(time.monotonic() - t, 3)
+    out["ssa_loop_threads"] = threads
+    out["objects"] = len(objs)
+    delete_namespace(kube, ns)
+    return out
+
+
+# --- ferry --------------------------------------------------------------------------------------
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sampler(threading.Thread):
+    """Samples ferry's RSS and the machine's CPU while the benchmark runs."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_rss_kib = 0
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.wait(0.25):
+            try:
+                rss, _ = stats.proc_memory_kib(self.pid)
+            except OSError:
+                return
+            self.peak_rss_kib = max(self.peak_rss_kib, rss or 0)
+
+
+class Ferry:
+    def __init__(self, binary, kubeconfig, work, workers, poll_interval):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, KUBECONFIG=str(kubeconfig), RUST_LOG=os.environ.get("BENCH_RUST_LOG", "info"))
+        env["PATH"] = f"{REPO / 'target/tools/bin'}:{env['PATH']}"
+        self.log_path = work / "ferry.log"
+        self.log = open(self.log_path, "w")
+        # BENCH_FERRY_WRAPPER runs ferry under a profiler, e.g. "heaptrack -o /tmp/ferry".
+        wrapper = os.environ.get("BENCH_FERRY_WRAPPER", "").split()
+        self.proc = subprocess.Popen(
+            [
+                *wrapper,
+                str(binary), "run", "--namespace", FERRY_NS,
+                "--poll-interval", f"{poll_interval}s",
+                "--listen", f"127.0.0.1:{self.port}",
+                "--insecure-no-auth",
+                "--webhook-secret", WEBHOOK_SECRET,
+                "--cache-dir", str(work / "ferry-cache"),
+                "--workers", str(workers),
+            ],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        self.sampler = Sampler(self.proc.pid)
+        self.sampler.start()
+        wait_until("ferry's /readyz", self._ready, 60, 0.1)
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"ferry exited ({self.proc.returncode}); see {self.log_path}")
+        try:
+            with urllib.request.urlopen(f"{self.base}/readyz", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def metrics(self):
+        with urllib.request.urlopen(f"{self.base}/metrics", timeout=30) as r:
+            return stats.parse_metrics(r.read().decode())
+
+    def cpu_seconds(self):
+        return stats.proc_cpu_seconds(self.proc.pid)
+
+    def memory(self):
+        return stats.proc_memory_kib(self.proc.pid)
+
+    def webhook(self, repo_url, branch="main"):
+        body = json.dumps({
+            "ref": f"refs/heads/{branch}",
+            "repository": {"clone_url": repo_url, "html_url": repo_url, "default_branch": branch},
+        }).encode()
+        sig = hmac.new(WEBHOOK_KEY, body, hashlib.sha256).hexdigest()
+        req = urllib.request.Request(
+            f"{self.base}/api/webhook", data=body, method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "X-GitHub-Event": "push",
+                "X-Hub-Signature-256": f"sha256={sig}",
+            },
+        )
+        with urllib.request.urlopen(req, timeout=30) as r:
+            if r.status >= 300:
+                raise RuntimeError(f"webhook answered {r.status}")
+
+    def stop(self):
+        self.sampler.stop.set()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+COUNTERS = {
+    "kube_requests": ("ferry_kube_requests_total", {}),
+    "renders": ("ferry_render_seconds_count", {}),
+    "reconciles": ("ferry_app_reconcile_seconds_count", {}),
+    "syncs": ("ferry_app_sync_total", {}),
+    "git": ("ferry_git_seconds_count", {}),
+}
+
+
+def counters(ferry, kube):
+    samples = ferry.metrics()
+    out = {k: stats.metric_sum(samples, name, **match) for k, (name, match) in COUNTERS.items()}
+    for verb in ("get", "list", "watch", "create", "patch", "update", "delete"):
+        out[f"kube_requests_{verb}"] = stats.metric_sum(samples, "ferry_kube_requests_total", verb=verb)
+    out["cpu_s"] = ferry.cpu_seconds()
+    # ferry's requests as the API server counts them, minus this harness's own: an estimate
+    # that works whether or not the ferry build counts its requests.
+    harness = kube.requests + 1
+    out["apiserver_requests_est"] = stats.apiserver_requests(stats.parse_metrics(kube.text("/metrics"))) - harness
+    return out
+
+
+def counter_delta(after, before):
+    out = {}
+    for k in after:
+        d = stats.delta(after[k], before.get(k))
+        out[k] = None if d is None else round(d, 3)
+    return out
+
+
+def list_apps(kube):
+    return kube.get(f"/apis/argoproj.io/v1alpha1/namespaces/{FERRY_NS}/applications")["items"]
+
+
+def app_state(app):
+    st = app.get("status") or {}
+    return (
+        (st.get("sync") or {}).get("status"),
+        (st.get("health") or {}).get("status"),
+        (st.get("sync") or {}).get("revision"),
+    )
+
+
+def all_settled(kube, expected, revision=None):
+    """Every one of `expected` apps is Synced and Healthy (at `revision`, when given), and none
+    carries a refresh request."""
+    apps = list_apps(kube)
+    if len(apps) < expected:
+        return False
+    for a in apps:
+        sync, health, rev = app_state(a)
+        if sync != "Synced" or health != "Healthy":
+            return False
+        if revision and rev != revision:
+            return False
+        if "argocd.argoproj.io/refresh" in ((a["metadata"].get("annotations")) or {}):
+            return False
+    return True
+
+
+# --- one N ----------------------------------------------------------------------------------------
+
+
+def measure_latencies(kube, ferry, repo, repo_url, n, profile, count, mode, settle_timeout):
+    """`count` commits, each changing one app; the time from the commit to the changed ConfigMap
+    in the cluster, with a webhook (`mode` = webhook) or waiting for the poll."""
+    latencies = []
+    first_cost = None
+    for k in range(count):
+        i = (k * 37 + 1) % n
+        value = f"{mode}-{k}"
+        before = counters(ferry, kube) if k == 0 else None
+        t0 = time.monotonic()
+        sha = commit_change(repo, i, profile, value)
+        if mode == "webhook":
+            ferry.webhook(repo_url)
+        path = object_path(app_objects(i, profile)[0], APPS_NS)
+        wait_until(
+            f"{app_name(i)} to apply {value}",
+            lambda: ((kube.get_opt(path) or {}).get("data") or {}).get("revision") == value,
+            settle_timeout, 0.02,
+        )
+        latencies.append(time.monotonic() - t0)
+        # Settle: every app compared at the new commit and nothing left to do.
+        wait_until("every app to settle at the new commit", lambda: all_settled(kube, n + 1, sha), settle_timeout, 0.5)
+        if k == 0:
+            time.sleep(1.0)
+            first_cost = counter_delta(counters(ferry, kube), before)
+    return stats.summarize(latencies), first_cost
+
+
+def measure_drift(kube, n, profile, count, timeout):
+    latencies = []
+    for k in range(count):
+        i = (k * 53 + 2) % n
+        name = app_name(i)
+        if profile == "deployment":
+            path = f"/apis/apps/v1/namespaces/{APPS_NS}/deployments/{name}"
+            t0 = time.monotonic()
+            kube.merge_patch(f"{path}/scale", {"spec": {"replicas": 3}})
+            wait_until(f"{name} to be scaled back", lambda: kube.get(path)["spec"]["replicas"] == 1, timeout, 0.02)
+        else:
+            path = f"/api/v1/namespaces/{APPS_NS}/configmaps/{name}-config"
+            want = kube.get(path)["data"]["revision"]
+            t0 = time.monotonic()
+            kube.merge_patch(path, {"data": {"revision": f"drift-{k}"}})
+            wait_until(f"{name} drift to be reverted", lambda: kube.get(path)["data"]["revision"] == want, timeout, 0.02)
+        latencies.append(time.monotonic() - t0)
+        time.sleep(0.3)
+    return stats.summarize(latencies)
+
+
+def bench_one(args, n, work):
+    say(f"N = {n}, profile {args.profile}: starting a control plane")
+    cluster = work / "cluster"
+    env = dict(os.environ, TESTENV_OWNER_PID=str(os.getpid()))
+    run([str(REPO / "scripts/local-cluster.sh"), "up", str(cluster)], env=env)
+    kubeconfig = cluster / "kubeconfig"
+    kube = Kube(kubeconfig)
+    ferry = None
+    load_start = os.getloadavg()
+    busy0 = stats.system_cpu_busy()
+    try:
+        repo = work / "repo"
+        repo.mkdir()
+        repo_url, root = generate_repo(repo, n, args.profile)
+        result = {
+            "benchmark": "engine",
+            "n": n,
+            "profile": args.profile,
+            "objects_per_app": len(app_objects(0, args.profile)),
+            "quick": args.quick,
+            "kubernetes_version": kube.get("/version").get("gitVersion"),
+        }
+        if args.sync_only:
+            result["baselines"] = {"kubectl_per_app_s": None, "kubectl_all_s": None, "ssa_loop_s": None}
+        else:
+            result["baselines"] = baselines(kube, kubeconfig, repo, n, args.profile, args.ssa_threads)
+
+        kenv = dict(os.environ, KUBECONFIG=str(kubeconfig))
+        run([str(args.ferry), "install", "--namespace", FERRY_NS], env=kenv)
+        ensure_namespace(kube, APPS_NS)
+        kube.request("POST", f"/api/v1/namespaces/{FERRY_NS}/secrets", {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": WEBHOOK_SECRET},
+            "stringData": {"webhook.github.secret": WEBHOOK_KEY.decode()},
+        })
+
+        say(f"starting ferry ({args.workers} workers, poll every {args.poll_interval}s)")
+        ferry = Ferry(args.ferry, kubeconfig, work, args.workers, args.poll_interval)
+        start_counters = counters(ferry, kube)
+        say(f"creating the root app; waiting for {n + 1} apps Synced and Healthy")
+        t0 = time.monotonic()
+        kube.request("POST", f"/apis/argoproj.io/v1alpha1/namespaces/{FERRY_NS}/applications", root)
+        interval = max(0.1, min(1.0, n / 1000))
+        wait_until("every app Synced and Healthy", lambda: all_settled(kube, n + 1), args.sync_timeout, interval)
+        sync_s = time.monotonic() - t0
+        initial = counter_delta(counters(ferry, kube), start_counters)
+        say(f"all {n + 1} apps Synced and Healthy in {sync_s:.2f}s")
+        rss_after_sync, _ = ferry.memory()
+        b = result["baselines"]
+        reqs = initial["kube_requests"]
+        est = initial["apiserver_requests_est"]
+        result["initial_sync"] = {
+            "seconds": round(sync_s, 3),
+            "apps": n + 1,
+            "apps_per_second": round((n + 1) / sync_s, 1),
+            "rss_mib_after": round(rss_after_sync / 1024, 1),
+            "counters": initial,
+            "kube_requests_per_app": stats.ratio(reqs, n + 1),
+            "kube_requests_per_sync": stats.ratio(reqs, initial["syncs"]),
+            "apiserver_requests_per_app_est": stats.ratio(est, n + 1, 1),
+            "ratio_to_ssa_loop": stats.ratio(sync_s, b["ssa_loop_s"]),
+            "ratio_to_kubectl_all": stats.ratio(sync_s, b["kubectl_all_s"]),
+            "ratio_to_kubectl_per_app": stats.ratio(sync_s, b["kubectl_per_app_s"]),
+        }
+
+        if args.sync_only:
+            time.sleep(5)
+            return result, kubeconfig
+        time.sleep(min(args.poll_interval, 5))
+        say(f"commit-to-applied with a webhook ({args.commits} commits)")
+        lat, cost = measure_latencies(kube, ferry, repo, repo_url, n, args.profile, args.commits, "webhook", args.sync_timeout)
+        result["commit_to_applied_webhook"] = lat | {"first_commit_cost": cost}
+        say(f"  p50 {lat['p50_s']}s p95 {lat['p95_s']}s")
+        say(f"commit-to-applied by polling every {args.poll_interval}s ({args.commits} commits)")
+        lat, cost = measure_latencies(kube, ferry, repo, repo_url, n, args.profile, args.commits, "poll", args.sync_timeout)
+        result["commit_to_applied_poll"] = lat | {"first_commit_cost": cost, "poll_interval_s": args.poll_interval}
+        say(f"  p50 {lat['p50_s']}s p95 {lat['p95_s']}s")
+        say(f"drift-to-reverted ({args.drifts} changes)")
+        lat = measure_drift(kube, n, args.profile, args.drifts, 120)
+        result["drift_to_reverted"] = lat
+        say(f"  p50 {lat['p50_s']}s p95 {lat['p95_s']}s")
+
+        say(f"idle for {args.idle}s")
+        wait_until("every app to settle", lambda: all_settled(kube, n + 1), args.sync_timeout, 0.5)
+        time.sleep(2)
+        before = counters(ferry, kube)
+        time.sleep(args.idle)
+        idle = counter_delta(counters(ferry, kube), before)
+        result["idle"] = {
+            "seconds": args.idle,
+            "poll_interval_s": args.poll_interval,
+            "cpu_seconds": idle["cpu_s"],
+            "cpu_percent_of_one_core": round(100 * idle["cpu_s"] / args.idle, 2),
+            # Idle work grows with N / poll interval: the cost of one look at an unchanged app.
+            "cpu_ms_per_reconcile": stats.ratio(1000 * idle["cpu_s"], idle["reconciles"], 3),
+            "apiserver_requests_per_reconcile_est": stats.ratio(idle["apiserver_requests_est"], idle["reconciles"], 2),
+            "counters": idle,
+        }
+        say(f"  {result['idle']['cpu_percent_of_one_core']}% of one core")
+
+        rss, hwm = ferry.memory()
+        result["ferry"] = {
+            "peak_rss_mib": round(max(hwm, ferry.sampler.peak_rss_kib) / 1024, 1),
+            "rss_mib_at_end": round(rss / 1024, 1),
+            "cpu_seconds_total": round(ferry.cpu_seconds(), 2),
+            "workers": args.workers,
+            "kube_requests_total": counters(ferry, kube)["kube_requests"],
+        }
+        busy1 = stats.system_cpu_busy()
+        result["machine_load"] = {
+            "loadavg_at_start": [round(x, 2) for x in load_start],
+            "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
+            "machine_cpu_busy_percent": round(100 * (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]), 1),
+        }
+        return result, kubeconfig
+    finally:
+        if ferry:
+            ferry.stop()
+            if args.keep:
+                say(f"ferry's log: {ferry.log_path}")
+        run([str(REPO / "scripts/local-cluster.sh"), "down", str(cluster)], check=False)
+
+
+def machine(ferry_bin):
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_kib = 0
+    for line in open("/proc/meminfo", encoding="ascii"):
+        if line.startswith("MemTotal:"):
+            mem_kib = int(line.split()[1])
+
+    def version(cmd):
+        r = run(cmd, check=False)
+        return (r.stdout or r.stderr).strip().splitlines()[0] if (r.stdout or r.stderr).strip() else None
+
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu,
+        "memory_mib": mem_kib // 1024,
+        "kernel": platform.release(),
+        "os": platform.platform(),
+        "versions": {
+            "ferry": version([str(ferry_bin), "--version"]),
+            "kubectl": version(["kubectl", "version", "--client"]),
+            "git": version(["git", "--version"]),
+            "python": platform.python_version(),
+        },
+    }
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, nargs="+", default=[1, 100, 1000], help="numbers of child apps")
+    p.add_argument("--profile", choices=["configmap", "deployment"], default="configmap")
+    p.add_argument("--ferry", type=Path, default=REPO / "target/release/ferry")
+    p.add_argument("--workers", type=int, default=8, help="ferry run --workers")
+    p.add_argument("--poll-interval", type=int, default=5, help="ferry run --poll-interval, seconds")
+    p.add_argument("--commits", type=int, default=20, help="commits per latency series")
+    p.add_argument("--drifts", type=int, default=20, help="drift changes")
+    p.add_argument("--idle", type=int, default=60, help="seconds of idling measured")
+    p.add_argument("--ssa-threads", type=int, default=16, help="threads of the server-side-apply loop")
+    p.add_argument("--sync-timeout", type=int, default=1800)
+    p.add_argument("--quick", action="store_true", help="few samples (3 commits, 3 drifts, 10 s idle): checks that it runs")
+    p.add_argument("--out-dir", type=Path, default=REPO / "bench/results")
+    p.add_argument("--note", default="", help="a remark stored with the results (e.g. what else ran)")
+    p.add_argument("--keep", action="store_true", help="keep the work directory")
+    p.add_argument("--sync-only", action="store_true",
+                   help="no baselines, stop after the initial sync (for profiling; results not written)")
+    args = p.parse_args()
+    if args.quick:
+        args.commits, args.drifts, args.idle = min(args.commits, 3), min(args.drifts, 3), min(args.idle, 10)
+    if not args.ferry.exists():
+        sys.exit(f"bench: {args.ferry} does not exist (cargo build --release -p ferry)")
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for n in args.n:
+        work = Path(tempfile.mkdtemp(prefix=f"ferry-bench-n{n}-"))
+        date = datetime.datetime.now(datetime.timezone.utc)
+        result, kubeconfig = bench_one(args, n, work)
+        if args.sync_only:
+            say(f"initial sync only: {json.dumps(result['initial_sync'])}")
+            continue
+        result["date"] = date.strftime("%Y-%m-%dT%H:%M:%SZ")
+        result["note"] = args.note
+        result["settings"] = {
+            "workers": args.workers, "poll_interval_s": args.poll_interval, "commits": args.commits,
+            "drifts": args.drifts, "idle_s": args.idle, "ssa_threads": args.ssa_threads,
+        }
+        result["machine"] = machine(args.ferry)
+        out = args.out_dir / f"{date.strftime('%Y-%m-%dT%H%M%SZ')}-{args.profile}-n{n}.json"
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        say(f"wrote {out}")
+        if not args.keep:
+            subprocess.run(["rm", "-rf", str(work)], check=False)
+    table = report.write(args.out_dir)
+    say(f"wrote {table}")
+
+
+if __name__ == "__main__":
+    main()
