@@ -648,25 +648,11 @@ async fn ferry_run_serves_probes_and_metrics_beside_the_controller() {
     w.wait_synced_healthy("cfg").await;
     // The log names the address the server bound (port 0 picks a free one).
     let addr = w.controller.logged_address("serving the API");
-    let get = |path: &str| {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        response
-    };
-    assert!(
-        get("/healthz").starts_with("HTTP/1.1 200"),
-        "{}",
-        get("/healthz")
-    );
-    assert!(get("/readyz").starts_with("HTTP/1.1 200"));
-    let metrics = get("/metrics");
+    let get = |path: &str| http_request(&addr, "GET", path, "");
+    let healthz = get("/healthz");
+    assert_eq!(healthz.status, 200, "{}", healthz.body);
+    assert_eq!(get("/readyz").status, 200);
+    let metrics = get("/metrics").body;
     assert!(
         metrics.contains("ferry_app_info{") && metrics.contains("name=\"cfg\""),
         "{metrics}"
@@ -690,22 +676,19 @@ async fn ferry_run_serves_probes_and_metrics_beside_the_controller() {
         );
     }
     // No anonymous access to the API by default.
-    assert!(get("/api/v1/applications").starts_with("HTTP/1.1 401"));
+    assert_eq!(get("/api/v1/applications").status, 401);
 }
 
-/// Minimal HTTP/1.1 request to `addr`: the whole response as text.
-fn http_request(addr: &str, method: &str, path: &str, body: &str) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
+/// A request to `addr` (`host:port`), with a JSON body when there is one.
+fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> ferry_testsupport::http::Reply {
+    let addr = addr.parse().unwrap();
+    let headers = [("Content-Type", "application/json")];
+    ferry_testsupport::http::request(addr, method, path, &headers, body.as_bytes())
 }
 
 #[tokio::test]
@@ -748,7 +731,7 @@ async fn controller_and_server_run_as_separate_processes() {
     w.wait_app("cfg", "OutOfSync", |a| sync_status(a) == "OutOfSync")
         .await;
     let response = http_request(&api_addr, "POST", "/api/v1/applications/cfg/sync", "{}");
-    assert!(response.starts_with("HTTP/1.1 202"), "{response}");
+    assert_eq!(response.status, 202, "{}", response.body);
     w.wait_synced_healthy("cfg").await;
     let app = w.app("cfg").unwrap();
     assert_eq!(
@@ -756,7 +739,7 @@ async fn controller_and_server_run_as_separate_processes() {
         "anonymous"
     );
 
-    let metrics = http_request(&metrics_addr, "GET", "/metrics", "");
+    let metrics = http_request(&metrics_addr, "GET", "/metrics", "").body;
     for expected in [
         "ferry_app_sync_total{name=\"cfg\",phase=\"Succeeded\"} 1",
         "ferry_kube_requests_total{verb=\"APPLY\",code=\"20",
@@ -767,10 +750,10 @@ async fn controller_and_server_run_as_separate_processes() {
         );
     }
     assert!(
-        http_request(&metrics_addr, "GET", "/api/v1/applications", "").starts_with("HTTP/1.1 404"),
+        http_request(&metrics_addr, "GET", "/api/v1/applications", "").status == 404,
         "the controller serves no API"
     );
-    let server_metrics = http_request(&api_addr, "GET", "/metrics", "");
+    let server_metrics = http_request(&api_addr, "GET", "/metrics", "").body;
     assert!(
         server_metrics.contains("ferry_app_info{"),
         "{server_metrics}"

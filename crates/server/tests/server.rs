@@ -9,6 +9,7 @@ use std::time::Duration;
 use ferry_controller::{Engine, EngineConfig};
 use ferry_core::application::Application;
 use ferry_server::{Server, ServerConfig, WebhookSecretSource};
+use ferry_testsupport::http::{Reply, parse_reply, request_head};
 use ferry_testsupport::{Cluster, GitRepo, Probe, TestNamespace, wait_until};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
@@ -87,22 +88,6 @@ async fn http(
     (r.status, r.body)
 }
 
-/// A response: status, headers (names lowercased) and body.
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 /// One HTTP/1.1 request on its own connection.
 async fn http_full(
     addr: SocketAddr,
@@ -124,14 +109,7 @@ async fn http_on<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Reply {
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
+    let head = request_head(addr, method, path, headers, body.len());
     stream.write_all(head.as_bytes()).await.unwrap();
     // The server may answer (413) and close before it has read all of a big body.
     let _ = stream.write_all(body).await;
@@ -143,45 +121,7 @@ async fn http_on<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
             Ok(n) => raw.extend_from_slice(&buf[..n]),
         }
     }
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
-    let headers: Vec<(String, String)> = head
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
-    let body = if chunked {
-        dechunk(rest)
-    } else {
-        rest.to_string()
-    };
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = &rest[n + 2..];
-    }
-    out
+    parse_reply(&raw).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
 fn json_of(body: &str) -> Value {

@@ -37,6 +37,7 @@
 mod cluster;
 mod git;
 pub mod git_http;
+pub mod http;
 mod kubectl;
 mod namespace;
 mod wait;
