@@ -260,7 +260,8 @@ async fn request_operation(
     let name = app.metadata.name.clone().unwrap_or_default();
     let (operation, request) = sync_request_operation(sync, &caller.name);
     let mut app = app.clone();
-    for attempt in 1..=ATTEMPTS {
+    let mut attempt = 1;
+    loop {
         refuse_if_pending(&app)?;
         let patch = json!({
             "metadata": {"resourceVersion": app.metadata.resource_version},
@@ -273,6 +274,7 @@ async fn request_operation(
         {
             Ok(_) => return Ok(request),
             Err(kube::Error::Api(e)) if e.code == 409 && attempt < ATTEMPTS => {
+                attempt += 1;
                 app = get_app(state, caller, &name).await?;
             }
             Err(e) => {
@@ -292,7 +294,6 @@ async fn request_operation(
             }
         }
     }
-    unreachable!("the last attempt returns")
 }
 
 /// `POST /api/v1/applications/{name}/sync`: body `{revision?, prune?, dryRun?}`; 202 with the
