@@ -95,6 +95,18 @@ struct Skip {
     moved: bool,
 }
 
+/// Who compares, which decides whether the comparison is remembered.
+#[derive(Debug, Clone, Copy)]
+enum Comparer {
+    /// A reconcile: its comparison is remembered, so the next one can be skipped when nothing
+    /// changed, and it gathers the watch events that follow it.
+    Reconcile(Skip),
+    /// A user's diff (UI, API, CLI): a look that changes nothing the controller relies on. Were
+    /// it remembered, a diff between a drift event and the reconcile it queued would make that
+    /// reconcile skip the app, leaving the drift unreported and unhealed.
+    Look,
+}
+
 /// What [`Engine::compare_app`] did.
 enum Comparison {
     /// Nothing changed since the last comparison: skipped.
@@ -305,7 +317,7 @@ impl Engine {
                 refresh,
                 fetch_max_age,
                 revision_override.as_deref(),
-                skip,
+                Comparer::Reconcile(skip),
             )
             .await;
         let (desired, compared, prunable, cluster) = match outcome {
@@ -492,6 +504,12 @@ impl Engine {
         Ok(requeue.or_else(|| Some(self.next_poll(&app))))
     }
 
+    /// How many changes the watches have seen to `app`'s live resources (ferry's own writes
+    /// aside) since the process started: a new value means something else touched them.
+    pub fn live_change_count(&self, app: &str) -> u64 {
+        self.watches.epoch(app)
+    }
+
     /// When to look at `app` again for new commits: just after the next fetch of its
     /// repositories falls due (so every app of a repository shares that fetch, and a commit is
     /// seen within one poll interval), at most one poll interval from now.
@@ -539,7 +557,7 @@ impl Engine {
         refresh: Option<RefreshType>,
         fetch_max_age: Duration,
         revision_override: Option<&str>,
-        skip: Skip,
+        comparer: Comparer,
     ) -> Result<Comparison, Problem> {
         let name = app.metadata.name.as_deref().unwrap_or_default();
         let spec = &app.spec;
@@ -710,7 +728,7 @@ impl Engine {
             spec: serde_json::to_string(&app.spec).unwrap_or_default(),
             epoch: self.watches.epoch(name),
         };
-        {
+        if let Comparer::Reconcile(skip) = comparer {
             let mut memos = self.memos.lock().expect("memo lock");
             if let Some(seen) = memos.get_mut(name).and_then(|m| m.compared.as_mut())
                 && seen.same_content(&fingerprint)
@@ -731,7 +749,9 @@ impl Engine {
                 self.watches.ensure(&cluster, &target.resource);
             }
         }
-        self.watches.compared(name);
+        if matches!(comparer, Comparer::Reconcile(_)) {
+            self.watches.compared(name);
+        }
         let ignore = |key: &ResourceKey| ignore_rules(app, key);
         let compared = compare_all(
             &cluster,
@@ -755,12 +775,14 @@ impl Engine {
                 ),
             ));
         }
-        self.memos.lock().expect("memo lock").insert(
-            name.to_string(),
-            AppMemo {
-                compared: Some(fingerprint),
-            },
-        );
+        if matches!(comparer, Comparer::Reconcile(_)) {
+            self.memos.lock().expect("memo lock").insert(
+                name.to_string(),
+                AppMemo {
+                    compared: Some(fingerprint),
+                },
+            );
+        }
         Ok(Comparison::Done(Box::new((
             Desired {
                 revision,
@@ -789,7 +811,7 @@ impl Engine {
                 Some(RefreshType::Hard),
                 Duration::ZERO,
                 None,
-                Skip::default(),
+                Comparer::Look,
             )
             .await
             .map_err(|p| format!("{}: {}", p.kind, p.message))?
