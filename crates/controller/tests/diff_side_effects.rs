@@ -46,11 +46,11 @@ async fn a_diff_between_drift_and_reconcile_does_not_hide_the_drift() {
     let repo = GitRepo::new();
     repo.write("app/settings.yaml", &configmap("calm"));
     repo.commit("settings");
-    ns.kubectl().apply(&format!(
+    ns.kubectl().apply(
         "apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata:\n  name: default\nspec:\n  \
-         sourceRepos: ['*']\n  destinations: [{{server: '*', namespace: '*'}}]\n  \
-         clusterResourceWhitelist: [{{group: '*', kind: '*'}}]\n"
-    ));
+         sourceRepos: ['*']\n  destinations: [{server: '*', namespace: '*'}]\n  \
+         clusterResourceWhitelist: [{group: '*', kind: '*'}]\n",
+    );
     ns.kubectl().apply(&format!(
         "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: web\nspec:\n  \
          project: default\n  source: {{repoURL: '{}', path: app}}\n  \
