@@ -1,5 +1,5 @@
 # The commands the README names. Each target is a thin wrapper around a script in scripts/.
-.PHONY: demo demo-down test build testenv cluster-up cluster-down fmt lint bench
+.PHONY: demo demo-down test build testenv cluster-up cluster-down fmt lint bench fuzz
 
 CLUSTER_DIR ?= .demo/cluster
 
@@ -20,6 +20,10 @@ N ?= 1 100 1000
 PROFILE ?= configmap
 bench:
 	bench/engine/run.sh --n $(N) --profile $(PROFILE) $(BENCH_ARGS)
+
+## fuzz: long runs of the property tests: make fuzz [FUZZ_SECONDS=3600] [FUZZ_CASES=20000]
+fuzz:
+	scripts/fuzz.sh
 
 ## build: build ferry (debug) and the testenv binary
 build: testenv
