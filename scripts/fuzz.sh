@@ -9,13 +9,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 total=${FUZZ_SECONDS:-3600}
 cases=${FUZZ_CASES:-20000}
-cargo test --locked --release -p ferry-core -p ferry-pipeline -p ferry-server --no-run >/dev/null 2>&1 ||
-  cargo test --locked --release -p ferry-core -p ferry-pipeline -p ferry-server --no-run
+cargo test --locked -p ferry-core -p ferry-pipeline -p ferry-server --no-run >/dev/null 2>&1 ||
+  cargo test --locked -p ferry-core -p ferry-pipeline -p ferry-server --no-run
 
 run_round() {
-  PROPTEST_CASES=$cases cargo test --locked --release -q -p ferry-core --test properties
-  PROPTEST_CASES=$cases cargo test --locked --release -q -p ferry-pipeline --test properties
-  PROPTEST_CASES=$cases cargo test --locked --release -q -p ferry-server --lib webhook::properties
+  PROPTEST_CASES=$cases cargo test --locked -q -p ferry-core --test properties
+  PROPTEST_CASES=$cases cargo test --locked -q -p ferry-pipeline --test properties
+  PROPTEST_CASES=$cases cargo test --locked -q -p ferry-server --lib webhook::properties
 }
 
 start=$SECONDS
