@@ -387,7 +387,20 @@ impl Engine {
                 .filter(|r| r.revision == desired.revision)
                 .map(|r| r.resources.clone())
                 .unwrap_or_default();
-            let started = now();
+            // A resumed operation keeps its start time: with the revision it identifies the
+            // operation, and so the hooks it already started (see `sync::HOOK_RUN_ANNOTATION`).
+            let started = app
+                .status
+                .as_ref()
+                .and_then(|s| s.operation_state.as_ref())
+                .filter(|o| o.phase == OperationPhase::Running)
+                .filter(|o| {
+                    o.sync_result
+                        .as_ref()
+                        .is_some_and(|r| r.revision == desired.revision)
+                })
+                .and_then(|o| o.started_at.clone())
+                .unwrap_or_else(now);
             info!(app = name, revision = %desired.revision, automated = request.automated, "syncing");
             // Record that a sync is running, so a restart picks it up again.
             let op = effective_operation.clone().unwrap_or_else(|| Operation {

@@ -1,0 +1,252 @@
+//! Fault harness: the real `ferry run` killed with SIGKILL at random moments of its syncs, against
+//! the local control plane. ferry promises that killing it at any instant and starting it again
+//! converges, that a hook runs once per sync operation, and that nothing Git declares is deleted.
+//!
+//! Each round commits a new revision of an app with PreSync, Sync and PostSync hook Jobs, two
+//! waves and a prune, kills ferry at a random moment (half the rounds at a random delay after
+//! the push, half at a random delay after the sync is seen running), restarts it and waits for
+//! the app to converge. Then it checks:
+//! - the app is Synced and Healthy at the round's commit and the last operation succeeded;
+//! - each hook of the round ran exactly once (hooks are `generateName` Jobs labelled with the
+//!   round and kept after success, so every run leaves a Job behind to count);
+//! - the ConfigMap that every revision declares was never deleted (its uid never changes);
+//! - the previous round's ConfigMap was pruned and the current one exists.
+//!
+//! `make test` runs 3 rounds; `make faults` runs `FERRY_FAULT_ROUNDS` (default 50) and prints
+//! the figures. The random seed is printed so a failing run can be repeated
+//! (`FERRY_FAULT_SEED`).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use ferry_testsupport::{GitRepo, Probe, wait_until};
+use serde_json::Value;
+
+/// A small deterministic generator (xorshift), seeded from the clock unless given.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn hook(kind: &str, round: u32) -> String {
+    format!(
+        r#"apiVersion: batch/v1
+kind: Job
+metadata:
+  generateName: {lower}-
+  labels: {{fault-round: "{round}", fault-hook: {lower}}}
+  annotations:
+    argocd.argoproj.io/hook: {kind}
+    argocd.argoproj.io/hook-delete-policy: HookFailed
+spec:
+  backoffLimit: 0
+  template:
+    metadata:
+      annotations: {{testenv.ferry.dev/run-for: "300ms"}}
+    spec:
+      restartPolicy: Never
+      containers: [{{name: run, image: registry.example/hook:1}}]
+"#,
+        lower = kind.to_lowercase()
+    )
+}
+
+fn waved_configmap(name: &str, wave: i32, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  annotations: {{argocd.argoproj.io/sync-wave: \"{wave}\"}}\ndata:\n  value: \"{value}\"\n"
+    )
+}
+
+/// Writes round `round`'s revision of the app into the repository and commits it.
+fn commit_round(repo: &GitRepo, round: u32) -> String {
+    if round > 0 {
+        repo.remove(&format!("app/gen-{}.yaml", round - 1));
+    }
+    repo.write(
+        "app/keep.yaml",
+        &waved_configmap("keep", 0, &round.to_string()),
+    )
+    .write(
+        &format!("app/gen-{round}.yaml"),
+        &waved_configmap(&format!("gen-{round}"), 0, "x"),
+    )
+    .write(
+        "app/late.yaml",
+        &waved_configmap("late", 1, &round.to_string()),
+    )
+    .write(
+        "app/web.yaml",
+        &deployment("web", &format!("registry.example/web:{round}"), 1),
+    )
+    .write("app/pre.yaml", &hook("PreSync", round))
+    .write("app/sync.yaml", &hook("Sync", round))
+    .write("app/post.yaml", &hook("PostSync", round));
+    repo.commit(&format!("round {round}"))
+}
+
+fn uid(w: &World, name: &str) -> Option<String> {
+    w.kubectl()
+        .try_run(&["get", "configmap", name, "-o", "jsonpath={.metadata.uid}"])
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// How many Jobs of `round` ran for each hook kind.
+fn hook_runs(w: &World, round: u32) -> Vec<(String, usize)> {
+    let out = w.kubectl().run(&[
+        "get",
+        "jobs",
+        "-l",
+        &format!("fault-round={round}"),
+        "-o",
+        "json",
+    ]);
+    let jobs: Value = serde_json::from_str(&out).expect("a Job list");
+    ["presync", "sync", "postsync"]
+        .iter()
+        .map(|kind| {
+            let n = jobs["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|j| j.pointer("/metadata/labels/fault-hook") == Some(&Value::from(*kind)))
+                .count();
+            (kind.to_string(), n)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn syncs_killed_at_random_moments_converge_and_run_each_hook_once() {
+    let rounds: u32 = std::env::var("FERRY_FAULT_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let seed: u64 = std::env::var("FERRY_FAULT_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("a clock after 1970")
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("fault harness: {rounds} rounds, FERRY_FAULT_SEED={seed}");
+    let mut rng = Rng(seed);
+
+    let mut w = World::start("faults-kill").await;
+    let ns = w.ns.name().to_string();
+    let repo = GitRepo::new();
+    commit_round(&repo, 0);
+    w.apply(&application("faulty", &repo.url(), "app", &ns, AUTOMATED));
+    w.wait_app("faulty", "round 0 synced", |a| {
+        sync_status(a) == "Synced"
+            && health_status(a) == "Healthy"
+            && a.pointer("/status/operationState/phase") == Some(&Value::from("Succeeded"))
+    })
+    .await;
+    let keep_uid = uid(&w, "keep").expect("ConfigMap keep exists after round 0");
+
+    let (mut killed_while_running, mut twice, mut wrongly_deleted) = (0u32, 0u32, 0u32);
+    let started = Instant::now();
+    for round in 1..=rounds {
+        let sha = commit_round(&repo, round);
+        w.kubectl().run(&[
+            "annotate",
+            "application",
+            "faulty",
+            "--overwrite",
+            "argocd.argoproj.io/refresh=normal",
+        ]);
+        if round % 2 == 0 {
+            // Kill while the sync runs: wait until it is seen running, then a random delay.
+            let seen = wait_until(
+                &format!("round {round}: the sync of {sha} to start"),
+                STEP,
+                || async {
+                    match w.app("faulty") {
+                        Some(a)
+                            if a.pointer("/status/operationState/syncResult/revision")
+                                == Some(&Value::from(sha.as_str())) =>
+                        {
+                            Probe::Done(
+                                a.pointer("/status/operationState/phase")
+                                    == Some(&Value::from("Running")),
+                            )
+                        }
+                        Some(a) => Probe::pending(summary(&a)),
+                        None => Probe::pending("no app"),
+                    }
+                },
+            )
+            .await;
+            killed_while_running += u32::from(seen);
+        }
+        // The fault itself: a random moment, not a wait for anything.
+        tokio::time::sleep(Duration::from_millis(rng.below(1500))).await;
+        w.controller.kill();
+        w.controller.restart();
+
+        let app = w
+            .wait_app(
+                "faulty",
+                &format!("round {round} ({sha}) synced after the kill"),
+                |a| {
+                    sync_status(a) == "Synced"
+                        && health_status(a) == "Healthy"
+                        && a.pointer("/status/sync/revision") == Some(&Value::from(sha.as_str()))
+                        && a.pointer("/status/operationState/syncResult/revision")
+                            == Some(&Value::from(sha.as_str()))
+                        && a.pointer("/status/operationState/phase")
+                            == Some(&Value::from("Succeeded"))
+                },
+            )
+            .await;
+        let runs = hook_runs(&w, round);
+        eprintln!("round {round}: {sha:.8} converged; hook runs {runs:?}");
+        if runs.iter().any(|(_, n)| *n > 1) {
+            twice += 1;
+        }
+        assert!(
+            runs.iter().all(|(_, n)| *n == 1),
+            "round {round}: every hook must run exactly once, ran {runs:?}\n{}",
+            summary(&app)
+        );
+        if uid(&w, "keep").as_deref() != Some(keep_uid.as_str()) {
+            wrongly_deleted += 1;
+        }
+        assert_eq!(
+            uid(&w, "keep"),
+            Some(keep_uid.clone()),
+            "round {round}: ConfigMap keep, declared by every revision, was deleted and re-created"
+        );
+        assert!(
+            uid(&w, &format!("gen-{round}")).is_some(),
+            "gen-{round} missing"
+        );
+        assert!(
+            uid(&w, &format!("gen-{}", round - 1)).is_none(),
+            "gen-{} was not pruned",
+            round - 1
+        );
+    }
+    eprintln!(
+        "fault harness figures: {rounds} syncs killed ({killed_while_running} seen running at the kill), \
+         {rounds} converged, hooks run twice in {twice} rounds, wrongly deleted objects in {wrongly_deleted} rounds, \
+         {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+}
