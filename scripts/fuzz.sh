@@ -13,17 +13,17 @@ cargo test --locked -p ferry-core -p ferry-pipeline -p ferry-server --no-run >/d
   cargo test --locked -p ferry-core -p ferry-pipeline -p ferry-server --no-run
 
 run_round() {
-  PROPTEST_CASES=$cases cargo test --locked -q -p ferry-core --test properties
-  PROPTEST_CASES=$cases cargo test --locked -q -p ferry-pipeline --test properties
-  PROPTEST_CASES=$cases cargo test --locked -q -p ferry-server --lib webhook::properties
+  PROPTEST_CASES=$cases cargo test --locked -q -p ferry-core --test properties || return 1
+  PROPTEST_CASES=$cases cargo test --locked -q -p ferry-pipeline --test properties || return 1
+  PROPTEST_CASES=$cases cargo test --locked -q -p ferry-server --lib webhook::properties || return 1
 }
 
 start=$SECONDS
 rounds=0
 properties=$(grep -c '^    fn ' crates/core/tests/properties.rs crates/pipeline/tests/properties.rs crates/server/src/webhook_properties.rs | awk -F: '{s += $2} END {print s}')
 while (( SECONDS - start < total )); do
-  run_round >/dev/null 2>"target/fuzz-round.err" || {
-    cat target/fuzz-round.err >&2
+  run_round >"target/fuzz-round.log" 2>&1 || {
+    cat target/fuzz-round.log >&2
     echo "fuzz: a property failed in round $((rounds + 1)); the output above names it and its minimal input" >&2
     exit 1
   }
