@@ -250,3 +250,120 @@ async fn syncs_killed_at_random_moments_converge_and_run_each_hook_once() {
         started.elapsed().as_secs_f64()
     );
 }
+
+const GIT_USER: &str = "ferry";
+const GIT_PASSWORD: &str = "outage-test-password";
+
+fn repository_secret(url: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: outage-repo\n  labels:\n    \
+         argocd.argoproj.io/secret-type: repository\nstringData:\n  url: {url}\n  \
+         username: {GIT_USER}\n  password: {GIT_PASSWORD}\n"
+    )
+}
+
+/// The app's conditions, once one of them is a ComparisonError.
+async fn wait_comparison_error(w: &World, what: &str) -> String {
+    let app = w
+        .wait_app("outage", what, |a| {
+            conditions(a)
+                .iter()
+                .any(|c| c.starts_with("ComparisonError"))
+        })
+        .await;
+    conditions(&app).join("\n")
+}
+
+/// A Git server that goes down, then answers 500, then comes back: the app keeps its resources
+/// and says which repository failed, and a commit pushed during the outage is applied once the
+/// server is back, with no help.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_git_outage_keeps_resources_and_recovers_by_itself() {
+    let w = World::start("faults-git-outage").await;
+    let ns = w.ns.name().to_string();
+    let repo = GitRepo::new();
+    repo.write("app/kept.yaml", &configmap("kept", "1"));
+    repo.commit("before the outage");
+    let root = repo
+        .bare_dir()
+        .parent()
+        .expect("the bare repo's folder")
+        .to_path_buf();
+    let mut server = ferry_testsupport::git_http::serve(root, GIT_USER, GIT_PASSWORD).await;
+    let url = format!("{}/repo.git", server.base_url);
+    w.apply(&repository_secret(&url));
+    w.apply(&application("outage", &url, "app", &ns, AUTOMATED));
+    w.wait_synced_healthy("outage").await;
+    let kept_uid = uid(&w, "kept").expect("ConfigMap kept");
+
+    // Down: connections refused. A commit is pushed meanwhile (to the repository on disk).
+    server.stop();
+    repo.write("app/kept.yaml", &configmap("kept", "2"))
+        .write("app/added.yaml", &configmap("added", "1"));
+    let during = repo.commit("pushed during the outage");
+    let text = wait_comparison_error(&w, "a ComparisonError while the server is down").await;
+    assert!(
+        text.contains(&url),
+        "the condition names the repository: {text}"
+    );
+    assert!(
+        !text.contains(GIT_PASSWORD),
+        "no password in conditions: {text}"
+    );
+    assert_eq!(
+        uid(&w, "kept").as_deref(),
+        Some(kept_uid.as_str()),
+        "resources are kept"
+    );
+
+    // Up, but broken: every answer is a 500.
+    server.start_again().await;
+    server.set_fault(ferry_testsupport::git_http::Fault::ServerError);
+    w.kubectl().run(&[
+        "annotate",
+        "application",
+        "outage",
+        "--overwrite",
+        "argocd.argoproj.io/refresh=hard",
+    ]);
+    let text = wait_comparison_error(&w, "a ComparisonError while the server answers 500").await;
+    assert!(
+        text.contains(&url),
+        "the condition names the repository: {text}"
+    );
+    let value = w
+        .kubectl()
+        .run(&["get", "configmap", "kept", "-o", "jsonpath={.data.value}"]);
+    assert_eq!(value, "1", "nothing of the unreachable commit was applied");
+    assert_eq!(
+        uid(&w, "kept").as_deref(),
+        Some(kept_uid.as_str()),
+        "resources are kept"
+    );
+    assert!(uid(&w, "added").is_none());
+
+    // Healthy again: the commit pushed during the outage is applied with no manual step.
+    server.set_fault(ferry_testsupport::git_http::Fault::None);
+    let app = w
+        .wait_app(
+            "outage",
+            "the commit pushed during the outage synced",
+            |a| {
+                sync_status(a) == "Synced"
+                    && a.pointer("/status/sync/revision") == Some(&Value::from(during.as_str()))
+                    && conditions(a).is_empty()
+            },
+        )
+        .await;
+    assert_eq!(health_status(&app), "Healthy");
+    let value = w
+        .kubectl()
+        .run(&["get", "configmap", "kept", "-o", "jsonpath={.data.value}"]);
+    assert_eq!(value, "2");
+    assert_eq!(uid(&w, "kept").as_deref(), Some(kept_uid.as_str()));
+    assert!(uid(&w, "added").is_some());
+    assert!(
+        !w.controller.log().contains(GIT_PASSWORD),
+        "no password in the log"
+    );
+}
