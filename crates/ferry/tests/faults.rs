@@ -367,3 +367,70 @@ async fn a_git_outage_keeps_resources_and_recovers_by_itself() {
         "no password in the log"
     );
 }
+
+/// kube-apiserver killed and restarted (same etcd) while a sync waits on a hook: ferry's
+/// requests fail for a while, its watches break; afterwards the sync finishes (its hook run
+/// once), and drift made after the restart is reverted, so the watches came back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_server_restart_during_a_sync_is_survived() {
+    // A control plane of this test's own: the shared one must not go down under other tests.
+    let cluster = ferry_testsupport::Cluster::start_own("apiserver-restart");
+    let ns = cluster.namespace("faults-apiserver").await;
+    let name = ns.name().to_string();
+    ferry_ok(cluster.kubeconfig(), &["install", "--namespace", &name]);
+    let controller = Controller::start(cluster.kubeconfig(), &name);
+    let w = World { ns, controller };
+
+    let repo = GitRepo::new();
+    let slow_hook = hook("PreSync", 1).replace("run-for: \"300ms\"", "run-for: \"4s\"");
+    repo.write("app/pre.yaml", &slow_hook)
+        .write("app/kept.yaml", &configmap("kept", "1"));
+    let sha = repo.commit("a sync with a slow PreSync hook");
+    w.apply(&application(
+        "survivor",
+        &repo.url(),
+        "app",
+        &name,
+        AUTOMATED,
+    ));
+    w.wait_app("survivor", "the sync running, waiting on its hook", |a| {
+        a.pointer("/status/operationState/phase") == Some(&Value::from("Running"))
+    })
+    .await;
+
+    cluster.restart_apiserver();
+
+    let app = w
+        .wait_app("survivor", "synced after the apiserver restart", |a| {
+            sync_status(a) == "Synced"
+                && health_status(a) == "Healthy"
+                && a.pointer("/status/operationState/phase") == Some(&Value::from("Succeeded"))
+                && a.pointer("/status/operationState/syncResult/revision")
+                    == Some(&Value::from(sha.as_str()))
+        })
+        .await;
+    assert_eq!(
+        hook_runs(&w, 1),
+        vec![
+            ("presync".into(), 1),
+            ("sync".into(), 0),
+            ("postsync".into(), 0)
+        ],
+        "the PreSync hook ran once: {}",
+        summary(&app)
+    );
+
+    // Drift after the restart is seen (the watches reconnected) and reverted.
+    w.kubectl().run(&[
+        "patch",
+        "configmap",
+        "kept",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"value":"drifted"}}"#,
+    ]);
+    w.wait_object(&["configmap", "kept"], "the drift reverted", |o| {
+        o.is_some_and(|o| o["data"]["value"] == "1")
+    })
+    .await;
+}
