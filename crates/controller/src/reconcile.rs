@@ -64,6 +64,21 @@ pub struct EngineConfig {
 struct AppMemo {
     /// What the last full comparison saw.
     compared: Option<Seen>,
+    /// Comparisons that failed in a row (an unreachable repository, a render error): the next
+    /// try backs off exponentially from this count.
+    failures: u32,
+}
+
+/// When to try again after `failures` failed comparisons in a row of the kind `kind`. A
+/// ComparisonError may be passing (a Git or chart server that is down): 5 s, doubling, at most
+/// a poll interval. An InvalidSpecError waits for the next poll (a spec change queues the app
+/// at once anyway).
+fn retry_after_failure(kind: &str, failures: u32, poll: Duration) -> Duration {
+    if kind != condition::COMPARISON_ERROR {
+        return poll;
+    }
+    let exponent = failures.saturating_sub(1).min(10);
+    (Duration::from_secs(5) * 2u32.pow(exponent)).min(poll)
 }
 
 /// The inputs of a comparison: when none changed, neither would its result.
@@ -329,7 +344,14 @@ impl Engine {
                 return Ok(Some(self.next_poll(&app)));
             }
             Err(problem) => {
-                warn!(app = name, "{}", problem.message);
+                let failures = {
+                    let mut memos = self.memos.lock().expect("memo lock");
+                    let memo = memos.entry(name.to_string()).or_default();
+                    memo.failures = memo.failures.saturating_add(1);
+                    memo.failures
+                };
+                let retry = retry_after_failure(problem.kind, failures, self.cfg.poll_interval);
+                warn!(app = name, failures, retry_in = ?retry, "{}", problem.message);
                 set_condition(&mut status, problem.kind, &problem.message);
                 status.sync.status = SyncStatusCode::Unknown;
                 if let Some(op) = operation {
@@ -348,7 +370,7 @@ impl Engine {
                     // A refresh is done once compared, even when the comparison failed.
                     self.write_status(&app, &status, refresh.is_some()).await?;
                 }
-                return Ok(Some(self.cfg.poll_interval));
+                return Ok(Some(retry));
             }
         };
         clear_conditions(
@@ -793,6 +815,7 @@ impl Engine {
                 name.to_string(),
                 AppMemo {
                     compared: Some(fingerprint),
+                    failures: 0,
                 },
             );
         }
@@ -1597,5 +1620,28 @@ fn requeue_for_health(status: &ApplicationStatus) -> Option<Duration> {
             Some(Duration::from_secs(2))
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passing_failures_back_off_exponentially_up_to_a_poll_and_spec_errors_wait_a_poll() {
+        let poll = Duration::from_secs(180);
+        let after = |n| retry_after_failure(condition::COMPARISON_ERROR, n, poll).as_secs();
+        assert_eq!([after(1), after(2), after(3), after(4)], [5, 10, 20, 40]);
+        assert_eq!(after(6), 160);
+        assert_eq!(after(7), 180);
+        assert_eq!(after(u32::MAX), 180);
+        let short = retry_after_failure(condition::COMPARISON_ERROR, 3, Duration::from_secs(1));
+        assert_eq!(
+            short,
+            Duration::from_secs(1),
+            "never later than the poll interval"
+        );
+        let spec = retry_after_failure(condition::INVALID_SPEC_ERROR, 1, poll);
+        assert_eq!(spec, poll);
     }
 }
