@@ -434,3 +434,159 @@ async fn an_api_server_restart_during_a_sync_is_survived() {
     })
     .await;
 }
+
+/// Packages chart `demo` at `version` (a ConfigMap whose value is the version) into `repo` and
+/// writes the repository's index, with the pinned helm.
+fn package_chart(repo: &std::path::Path, version: &str) {
+    let src = tempfile::tempdir().expect("a chart folder");
+    let chart = src.path().join("demo");
+    std::fs::create_dir_all(chart.join("templates")).expect("the chart's folders");
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        format!("apiVersion: v2\nname: demo\nversion: {version}\n"),
+    )
+    .expect("Chart.yaml");
+    std::fs::write(
+        chart.join("templates/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-chart\ndata:\n  version: {{ .Chart.Version | quote }}\n",
+    )
+    .expect("the template");
+    let helm = |args: &[&str]| {
+        let out = std::process::Command::new("helm")
+            .args(args)
+            .env("HOME", src.path())
+            .output()
+            .expect("running helm (make test puts the pinned one on PATH)");
+        assert!(
+            out.status.success(),
+            "helm {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (chart, repo) = (
+        chart.to_str().expect("utf-8"),
+        repo.to_str().expect("utf-8"),
+    );
+    helm(&["package", chart, "--destination", repo]);
+    helm(&["repo", "index", repo]);
+}
+
+/// A chart repository that goes down, then serves a broken `index.yaml`, then a truncated
+/// archive: each time the app keeps its resources and names the repository; once the
+/// repository is whole again the new chart version is applied by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_chart_repository_keeps_resources_and_recovers_by_itself() {
+    let w = World::start("faults-chart-repo").await;
+    let ns = w.ns.name().to_string();
+    let charts = tempfile::tempdir().expect("a chart repository folder");
+    package_chart(charts.path(), "1.0.0");
+    let mut server =
+        ferry_testsupport::static_http::StaticServer::serve(charts.path().to_path_buf()).await;
+    let repo_url = server.url.clone();
+    let app = |version: &str| {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: charted\nspec:\n  \
+             project: default\n  source: {{repoURL: '{}', chart: demo, targetRevision: '{version}'}}\n  \
+             destination: {{server: https://kubernetes.default.svc, namespace: {ns}}}\n{AUTOMATED}",
+            repo_url
+        )
+    };
+    w.apply(&app("1.0.0"));
+    w.wait_synced_healthy("charted").await;
+    let chart_uid = uid(&w, "from-chart").expect("the chart's ConfigMap");
+    let version = || {
+        w.kubectl().run(&[
+            "get",
+            "configmap",
+            "from-chart",
+            "-o",
+            "jsonpath={.data.version}",
+        ])
+    };
+    assert_eq!(version(), "1.0.0");
+
+    // 1.1.0 is published while the repository is down; the app asks for it.
+    server.stop();
+    package_chart(charts.path(), "1.1.0");
+    w.apply(&app("1.1.0"));
+    let wait_error = |what: &'static str| {
+        let w = &w;
+        async move {
+            let app = w
+                .wait_app("charted", what, |a| {
+                    conditions(a)
+                        .iter()
+                        .any(|c| c.starts_with("ComparisonError"))
+                })
+                .await;
+            conditions(&app).join("\n")
+        }
+    };
+    let text = wait_error("a ComparisonError while the chart repository is down").await;
+    assert!(
+        text.contains(&server.url),
+        "the condition names the repository: {text}"
+    );
+    assert_eq!(uid(&w, "from-chart").as_deref(), Some(chart_uid.as_str()));
+    assert_eq!(version(), "1.0.0");
+
+    // Up, with an index that is not YAML.
+    let index = std::fs::read(charts.path().join("index.yaml")).expect("the index");
+    std::fs::write(
+        charts.path().join("index.yaml"),
+        "<html>maintenance</html>\n: [\n",
+    )
+    .expect("breaking the index");
+    server.start_again().await;
+    let hard_refresh = || {
+        w.kubectl().run(&[
+            "annotate",
+            "application",
+            "charted",
+            "--overwrite",
+            "argocd.argoproj.io/refresh=hard",
+        ])
+    };
+    hard_refresh();
+    let text = wait_error("a ComparisonError for a broken index.yaml").await;
+    assert!(
+        text.contains(&server.url),
+        "the condition names the repository: {text}"
+    );
+    assert_eq!(uid(&w, "from-chart").as_deref(), Some(chart_uid.as_str()));
+    assert_eq!(version(), "1.0.0");
+
+    // A whole index, but the new chart's archive is cut short.
+    std::fs::write(charts.path().join("index.yaml"), &index).expect("restoring the index");
+    let archive = charts.path().join("demo-1.1.0.tgz");
+    let bytes = std::fs::read(&archive).expect("the archive");
+    std::fs::write(&archive, &bytes[..bytes.len() / 2]).expect("truncating the archive");
+    hard_refresh();
+    let app_now = w
+        .wait_app(
+            "charted",
+            "a ComparisonError for a truncated archive",
+            |a| {
+                conditions(a)
+                    .iter()
+                    .any(|c| c.starts_with("ComparisonError") && !c.contains("index"))
+            },
+        )
+        .await;
+    let text = conditions(&app_now).join("\n");
+    assert!(
+        text.contains("demo"),
+        "the condition names the chart: {text}"
+    );
+    assert_eq!(uid(&w, "from-chart").as_deref(), Some(chart_uid.as_str()));
+    assert_eq!(version(), "1.0.0");
+
+    // Whole again: 1.1.0 is applied with no manual step.
+    std::fs::write(&archive, &bytes).expect("restoring the archive");
+    w.wait_app("charted", "chart 1.1.0 synced", |a| {
+        sync_status(a) == "Synced" && health_status(a) == "Healthy" && conditions(a).is_empty()
+    })
+    .await;
+    assert_eq!(version(), "1.1.0");
+    assert_eq!(uid(&w, "from-chart").as_deref(), Some(chart_uid.as_str()));
+}
