@@ -590,3 +590,170 @@ async fn a_broken_chart_repository_keeps_resources_and_recovers_by_itself() {
     assert_eq!(version(), "1.1.0");
     assert_eq!(uid(&w, "from-chart").as_deref(), Some(chart_uid.as_str()));
 }
+
+/// A TCP proxy to the shared API server that can stall: while stalled, bytes in flight stop and
+/// new connections wait, like an API server that stopped answering.
+struct StallingProxy {
+    addr: std::net::SocketAddr,
+    stalled: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for StallingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl StallingProxy {
+    async fn start(upstream: std::net::SocketAddr) -> StallingProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let addr = listener.local_addr().expect("an address");
+        let (stalled, watch) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let watch = watch.clone();
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let (cr, cw) = client.into_split();
+                    let (sr, sw) = server.into_split();
+                    tokio::join!(pump(cr, sw, watch.clone()), pump(sr, cw, watch));
+                });
+            }
+        });
+        StallingProxy {
+            addr,
+            stalled,
+            task,
+        }
+    }
+
+    fn stall(&self, on: bool) {
+        self.stalled.send_replace(on);
+    }
+}
+
+/// Copies `from` to `to`, holding every chunk while the proxy is stalled.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut stalled: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if stalled.wait_for(|s| !*s).await.is_err() {
+            return;
+        }
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if stalled.wait_for(|s| !*s).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A destination cluster whose API server stops answering does not hold up the apps of other
+/// clusters: their commits still sync while it hangs, and its own app catches up once it
+/// answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_cluster_does_not_hold_up_other_apps() {
+    use base64::Engine as _;
+    let w = World::start("faults-stalled-cluster").await;
+    let ns = w.ns.name().to_string();
+    let view = w
+        .kubectl()
+        .run(&["config", "view", "--raw", "--minify", "-o", "json"]);
+    let kc: Value = serde_json::from_str(&view).expect("kubeconfig JSON");
+    let server = kc["clusters"][0]["cluster"]["server"]
+        .as_str()
+        .expect("server")
+        .to_string();
+    let upstream: std::net::SocketAddr = server
+        .trim_start_matches("https://")
+        .parse()
+        .expect("the local API server listens on an IP and port");
+    let proxy = StallingProxy::start(upstream).await;
+    let far_server = format!("https://{}", proxy.addr);
+    let config = serde_json::json!({
+        "bearerToken": kc["users"][0]["user"]["token"],
+        "tlsClientConfig": {"caData": kc["clusters"][0]["cluster"]["certificate-authority-data"]},
+    })
+    .to_string();
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    w.apply(&format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: far-cluster\n  labels:\n    \
+         argocd.argoproj.io/secret-type: cluster\ndata:\n  name: {}\n  server: {}\n  config: {}\n",
+        b64("far"),
+        b64(&far_server),
+        b64(&config)
+    ));
+
+    let repo = GitRepo::new();
+    let names = ["far", "near-1", "near-2", "near-3"];
+    for n in names {
+        repo.write(&format!("{n}/c.yaml"), &configmap(&format!("{n}-cm"), "1"));
+    }
+    repo.commit("four apps");
+    for n in names {
+        let mut manifest = application(n, &repo.url(), n, &ns, AUTOMATED);
+        if n == "far" {
+            manifest = manifest.replace("https://kubernetes.default.svc", &far_server);
+        }
+        w.apply(&manifest);
+    }
+    for n in names {
+        w.wait_synced_healthy(n).await;
+    }
+
+    proxy.stall(true);
+    for n in names {
+        repo.write(&format!("{n}/c.yaml"), &configmap(&format!("{n}-cm"), "2"));
+    }
+    let sha = repo.commit("a change to every app while one cluster hangs");
+    for n in names {
+        w.kubectl().run(&[
+            "annotate",
+            "application",
+            n,
+            "--overwrite",
+            "argocd.argoproj.io/refresh=normal",
+        ]);
+    }
+    for n in &names[1..] {
+        w.wait_app(n, "synced while another cluster hangs", |a| {
+            sync_status(a) == "Synced"
+                && a.pointer("/status/sync/revision") == Some(&Value::from(sha.as_str()))
+        })
+        .await;
+        let value = w.kubectl().run(&[
+            "get",
+            "configmap",
+            &format!("{n}-cm"),
+            "-o",
+            "jsonpath={.data.value}",
+        ]);
+        assert_eq!(value, "2", "{n} applied while the far cluster hangs");
+    }
+    let far_value =
+        w.kubectl()
+            .run(&["get", "configmap", "far-cm", "-o", "jsonpath={.data.value}"]);
+    assert_eq!(far_value, "1", "nothing reached the stalled cluster");
+
+    proxy.stall(false);
+    w.wait_app("far", "synced once its cluster answers again", |a| {
+        sync_status(a) == "Synced"
+            && a.pointer("/status/sync/revision") == Some(&Value::from(sha.as_str()))
+    })
+    .await;
+    let far_value =
+        w.kubectl()
+            .run(&["get", "configmap", "far-cm", "-o", "jsonpath={.data.value}"]);
+    assert_eq!(far_value, "2");
+}
