@@ -30,6 +30,7 @@ mod argo;
 mod locate;
 mod names;
 mod schema;
+pub mod tree;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -44,6 +45,7 @@ use serde_json::Value;
 
 use self::locate::FileSpans;
 use self::schema::{Gvk, Issue, SchemaSet, Target, display_path};
+use self::tree::Unit;
 
 /// The Kubernetes versions (`major.minor`) whose schemas ferry bundles.
 pub const BUNDLED_KUBERNETES_VERSIONS: &[&str] = &["1.36"];
@@ -112,6 +114,9 @@ pub struct ValidateReport {
     pub objects: usize,
     /// Objects skipped for want of a schema (with `ignore_missing_schemas`), as `group/version Kind`.
     pub skipped: Vec<String>,
+    /// What was left alone or not built, and why (a Kustomize root that needs the network, Helm
+    /// value files): shown to the user, never a silent pass.
+    pub notes: Vec<String>,
 }
 
 /// Why validation could not run (as opposed to finding problems).
@@ -214,6 +219,9 @@ struct Object {
     index: usize,
     /// The line its document starts on.
     line: usize,
+    /// What it was rendered with (a directory of plain files, a Kustomize root, a chart): the
+    /// same object twice is a problem within one unit only.
+    unit: String,
     value: Value,
 }
 
@@ -224,6 +232,8 @@ struct Inputs {
     /// Files that did not parse, as findings.
     findings: Vec<Finding>,
     files: usize,
+    /// See [`ValidateReport::notes`].
+    notes: Vec<String>,
     /// A temporary cache for helm and kustomize, made when first needed.
     tools: Option<(tempfile::TempDir, RenderTools)>,
 }
@@ -269,10 +279,11 @@ pub async fn validate_paths(
     let mut report = ValidateReport {
         files: inputs.files,
         objects: inputs.objects.len(),
+        notes: std::mem::take(&mut inputs.notes),
         ..ValidateReport::default()
     };
     let mut issues: Vec<(usize, Issue)> = Vec::new();
-    let mut seen: HashMap<(String, String, String, String), usize> = HashMap::new();
+    let mut seen: HashMap<(&str, String, String, String, String), usize> = HashMap::new();
     for (i, object) in inputs.objects.iter().enumerate() {
         let value = &object.value;
         let api_version = value
@@ -333,6 +344,7 @@ pub async fn validate_paths(
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             let key = (
+                object.unit.as_str(),
                 group.to_owned(),
                 kind.to_owned(),
                 namespace.to_owned(),
@@ -555,7 +567,7 @@ async fn read_path(path: &Path, inputs: &mut Inputs) -> Result<(), ValidateError
         source: Box::new(source),
     })?;
     match source_type {
-        SourceType::Directory => read_plain_directory(path, inputs),
+        SourceType::Directory => read_tree(path, inputs).await,
         SourceType::Kustomize | SourceType::Helm => read_rendered(path, inputs).await,
     }
 }
@@ -578,6 +590,7 @@ fn push_plain(inputs: &mut Inputs, root: &Path, file: Option<&Path>, manifests: 
             disk: Some(disk),
             index: *index,
             line: manifest.line,
+            unit: root.display().to_string(),
             value: manifest.object,
         });
         *index += 1;
@@ -610,18 +623,83 @@ fn push_render_error(
     }
 }
 
-/// A plain directory, with subdirectories. When a file does not parse, every file is read on
-/// its own so that one broken file does not hide the problems of the others.
-fn read_plain_directory(dir: &Path, inputs: &mut Inputs) -> Result<(), ValidateError> {
+/// A directory read as a tree: see the [`tree`] module for which parts are plain files,
+/// Kustomize roots and Helm charts.
+async fn read_tree(top: &Path, inputs: &mut Inputs) -> Result<(), ValidateError> {
+    let shown = top.display().to_string();
+    let units = tree::plan_tree(top).map_err(|source| ValidateError::Render {
+        path: shown.clone(),
+        source: Box::new(RenderError::Io {
+            path: shown.clone(),
+            source,
+        }),
+    })?;
+    for unit in units {
+        let at = |dir: &str| {
+            if dir.is_empty() {
+                top.to_path_buf()
+            } else {
+                top.join(dir)
+            }
+        };
+        match unit {
+            Unit::Plain {
+                dir,
+                files,
+                left_alone,
+            } => {
+                let dir = at(&dir);
+                for name in &left_alone {
+                    inputs.notes.push(format!(
+                        "{}: left alone: a Helm value file (no apiVersion or kind), not a manifest",
+                        display_join(&dir, name)
+                    ));
+                }
+                read_plain_files(&dir, &files, &left_alone, inputs)?;
+            }
+            Unit::Kustomize(dir) | Unit::Helm(dir) => read_rendered(&at(&dir), inputs).await?,
+            Unit::Remote(dir, urls) => inputs.notes.push(format!(
+                "{}: not built: its kustomization names remote resources ({}) and ferry validate works offline; \
+                 check what they render where the network is reachable",
+                at(&dir).display(),
+                urls.join(", ")
+            )),
+        }
+    }
+    Ok(())
+}
+
+/// The plain manifest `files` of one directory (not its subdirectories). When a file does not
+/// parse, every file is read on its own so that one broken file does not hide the problems of
+/// the others.
+fn read_plain_files(
+    dir: &Path,
+    files: &[String],
+    left_alone: &[String],
+    inputs: &mut Inputs,
+) -> Result<(), ValidateError> {
+    if files.is_empty() {
+        return Ok(());
+    }
     let shown = dir.display().to_string();
+    let exclude = match left_alone {
+        [] => None,
+        names => Some(format!(
+            "{{{}}}",
+            names
+                .iter()
+                .map(|n| literal_glob(n))
+                .collect::<Vec<_>>()
+                .join(",")
+        )),
+    };
     let options = DirectoryOptions {
-        recurse: true,
-        ..DirectoryOptions::default()
+        recurse: false,
+        include: None,
+        exclude,
     };
     match render_directory(dir, ".", &options) {
         Ok(manifests) => {
-            let mut files: Vec<&str> = manifests.iter().map(|m| m.source_file.as_str()).collect();
-            files.dedup();
             inputs.files += files.len();
             push_plain(inputs, dir, None, manifests);
             return Ok(());
@@ -634,50 +712,16 @@ fn read_plain_directory(dir: &Path, inputs: &mut Inputs) -> Result<(), ValidateE
         }
         Err(_) => {}
     }
-    let mut files = Vec::new();
-    list_manifest_files(dir, "", &mut files).map_err(|source| ValidateError::Render {
-        path: shown.clone(),
-        source: Box::new(RenderError::Io {
-            path: shown.clone(),
-            source,
-        }),
-    })?;
-    for rel in files {
-        let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel.as_str()));
+    for name in files {
         let options = DirectoryOptions {
             recurse: false,
             include: Some(literal_glob(name)),
             exclude: None,
         };
         inputs.files += 1;
-        match render_directory(dir, if parent.is_empty() { "." } else { parent }, &options) {
+        match render_directory(dir, ".", &options) {
             Ok(manifests) => push_plain(inputs, dir, None, manifests),
             Err(e) => push_render_error(inputs, dir, &shown, e)?,
-        }
-    }
-    Ok(())
-}
-
-/// The manifest files under `dir` in the order `render_directory` reads them (names in byte
-/// order, hidden entries and symbolic links to directories skipped).
-fn list_manifest_files(dir: &Path, rel: &str, out: &mut Vec<String>) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue;
-        }
-        let rel_path = if rel.is_empty() {
-            name.clone()
-        } else {
-            format!("{rel}/{name}")
-        };
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            list_manifest_files(&entry.path(), &rel_path, out)?;
-        } else if is_manifest_name(&name) && !(kind.is_symlink() && entry.path().is_dir()) {
-            out.push(rel_path);
         }
     }
     Ok(())
@@ -778,6 +822,7 @@ async fn read_rendered(dir: &Path, inputs: &mut Inputs) -> Result<(), ValidateEr
             disk: None,
             index: *index,
             line: manifest.line,
+            unit: shown.clone(),
             value: manifest.object,
         });
         *index += 1;

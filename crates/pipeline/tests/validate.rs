@@ -199,3 +199,34 @@ async fn bad_inputs_are_errors_not_findings() {
         .unwrap_err();
     assert!(err.to_string().contains("bundled: 1.36"), "{err}");
 }
+
+#[tokio::test]
+async fn a_repository_tree_is_read_as_the_engine_renders_it() {
+    // A nested Kustomization is built (its dashboard JSON and kustomization are not manifests),
+    // the chart is rendered with its default values, the Helm value file next to the apps is
+    // left alone, and the Kustomization that needs the network is a note.
+    let report = validate_paths(&[fixture("tree")], &ValidateOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        short(&report.findings),
+        [
+            // Kustomize output is located in what `kustomize build` printed.
+            "tree/platform/monitoring/kustomization.yaml:10: Deployment/exporter: .spec.template.spec.containers[0].imagePullPolicyy: unknown field \"imagePullPolicyy\" (did you mean \"imagePullPolicy\"?)"
+        ]
+    );
+    let notes: Vec<String> = report
+        .notes
+        .iter()
+        .map(|n| n.replace(fixture("").to_str().unwrap(), ""))
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            "tree/apps/values.yaml: left alone: a Helm value file (no apiVersion or kind), not a manifest",
+            "tree/platform/remote: not built: its kustomization names remote resources (https://example.invalid/releases/v1/release.yaml) and ferry validate works offline; check what they render where the network is reachable",
+        ]
+    );
+    // The app, the chart's Deployment, the kustomization's Deployment and ConfigMap.
+    assert_eq!(report.objects, 4);
+}

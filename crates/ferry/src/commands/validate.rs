@@ -29,7 +29,9 @@ enum Format {
 pub(crate) struct Args {
     /// Manifest files (.yaml, .yml, .json) or directories. A directory is rendered as the engine
     /// would: Kustomize when it holds a kustomization, Helm when it holds Chart.yaml (both need
-    /// the tools), else every manifest file under it.
+    /// the tools), else it is read as a repository tree: every folder below it that holds a
+    /// kustomization is built with kustomize, every chart rendered with its default values, and
+    /// the other manifest files read as they are (Helm value files left alone).
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
     /// A file or directory of CustomResourceDefinitions whose schemas validate custom resources
@@ -65,6 +67,9 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<i32> {
         }
         Format::Json => println!("{}", serde_json::to_string_pretty(&report.findings)?),
     }
+    for note in &report.notes {
+        eprintln!("note: {note}");
+    }
     if !report.skipped.is_empty() {
         eprintln!(
             "skipped {} object(s) without a schema (--ignore-missing-schemas)",
@@ -72,6 +77,10 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<i32> {
         );
     }
     let checked = format!("{} object(s) in {} file(s)", report.objects, report.files);
+    let checked = match report.notes.len() {
+        0 => checked,
+        n => format!("{checked} ({n} note(s) above)"),
+    };
     if report.findings.is_empty() {
         eprintln!("validated {checked}: no problems");
         Ok(0)
