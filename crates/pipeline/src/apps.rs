@@ -30,6 +30,7 @@ use ferry_source::render::{
 };
 use serde_json::Value;
 
+use crate::git::query_repo;
 use crate::validate::tree::{Unit, kustomize_inputs, plan_tree};
 
 /// An Application found in a repository.
@@ -163,8 +164,32 @@ impl ThisRepo {
     }
 }
 
-/// What one app rendered.
-pub type RenderResult = Result<Arc<Vec<Manifest>>, String>;
+/// The URLs of the clone's remotes, normalized.
+pub async fn remote_urls(root: &Path) -> Vec<String> {
+    query_repo(root, &["config", "--get-regexp", r"^remote\..*\.url$"])
+        .await
+        .map(|out| {
+            out.lines()
+                .filter_map(|l| l.split_once(' ').map(|(_, url)| normalize_repo_url(url)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What one app rendered: its manifests, and the source type each came from.
+#[derive(Clone, Debug, Default)]
+pub struct Rendered {
+    /// The objects of all its sources.
+    pub manifests: Vec<Manifest>,
+    /// The source type of each manifest (same order).
+    pub source_types: Vec<SourceType>,
+}
+
+/// What one app rendered, or why it did not.
+pub type RenderResult = Result<Arc<Rendered>, String>;
+
+/// Why an app was not rendered offline (a note, not a finding).
+pub const OFFLINE_PREFIX: &str = "not rendered offline: ";
 
 /// Renders apps with the engine's code, each distinct set of inputs once.
 pub struct AppRenderer {
@@ -172,6 +197,7 @@ pub struct AppRenderer {
     repos: RepoCache,
     renders: AtomicUsize,
     cache: tokio::sync::Mutex<HashMap<String, RenderResult>>,
+    offline: bool,
 }
 
 /// A source ready to render: its checkout (for Git) and revision.
@@ -191,7 +217,16 @@ impl AppRenderer {
             repos: RepoCache::with_timeout(cache_dir.join("repos"), Duration::from_secs(120)),
             renders: AtomicUsize::new(0),
             cache: tokio::sync::Mutex::new(HashMap::new()),
+            offline: false,
         }
+    }
+
+    /// Renders nothing that needs the network: a source of another repository, a chart
+    /// repository or a Kustomization with remote resources gives an error starting with
+    /// [`OFFLINE_PREFIX`] instead.
+    pub fn offline(mut self) -> Self {
+        self.offline = true;
+        self
     }
 
     /// How many times a source was rendered.
@@ -209,6 +244,12 @@ impl AppRenderer {
             app: app.name.clone(),
             message,
         };
+        if self.offline && !repo.is(&source.repo_url) {
+            return Err(fail(format!(
+                "{OFFLINE_PREFIX}its source {} is not this repository (give --repo-url if it is)",
+                source.repo_url
+            )));
+        }
         if source.chart.as_deref().is_some_and(|c| !c.is_empty()) {
             return Ok(Located {
                 source,
@@ -333,7 +374,7 @@ impl AppRenderer {
         &self,
         app: &FoundApp,
         repo: &ThisRepo,
-    ) -> Result<Arc<Vec<Manifest>>, AppsError> {
+    ) -> Result<Arc<Rendered>, AppsError> {
         let key = self.inputs_key(app, repo).await?;
         if let Some(done) = self.cache.lock().await.get(&key) {
             return done.clone().map_err(|message| AppsError::Render {
@@ -354,10 +395,24 @@ impl AppRenderer {
             AppsError::Render { message, .. } => message,
             other => other.to_string(),
         })?;
-        let mut manifests = Vec::new();
+        let mut out = Rendered::default();
         for l in located {
             if is_ref_only(l.source) {
                 continue;
+            }
+            if self.offline
+                && let Some(root) = &l.checkout
+            {
+                let path = l.source.path.as_deref().unwrap_or(".");
+                let remote = kustomize_inputs(&root.join(path)).remote;
+                if ferry_source::render::kustomize::kustomization_file(&root.join(path)).is_some()
+                    && !remote.is_empty()
+                {
+                    return Err(format!(
+                        "{OFFLINE_PREFIX}{path}: its kustomization names remote resources ({})",
+                        remote.join(", ")
+                    ));
+                }
             }
             let request = source_render(
                 &app.app,
@@ -377,10 +432,65 @@ impl AppRenderer {
                 };
                 format!("{} ({what}): {e}", app.origin)
             })?;
-            manifests.extend(rendered.manifests);
+            out.source_types
+                .extend(rendered.manifests.iter().map(|_| rendered.source_type));
+            out.manifests.extend(rendered.manifests);
         }
-        Ok(Arc::new(manifests))
+        Ok(Arc::new(out))
     }
+}
+
+/// One app found under a folder or rendered by another, and its render.
+pub struct ReachedApp {
+    /// The app.
+    pub found: FoundApp,
+    /// Its render, or why it failed.
+    pub result: Result<Arc<Rendered>, String>,
+}
+
+/// Every app reachable from the Applications under `path` of `repo`: those found in its files
+/// and, in turn, the Applications their renders produce (App-of-Apps). By name; the first app
+/// of a name wins. Also returns problems outside any one app (a file that does not parse).
+pub async fn render_reachable(
+    renderer: &AppRenderer,
+    repo: &ThisRepo,
+    path: &str,
+) -> (BTreeMap<String, ReachedApp>, Vec<String>) {
+    let mut errors = Vec::new();
+    let mut queue: std::collections::VecDeque<FoundApp> = match find_applications(&repo.root, path)
+    {
+        Ok(found) => found.into(),
+        Err(e) => {
+            errors.push(e.to_string());
+            Default::default()
+        }
+    };
+    let mut out: BTreeMap<String, ReachedApp> = BTreeMap::new();
+    while let Some(found) = queue.pop_front() {
+        if out.contains_key(&found.name) {
+            continue;
+        }
+        let result = match renderer.render(&found, repo).await {
+            Ok(rendered) => {
+                for m in rendered
+                    .manifests
+                    .iter()
+                    .filter(|m| is_application(&m.object))
+                {
+                    let origin = format!("{} (rendered by app {})", m.source_file, found.name);
+                    match read_application(&m.object, &origin, m.line) {
+                        Ok(child) => queue.push_back(child),
+                        Err(e) => errors.push(e.to_string()),
+                    }
+                }
+                Ok(rendered)
+            }
+            Err(AppsError::Render { message, .. }) => Err(message),
+            Err(e) => Err(e.to_string()),
+        };
+        out.insert(found.name.clone(), ReachedApp { found, result });
+    }
+    (out, errors)
 }
 
 /// Hashes the files at `path` (a file, or a directory with everything below it but `.git`),

@@ -22,7 +22,7 @@
 
 mod report;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use ferry_core::tracking::ResourceKey;
@@ -30,9 +30,7 @@ use ferry_source::git::{Credentials, RepoCache, normalize_repo_url};
 use ferry_source::render::{Manifest, RenderTools};
 use serde_json::Value;
 
-use crate::apps::{
-    AppRenderer, AppsError, FoundApp, ThisRepo, find_applications, is_application, read_application,
-};
+use crate::apps::{AppRenderer, ReachedApp, ThisRepo, remote_urls, render_reachable};
 use crate::git::query_repo;
 
 pub use report::{Mask, write_json, write_markdown, write_text};
@@ -167,50 +165,6 @@ pub enum PreviewError {
     },
 }
 
-/// One app's render at one revision.
-struct Side {
-    found: FoundApp,
-    result: Result<Vec<Manifest>, String>,
-}
-
-/// Every app reachable from the Applications under `path` at one checkout.
-async fn render_side(
-    renderer: &AppRenderer,
-    repo: &ThisRepo,
-    path: &str,
-) -> (BTreeMap<String, Side>, Vec<String>) {
-    let mut errors = Vec::new();
-    let mut queue: VecDeque<FoundApp> = match find_applications(&repo.root, path) {
-        Ok(found) => found.into(),
-        Err(e) => {
-            errors.push(e.to_string());
-            VecDeque::new()
-        }
-    };
-    let mut out: BTreeMap<String, Side> = BTreeMap::new();
-    while let Some(found) = queue.pop_front() {
-        if out.contains_key(&found.name) {
-            continue;
-        }
-        let result = match renderer.render(&found, repo).await {
-            Ok(manifests) => {
-                for m in manifests.iter().filter(|m| is_application(&m.object)) {
-                    let origin = format!("{} (rendered by app {})", m.source_file, found.name);
-                    match read_application(&m.object, &origin, m.line) {
-                        Ok(child) => queue.push_back(child),
-                        Err(e) => errors.push(e.to_string()),
-                    }
-                }
-                Ok(manifests.as_ref().clone())
-            }
-            Err(AppsError::Render { message, .. }) => Err(message),
-            Err(e) => Err(e.to_string()),
-        };
-        out.insert(found.name.clone(), Side { found, result });
-    }
-    (out, errors)
-}
-
 fn objects_by_key(manifests: &[Manifest]) -> BTreeMap<String, Value> {
     manifests
         .iter()
@@ -223,7 +177,7 @@ fn objects_by_key(manifests: &[Manifest]) -> BTreeMap<String, Value> {
         .collect()
 }
 
-fn compare(name: &str, base: Option<&Side>, head: Option<&Side>) -> AppPreview {
+fn compare(name: &str, base: Option<&ReachedApp>, head: Option<&ReachedApp>) -> AppPreview {
     let origin = head
         .or(base)
         .map(|s| s.found.origin.clone())
@@ -237,7 +191,7 @@ fn compare(name: &str, base: Option<&Side>, head: Option<&Side>) -> AppPreview {
         base_error: None,
     };
     let head_objects = match head.map(|h| &h.result) {
-        Some(Ok(m)) => objects_by_key(m),
+        Some(Ok(r)) => objects_by_key(&r.manifests),
         Some(Err(e)) => {
             preview.status = AppStatus::Error;
             preview.error = Some(e.clone());
@@ -246,7 +200,7 @@ fn compare(name: &str, base: Option<&Side>, head: Option<&Side>) -> AppPreview {
         None => BTreeMap::new(),
     };
     let base_objects = match base.map(|b| &b.result) {
-        Some(Ok(m)) => objects_by_key(m),
+        Some(Ok(r)) => objects_by_key(&r.manifests),
         Some(Err(e)) => {
             preview.base_error = Some(e.clone());
             BTreeMap::new()
@@ -305,18 +259,6 @@ async fn resolve(root: &Path, which: &'static str, revision: &str) -> Result<Str
     .map_err(|e| fail(e.to_string()))
 }
 
-/// The URLs of the clone's remotes, normalized.
-async fn remote_urls(root: &Path) -> Vec<String> {
-    query_repo(root, &["config", "--get-regexp", r"^remote\..*\.url$"])
-        .await
-        .map(|out| {
-            out.lines()
-                .filter_map(|l| l.split_once(' ').map(|(_, url)| normalize_repo_url(url)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Runs the preview: see the [module docs](self).
 pub async fn preview(
     options: &PreviewOptions,
@@ -355,8 +297,9 @@ pub async fn preview(
         urls: urls.clone(),
         root: checkout.clone(),
     };
-    let (base, _base_errors) = render_side(&renderer, &side(&checkouts[0]), &options.path).await;
-    let (head, errors) = render_side(&renderer, &side(&checkouts[1]), &options.path).await;
+    let (base, _base_errors) =
+        render_reachable(&renderer, &side(&checkouts[0]), &options.path).await;
+    let (head, errors) = render_reachable(&renderer, &side(&checkouts[1]), &options.path).await;
     let names: BTreeSet<&String> = base.keys().chain(head.keys()).collect();
     let apps = names
         .into_iter()

@@ -27,10 +27,13 @@
 //!   serve (`apps/v1beta1`) is always a finding.
 
 mod argo;
+mod by_app;
 mod locate;
 mod names;
 mod schema;
 pub mod tree;
+
+pub use by_app::validate_apps;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -81,6 +84,9 @@ pub struct Finding {
     pub path: String,
     /// What is wrong.
     pub message: String,
+    /// The Application whose render holds the object (`ferry validate --apps`), else empty.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub app: String,
 }
 
 impl fmt::Display for Finding {
@@ -93,6 +99,9 @@ impl fmt::Display for Finding {
             }
         }
         f.write_str(": ")?;
+        if !self.app.is_empty() {
+            write!(f, "app {}: ", self.app)?;
+        }
         if !self.object.is_empty() {
             write!(f, "{}: ", self.object)?;
         }
@@ -222,6 +231,8 @@ struct Object {
     /// What it was rendered with (a directory of plain files, a Kustomize root, a chart): the
     /// same object twice is a problem within one unit only.
     unit: String,
+    /// The app that rendered it (`--apps`), else empty.
+    app: String,
     value: Value,
 }
 
@@ -243,6 +254,18 @@ pub async fn validate_paths(
     paths: &[PathBuf],
     options: &ValidateOptions,
 ) -> Result<ValidateReport, ValidateError> {
+    let (set, crds, version) = load_schemas(options).await?;
+    let mut inputs = Inputs::default();
+    for path in paths {
+        read_path(path, &mut inputs).await?;
+    }
+    Ok(check_inputs(set, &crds, inputs, &version, options))
+}
+
+/// The bundled schemas of the version asked for, Argo CD's, and the CRDs given apart.
+async fn load_schemas(
+    options: &ValidateOptions,
+) -> Result<(SchemaSet, Inputs, String), ValidateError> {
     let (bundle, version) = bundled_schemas(&options.kubernetes_version)?;
     let mut set =
         SchemaSet::from_bundle(bundle).map_err(|message| ValidateError::BundledSchemas {
@@ -268,10 +291,17 @@ pub async fn validate_paths(
             });
         }
     }
-    let mut inputs = Inputs::default();
-    for path in paths {
-        read_path(path, &mut inputs).await?;
-    }
+    Ok((set, crds, version))
+}
+
+/// Checks every object read into `inputs`.
+fn check_inputs(
+    mut set: SchemaSet,
+    crds: &Inputs,
+    mut inputs: Inputs,
+    kubernetes_version: &str,
+    options: &ValidateOptions,
+) -> ValidateReport {
     for object in crds.objects.iter().chain(&inputs.objects) {
         add_crd(&mut set, &object.value);
     }
@@ -311,7 +341,7 @@ pub async fn validate_paths(
                 };
                 let served: Vec<String> = served.iter().map(|v| with_group(v)).collect();
                 format!(
-                    "{api_version} {kind} is not served by Kubernetes {version}; use {}",
+                    "{api_version} {kind} is not served by Kubernetes {kubernetes_version}; use {}",
                     served.join(" or ")
                 )
             } else if options.ignore_missing_schemas {
@@ -376,7 +406,7 @@ pub async fn validate_paths(
             .cmp(&(&b.file, b.line, b.column, &b.path, &b.message))
     });
     report.findings.dedup();
-    Ok(report)
+    report
 }
 
 /// Adds the schemas of every version of `object` if it is a CustomResourceDefinition.
@@ -463,6 +493,7 @@ fn locate_findings(objects: &[Object], issues: Vec<(usize, Issue)>) -> Vec<Findi
             object: object_label(&object.value),
             path: display_path(&issue.path),
             message: issue.message,
+            app: object.app.clone(),
         });
     }
     findings
@@ -591,6 +622,7 @@ fn push_plain(inputs: &mut Inputs, root: &Path, file: Option<&Path>, manifests: 
             index: *index,
             line: manifest.line,
             unit: root.display().to_string(),
+            app: String::new(),
             value: manifest.object,
         });
         *index += 1;
@@ -613,6 +645,7 @@ fn push_render_error(
                 object: String::new(),
                 path: String::new(),
                 message: render_message(&error, &file),
+                app: String::new(),
             });
             Ok(())
         }
@@ -792,6 +825,7 @@ async fn read_rendered(dir: &Path, inputs: &mut Inputs) -> Result<(), ValidateEr
                 object: String::new(),
                 path: String::new(),
                 message: e.to_string(),
+                app: String::new(),
             });
             return Ok(());
         }
@@ -823,6 +857,7 @@ async fn read_rendered(dir: &Path, inputs: &mut Inputs) -> Result<(), ValidateEr
             index: *index,
             line: manifest.line,
             unit: shown.clone(),
+            app: String::new(),
             value: manifest.object,
         });
         *index += 1;
@@ -870,6 +905,7 @@ mod tests {
             object: "Deployment/web".into(),
             path: ".spec.replicas".into(),
             message: "expected integer, got string \"3\"".into(),
+            app: String::new(),
         };
         assert_eq!(
             finding.to_string(),

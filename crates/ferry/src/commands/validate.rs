@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 use ferry_pipeline::validate::{
     BUNDLED_KUBERNETES_VERSIONS, DEFAULT_KUBERNETES_VERSION, check_kubernetes_version,
+    validate_apps,
 };
 use ferry_pipeline::{ValidateOptions, validate_paths};
 
@@ -45,6 +46,16 @@ pub(crate) struct Args {
     #[arg(long, value_name = "VERSION", default_value = DEFAULT_KUBERNETES_VERSION,
           long_help = format!("The Kubernetes version (major.minor) whose schemas to validate against. Bundled: {}.", BUNDLED_KUBERNETES_VERSIONS.join(", ")))]
     kubernetes_version: String,
+    /// Validate what each Application found under the PATHs (folders of a Git clone) renders,
+    /// exactly as the engine renders it from the working tree, App-of-Apps children included;
+    /// findings name the app. Sources of other repositories, chart repositories and remote
+    /// Kustomize resources are not fetched (a note says so).
+    #[arg(long)]
+    apps: bool,
+    /// With --apps: a URL that names this repository in Applications' repoURL, besides the
+    /// clone's remotes. Repeatable.
+    #[arg(long = "repo-url", value_name = "URL", requires = "apps")]
+    repo_urls: Vec<String>,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     output: Format,
@@ -58,7 +69,20 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<i32> {
         crd_files: args.crds.clone(),
         ignore_missing_schemas: args.ignore_missing_schemas,
     };
-    let report = validate_paths(&args.paths, &options).await?;
+    let report = if args.apps {
+        let mut report = ferry_pipeline::ValidateReport::default();
+        for path in &args.paths {
+            let one = validate_apps(path, &args.repo_urls, &options).await?;
+            report.findings.extend(one.findings);
+            report.notes.extend(one.notes);
+            report.skipped.extend(one.skipped);
+            report.objects += one.objects;
+            report.files += one.files;
+        }
+        report
+    } else {
+        validate_paths(&args.paths, &options).await?
+    };
     match args.output {
         Format::Text => {
             for finding in &report.findings {
