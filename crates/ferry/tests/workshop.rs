@@ -862,7 +862,7 @@ impl Participant {
         let step_names: Vec<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
         assert_eq!(
             step_names,
-            ["clone", "validate", "set-image", "commit-push"]
+            ["clone", "validate", "set-image", "commit-push", "preview"]
         );
         for step in steps {
             let mut script = step["script"].as_str().unwrap().to_string();
