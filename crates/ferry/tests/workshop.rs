@@ -887,6 +887,15 @@ impl Participant {
                 "step {} printed the token",
                 step["name"]
             );
+            if step["name"] == "preview" {
+                // The last commit changed what the podinfo app renders.
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                assert!(
+                    stdout.contains("app podinfo (workshop/apps/podinfo.yaml): ")
+                        && stdout.contains("render(s)"),
+                    "{at}: the preview shows the changed app:\n{stdout}"
+                );
+            }
         }
     }
 }
