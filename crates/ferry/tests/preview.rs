@@ -88,7 +88,7 @@ fn base_repository() -> GitRepo {
         &app(
             "chart",
             "charts/api",
-            "    helm:\n      valueFiles: [values-prod.yaml]\n",
+            "    helm:\n      valueFiles: [../../env/api-prod.yaml]\n",
         ),
     );
     repo.write("apps/static.yaml", &app("static", "static", ""));
@@ -122,7 +122,8 @@ fn base_repository() -> GitRepo {
         "apiVersion: v2\nname: api\nversion: 0.1.0\n",
     );
     repo.write("charts/api/values.yaml", "replicas: 1\nlogLevel: info\n");
-    repo.write("charts/api/values-prod.yaml", "replicas: 3\n");
+    // The values file lives outside the chart: its change is an input of the app all the same.
+    repo.write("env/api-prod.yaml", "replicas: 3\n");
     repo.write(
         "charts/api/templates/configmap.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\ndata:\n  replicas: {{ .Values.replicas | quote }}\n  logLevel: {{ .Values.logLevel | quote }}\n",
@@ -151,10 +152,7 @@ fn a_branch_previews_app_by_app_with_golden_output() {
         "shop/overlays/prod/replicas.yaml",
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: shop\nspec:\n  replicas: 4\n",
     );
-    repo.write(
-        "charts/api/values-prod.yaml",
-        "replicas: 3\nlogLevel: debug\n",
-    );
+    repo.write("env/api-prod.yaml", "replicas: 3\nlogLevel: debug\n");
     repo.commit("the change");
 
     let text = preview(&repo, &["--base", "base", "--head", "HEAD", "apps"]);

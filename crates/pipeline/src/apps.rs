@@ -26,12 +26,14 @@ use ferry_source::git::{Credentials, RepoCache, normalize_repo_url};
 use ferry_source::render::application::{is_ref_only, source_render};
 use ferry_source::render::source::detect_source_type;
 use ferry_source::render::{
-    DirectoryOptions, Manifest, RenderTools, SourceType, render_directory, render_source,
+    DirectoryOptions, HelmOptions, Manifest, RenderTools, SourceType, render_directory,
+    render_source,
 };
+use futures::StreamExt;
 use serde_json::Value;
 
 use crate::git::query_repo;
-use crate::validate::tree::{Unit, kustomize_inputs, plan_tree};
+use crate::validate::tree::{Unit, kustomize_inputs, lexical_join, plan_tree};
 
 /// An Application found in a repository.
 #[derive(Clone, Debug)]
@@ -360,7 +362,26 @@ impl AppRenderer {
                     }
                     inputs.remote.hash(&mut hasher);
                 }
-                Ok(SourceType::Helm) if value_refs.is_empty() => hash_path(root, &dir, &mut hasher),
+                Ok(SourceType::Helm) => {
+                    // The chart folder, and the value files and file parameters it is given
+                    // (relative to the chart; `$ref/…` ones in a checkout: all of it counts).
+                    hash_path(root, &dir, &mut hasher);
+                    let options =
+                        HelmOptions::from_json(l.source.helm.as_ref()).unwrap_or_default();
+                    let files = options
+                        .value_files
+                        .iter()
+                        .chain(options.file_parameters.iter().map(|p| &p.path));
+                    for file in files {
+                        if file.starts_with('$') {
+                            for ref_root in value_refs.values() {
+                                hash_path(ref_root, ref_root, &mut hasher);
+                            }
+                        } else if !file.contains("://") {
+                            hash_path(root, &lexical_join(&dir, file), &mut hasher);
+                        }
+                    }
+                }
                 // Value files of other sources, or a render that will fail: everything counts.
                 _ => hash_path(root, root, &mut hasher),
             }
@@ -440,6 +461,9 @@ impl AppRenderer {
     }
 }
 
+/// How many apps [`render_reachable`] renders at a time.
+pub const RENDER_CONCURRENCY: usize = 4;
+
 /// One app found under a folder or rendered by another, and its render.
 pub struct ReachedApp {
     /// The app.
@@ -466,29 +490,45 @@ pub async fn render_reachable(
         }
     };
     let mut out: BTreeMap<String, ReachedApp> = BTreeMap::new();
-    while let Some(found) = queue.pop_front() {
-        if out.contains_key(&found.name) {
-            continue;
-        }
-        let result = match renderer.render(&found, repo).await {
-            Ok(rendered) => {
-                for m in rendered
-                    .manifests
-                    .iter()
-                    .filter(|m| is_application(&m.object))
-                {
-                    let origin = format!("{} (rendered by app {})", m.source_file, found.name);
-                    match read_application(&m.object, &origin, m.line) {
-                        Ok(child) => queue.push_back(child),
-                        Err(e) => errors.push(e.to_string()),
-                    }
-                }
-                Ok(rendered)
+    // Wave by wave (the apps found, then the children their renders produced, ...), a few
+    // renders at a time; results are taken in queue order, so the first app of a name wins.
+    while !queue.is_empty() {
+        let mut wave = Vec::new();
+        let mut names = std::collections::BTreeSet::new();
+        for found in queue.drain(..) {
+            if !out.contains_key(&found.name) && names.insert(found.name.clone()) {
+                wave.push(found);
             }
-            Err(AppsError::Render { message, .. }) => Err(message),
-            Err(e) => Err(e.to_string()),
-        };
-        out.insert(found.name.clone(), ReachedApp { found, result });
+        }
+        let results: Vec<(FoundApp, Result<Arc<Rendered>, AppsError>)> =
+            futures::stream::iter(wave.into_iter().map(|found| async move {
+                let result = renderer.render(&found, repo).await;
+                (found, result)
+            }))
+            .buffered(RENDER_CONCURRENCY)
+            .collect()
+            .await;
+        for (found, result) in results {
+            let result = match result {
+                Ok(rendered) => {
+                    for m in rendered
+                        .manifests
+                        .iter()
+                        .filter(|m| is_application(&m.object))
+                    {
+                        let origin = format!("{} (rendered by app {})", m.source_file, found.name);
+                        match read_application(&m.object, &origin, m.line) {
+                            Ok(child) => queue.push_back(child),
+                            Err(e) => errors.push(e.to_string()),
+                        }
+                    }
+                    Ok(rendered)
+                }
+                Err(AppsError::Render { message, .. }) => Err(message),
+                Err(e) => Err(e.to_string()),
+            };
+            out.insert(found.name.clone(), ReachedApp { found, result });
+        }
     }
     (out, errors)
 }
