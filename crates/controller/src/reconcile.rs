@@ -1204,7 +1204,7 @@ pub(crate) fn tracked_by(live: &Value, app: &str, key: &ResourceKey) -> bool {
 }
 
 /// The `ignoreDifferences` rules that apply to one object (`kind: "*"` matches every kind).
-pub(crate) fn ignore_rules(app: &Application, key: &ResourceKey) -> crate::compare::Ignore {
+pub fn ignore_rules(app: &Application, key: &ResourceKey) -> crate::compare::Ignore {
     let mut out = crate::compare::Ignore::default();
     for d in &app.spec.ignore_differences {
         let matches = d.group == key.group

@@ -1,7 +1,8 @@
 //! `ferry preview` on a repository written here, with golden output: a changed image tag, an
 //! added and a removed file, a new child Application under an App-of-Apps root, a Helm values
 //! change, a Kustomize overlay change (and a Secret whose value changes, masked), and a render
-//! error at head. Real git, helm and kustomize; no cluster.
+//! error at head. Real git, helm and kustomize; no cluster — except `--kubeconfig`, which
+//! compares the head render with the local control plane.
 //!
 //! The expected output is in `tests/golden/preview/`. After an intended change of the output,
 //! regenerate it with `FERRY_UPDATE_GOLDEN=1 cargo test -p ferry --test preview` and review
@@ -12,7 +13,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::ferry_bin;
+use common::{AUTOMATED, World, application, configmap as cm, ferry_bin};
 use ferry_testsupport::{GitRepo, repo_root};
 
 const REPO_URL: &str = "https://git.example/org/gitops.git";
@@ -234,4 +235,86 @@ fn a_render_error_at_head_exits_2_naming_the_file() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--base \"no-such-branch\""), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_kubeconfig_head_is_compared_with_the_live_cluster() {
+    let w = World::start("preview-live").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    let app = application("web", &repo.url(), "web", ns, AUTOMATED);
+    repo.write("apps/web.yaml", &app)
+        .write("web/settings.yaml", &cm("settings", "one"))
+        .write("web/gone.yaml", &cm("gone", "soon"))
+        .write(
+            "web/secret.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  password: s3cret-live\n",
+        );
+    repo.commit("web");
+    w.apply(&app);
+    w.wait_synced_healthy("web").await;
+
+    // A change committed in the clone, not pushed: the cluster still runs the old commit.
+    repo.write("web/settings.yaml", &cm("settings", "two"))
+        .remove("web/gone.yaml")
+        .write("web/new.yaml", &cm("new", "hello"))
+        .write(
+            "web/secret.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  password: s3cret-next\n",
+        );
+    repo.git(&["add", "--all"]);
+    repo.git(&["commit", "--quiet", "-m", "the change"]);
+
+    let out = preview_live(&repo, w.kubeconfig(), ns, &repo.url());
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        &format!("preview of live ({ns}) -> HEAD"),
+        "app web (apps/web.yaml): changed, 1 to create, 2 to change, 1 to delete",
+        &format!("+ ConfigMap:{ns}/new"),
+        &format!("~ ConfigMap:{ns}/settings"),
+        "-  value: one",
+        "+  value: two",
+        &format!("- ConfigMap:{ns}/gone"),
+        &format!("~ Secret:{ns}/creds"),
+    ] {
+        assert!(stdout.contains(want), "{want:?} missing from:\n{stdout}");
+    }
+    assert!(
+        !stdout.contains("s3cret"),
+        "Secret values are masked:\n{stdout}"
+    );
+    // What the cluster adds (uid, managedFields, status) is not a change.
+    assert!(
+        !stdout.contains("managedFields") && !stdout.contains("resourceVersion"),
+        "{stdout}"
+    );
+
+    // At the commit the cluster runs, nothing differs.
+    repo.git(&["reset", "--quiet", "--hard", "HEAD~1"]);
+    let out = preview_live(&repo, w.kubeconfig(), ns, &repo.url());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+fn preview_live(repo: &GitRepo, kubeconfig: &Path, ns: &str, url: &str) -> Output {
+    Command::new(ferry_bin())
+        .args(["preview", "--head", "HEAD", "--repo-url", url, "-n", ns])
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("apps")
+        .current_dir(repo.work_dir())
+        .env("PATH", tool_path())
+        .env("FERRY_LOG", "warn")
+        .output()
+        .expect("running ferry preview")
 }

@@ -259,24 +259,22 @@ async fn resolve(root: &Path, which: &'static str, revision: &str) -> Result<Str
     .map_err(|e| fail(e.to_string()))
 }
 
-/// Runs the preview: see the [module docs](self).
-pub async fn preview(
+/// The clone's revisions checked out read-only through the engine's repository cache (the
+/// clone serves its commits; it is not touched), and the URLs that name this repository.
+async fn check_out(
     options: &PreviewOptions,
-    tools: RenderTools,
-) -> Result<Preview, PreviewError> {
+    revisions: &[(&'static str, &str)],
+) -> Result<(Vec<PathBuf>, Vec<String>), PreviewError> {
     let root = &options.repo_root;
-    let base_sha = resolve(root, "base", &options.base).await?;
-    let head_sha = resolve(root, "head", &options.head).await?;
     let mut urls = remote_urls(root).await;
     urls.extend(options.repo_urls.iter().map(|u| normalize_repo_url(u)));
-
-    // The clone serves its commits to the engine's repository cache.
     let repos = RepoCache::new(options.cache_dir.join("this-repo"));
     let url = format!("file://{}", root.display());
     let mut checkouts = Vec::new();
-    for (revision, sha) in [(&options.base, &base_sha), (&options.head, &head_sha)] {
+    for (which, revision) in revisions {
+        let sha = resolve(root, which, revision).await?;
         let fail = |e: ferry_source::GitError| PreviewError::Checkout {
-            revision: revision.clone(),
+            revision: (*revision).to_owned(),
             repo: root.display().to_string(),
             message: e.to_string(),
         };
@@ -284,14 +282,40 @@ pub async fn preview(
             .resolve_fresh(
                 &url,
                 &Credentials::none(),
-                sha,
+                &sha,
                 std::time::Duration::from_secs(3600),
             )
             .await
             .map_err(fail)?;
-        checkouts.push(repos.checkout(&url, sha).await.map_err(fail)?);
+        checkouts.push(repos.checkout(&url, &sha).await.map_err(fail)?);
     }
+    Ok((checkouts, urls))
+}
 
+/// Every app reachable from the Applications under PATH at `options.head`, rendered (for a
+/// comparison with a live cluster): the apps by name, problems outside any one app, and the
+/// number of renders.
+pub async fn render_head(
+    options: &PreviewOptions,
+    tools: RenderTools,
+) -> Result<(BTreeMap<String, ReachedApp>, Vec<String>, usize), PreviewError> {
+    let (checkouts, urls) = check_out(options, &[("head", &options.head)]).await?;
+    let renderer = AppRenderer::new(tools, &options.cache_dir);
+    let repo = ThisRepo {
+        urls,
+        root: checkouts[0].clone(),
+    };
+    let (apps, errors) = render_reachable(&renderer, &repo, &options.path).await;
+    Ok((apps, errors, renderer.render_count()))
+}
+
+/// Runs the preview: see the [module docs](self).
+pub async fn preview(
+    options: &PreviewOptions,
+    tools: RenderTools,
+) -> Result<Preview, PreviewError> {
+    let (checkouts, urls) =
+        check_out(options, &[("base", &options.base), ("head", &options.head)]).await?;
     let renderer = AppRenderer::new(tools, &options.cache_dir);
     let side = |checkout: &PathBuf| ThisRepo {
         urls: urls.clone(),
