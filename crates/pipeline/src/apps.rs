@@ -33,6 +33,7 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use crate::git::query_repo;
+use crate::validate::literal_glob;
 use crate::validate::tree::{Unit, kustomize_inputs, lexical_join, plan_tree};
 
 /// An Application found in a repository.
@@ -134,7 +135,10 @@ pub fn find_applications(root: &Path, under: &str) -> Result<Vec<FoundApp>, Apps
             (u, "") => u.to_owned(),
             (u, d) => format!("{u}/{d}"),
         };
-        let exclude = (!left_alone.is_empty()).then(|| format!("{{{}}}", left_alone.join(",")));
+        let exclude = (!left_alone.is_empty()).then(|| {
+            let names: Vec<String> = left_alone.iter().map(|n| literal_glob(n)).collect();
+            format!("{{{}}}", names.join(","))
+        });
         let options = DirectoryOptions {
             recurse: false,
             include: None,

@@ -337,3 +337,98 @@ pub async fn preview(
         renders: renderer.render_count(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::apps::{Rendered, read_application};
+
+    fn side(name: &str, objects: &[Value]) -> ReachedApp {
+        let app = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": name}, "spec": {"destination": {"server": "s"}}});
+        ReachedApp {
+            found: read_application(&app, &format!("apps/{name}.yaml"), 1).unwrap(),
+            result: Ok(Arc::new(Rendered {
+                manifests: objects
+                    .iter()
+                    .map(|o| Manifest {
+                        source_file: "f.yaml".into(),
+                        line: 1,
+                        object: o.clone(),
+                    })
+                    .collect(),
+                source_types: Vec::new(),
+            })),
+        }
+    }
+
+    fn cm(name: &str, value: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
+            "data": {"v": value}})
+    }
+
+    #[test]
+    fn objects_and_apps_are_compared_by_identity() {
+        let base = side("web", &[cm("a", "1"), cm("b", "1"), cm("c", "1")]);
+        let head = side("web", &[cm("a", "2"), cm("b", "1"), cm("d", "1")]);
+        let p = compare("web", Some(&base), Some(&head));
+        assert_eq!(p.status, AppStatus::Changed);
+        let got: Vec<(String, Action)> = p
+            .objects
+            .iter()
+            .map(|o| (o.key.clone(), o.action))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("ConfigMap:a".to_owned(), Action::Change),
+                ("ConfigMap:c".to_owned(), Action::Delete),
+                ("ConfigMap:d".to_owned(), Action::Create),
+            ]
+        );
+        assert_eq!(
+            compare("web", Some(&base), Some(&base)).status,
+            AppStatus::Unchanged
+        );
+        assert_eq!(compare("web", None, Some(&head)).status, AppStatus::Added);
+        assert_eq!(compare("web", Some(&base), None).status, AppStatus::Removed);
+
+        let broken = ReachedApp {
+            result: Err("f.yaml:1:1: invalid YAML".into()),
+            ..side("web", &[])
+        };
+        let p = compare("web", Some(&base), Some(&broken));
+        assert_eq!(
+            (p.status, p.error.as_deref()),
+            (AppStatus::Error, Some("f.yaml:1:1: invalid YAML"))
+        );
+        // A base that did not render counts as empty: everything at head is created.
+        let p = compare("web", Some(&broken), Some(&head));
+        assert_eq!(p.status, AppStatus::Changed);
+        assert!(p.base_error.is_some() && p.objects.iter().all(|o| o.action == Action::Create));
+        // Preview exit codes follow the worst app.
+        let preview = |apps: Vec<AppPreview>| Preview {
+            base: "b".into(),
+            head: "h".into(),
+            apps,
+            errors: Vec::new(),
+            renders: 0,
+        };
+        assert_eq!(
+            preview(vec![compare("web", Some(&base), Some(&base))]).exit_code(),
+            0
+        );
+        assert_eq!(
+            preview(vec![compare("web", None, Some(&head))]).exit_code(),
+            1
+        );
+        assert_eq!(
+            preview(vec![compare("web", Some(&base), Some(&broken))]).exit_code(),
+            2
+        );
+    }
+}

@@ -48,7 +48,6 @@ use serde_json::Value;
 
 use self::locate::FileSpans;
 use self::schema::{Gvk, Issue, SchemaSet, Target, display_path};
-use self::tree::Unit;
 
 /// The Kubernetes versions (`major.minor`) whose schemas ferry bundles.
 pub const BUNDLED_KUBERNETES_VERSIONS: &[&str] = &["1.36"];
@@ -506,7 +505,7 @@ fn is_manifest_name(name: &str) -> bool {
 }
 
 /// A glob matching exactly `name`.
-fn literal_glob(name: &str) -> String {
+pub(crate) fn literal_glob(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.chars() {
         if "*?[]{}\\!".contains(c) {
@@ -598,7 +597,7 @@ async fn read_path(path: &Path, inputs: &mut Inputs) -> Result<(), ValidateError
         source: Box::new(source),
     })?;
     match source_type {
-        SourceType::Directory => read_tree(path, inputs).await,
+        SourceType::Directory => tree::read_tree(path, inputs).await,
         SourceType::Kustomize | SourceType::Helm => read_rendered(path, inputs).await,
     }
 }
@@ -654,110 +653,6 @@ fn push_render_error(
             source: Box::new(error),
         }),
     }
-}
-
-/// A directory read as a tree: see the [`tree`] module for which parts are plain files,
-/// Kustomize roots and Helm charts.
-async fn read_tree(top: &Path, inputs: &mut Inputs) -> Result<(), ValidateError> {
-    let shown = top.display().to_string();
-    let units = tree::plan_tree(top).map_err(|source| ValidateError::Render {
-        path: shown.clone(),
-        source: Box::new(RenderError::Io {
-            path: shown.clone(),
-            source,
-        }),
-    })?;
-    for unit in units {
-        let at = |dir: &str| {
-            if dir.is_empty() {
-                top.to_path_buf()
-            } else {
-                top.join(dir)
-            }
-        };
-        match unit {
-            Unit::Plain {
-                dir,
-                files,
-                left_alone,
-            } => {
-                let dir = at(&dir);
-                for name in &left_alone {
-                    inputs.notes.push(format!(
-                        "{}: left alone: a Helm value file (no apiVersion or kind), not a manifest",
-                        display_join(&dir, name)
-                    ));
-                }
-                read_plain_files(&dir, &files, &left_alone, inputs)?;
-            }
-            Unit::Kustomize(dir) | Unit::Helm(dir) => read_rendered(&at(&dir), inputs).await?,
-            Unit::Remote(dir, urls) => inputs.notes.push(format!(
-                "{}: not built: its kustomization names remote resources ({}) and ferry validate works offline; \
-                 check what they render where the network is reachable",
-                at(&dir).display(),
-                urls.join(", ")
-            )),
-        }
-    }
-    Ok(())
-}
-
-/// The plain manifest `files` of one directory (not its subdirectories). When a file does not
-/// parse, every file is read on its own so that one broken file does not hide the problems of
-/// the others.
-fn read_plain_files(
-    dir: &Path,
-    files: &[String],
-    left_alone: &[String],
-    inputs: &mut Inputs,
-) -> Result<(), ValidateError> {
-    if files.is_empty() {
-        return Ok(());
-    }
-    let shown = dir.display().to_string();
-    let exclude = match left_alone {
-        [] => None,
-        names => Some(format!(
-            "{{{}}}",
-            names
-                .iter()
-                .map(|n| literal_glob(n))
-                .collect::<Vec<_>>()
-                .join(",")
-        )),
-    };
-    let options = DirectoryOptions {
-        recurse: false,
-        include: None,
-        exclude,
-    };
-    match render_directory(dir, ".", &options) {
-        Ok(manifests) => {
-            inputs.files += files.len();
-            push_plain(inputs, dir, None, manifests);
-            return Ok(());
-        }
-        Err(e) if manifest_problem(&e).is_none() => {
-            return Err(ValidateError::Render {
-                path: shown,
-                source: Box::new(e),
-            });
-        }
-        Err(_) => {}
-    }
-    for name in files {
-        let options = DirectoryOptions {
-            recurse: false,
-            include: Some(literal_glob(name)),
-            exclude: None,
-        };
-        inputs.files += 1;
-        match render_directory(dir, ".", &options) {
-            Ok(manifests) => push_plain(inputs, dir, None, manifests),
-            Err(e) => push_render_error(inputs, dir, &shown, e)?,
-        }
-    }
-    Ok(())
 }
 
 /// The nearest enclosing Git checkout of `dir` (so Kustomize bases in `../base` resolve), or

@@ -26,6 +26,12 @@ use std::path::{Component, Path, PathBuf};
 
 use ferry_source::render::kustomize::kustomization_file;
 
+use ferry_source::render::{DirectoryOptions, RenderError, render_directory};
+
+use super::{
+    Inputs, ValidateError, display_join, literal_glob, manifest_problem, push_plain,
+    push_render_error, read_rendered,
+};
 use crate::yaml::{Node, parse_documents};
 
 /// One part of a tree, rendered on its own.
@@ -281,6 +287,110 @@ fn collect_kustomize(dir: &Path, seen: &mut BTreeSet<PathBuf>, out: &mut Kustomi
             out.local.insert(path);
         }
     }
+}
+
+/// A directory read as a tree into `inputs`: see the [module docs](self) for which parts are
+/// plain files, Kustomize roots and Helm charts.
+pub(super) async fn read_tree(top: &Path, inputs: &mut Inputs) -> Result<(), ValidateError> {
+    let shown = top.display().to_string();
+    let units = plan_tree(top).map_err(|source| ValidateError::Render {
+        path: shown.clone(),
+        source: Box::new(RenderError::Io {
+            path: shown.clone(),
+            source,
+        }),
+    })?;
+    for unit in units {
+        let at = |dir: &str| {
+            if dir.is_empty() {
+                top.to_path_buf()
+            } else {
+                top.join(dir)
+            }
+        };
+        match unit {
+            Unit::Plain {
+                dir,
+                files,
+                left_alone,
+            } => {
+                let dir = at(&dir);
+                for name in &left_alone {
+                    inputs.notes.push(format!(
+                        "{}: left alone: a Helm value file (no apiVersion or kind), not a manifest",
+                        display_join(&dir, name)
+                    ));
+                }
+                read_plain_files(&dir, &files, &left_alone, inputs)?;
+            }
+            Unit::Kustomize(dir) | Unit::Helm(dir) => read_rendered(&at(&dir), inputs).await?,
+            Unit::Remote(dir, urls) => inputs.notes.push(format!(
+                "{}: not built: its kustomization names remote resources ({}) and ferry validate works offline; \
+                 check what they render where the network is reachable",
+                at(&dir).display(),
+                urls.join(", ")
+            )),
+        }
+    }
+    Ok(())
+}
+
+/// The plain manifest `files` of one directory (not its subdirectories). When a file does not
+/// parse, every file is read on its own so that one broken file does not hide the problems of
+/// the others.
+fn read_plain_files(
+    dir: &Path,
+    files: &[String],
+    left_alone: &[String],
+    inputs: &mut Inputs,
+) -> Result<(), ValidateError> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let shown = dir.display().to_string();
+    let exclude = match left_alone {
+        [] => None,
+        names => Some(format!(
+            "{{{}}}",
+            names
+                .iter()
+                .map(|n| literal_glob(n))
+                .collect::<Vec<_>>()
+                .join(",")
+        )),
+    };
+    let options = DirectoryOptions {
+        recurse: false,
+        include: None,
+        exclude,
+    };
+    match render_directory(dir, ".", &options) {
+        Ok(manifests) => {
+            inputs.files += files.len();
+            push_plain(inputs, dir, None, manifests);
+            return Ok(());
+        }
+        Err(e) if manifest_problem(&e).is_none() => {
+            return Err(ValidateError::Render {
+                path: shown,
+                source: Box::new(e),
+            });
+        }
+        Err(_) => {}
+    }
+    for name in files {
+        let options = DirectoryOptions {
+            recurse: false,
+            include: Some(literal_glob(name)),
+            exclude: None,
+        };
+        inputs.files += 1;
+        match render_directory(dir, ".", &options) {
+            Ok(manifests) => push_plain(inputs, dir, None, manifests),
+            Err(e) => push_render_error(inputs, dir, &shown, e)?,
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
