@@ -2,8 +2,9 @@
 //! `ferry validate --apps` checks and what `ferry preview` compares.
 //!
 //! - [`find_applications`] reads the plain manifest files under a folder of a checkout (the
-//!   tree rules of `validate::tree`: Kustomize roots and charts are not read as plain files)
-//!   and returns every `argoproj.io` `Application` with its file and line.
+//!   tree rules of `validate::tree`: Kustomize roots and charts are not read as plain files),
+//!   builds its Kustomize folders, and returns every `argoproj.io` `Application` with its file
+//!   and line.
 //! - [`AppRenderer`] renders an app's sources with the engine's code: the request is built by
 //!   [`ferry_source::render::application::source_render`] (as the controller builds it) and
 //!   rendered by [`ferry_source::render::render_source`]. A source whose `repoURL` is *this*
@@ -106,9 +107,15 @@ pub fn read_application(object: &Value, origin: &str, line: usize) -> Result<Fou
     })
 }
 
-/// Every Application in the plain manifest files under `under` (relative to `root`, `.` for
-/// all), in file order.
-pub fn find_applications(root: &Path, under: &str) -> Result<Vec<FoundApp>, AppsError> {
+/// Every Application under `under` (relative to `root`, `.` for all), in file order: in its
+/// plain manifest files, and in what its Kustomize folders build (`under` itself included, as
+/// with an `apps/kustomization.yaml` that lists the app files). Charts are not rendered for
+/// this; a Kustomization with remote resources is not built (it needs the network).
+pub async fn find_applications(
+    tools: &RenderTools,
+    root: &Path,
+    under: &str,
+) -> Result<Vec<FoundApp>, AppsError> {
     let under = under.trim_matches('/');
     let under = if under.is_empty() || under == "." {
         ""
@@ -120,34 +127,59 @@ pub fn find_applications(root: &Path, under: &str) -> Result<Vec<FoundApp>, Apps
     } else {
         root.join(under)
     };
-    let units = plan_tree(&top).map_err(|e| AppsError::Read(format!("reading {under}: {e}")))?;
+    let units = if ferry_source::render::kustomize::kustomization_file(&top).is_some() {
+        vec![Unit::Kustomize(String::new())]
+    } else {
+        plan_tree(&top).map_err(|e| AppsError::Read(format!("reading {under}: {e}")))?
+    };
+    let rel_of = |dir: &str| match (under, dir) {
+        ("", "") => ".".to_owned(),
+        ("", d) => d.to_owned(),
+        (u, "") => u.to_owned(),
+        (u, d) => format!("{u}/{d}"),
+    };
     let mut out = Vec::new();
     for unit in units {
-        let Unit::Plain {
-            dir, left_alone, ..
-        } = unit
-        else {
-            continue;
-        };
-        let rel = match (under, dir.as_str()) {
-            ("", "") => ".".to_owned(),
-            ("", d) => d.to_owned(),
-            (u, "") => u.to_owned(),
-            (u, d) => format!("{u}/{d}"),
-        };
-        let exclude = (!left_alone.is_empty()).then(|| {
-            let names: Vec<String> = left_alone.iter().map(|n| literal_glob(n)).collect();
-            format!("{{{}}}", names.join(","))
-        });
-        let options = DirectoryOptions {
-            recurse: false,
-            include: None,
-            exclude,
-        };
-        let manifests =
-            render_directory(root, &rel, &options).map_err(|e| AppsError::Read(e.to_string()))?;
-        for m in manifests.iter().filter(|m| is_application(&m.object)) {
-            out.push(read_application(&m.object, &m.source_file, m.line)?);
+        match unit {
+            Unit::Plain {
+                dir, left_alone, ..
+            } => {
+                let exclude = (!left_alone.is_empty()).then(|| {
+                    let names: Vec<String> = left_alone.iter().map(|n| literal_glob(n)).collect();
+                    format!("{{{}}}", names.join(","))
+                });
+                let options = DirectoryOptions {
+                    recurse: false,
+                    include: None,
+                    exclude,
+                };
+                let manifests = render_directory(root, &rel_of(&dir), &options)
+                    .map_err(|e| AppsError::Read(e.to_string()))?;
+                for m in manifests.iter().filter(|m| is_application(&m.object)) {
+                    out.push(read_application(&m.object, &m.source_file, m.line)?);
+                }
+            }
+            Unit::Kustomize(dir) => {
+                let rel = rel_of(&dir);
+                let request = ferry_source::render::SourceRender {
+                    checkout_root: Some(root.to_path_buf()),
+                    path: rel.clone(),
+                    kustomize: None,
+                    ..Default::default()
+                };
+                let rendered = render_source(tools, &request)
+                    .await
+                    .map_err(|e| AppsError::Read(format!("building {rel} with kustomize: {e}")))?;
+                for m in rendered
+                    .manifests
+                    .iter()
+                    .filter(|m| is_application(&m.object))
+                {
+                    let origin = format!("{rel} (kustomize build)");
+                    out.push(read_application(&m.object, &origin, m.line)?);
+                }
+            }
+            Unit::Helm(_) | Unit::Remote(..) => {}
         }
     }
     Ok(out)
@@ -485,14 +517,14 @@ pub async fn render_reachable(
     path: &str,
 ) -> (BTreeMap<String, ReachedApp>, Vec<String>) {
     let mut errors = Vec::new();
-    let mut queue: std::collections::VecDeque<FoundApp> = match find_applications(&repo.root, path)
-    {
-        Ok(found) => found.into(),
-        Err(e) => {
-            errors.push(e.to_string());
-            Default::default()
-        }
-    };
+    let mut queue: std::collections::VecDeque<FoundApp> =
+        match find_applications(&renderer.tools, &repo.root, path).await {
+            Ok(found) => found.into(),
+            Err(e) => {
+                errors.push(e.to_string());
+                Default::default()
+            }
+        };
     let mut out: BTreeMap<String, ReachedApp> = BTreeMap::new();
     // Wave by wave (the apps found, then the children their renders produced, ...), a few
     // renders at a time; results are taken in queue order, so the first app of a name wins.

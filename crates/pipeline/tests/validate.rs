@@ -297,4 +297,26 @@ async fn apps_mode_validates_what_each_application_renders() {
     .unwrap();
     assert!(report.findings.is_empty());
     assert_eq!(report.notes.len(), 2, "{:?}", report.notes);
+
+    // A folder of Applications that is itself a Kustomization (without apiVersion, as they
+    // often are) is built to find them, not read as plain manifests.
+    repo.write("more/kustomization.yaml", "resources: [extra.yaml]\n");
+    repo.write(
+        "more/extra.yaml",
+        &app("extra", &format!("    repoURL: {URL}\n    path: web\n")),
+    );
+    let report = validate_apps(
+        &repo.work_dir().join("more"),
+        &[URL.to_owned()],
+        &ValidateOptions::default(),
+    )
+    .await
+    .unwrap();
+    let got: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        [
+            "web/deploy.yaml:7:1: app extra: ConfigMap/web: .binaryDate: unknown field \"binaryDate\" (did you mean \"binaryData\"?)"
+        ]
+    );
 }
