@@ -6,8 +6,8 @@
 //! 1. `base` and `head` are resolved to commits in the clone and checked out read-only through
 //!    the engine's [`RepoCache`](ferry_source::git::RepoCache) (the clone serves as the
 //!    remote; the clone itself is not touched).
-//! 2. At each revision the Applications in the plain manifest files under PATH are found
-//!    ([`crate::apps::find_applications`]) and rendered as the engine renders them
+//! 2. At each revision the Applications under PATH are found (in its plain manifest files and
+//!    what its Kustomize folders build: [`crate::apps::find_applications`]) and rendered as the engine renders them
 //!    ([`crate::apps::AppRenderer`]). Rendered Applications (App-of-Apps) are rendered in turn.
 //!    A source whose `repoURL` names this repository (a remote URL of the clone, or one given
 //!    with `--repo-url`) is rendered from the revision being previewed, whatever its
