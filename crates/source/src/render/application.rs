@@ -48,3 +48,47 @@ pub fn source_render(
         value_refs: value_refs.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_application_source_maps_onto_the_render_request() {
+        let app: Application = serde_json::from_value(json!({
+            "metadata": {"name": "web"},
+            "spec": {
+                "sources": [
+                    {"repoURL": "https://g/r.git", "path": "chart",
+                     "helm": {"valueFiles": ["$values/prod.yaml"]}},
+                    {"repoURL": "https://g/v.git", "ref": "values"},
+                ],
+                "destination": {"server": "s", "namespace": "shop"},
+            }
+        }))
+        .unwrap();
+        let sources = app.spec.effective_sources();
+        let refs = BTreeMap::from([("values".to_owned(), PathBuf::from("/v"))]);
+        let request = source_render(
+            &app,
+            sources[0],
+            Some(PathBuf::from("/r")),
+            "abc",
+            &refs,
+            Credentials::none(),
+        );
+        assert_eq!(
+            (
+                request.app_name.as_str(),
+                request.namespace.as_str(),
+                request.path.as_str()
+            ),
+            ("web", "shop", "chart")
+        );
+        assert_eq!(request.target_revision, "abc");
+        assert_eq!(request.value_refs, refs);
+        assert!(request.helm.is_some() && request.directory.is_none());
+        assert!(!is_ref_only(sources[0]) && is_ref_only(sources[1]));
+    }
+}
