@@ -89,3 +89,6 @@ step "benchmark: make bench N=10, quick (checks that it runs; asserts no timings
 python3 -m unittest discover -s bench/engine
 cargo build --locked -p ferry
 BENCH_FERRY="$repo/target/debug/ferry" make bench N=10 BENCH_ARGS="--quick --out-dir $repo/target/bench/results"
+
+step "benchmark: ferry preview of 10 apps, quick (checks that it runs and renders no unchanged app twice; asserts no timings)"
+python3 bench/preview/run.py --ferry "$repo/target/debug/ferry" --n 10 --changed 3 --quick --out-dir "$repo/target/bench/results"

@@ -19,7 +19,7 @@ use ferry_core::health::assess_health;
 use ferry_core::project::AppProject;
 use ferry_core::tracking::{ResourceKey, TRACKING_ANNOTATION, is_tracked_by};
 use ferry_source::git::{CommitInfo, RepoCache};
-use ferry_source::render::{DirectoryOptions, RenderTools, RenderedSource, SourceRender};
+use ferry_source::render::{RenderTools, RenderedSource};
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 use tracing::{info, warn};
@@ -689,7 +689,7 @@ impl Engine {
         let mut commit = None;
         let mut source_types = Vec::new();
         for source in &sources {
-            if source.ref_.is_some() && source.path.is_none() && source.chart.is_none() {
+            if ferry_source::render::application::is_ref_only(source) {
                 continue; // a `ref` source only lends its files to others
             }
             let rendered = self
@@ -1002,25 +1002,14 @@ impl Engine {
                 } else {
                     Default::default()
                 };
-                let directory = source.directory.as_ref().map(|d| DirectoryOptions {
-                    recurse: d.recurse,
-                    include: d.include.clone(),
-                    exclude: d.exclude.clone(),
-                });
-                let request = SourceRender {
-                    app_name,
-                    namespace,
-                    repo_url: url.clone(),
+                let request = ferry_source::render::application::source_render(
+                    app,
+                    source,
                     checkout_root,
-                    path: source.path.clone().unwrap_or_else(|| ".".into()),
-                    chart: source.chart.clone(),
-                    target_revision: revision.clone(),
-                    directory,
-                    helm: source.helm.clone(),
-                    kustomize: source.kustomize.clone(),
+                    &revision,
+                    value_refs,
                     credentials,
-                    value_refs: value_refs.clone(),
-                };
+                );
                 let started = std::time::Instant::now();
                 let out = ferry_source::render::render_source(&self.tools, &request)
                     .await
@@ -1273,7 +1262,7 @@ pub(crate) fn tracked_by(live: &Value, app: &str, key: &ResourceKey) -> bool {
 }
 
 /// The `ignoreDifferences` rules that apply to one object (`kind: "*"` matches every kind).
-pub(crate) fn ignore_rules(app: &Application, key: &ResourceKey) -> crate::compare::Ignore {
+pub fn ignore_rules(app: &Application, key: &ResourceKey) -> crate::compare::Ignore {
     let mut out = crate::compare::Ignore::default();
     for d in &app.spec.ignore_differences {
         let matches = d.group == key.group

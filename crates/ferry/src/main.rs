@@ -39,6 +39,9 @@ enum Command {
     /// Run the controller: reconcile the Applications of a namespace from Git (alone; the UI and
     /// API come from `ferry server`).
     Controller(commands::controller::Args),
+    /// Pipeline step: what a change would do, app by app: render every Application under PATH at
+    /// two revisions of a clone and diff them (no cluster needed).
+    Preview(commands::preview::Args),
     /// Run the controller and the server (UI, API, webhooks, metrics) in one process.
     Run(commands::run::Args),
     /// Serve the web UI, HTTP API, Git webhooks, probes and metrics (without the controller).
@@ -85,6 +88,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Command::Install(args) => commands::install::run(&args).await.map(|()| 0),
             Command::Run(args) => commands::run::run(&args).await.map(|()| 0),
             Command::Server(args) => commands::server::run(&args).await.map(|()| 0),
+            Command::Preview(args) => commands::preview::run(&args).await,
             Command::Validate(args) => commands::validate::run(&args).await,
             Command::Version(args) => commands::version::run(&args).map(|()| 0),
         }

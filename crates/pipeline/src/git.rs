@@ -468,6 +468,17 @@ fn is_sha_like(revision: &str) -> bool {
     (7..=64).contains(&revision.len()) && revision.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// Runs a read-only git command (`rev-parse`, `config --get-regexp`) in the local repository
+/// `dir` with the same locked-down environment as the other steps; its standard output.
+pub async fn query_repo(dir: &Path, args: &[&str]) -> Result<String, PipelineGitError> {
+    let runner = Runner::new(&Credentials::none(), None, Duration::from_secs(60))?;
+    runner.run(dir, args).await.map_err(git_error(format!(
+        "git {} in {}",
+        args.join(" "),
+        dir.display()
+    )))
+}
+
 /// Clones `options.url` into `options.dir` and checks out the revision.
 ///
 /// A branch is checked out as a branch that tracks the remote one (so

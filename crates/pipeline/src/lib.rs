@@ -16,17 +16,25 @@
 //!   and errors. `commit_and_push` rebases and retries when another pipeline pushed first and
 //!   never force-pushes.
 //!
+//! - [`preview::preview`] renders every Application under a folder at two revisions of a
+//!   clone, as the engine renders them ([`apps`]), and says per app what would be created,
+//!   changed and deleted (`ferry preview`).
+//!
 //! The YAML editing underneath (a tree with byte spans from the `granit-parser` event parser,
 //! and splicing) is in the private `yaml` module.
 
+pub mod apps;
 pub mod git;
 pub mod image;
 pub mod image_set;
+pub mod preview;
 pub mod validate;
 mod yaml;
 
 /// Credentials for [`clone_repo`] and [`commit_and_push`] (from `ferry_source`, re-exported).
 pub use ferry_source::git::{Credentials, SecretString};
+/// The helm and kustomize runner (from `ferry_source`), for [`preview::preview`].
+pub use ferry_source::render::RenderTools;
 pub use git::{
     CloneOptions, Cloned, CommitPushOptions, CommitPushOutcome, Identity, PipelineGitError,
     clone_repo, commit_and_push,

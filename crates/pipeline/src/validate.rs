@@ -27,9 +27,13 @@
 //!   serve (`apps/v1beta1`) is always a finding.
 
 mod argo;
+mod by_app;
 mod locate;
 mod names;
 mod schema;
+pub mod tree;
+
+pub use by_app::validate_apps;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -79,6 +83,9 @@ pub struct Finding {
     pub path: String,
     /// What is wrong.
     pub message: String,
+    /// The Application whose render holds the object (`ferry validate --apps`), else empty.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub app: String,
 }
 
 impl fmt::Display for Finding {
@@ -91,6 +98,9 @@ impl fmt::Display for Finding {
             }
         }
         f.write_str(": ")?;
+        if !self.app.is_empty() {
+            write!(f, "app {}: ", self.app)?;
+        }
         if !self.object.is_empty() {
             write!(f, "{}: ", self.object)?;
         }
@@ -112,6 +122,9 @@ pub struct ValidateReport {
     pub objects: usize,
     /// Objects skipped for want of a schema (with `ignore_missing_schemas`), as `group/version Kind`.
     pub skipped: Vec<String>,
+    /// What was left alone or not built, and why (a Kustomize root that needs the network, Helm
+    /// value files): shown to the user, never a silent pass.
+    pub notes: Vec<String>,
 }
 
 /// Why validation could not run (as opposed to finding problems).
@@ -214,6 +227,11 @@ struct Object {
     index: usize,
     /// The line its document starts on.
     line: usize,
+    /// What it was rendered with (a directory of plain files, a Kustomize root, a chart): the
+    /// same object twice is a problem within one unit only.
+    unit: String,
+    /// The app that rendered it (`--apps`), else empty.
+    app: String,
     value: Value,
 }
 
@@ -224,6 +242,8 @@ struct Inputs {
     /// Files that did not parse, as findings.
     findings: Vec<Finding>,
     files: usize,
+    /// See [`ValidateReport::notes`].
+    notes: Vec<String>,
     /// A temporary cache for helm and kustomize, made when first needed.
     tools: Option<(tempfile::TempDir, RenderTools)>,
 }
@@ -233,6 +253,18 @@ pub async fn validate_paths(
     paths: &[PathBuf],
     options: &ValidateOptions,
 ) -> Result<ValidateReport, ValidateError> {
+    let (set, crds, version) = load_schemas(options).await?;
+    let mut inputs = Inputs::default();
+    for path in paths {
+        read_path(path, &mut inputs).await?;
+    }
+    Ok(check_inputs(set, &crds, inputs, &version, options))
+}
+
+/// The bundled schemas of the version asked for, Argo CD's, and the CRDs given apart.
+async fn load_schemas(
+    options: &ValidateOptions,
+) -> Result<(SchemaSet, Inputs, String), ValidateError> {
     let (bundle, version) = bundled_schemas(&options.kubernetes_version)?;
     let mut set =
         SchemaSet::from_bundle(bundle).map_err(|message| ValidateError::BundledSchemas {
@@ -258,10 +290,17 @@ pub async fn validate_paths(
             });
         }
     }
-    let mut inputs = Inputs::default();
-    for path in paths {
-        read_path(path, &mut inputs).await?;
-    }
+    Ok((set, crds, version))
+}
+
+/// Checks every object read into `inputs`.
+fn check_inputs(
+    mut set: SchemaSet,
+    crds: &Inputs,
+    mut inputs: Inputs,
+    kubernetes_version: &str,
+    options: &ValidateOptions,
+) -> ValidateReport {
     for object in crds.objects.iter().chain(&inputs.objects) {
         add_crd(&mut set, &object.value);
     }
@@ -269,10 +308,11 @@ pub async fn validate_paths(
     let mut report = ValidateReport {
         files: inputs.files,
         objects: inputs.objects.len(),
+        notes: std::mem::take(&mut inputs.notes),
         ..ValidateReport::default()
     };
     let mut issues: Vec<(usize, Issue)> = Vec::new();
-    let mut seen: HashMap<(String, String, String, String), usize> = HashMap::new();
+    let mut seen: HashMap<(&str, String, String, String, String), usize> = HashMap::new();
     for (i, object) in inputs.objects.iter().enumerate() {
         let value = &object.value;
         let api_version = value
@@ -300,7 +340,7 @@ pub async fn validate_paths(
                 };
                 let served: Vec<String> = served.iter().map(|v| with_group(v)).collect();
                 format!(
-                    "{api_version} {kind} is not served by Kubernetes {version}; use {}",
+                    "{api_version} {kind} is not served by Kubernetes {kubernetes_version}; use {}",
                     served.join(" or ")
                 )
             } else if options.ignore_missing_schemas {
@@ -333,6 +373,7 @@ pub async fn validate_paths(
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             let key = (
+                object.unit.as_str(),
                 group.to_owned(),
                 kind.to_owned(),
                 namespace.to_owned(),
@@ -364,7 +405,7 @@ pub async fn validate_paths(
             .cmp(&(&b.file, b.line, b.column, &b.path, &b.message))
     });
     report.findings.dedup();
-    Ok(report)
+    report
 }
 
 /// Adds the schemas of every version of `object` if it is a CustomResourceDefinition.
@@ -451,6 +492,7 @@ fn locate_findings(objects: &[Object], issues: Vec<(usize, Issue)>) -> Vec<Findi
             object: object_label(&object.value),
             path: display_path(&issue.path),
             message: issue.message,
+            app: object.app.clone(),
         });
     }
     findings
@@ -463,7 +505,7 @@ fn is_manifest_name(name: &str) -> bool {
 }
 
 /// A glob matching exactly `name`.
-fn literal_glob(name: &str) -> String {
+pub(crate) fn literal_glob(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.chars() {
         if "*?[]{}\\!".contains(c) {
@@ -555,7 +597,7 @@ async fn read_path(path: &Path, inputs: &mut Inputs) -> Result<(), ValidateError
         source: Box::new(source),
     })?;
     match source_type {
-        SourceType::Directory => read_plain_directory(path, inputs),
+        SourceType::Directory => tree::read_tree(path, inputs).await,
         SourceType::Kustomize | SourceType::Helm => read_rendered(path, inputs).await,
     }
 }
@@ -578,6 +620,8 @@ fn push_plain(inputs: &mut Inputs, root: &Path, file: Option<&Path>, manifests: 
             disk: Some(disk),
             index: *index,
             line: manifest.line,
+            unit: root.display().to_string(),
+            app: String::new(),
             value: manifest.object,
         });
         *index += 1;
@@ -600,6 +644,7 @@ fn push_render_error(
                 object: String::new(),
                 path: String::new(),
                 message: render_message(&error, &file),
+                app: String::new(),
             });
             Ok(())
         }
@@ -608,79 +653,6 @@ fn push_render_error(
             source: Box::new(error),
         }),
     }
-}
-
-/// A plain directory, with subdirectories. When a file does not parse, every file is read on
-/// its own so that one broken file does not hide the problems of the others.
-fn read_plain_directory(dir: &Path, inputs: &mut Inputs) -> Result<(), ValidateError> {
-    let shown = dir.display().to_string();
-    let options = DirectoryOptions {
-        recurse: true,
-        ..DirectoryOptions::default()
-    };
-    match render_directory(dir, ".", &options) {
-        Ok(manifests) => {
-            let mut files: Vec<&str> = manifests.iter().map(|m| m.source_file.as_str()).collect();
-            files.dedup();
-            inputs.files += files.len();
-            push_plain(inputs, dir, None, manifests);
-            return Ok(());
-        }
-        Err(e) if manifest_problem(&e).is_none() => {
-            return Err(ValidateError::Render {
-                path: shown,
-                source: Box::new(e),
-            });
-        }
-        Err(_) => {}
-    }
-    let mut files = Vec::new();
-    list_manifest_files(dir, "", &mut files).map_err(|source| ValidateError::Render {
-        path: shown.clone(),
-        source: Box::new(RenderError::Io {
-            path: shown.clone(),
-            source,
-        }),
-    })?;
-    for rel in files {
-        let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel.as_str()));
-        let options = DirectoryOptions {
-            recurse: false,
-            include: Some(literal_glob(name)),
-            exclude: None,
-        };
-        inputs.files += 1;
-        match render_directory(dir, if parent.is_empty() { "." } else { parent }, &options) {
-            Ok(manifests) => push_plain(inputs, dir, None, manifests),
-            Err(e) => push_render_error(inputs, dir, &shown, e)?,
-        }
-    }
-    Ok(())
-}
-
-/// The manifest files under `dir` in the order `render_directory` reads them (names in byte
-/// order, hidden entries and symbolic links to directories skipped).
-fn list_manifest_files(dir: &Path, rel: &str, out: &mut Vec<String>) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue;
-        }
-        let rel_path = if rel.is_empty() {
-            name.clone()
-        } else {
-            format!("{rel}/{name}")
-        };
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            list_manifest_files(&entry.path(), &rel_path, out)?;
-        } else if is_manifest_name(&name) && !(kind.is_symlink() && entry.path().is_dir()) {
-            out.push(rel_path);
-        }
-    }
-    Ok(())
 }
 
 /// The nearest enclosing Git checkout of `dir` (so Kustomize bases in `../base` resolve), or
@@ -748,6 +720,7 @@ async fn read_rendered(dir: &Path, inputs: &mut Inputs) -> Result<(), ValidateEr
                 object: String::new(),
                 path: String::new(),
                 message: e.to_string(),
+                app: String::new(),
             });
             return Ok(());
         }
@@ -778,6 +751,8 @@ async fn read_rendered(dir: &Path, inputs: &mut Inputs) -> Result<(), ValidateEr
             disk: None,
             index: *index,
             line: manifest.line,
+            unit: shown.clone(),
+            app: String::new(),
             value: manifest.object,
         });
         *index += 1;
@@ -825,6 +800,7 @@ mod tests {
             object: "Deployment/web".into(),
             path: ".spec.replicas".into(),
             message: "expected integer, got string \"3\"".into(),
+            app: String::new(),
         };
         assert_eq!(
             finding.to_string(),

@@ -199,3 +199,124 @@ async fn bad_inputs_are_errors_not_findings() {
         .unwrap_err();
     assert!(err.to_string().contains("bundled: 1.36"), "{err}");
 }
+
+#[tokio::test]
+async fn a_repository_tree_is_read_as_the_engine_renders_it() {
+    // A nested Kustomization is built (its dashboard JSON and kustomization are not manifests),
+    // the chart is rendered with its default values, the Helm value file next to the apps is
+    // left alone, and the Kustomization that needs the network is a note.
+    let report = validate_paths(&[fixture("tree")], &ValidateOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        short(&report.findings),
+        [
+            // Kustomize output is located in what `kustomize build` printed.
+            "tree/platform/monitoring/kustomization.yaml:10: Deployment/exporter: .spec.template.spec.containers[0].imagePullPolicyy: unknown field \"imagePullPolicyy\" (did you mean \"imagePullPolicy\"?)"
+        ]
+    );
+    let notes: Vec<String> = report
+        .notes
+        .iter()
+        .map(|n| n.replace(fixture("").to_str().unwrap(), ""))
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            "tree/apps/values.yaml: left alone: a Helm value file (no apiVersion or kind), not a manifest",
+            "tree/platform/remote: not built: its kustomization names remote resources (https://example.invalid/releases/v1/release.yaml) and ferry validate works offline; check what they render where the network is reachable",
+        ]
+    );
+    // The app, the chart's Deployment, the kustomization's Deployment and ConfigMap.
+    assert_eq!(report.objects, 4);
+}
+
+#[tokio::test]
+async fn apps_mode_validates_what_each_application_renders() {
+    use ferry_pipeline::validate::validate_apps;
+    use ferry_testsupport::GitRepo;
+    const URL: &str = "https://git.example/org/gitops.git";
+    let app = |name: &str, source: &str| {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: {name}\nspec:\n  source:\n{source}  destination:\n    server: https://kubernetes.default.svc\n    namespace: {name}\n"
+        )
+    };
+    let repo = GitRepo::new();
+    // An App-of-Apps root; its child renders a folder with a misspelt field.
+    repo.write(
+        "apps/root.yaml",
+        &app("root", &format!("    repoURL: {URL}\n    path: children\n")),
+    );
+    repo.write(
+        "children/web.yaml",
+        &app("web", &format!("    repoURL: {URL}\n    path: web\n")),
+    );
+    repo.write(
+        "web/deploy.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  a: b\nbinaryDate: {}\n",
+    );
+    // A chart from a chart repository: not fetched offline, a note.
+    repo.write(
+        "apps/remote.yaml",
+        &app(
+            "remote",
+            "    repoURL: https://charts.example\n    chart: thing\n    targetRevision: 1.0.0\n",
+        ),
+    );
+    let report = validate_apps(
+        &repo.work_dir().join("apps"),
+        &[URL.to_owned()],
+        &ValidateOptions::default(),
+    )
+    .await
+    .unwrap();
+    let got: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        [
+            "web/deploy.yaml:7:1: app web: ConfigMap/web: .binaryDate: unknown field \"binaryDate\" (did you mean \"binaryData\"?)"
+        ]
+    );
+    assert_eq!(
+        report.notes,
+        [
+            "app remote (apps/remote.yaml): not rendered offline: its source https://charts.example is not this repository (give --repo-url if it is)"
+        ]
+    );
+    // The root's render (the child Application) and the child's ConfigMap.
+    assert_eq!(report.objects, 2);
+
+    // Without the URL that names this repository, nothing of it is rendered: notes, no pass
+    // that would hide it.
+    let report = validate_apps(
+        &repo.work_dir().join("apps"),
+        &[],
+        &ValidateOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert!(report.findings.is_empty());
+    assert_eq!(report.notes.len(), 2, "{:?}", report.notes);
+
+    // A folder of Applications that is itself a Kustomization (without apiVersion, as they
+    // often are) is built to find them, not read as plain manifests.
+    repo.write("more/kustomization.yaml", "resources: [extra.yaml]\n");
+    repo.write(
+        "more/extra.yaml",
+        &app("extra", &format!("    repoURL: {URL}\n    path: web\n")),
+    );
+    let report = validate_apps(
+        &repo.work_dir().join("more"),
+        &[URL.to_owned()],
+        &ValidateOptions::default(),
+    )
+    .await
+    .unwrap();
+    let got: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        [
+            "web/deploy.yaml:7:1: app extra: ConfigMap/web: .binaryDate: unknown field \"binaryDate\" (did you mean \"binaryData\"?)"
+        ]
+    );
+}

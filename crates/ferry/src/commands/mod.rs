@@ -8,6 +8,7 @@ pub(crate) mod image;
 pub(crate) mod install;
 pub(crate) mod kube;
 pub(crate) mod output;
+pub(crate) mod preview;
 pub(crate) mod run;
 pub(crate) mod server;
 pub(crate) mod validate;

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 use ferry_pipeline::validate::{
     BUNDLED_KUBERNETES_VERSIONS, DEFAULT_KUBERNETES_VERSION, check_kubernetes_version,
+    validate_apps,
 };
 use ferry_pipeline::{ValidateOptions, validate_paths};
 
@@ -29,7 +30,9 @@ enum Format {
 pub(crate) struct Args {
     /// Manifest files (.yaml, .yml, .json) or directories. A directory is rendered as the engine
     /// would: Kustomize when it holds a kustomization, Helm when it holds Chart.yaml (both need
-    /// the tools), else every manifest file under it.
+    /// the tools), else it is read as a repository tree: every folder below it that holds a
+    /// kustomization is built with kustomize, every chart rendered with its default values, and
+    /// the other manifest files read as they are (Helm value files left alone).
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
     /// A file or directory of CustomResourceDefinitions whose schemas validate custom resources
@@ -43,6 +46,16 @@ pub(crate) struct Args {
     #[arg(long, value_name = "VERSION", default_value = DEFAULT_KUBERNETES_VERSION,
           long_help = format!("The Kubernetes version (major.minor) whose schemas to validate against. Bundled: {}.", BUNDLED_KUBERNETES_VERSIONS.join(", ")))]
     kubernetes_version: String,
+    /// Validate what each Application found under the PATHs (folders of a Git clone) renders,
+    /// exactly as the engine renders it from the working tree, App-of-Apps children included;
+    /// findings name the app. Sources of other repositories, chart repositories and remote
+    /// Kustomize resources are not fetched (a note says so).
+    #[arg(long)]
+    apps: bool,
+    /// With --apps: a URL that names this repository in Applications' repoURL, besides the
+    /// clone's remotes. Repeatable.
+    #[arg(long = "repo-url", value_name = "URL", requires = "apps")]
+    repo_urls: Vec<String>,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     output: Format,
@@ -56,7 +69,20 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<i32> {
         crd_files: args.crds.clone(),
         ignore_missing_schemas: args.ignore_missing_schemas,
     };
-    let report = validate_paths(&args.paths, &options).await?;
+    let report = if args.apps {
+        let mut report = ferry_pipeline::ValidateReport::default();
+        for path in &args.paths {
+            let one = validate_apps(path, &args.repo_urls, &options).await?;
+            report.findings.extend(one.findings);
+            report.notes.extend(one.notes);
+            report.skipped.extend(one.skipped);
+            report.objects += one.objects;
+            report.files += one.files;
+        }
+        report
+    } else {
+        validate_paths(&args.paths, &options).await?
+    };
     match args.output {
         Format::Text => {
             for finding in &report.findings {
@@ -65,6 +91,9 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<i32> {
         }
         Format::Json => println!("{}", serde_json::to_string_pretty(&report.findings)?),
     }
+    for note in &report.notes {
+        eprintln!("note: {note}");
+    }
     if !report.skipped.is_empty() {
         eprintln!(
             "skipped {} object(s) without a schema (--ignore-missing-schemas)",
@@ -72,6 +101,10 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<i32> {
         );
     }
     let checked = format!("{} object(s) in {} file(s)", report.objects, report.files);
+    let checked = match report.notes.len() {
+        0 => checked,
+        n => format!("{checked} ({n} note(s) above)"),
+    };
     if report.findings.is_empty() {
         eprintln!("validated {checked}: no problems");
         Ok(0)

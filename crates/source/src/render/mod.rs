@@ -43,6 +43,7 @@ use serde_saphyr::Spanned;
 
 use crate::command::CommandError;
 
+pub mod application;
 pub mod helm;
 pub mod kustomize;
 pub mod source;
