@@ -29,6 +29,7 @@ use crate::credentials::RepoCredentials;
 use crate::desired::{DesiredObject, prepare_desired};
 use crate::destinations::Destinations;
 use crate::queue::WorkQueue;
+use crate::sops_keys::SopsKeys;
 use crate::sync::{SyncInputs, SyncOutcome, SyncRequest, run_sync};
 use crate::watches::WatchHub;
 
@@ -129,6 +130,8 @@ pub struct Engine {
     pub(crate) destinations: Destinations,
     repos: RepoCache,
     credentials: RepoCredentials,
+    /// The age keys of each AppProject, for SOPS-encrypted files.
+    sops_keys: SopsKeys,
     /// The latest render of each app's source (by app, repository, path and chart), with the
     /// key it was made for: one entry per source, so renders of old commits do not pile up.
     renders: Mutex<HashMap<String, (String, Arc<RenderedSource>)>>,
@@ -224,6 +227,7 @@ impl Engine {
             destinations: Destinations::new(local, &cfg.namespace),
             repos: RepoCache::new(cfg.cache_dir.join("repos")),
             credentials: RepoCredentials::new(client.clone(), &cfg.namespace),
+            sops_keys: SopsKeys::new(client.clone(), &cfg.namespace),
             renders: Mutex::default(),
             tools: RenderTools::new(cfg.cache_dir.join("charts")),
             metrics: crate::metrics::ControllerMetrics::default(),
@@ -926,13 +930,33 @@ impl Engine {
                 .expect("render cache lock")
                 .remove(&slot);
         }
+        // The keys the app's project may use are part of the key: a render made with keys is
+        // reused only while the same keys are allowed (a revoked key stops working at once).
+        let project = if app.spec.project.is_empty() {
+            "default"
+        } else {
+            app.spec.project.as_str()
+        };
         let cached = self
             .renders
             .lock()
             .expect("render cache lock")
             .get(&slot)
-            .filter(|(made_for, _)| *made_for == key)
-            .map(|(_, r)| r.clone());
+            .and_then(|(made_for, r)| {
+                let fingerprint = made_for.strip_prefix(&key)?.strip_prefix('|')?;
+                Some((fingerprint.to_owned(), r.clone()))
+            });
+        let mut keys = None;
+        let cached = match cached {
+            Some((fingerprint, r)) if fingerprint.is_empty() => Some(r),
+            Some((fingerprint, r)) => {
+                let ring = self.project_keys(project).await?;
+                let same = ring.recipients().join(",") == fingerprint;
+                keys = Some(ring);
+                same.then_some(r)
+            }
+            None => None,
+        };
         let rendered = match cached {
             Some(r) => r,
             None => {
@@ -949,6 +973,11 @@ impl Engine {
                     include: d.include.clone(),
                     exclude: d.exclude.clone(),
                 });
+                let keys = match keys {
+                    Some(k) => k,
+                    None => self.project_keys(project).await?,
+                };
+                let fingerprint = keys.recipients().join(",");
                 let request = SourceRender {
                     app_name,
                     namespace,
@@ -962,6 +991,7 @@ impl Engine {
                     kustomize: source.kustomize.clone(),
                     credentials,
                     value_refs: value_refs.clone(),
+                    keys,
                 };
                 let started = std::time::Instant::now();
                 let out = ferry_source::render::render_source(&self.tools, &request)
@@ -984,7 +1014,7 @@ impl Engine {
                 self.renders
                     .lock()
                     .expect("render cache lock")
-                    .insert(slot, (key, rendered.clone()));
+                    .insert(slot, (format!("{key}|{fingerprint}"), rendered.clone()));
                 rendered
             }
         };
@@ -994,6 +1024,14 @@ impl Engine {
             source_type: rendered.source_type.to_string(),
             output: rendered.clone(),
         })
+    }
+
+    /// The age keys AppProject `project` may use for SOPS files.
+    async fn project_keys(&self, project: &str) -> Result<ferry_source::render::KeyRing, Problem> {
+        self.sops_keys
+            .for_project(project)
+            .await
+            .map_err(|e| Problem::new(condition::COMPARISON_ERROR, e))
     }
 
     /// Objects this app tracked before (from its status) that are no longer desired, still
