@@ -370,7 +370,8 @@ fn is_remote(entry: &str) -> bool {
 
 /// Checks the kustomization in `dir` (canonical) and, recursively, every local directory it
 /// uses as a resource, base or component: all inside `root`, no symlink leading out. Collects
-/// the `secretGenerator` inputs (`files`, `envs`) that are SOPS-encrypted, with their text.
+/// the resource files and `secretGenerator` inputs (`files`, `envs`) that are SOPS-encrypted,
+/// with their text.
 fn check_kustomization_tree(
     root: &Path,
     dir: &Path,
@@ -409,6 +410,16 @@ fn check_kustomization_tree(
             match resolve_inside(root, &base, entry) {
                 Ok(Some(target)) if target.is_dir() => {
                     check_kustomization_tree(root, &target, seen, sops_inputs)?;
+                }
+                // A SOPS-encrypted resource file is decrypted before the build: kustomize
+                // reorders fields, which would break the MAC over the file's values.
+                Ok(Some(target))
+                    if target.is_file() && !sops_inputs.iter().any(|(p, _)| *p == target) =>
+                {
+                    let shown = display_relative(root, &target);
+                    if let Some(text) = super::sops::read_if_encrypted(&target, &shown)? {
+                        sops_inputs.push((target, text));
+                    }
                 }
                 Ok(_) => {}
                 Err(RenderError::PathEscapes { .. }) => return Err(escapes()),
