@@ -159,6 +159,11 @@ pub(crate) fn random<const N: usize>() -> [u8; N] {
     out
 }
 
+/// A new random 32-byte data key.
+pub fn new_data_key() -> [u8; 32] {
+    random::<32>()
+}
+
 /// Encrypts a scalar (`str`, `int`, `float`, `bool`) as sops does; an empty string stays empty.
 pub fn encrypt_value(node: &Node, key: &[u8; 32], additional_data: &str) -> String {
     let kind = match node {
