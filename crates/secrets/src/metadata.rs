@@ -124,8 +124,7 @@ impl Metadata {
     pub fn from_flat(file: &str, flat: &[(String, String)]) -> Result<Self, SopsError> {
         let mut fields = Vec::new();
         for (key, value) in flat {
-            if let Some(rest) = key.strip_prefix("key_groups__list_") {
-                let _ = rest;
+            if key.starts_with("key_groups__list_") {
                 return Err(SopsError::Metadata {
                     file: file.to_owned(),
                     message: "the file uses key_groups (Shamir secret sharing), which ferry does \
@@ -179,11 +178,12 @@ impl Metadata {
                         _ => {}
                     }
                 }
-                [kind, ..] if OTHER_KEY_KINDS.contains(kind) => {
-                    if !other_keys.iter().any(|k| k == kind) {
-                        other_keys.push((*kind).to_owned());
-                    }
+                [kind, ..]
+                    if OTHER_KEY_KINDS.contains(kind) && !other_keys.iter().any(|k| k == kind) =>
+                {
+                    other_keys.push((*kind).to_owned());
                 }
+                [kind, ..] if OTHER_KEY_KINDS.contains(kind) => {}
                 ["lastmodified"] => meta.last_modified = value,
                 ["mac"] => meta.mac = value,
                 ["version"] => meta.version = value,

@@ -257,6 +257,8 @@ pub async fn render_helm(
     for api in opts.api_versions.iter().filter(|a| !a.is_empty()) {
         args.extend(["--api-versions".into(), api.clone()]);
     }
+    // Clear values of decrypted SOPS value files, masked in helm's messages.
+    let mut clear_values: Vec<String> = Vec::new();
     for (i, file) in opts.value_files.iter().enumerate() {
         let field = format!("helm.valueFiles[{i}]");
         match resolve_file(file, &field, &value_root, &value_base, &req.value_refs)? {
@@ -266,7 +268,9 @@ pub async fn render_helm(
                 let path = match super::sops::read_if_encrypted(&path, file)? {
                     Some(text) => {
                         let clear = work.path().join(format!("values-{i}.yaml"));
-                        super::sops::write_decrypted(file, &text, &clear, &req.keys)?;
+                        clear_values.extend(super::sops::write_decrypted(
+                            file, &text, &clear, &req.keys,
+                        )?);
                         clear
                     }
                     None => path,
@@ -330,7 +334,7 @@ pub async fn render_helm(
             let message = split_failure(err, "helm", tools::HELM_ENV)?;
             return Err(RenderError::HelmTemplate {
                 chart: chart_label,
-                message,
+                message: super::sops::redact_clear(&message, &clear_values),
             });
         }
     };

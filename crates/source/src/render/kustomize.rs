@@ -287,10 +287,15 @@ pub async fn render_kustomize(
     prepare_home(&home)?;
     let copy = work.path().join("checkout");
     // kustomize names files by absolute path: show them relative to the checkout.
-    let relative_paths = |message: String| {
-        message
-            .replace(&format!("{}/", copy.display()), "")
-            .replace(&format!("{}/", root.display()), "")
+    // Clear values of decrypted SOPS inputs, masked in kustomize's messages.
+    let mut clear_values = Vec::new();
+    let relative_paths = |message: String, clear: &[String]| {
+        super::sops::redact_clear(
+            &message
+                .replace(&format!("{}/", copy.display()), "")
+                .replace(&format!("{}/", root.display()), ""),
+            clear,
+        )
     };
     let build_dir = if edits.is_empty() && sops_inputs.is_empty() {
         dir.clone()
@@ -302,7 +307,12 @@ pub async fn render_kustomize(
         for (input, text) in &sops_inputs {
             let rel = input.strip_prefix(&root).unwrap_or(input);
             let shown = display_relative(&root, input);
-            super::sops::write_decrypted(&shown, text, &copy.join(rel), &req.keys)?;
+            clear_values.extend(super::sops::write_decrypted(
+                &shown,
+                text,
+                &copy.join(rel),
+                &req.keys,
+            )?);
         }
         for edit in edits {
             let action = edit[..3.min(edit.len())].join(" ");
@@ -312,7 +322,7 @@ pub async fn render_kustomize(
                     Ok(message) => RenderError::Kustomize {
                         path: rel.clone(),
                         action,
-                        message: relative_paths(message),
+                        message: relative_paths(message, &clear_values),
                     },
                     Err(e) => e,
                 }
@@ -338,7 +348,7 @@ pub async fn render_kustomize(
             return Err(RenderError::Kustomize {
                 path: rel,
                 action: "build".into(),
-                message: relative_paths(message),
+                message: relative_paths(message, &clear_values),
             });
         }
     };

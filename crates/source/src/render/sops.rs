@@ -106,15 +106,20 @@ pub(crate) fn read_if_encrypted(path: &Path, shown: &str) -> Result<Option<Strin
 }
 
 /// Decrypts the SOPS file `text` (named `shown`) and writes it in clear, same format, to
-/// `dest` (inside a private temporary directory), readable by its owner only.
+/// `dest` (inside a private temporary directory), readable by its owner only. Returns the clear
+/// string values, for [`redact_clear`] to mask them in the tool's error messages.
 pub(crate) fn write_decrypted(
     shown: &str,
     text: &str,
     dest: &Path,
     keys: &KeyRing,
-) -> Result<(), RenderError> {
+) -> Result<Vec<String>, RenderError> {
     let format = Format::for_path(shown);
     let clear = ferry_secrets::decrypt(shown, format, text, keys)?;
+    let mut values = Vec::new();
+    for branch in &clear.branches {
+        collect_strings(branch, &mut values);
+    }
     let out = ferry_secrets::emit_clear(shown, format, &clear.branches)?;
     let io = |source| RenderError::Io {
         path: shown.to_owned(),
@@ -131,5 +136,106 @@ pub(crate) fn write_decrypted(
     options
         .open(dest)
         .and_then(|mut f| f.write_all(out.as_bytes()))
-        .map_err(io)
+        .map_err(io)?;
+    Ok(values)
+}
+
+/// The string values of a tree (keys are not secret in SOPS files).
+fn collect_strings(node: &Node, out: &mut Vec<String>) {
+    match node {
+        Node::Str(s) if s.chars().count() >= 3 => {
+            out.push(s.clone());
+            // Lines of a multi-line value may be quoted one by one.
+            out.extend(s.lines().filter(|l| l.trim().len() >= 3).map(str::to_owned));
+        }
+        Node::Seq(items) => items.iter().for_each(|i| collect_strings(i, out)),
+        Node::Map(entries) => entries.iter().for_each(|(_, v)| collect_strings(v, out)),
+        _ => {}
+    }
+}
+
+/// Masks decrypted values (`***`) in a message of helm or kustomize.
+pub(crate) fn redact_clear(message: &str, values: &[String]) -> String {
+    let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+    crate::command::redact(message, &refs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_secrets::{EncryptOptions, Rules};
+
+    fn keys_and_file(clear: &str) -> (KeyRing, String) {
+        let (secret, public) = ferry_secrets::generate_identity();
+        let mut keys = KeyRing::new();
+        keys.add_key_file("test", &secret).unwrap();
+        let opts = EncryptOptions {
+            recipients: vec![public],
+            rules: Rules::default(),
+        };
+        let enc = ferry_secrets::encrypt("s.yaml", Format::Yaml, clear, &opts).unwrap();
+        (keys, enc)
+    }
+
+    #[test]
+    fn manifest_files_decrypt_whole_and_plain_files_pass() {
+        let (keys, enc) = keys_and_file(
+            "kind: Secret
+stringData:
+  a: one-value
+---
+kind: Secret
+b: 2
+",
+        );
+        let docs = decrypt_manifest_file("dir/s.yaml", &enc, &keys)
+            .unwrap()
+            .unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].1["stringData"]["a"], "one-value");
+        assert_eq!(docs[1].1["b"], 2);
+        assert!(docs[0].1.get("sops").is_none());
+        assert!(
+            decrypt_manifest_file(
+                "c.yaml",
+                "kind: ConfigMap
+data: {mac: sops}
+",
+                &keys
+            )
+            .unwrap()
+            .is_none()
+        );
+        let err = decrypt_manifest_file("dir/s.yaml", &enc, &KeyRing::new()).unwrap_err();
+        assert!(
+            err.to_string().starts_with("dir/s.yaml: no age key"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn clear_files_are_private_and_their_values_masked_in_messages() {
+        let (keys, enc) = keys_and_file(
+            "password: very-secret
+",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("values.yaml");
+        let values = write_decrypted("values.yaml", &enc, &dest, &keys).unwrap();
+        assert!(
+            std::fs::read_to_string(&dest)
+                .unwrap()
+                .contains("very-secret")
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&dest).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert_eq!(
+            redact_clear("bad value very-secret in line 1", &values),
+            "bad value *** in line 1"
+        );
+    }
 }
