@@ -72,7 +72,7 @@ fn ferry_decrypts_what_sops_encrypts() {
     let f = Fixture::new();
     std::fs::write(
         f.dir.path().join(".sops.yaml"),
-        "creation_rules:\n  - path_regex: only\\.yaml$\n    encrypted_regex: ^stringData$\n    mac_only_encrypted: true\n  - path_regex: .*\n",
+        "creation_rules:\n  - path_regex: only\\.yaml$\n    encrypted_regex: ^stringData$\n    mac_only_encrypted: true\n  - path_regex: ^comments\\.yaml$\n    encrypted_comment_regex: sops:enc\n  - path_regex: ^uncomments\\.yaml$\n    unencrypted_comment_regex: keep:clear\n  - path_regex: .*\n",
     )
     .unwrap();
     let cases: Vec<(&str, String, Vec<&str>)> = vec![
@@ -100,6 +100,16 @@ fn ferry_decrypts_what_sops_encrypts() {
             vec!["--encrypted-suffix", "_enc"],
         ),
         ("multi.yaml", "a: 1\n---\nb: two\n".into(), vec![]),
+        (
+            "comments.yaml",
+            "user: me\n# sops:enc\npassword: hunter2\nport: 5432\n".into(),
+            vec![], // encrypted_comment_regex from .sops.yaml
+        ),
+        (
+            "uncomments.yaml",
+            "# keep:clear\nuser: me\npassword: hunter2\n".into(),
+            vec![], // unencrypted_comment_regex from .sops.yaml
+        ),
         ("values.json", "{\"a\": {\"b\": [1, \"x\"]}, \"c\": true}".into(), vec![]),
         ("app.env", "USER=me\n# note\nPASSWORD=hunter2\n".into(), vec![]),
         ("app.ini", "[db]\nuser = me\npassword = hunter2\n".into(), vec![]),
@@ -113,6 +123,12 @@ fn ferry_decrypts_what_sops_encrypts() {
         );
         if name == "only.yaml" {
             assert!(enc.contains("mac_only_encrypted: true"), "{enc}");
+        }
+        if name.ends_with("comments.yaml") {
+            assert!(
+                enc.contains("comment_regex:") && enc.contains("user: me"),
+                "{enc}"
+            );
         }
         let clear = ferry_secrets::decrypt(name, format, &enc, &f.keys)
             .unwrap_or_else(|e| panic!("{name}: {e}\n{enc}"));
