@@ -930,8 +930,9 @@ impl Engine {
                 .expect("render cache lock")
                 .remove(&slot);
         }
-        // The keys the app's project may use are part of the key: a render made with keys is
-        // reused only while the same keys are allowed (a revoked key stops working at once).
+        // The keys the app's project may use are part of the key: a render that decrypted SOPS
+        // files is reused only while the same keys are allowed (a revoked key stops working at
+        // the next reconcile).
         let project = if app.spec.project.is_empty() {
             "default"
         } else {
@@ -977,7 +978,7 @@ impl Engine {
                     Some(k) => k,
                     None => self.project_keys(project).await?,
                 };
-                let fingerprint = keys.recipients().join(",");
+                let used_keys = keys.clone();
                 let request = SourceRender {
                     app_name,
                     namespace,
@@ -1010,6 +1011,13 @@ impl Engine {
                         };
                         Problem::new(condition::COMPARISON_ERROR, format!("{url} at {at}: {e}"))
                     })?;
+                // A render that decrypted something is reused only while the project's keys
+                // stay the same (checked on each reuse); one that did not needs no check.
+                let fingerprint = if used_keys.was_used() {
+                    used_keys.recipients().join(",")
+                } else {
+                    String::new()
+                };
                 let rendered = Arc::new(out);
                 self.renders
                     .lock()

@@ -354,4 +354,28 @@ async fn sops_files_are_decrypted_with_the_projects_keys_and_the_canary_stays_in
         let found = files_containing(&w.controller.cache_dir(), needle.as_bytes());
         assert!(found.is_empty(), "the cache holds the canary: {found:?}");
     }
+
+    // A key taken away from the project stops its apps at the next reconcile (the cached
+    // render is not reused), and nothing is pruned.
+    w.kubectl().run(&[
+        "annotate",
+        "secret",
+        "team-a-keys",
+        "--overwrite",
+        "ferry.dev/sops-projects=someone-else",
+    ]);
+    let a = w
+        .wait_app("plain", "refusing after the key was revoked", |a| {
+            conditions(a).iter().any(|c| c.contains("no age key"))
+        })
+        .await;
+    assert!(
+        conditions(&a).join("\n").contains("plain/"),
+        "{}",
+        summary(&a)
+    );
+    assert_eq!(
+        secret_value(&w, "db", "password").as_deref(),
+        Some(canary.as_str())
+    );
 }

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::io::{Read as _, Write as _};
 use std::str::FromStr as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use age::secrecy::ExposeSecret as _;
 
@@ -10,9 +12,11 @@ use crate::SopsError;
 use crate::metadata::AgeStanza;
 
 /// A set of age identities a file may be decrypted with. Its `Debug` shows public keys only.
+/// Clones share [`KeyRing::was_used`].
 #[derive(Clone, Default)]
 pub struct KeyRing {
     identities: Vec<age::x25519::Identity>,
+    used: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for KeyRing {
@@ -62,6 +66,11 @@ impl KeyRing {
         Ok(())
     }
 
+    /// Whether this ring (or a clone of it) has opened a file's data key.
+    pub fn was_used(&self) -> bool {
+        self.used.load(Ordering::Relaxed)
+    }
+
     /// Whether the ring holds no identity.
     pub fn is_empty(&self) -> bool {
         self.identities.is_empty()
@@ -94,6 +103,7 @@ impl KeyRing {
             if stream.read_to_end(&mut key).is_ok()
                 && let Ok(key) = <[u8; 32]>::try_from(key.as_slice())
             {
+                self.used.store(true, Ordering::Relaxed);
                 return Some(key);
             }
         }
@@ -168,10 +178,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ring.recipients(), [public]);
+        let clone = ring.clone();
+        assert!(!clone.was_used());
         assert_eq!(
             ring.unwrap_data_key(std::slice::from_ref(&stanza)),
             Some(data_key)
         );
+        assert!(clone.was_used());
         let mut wrong = KeyRing::new();
         wrong.add_key_file("k", &other).unwrap();
         assert_eq!(wrong.unwrap_data_key(&[stanza]), None);
