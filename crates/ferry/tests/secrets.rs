@@ -326,6 +326,16 @@ async fn sops_files_are_decrypted_with_the_projects_keys_and_the_canary_stays_in
         assert_eq!(reply.status, 200, "{path}: {}", reply.body);
         seen.push((path.to_owned(), reply.body));
     }
+    // The controller's own /metrics (ferry run serves them beside the controller).
+    let addr = w
+        .controller
+        .logged_address("serving the API")
+        .parse()
+        .unwrap();
+    let metrics = ferry_testsupport::http::request(addr, "GET", "/metrics", &[], b"");
+    assert_eq!(metrics.status, 200);
+    assert!(metrics.body.contains("ferry_app_info{"), "{}", metrics.body);
+    seen.push(("controller /metrics".into(), metrics.body));
     let diff = w.ferry(&["app", "diff", "plain"]);
     seen.push((
         "ferry app diff".into(),
