@@ -1009,7 +1009,22 @@ impl Engine {
                         } else {
                             short(&revision).to_string()
                         };
-                        Problem::new(condition::COMPARISON_ERROR, format!("{url} at {at}: {e}"))
+                        // Where an app's SOPS keys come from, when none of them fits.
+                        let hint = match &e {
+                            ferry_source::RenderError::Sops(
+                                ferry_secrets::SopsError::NoMatchingKey { .. },
+                            ) => format!(
+                                " (project {project}'s keys are the *.agekey entries of Secrets \
+                                 labelled {}=true whose annotation {} names it)",
+                                crate::sops_keys::SOPS_KEYS_LABEL,
+                                crate::sops_keys::SOPS_PROJECTS_ANNOTATION
+                            ),
+                            _ => String::new(),
+                        };
+                        Problem::new(
+                            condition::COMPARISON_ERROR,
+                            format!("{url} at {at}: {e}{hint}"),
+                        )
                     })?;
                 // A render that decrypted something is reused only while the project's keys
                 // stay the same (checked on each reuse); one that did not needs no check.

@@ -262,6 +262,7 @@ async fn sops_files_are_decrypted_with_the_projects_keys_and_the_canary_stays_in
             text.contains(file) && text.contains(recipient.as_str()),
             "{app}: {text}"
         );
+        assert!(text.contains("ferry.dev/sops-projects"), "{app}: {text}");
     }
     assert!(secret_value(&w, "wrong", "password").is_none());
     assert!(secret_value(&w, "other", "password").is_none());
