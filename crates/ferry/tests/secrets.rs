@@ -158,11 +158,11 @@ async fn sops_files_are_decrypted_with_the_projects_keys_and_the_canary_stays_in
     )
     .write(
         "kust/app.env",
-        &sops_encrypt(&team_a, "app.env", "API_USER=me\nAPI_KEY=env-secret-value\n", &[]),
+        &sops_encrypt(&team_a, "app.env", &format!("API_USER=me\nAPI_KEY={canary}-env\n"), &[]),
     )
     .write(
         "kust/api.yaml",
-        &sops_encrypt(&team_a, "api.yaml", &secret_yaml("api", "kustomized-value"), &[]),
+        &sops_encrypt(&team_a, "api.yaml", &secret_yaml("api", &format!("{canary}-kust")), &[]),
     );
     // Helm: a chart whose values file is encrypted.
     repo.write(
@@ -176,7 +176,7 @@ async fn sops_files_are_decrypted_with_the_projects_keys_and_the_canary_stays_in
     .write("chart/values.yaml", "password: unset\n")
     .write(
         "chart/secrets.yaml",
-        &sops_encrypt(&team_a, "secrets.yaml", "password: helm-value\n", &[]),
+        &sops_encrypt(&team_a, "secrets.yaml", &format!("password: {canary}-helm\n"), &[]),
     );
     // An app that syncs once, then gets a tampered file and loses a plain one.
     let good = sops_encrypt(
@@ -233,15 +233,15 @@ async fn sops_files_are_decrypted_with_the_projects_keys_and_the_canary_stays_in
     assert!(cm.get("sops").is_none(), "the sops block is not applied");
     assert_eq!(
         secret_value(&w, "from-env", "API_KEY").as_deref(),
-        Some("env-secret-value")
+        Some(format!("{canary}-env").as_str())
     );
     assert_eq!(
         secret_value(&w, "api", "password").as_deref(),
-        Some("kustomized-value")
+        Some(format!("{canary}-kust").as_str())
     );
     assert_eq!(
         secret_value(&w, "helm-secret", "password").as_deref(),
-        Some("helm-value")
+        Some(format!("{canary}-helm").as_str())
     );
 
     // Refused with a condition naming the file and its recipients; nothing applied.
@@ -306,7 +306,8 @@ async fn sops_files_are_decrypted_with_the_projects_keys_and_the_canary_stays_in
     let plain = w.app("plain").unwrap();
     assert_eq!(sync_status(&plain), "Synced", "{}", summary(&plain));
 
-    // The canary is nowhere but in the Secret.
+    // The canary (also in the kustomize and helm inputs, decrypted into private copies during
+    // their renders) is nowhere but in the Secrets.
     let needles = [canary.clone(), b64(&canary)];
     let ui = UiServer::start(w.kubeconfig(), ns, true).await;
     let mut seen = Vec::new();
@@ -321,6 +322,10 @@ async fn sops_files_are_decrypted_with_the_projects_keys_and_the_canary_stays_in
         "/api/v1/applications/plain",
         "/api/v1/applications/plain/diff",
         "/api/v1/applications/plain/history",
+        "/applications/kust",
+        "/applications/helm",
+        "/api/v1/applications/kust/diff",
+        "/api/v1/applications/helm/diff",
         "/metrics",
     ] {
         let reply = ui.get(path);
