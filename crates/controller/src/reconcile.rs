@@ -229,7 +229,14 @@ impl Engine {
             credentials: RepoCredentials::new(client.clone(), &cfg.namespace),
             sops_keys: SopsKeys::new(client.clone(), &cfg.namespace),
             renders: Mutex::default(),
-            tools: RenderTools::new(cfg.cache_dir.join("charts")),
+            tools: {
+                let tools = RenderTools::new(cfg.cache_dir.join("charts"));
+                // Decrypted SOPS inputs a killed process left in its private directories.
+                if let Err(e) = tools.remove_stale_decrypted() {
+                    warn!("removing leftover decrypted files under the cache: {e}");
+                }
+                tools
+            },
             metrics: crate::metrics::ControllerMetrics::default(),
             memos: Mutex::default(),
             refresh_seen: Mutex::default(),

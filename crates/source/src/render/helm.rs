@@ -259,6 +259,7 @@ pub async fn render_helm(
     }
     // Clear values of decrypted SOPS value files, masked in helm's messages.
     let mut clear_values: Vec<String> = Vec::new();
+    let mut sops_dir: Option<tempfile::TempDir> = None;
     for (i, file) in opts.value_files.iter().enumerate() {
         let field = format!("helm.valueFiles[{i}]");
         match resolve_file(file, &field, &value_root, &value_base, &req.value_refs)? {
@@ -267,7 +268,12 @@ pub async fn render_helm(
                 // (removed when this render ends); helm reads the clear copy.
                 let path = match super::sops::read_if_encrypted(&path, file)? {
                     Some(text) => {
-                        let clear = work.path().join(format!("values-{i}.yaml"));
+                        // A directory of its own, marked for removal after a crash.
+                        let dir = match &sops_dir {
+                            Some(d) => d,
+                            None => sops_dir.insert(tools.private_dir("sops-helm-")?),
+                        };
+                        let clear = dir.path().join(format!("values-{i}.yaml"));
                         clear_values.extend(super::sops::write_decrypted(
                             file, &text, &clear, &req.keys,
                         )?);

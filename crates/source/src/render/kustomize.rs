@@ -282,7 +282,13 @@ pub async fn render_kustomize(
     check_kustomization_tree(&root, &dir, &mut BTreeSet::new(), &mut sops_inputs)?;
     let edits = req.options.edits()?;
 
-    let work = tools.private_dir("kustomize-")?;
+    // A render that decrypts inputs marks its directory, so a crashed process's leftovers can
+    // be found and removed at the next start.
+    let work = tools.private_dir(if sops_inputs.is_empty() {
+        "kustomize-"
+    } else {
+        "sops-kustomize-"
+    })?;
     let home = work.path().join("home");
     prepare_home(&home)?;
     let copy = work.path().join("checkout");

@@ -19,6 +19,10 @@ use serde_json::Value;
 
 use super::RenderError;
 
+/// The name prefix of private directories that hold decrypted files (see
+/// [`RenderTools::remove_stale_decrypted`](super::RenderTools::remove_stale_decrypted)).
+pub const PRIVATE_PREFIX: &str = "sops-";
+
 /// Reads a manifest file that may be SOPS-encrypted: `Ok(None)` when it is not, else its
 /// decrypted documents with the line each starts on.
 pub(crate) fn decrypt_manifest_file(
@@ -210,6 +214,27 @@ data: {mac: sops}
         assert!(
             err.to_string().starts_with("dir/s.yaml: no age key"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn leftover_decrypted_directories_are_removed_at_start() {
+        let cache = tempfile::tempdir().unwrap();
+        let tools = super::super::RenderTools::new(cache.path());
+        for dir in ["tmp/sops-kustomize-x", "tmp/helm-y"] {
+            std::fs::create_dir_all(cache.path().join(dir)).unwrap();
+            std::fs::write(cache.path().join(dir).join("f"), "x").unwrap();
+        }
+        assert_eq!(tools.remove_stale_decrypted().unwrap(), 1);
+        assert!(!cache.path().join("tmp/sops-kustomize-x").exists());
+        assert!(cache.path().join("tmp/helm-y/f").exists());
+        let dir = tools.private_dir("sops-helm-").unwrap();
+        assert!(
+            dir.path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(PRIVATE_PREFIX)
         );
     }
 
