@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the pinned `helm` and `kustomize` that ferry renders Helm and Kustomize sources with,
-# built from their Go modules into target/tools/bin/ of this repository. Only the Go module proxy
+# and the `sops` that the SOPS interoperability tests (and the workshop) use, built from their Go
+# modules into target/tools/bin/ of this repository. Only the Go module proxy
 # is used (no downloads from GitHub). A tool already there at the pinned version is kept.
 #
 #   scripts/install-tools.sh          # then: export FERRY_HELM=$PWD/target/tools/bin/helm ...
@@ -12,6 +13,8 @@ set -euo pipefail
 HELM_VERSION=v3.22.0
 # The newest kustomize v5 whose go.mod this Go toolchain accepts (v5.8.3 wants go >= 1.27).
 KUSTOMIZE_VERSION=v5.8.2
+# sops's go.mod has no replace directives, so `go install` builds it as published.
+SOPS_VERSION=v3.13.3
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin="$repo/target/tools/bin"
@@ -86,4 +89,22 @@ else
   say "kustomize $have_kustomize installed"
 fi
 
-say "done: $bin/helm, $bin/kustomize"
+# `sops --version` prints "sops 3.13.3" (and, offline, a warning about the update check).
+have_sops=""
+if [[ -x $bin/sops ]]; then
+  have_sops=$(SOPS_DISABLE_VERSION_CHECK=1 "$bin/sops" --version 2>/dev/null | awk 'NR == 1 { print "v" $2 }' || true)
+fi
+if [[ $have_sops == "$SOPS_VERSION" ]]; then
+  say "sops $SOPS_VERSION already in $bin"
+else
+  say "building sops $SOPS_VERSION into $bin (first time: a few minutes)"
+  go_install "github.com/getsops/sops/v3/cmd/sops@$SOPS_VERSION"
+  have_sops=$(SOPS_DISABLE_VERSION_CHECK=1 "$bin/sops" --version 2>/dev/null | awk 'NR == 1 { print "v" $2 }')
+  if [[ $have_sops != "$SOPS_VERSION" ]]; then
+    echo "built sops reports version '$have_sops', expected $SOPS_VERSION" >&2
+    exit 1
+  fi
+  say "sops $have_sops installed"
+fi
+
+say "done: $bin/helm, $bin/kustomize, $bin/sops"

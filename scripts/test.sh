@@ -8,7 +8,7 @@ cd "$repo"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "helm and kustomize (pinned; target/tools/bin)"
+step "helm, kustomize and sops (pinned; target/tools/bin)"
 scripts/install-tools.sh
 export PATH="$repo/target/tools/bin:$PATH"
 

@@ -3,7 +3,8 @@
 //!
 //! Start with [`reconcile::Engine::reconcile`], which follows one app through the data flow
 //! (fetch → render → prepare → compare → sync → status); [`controller::run_controller`] runs
-//! it for every app; [`sync::run_sync`] applies and prunes.
+//! it for every app; [`sync::run_sync`] applies and prunes. [`sops_keys`] reads the age keys
+//! each AppProject may use for SOPS-encrypted files.
 
 pub mod compare;
 pub mod controller;
@@ -16,6 +17,7 @@ pub mod normalize;
 pub mod queue;
 pub mod reconcile;
 pub mod retry;
+pub mod sops_keys;
 pub mod sync;
 pub mod watches;
 

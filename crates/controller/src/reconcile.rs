@@ -29,6 +29,7 @@ use crate::credentials::RepoCredentials;
 use crate::desired::{DesiredObject, prepare_desired};
 use crate::destinations::Destinations;
 use crate::queue::WorkQueue;
+use crate::sops_keys::SopsKeys;
 use crate::sync::{SyncInputs, SyncOutcome, SyncRequest, run_sync};
 use crate::watches::WatchHub;
 
@@ -156,6 +157,8 @@ pub struct Engine {
     pub(crate) destinations: Destinations,
     repos: RepoCache,
     credentials: RepoCredentials,
+    /// The age keys of each AppProject, for SOPS-encrypted files.
+    sops_keys: SopsKeys,
     /// The latest render of each app's source (by app, repository, path and chart), with the
     /// key it was made for: one entry per source, so renders of old commits do not pile up.
     renders: Mutex<HashMap<String, (String, Arc<RenderedSource>)>>,
@@ -251,8 +254,16 @@ impl Engine {
             destinations: Destinations::new(local, &cfg.namespace),
             repos: RepoCache::new(cfg.cache_dir.join("repos")),
             credentials: RepoCredentials::new(client.clone(), &cfg.namespace),
+            sops_keys: SopsKeys::new(client.clone(), &cfg.namespace),
             renders: Mutex::default(),
-            tools: RenderTools::new(cfg.cache_dir.join("charts")),
+            tools: {
+                let tools = RenderTools::new(cfg.cache_dir.join("charts"));
+                // Decrypted SOPS inputs a killed process left in its private directories.
+                if let Err(e) = tools.remove_stale_decrypted() {
+                    warn!("removing leftover decrypted files under the cache: {e}");
+                }
+                tools
+            },
             metrics: crate::metrics::ControllerMetrics::default(),
             memos: Mutex::default(),
             refresh_seen: Mutex::default(),
@@ -984,13 +995,34 @@ impl Engine {
                 .expect("render cache lock")
                 .remove(&slot);
         }
+        // The keys the app's project may use are part of the key: a render that decrypted SOPS
+        // files is reused only while the same keys are allowed (a revoked key stops working at
+        // the next reconcile).
+        let project = if app.spec.project.is_empty() {
+            "default"
+        } else {
+            app.spec.project.as_str()
+        };
         let cached = self
             .renders
             .lock()
             .expect("render cache lock")
             .get(&slot)
-            .filter(|(made_for, _)| *made_for == key)
-            .map(|(_, r)| r.clone());
+            .and_then(|(made_for, r)| {
+                let fingerprint = made_for.strip_prefix(&key)?.strip_prefix('|')?;
+                Some((fingerprint.to_owned(), r.clone()))
+            });
+        let mut keys = None;
+        let cached = match cached {
+            Some((fingerprint, r)) if fingerprint.is_empty() => Some(r),
+            Some((fingerprint, r)) => {
+                let ring = self.project_keys(project).await?;
+                let same = ring.recipients().join(",") == fingerprint;
+                keys = Some(ring);
+                same.then_some(r)
+            }
+            None => None,
+        };
         let rendered = match cached {
             Some(r) => r,
             None => {
@@ -1002,7 +1034,12 @@ impl Engine {
                 } else {
                     Default::default()
                 };
-                let request = ferry_source::render::application::source_render(
+                let keys = match keys {
+                    Some(k) => k,
+                    None => self.project_keys(project).await?,
+                };
+                let used_keys = keys.clone();
+                let mut request = ferry_source::render::application::source_render(
                     app,
                     source,
                     checkout_root,
@@ -1010,6 +1047,7 @@ impl Engine {
                     value_refs,
                     credentials,
                 );
+                request.keys = keys;
                 let started = std::time::Instant::now();
                 let out = ferry_source::render::render_source(&self.tools, &request)
                     .await
@@ -1025,13 +1063,35 @@ impl Engine {
                         } else {
                             short(&revision).to_string()
                         };
-                        Problem::new(condition::COMPARISON_ERROR, format!("{url} at {at}: {e}"))
+                        // Where an app's SOPS keys come from, when none of them fits.
+                        let hint = match &e {
+                            ferry_source::RenderError::Sops(
+                                ferry_secrets::SopsError::NoMatchingKey { .. },
+                            ) => format!(
+                                " (project {project}'s keys are the *.agekey entries of Secrets \
+                                 labelled {}=true whose annotation {} names it)",
+                                crate::sops_keys::SOPS_KEYS_LABEL,
+                                crate::sops_keys::SOPS_PROJECTS_ANNOTATION
+                            ),
+                            _ => String::new(),
+                        };
+                        Problem::new(
+                            condition::COMPARISON_ERROR,
+                            format!("{url} at {at}: {e}{hint}"),
+                        )
                     })?;
+                // A render that decrypted something is reused only while the project's keys
+                // stay the same (checked on each reuse); one that did not needs no check.
+                let fingerprint = if used_keys.was_used() {
+                    used_keys.recipients().join(",")
+                } else {
+                    String::new()
+                };
                 let rendered = Arc::new(out);
                 self.renders
                     .lock()
                     .expect("render cache lock")
-                    .insert(slot, (key, rendered.clone()));
+                    .insert(slot, (format!("{key}|{fingerprint}"), rendered.clone()));
                 rendered
             }
         };
@@ -1041,6 +1101,14 @@ impl Engine {
             source_type: rendered.source_type.to_string(),
             output: rendered.clone(),
         })
+    }
+
+    /// The age keys AppProject `project` may use for SOPS files.
+    async fn project_keys(&self, project: &str) -> Result<ferry_source::render::KeyRing, Problem> {
+        self.sops_keys
+            .for_project(project)
+            .await
+            .map_err(|e| Problem::new(condition::COMPARISON_ERROR, e))
     }
 
     /// Objects this app tracked before (from its status) that are no longer desired, still

@@ -46,6 +46,8 @@ enum Command {
     Run(commands::run::Args),
     /// Serve the web UI, HTTP API, Git webhooks, probes and metrics (without the controller).
     Server(commands::server::Args),
+    /// SOPS files with age keys: encrypt, decrypt, edit, rotate, keygen (compatible with sops).
+    Secret(commands::secret::Args),
     /// Pipeline step: validate manifests offline against bundled Kubernetes schemas and CRDs.
     Validate(commands::validate::Args),
     /// Print ferry's version.
@@ -89,6 +91,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Command::Run(args) => commands::run::run(&args).await.map(|()| 0),
             Command::Server(args) => commands::server::run(&args).await.map(|()| 0),
             Command::Preview(args) => commands::preview::run(&args).await,
+            Command::Secret(args) => commands::secret::run(&args).map(|()| 0),
             Command::Validate(args) => commands::validate::run(&args).await,
             Command::Version(args) => commands::version::run(&args).map(|()| 0),
         }

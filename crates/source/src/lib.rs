@@ -14,6 +14,10 @@
 //!   `helm template`, charts from a checkout, a chart repository or an OCI registry). All give
 //!   [`render::Manifest`]s. [`render::RenderTools`] finds `helm` and `kustomize`
 //!   (`$FERRY_HELM`, `$FERRY_KUSTOMIZE`, else `PATH`) and caches pulled charts.
+//! - [`render::sops`] decrypts SOPS-encrypted files during a render with the age keys in
+//!   [`SourceRender::keys`](render::SourceRender::keys) (the app's project's keys), after their
+//!   MAC verifies; clear values stay in memory or, for helm and kustomize inputs, in the
+//!   render's private temporary directory until the tool ends.
 //! - [`command::run_command`] is the one runner for external programs (git, helm, kustomize):
 //!   timeout, bounded output, cleared environment, secrets masked in errors.
 //!

@@ -140,6 +140,7 @@ fn from_checkout(root: &Path, path: &str, options: Value) -> HelmRender {
         },
         options: HelmOptions::from_json(Some(&options)).unwrap(),
         value_refs: BTreeMap::new(),
+        keys: Default::default(),
     }
 }
 
@@ -155,6 +156,7 @@ fn from_repository(url: &str, chart: &str, version: &str, options: Value) -> Hel
         },
         options: HelmOptions::from_json(Some(&options)).unwrap(),
         value_refs: BTreeMap::new(),
+        keys: Default::default(),
     }
 }
 

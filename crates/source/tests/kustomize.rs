@@ -15,6 +15,7 @@ fn request(root: &std::path::Path, path: &str, options: Value) -> KustomizeRende
         checkout_root: root.to_owned(),
         path: path.into(),
         options: KustomizeOptions::from_json(Some(&options)).unwrap(),
+        keys: Default::default(),
     }
 }
 

@@ -10,6 +10,7 @@ pub(crate) mod kube;
 pub(crate) mod output;
 pub(crate) mod preview;
 pub(crate) mod run;
+pub(crate) mod secret;
 pub(crate) mod server;
 pub(crate) mod validate;
 pub(crate) mod version;

@@ -126,6 +126,11 @@ impl Controller {
         self.spawn();
     }
 
+    /// The controller's `--cache-dir`.
+    pub fn cache_dir(&self) -> PathBuf {
+        self._cache.path().join("cache")
+    }
+
     /// The controller's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -46,6 +46,8 @@ pub fn source_render(
         kustomize: source.kustomize.clone(),
         credentials,
         value_refs: value_refs.clone(),
+        // SOPS keys are the project's: the controller sets them (a preview has none).
+        keys: Default::default(),
     }
 }
 

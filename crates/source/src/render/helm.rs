@@ -175,6 +175,8 @@ pub struct HelmRender {
     pub options: HelmOptions,
     /// Checkouts of the app's other sources by `ref` name, for `$ref/…` value files.
     pub value_refs: BTreeMap<String, PathBuf>,
+    /// The age keys SOPS-encrypted value files are decrypted with.
+    pub keys: ferry_secrets::KeyRing,
 }
 
 /// Renders a Helm chart with `helm template`. See the [module docs](self).
@@ -272,10 +274,32 @@ pub async fn render_helm(
     for api in opts.api_versions.iter().filter(|a| !a.is_empty()) {
         args.extend(["--api-versions".into(), api.clone()]);
     }
+    // Clear values of decrypted SOPS value files, masked in helm's messages.
+    let mut clear_values: Vec<String> = Vec::new();
+    let mut sops_dir: Option<tempfile::TempDir> = None;
     for (i, file) in opts.value_files.iter().enumerate() {
         let field = format!("helm.valueFiles[{i}]");
         match resolve_file(file, &field, &value_root, &value_base, &req.value_refs)? {
-            Some(path) => args.extend(["--values".into(), path.to_string_lossy().into_owned()]),
+            Some(path) => {
+                // A SOPS-encrypted values file is decrypted into the private work directory
+                // (removed when this render ends); helm reads the clear copy.
+                let path = match super::sops::read_if_encrypted(&path, file)? {
+                    Some(text) => {
+                        // A directory of its own, marked for removal after a crash.
+                        let dir = match &sops_dir {
+                            Some(d) => d,
+                            None => sops_dir.insert(tools.private_dir("sops-helm-")?),
+                        };
+                        let clear = dir.path().join(format!("values-{i}.yaml"));
+                        clear_values.extend(super::sops::write_decrypted(
+                            file, &text, &clear, &req.keys,
+                        )?);
+                        clear
+                    }
+                    None => path,
+                };
+                args.extend(["--values".into(), path.to_string_lossy().into_owned()]);
+            }
             None if opts.ignore_missing_value_files => {
                 tracing::debug!(file, chart = %chart_label, "skipping missing values file");
             }
@@ -333,7 +357,7 @@ pub async fn render_helm(
             let message = split_failure(err, "helm", tools::HELM_ENV)?;
             return Err(RenderError::HelmTemplate {
                 chart: chart_label,
-                message,
+                message: super::sops::redact_clear(&message, &clear_values),
             });
         }
     };
@@ -344,7 +368,7 @@ pub async fn render_helm(
             limit: tools.max_output(),
         });
     }
-    parse_template_output(&chart_label, &out.stdout_text())
+    parse_template_output(&chart_label, &out.stdout_text(), &req.keys)
 }
 
 /// The inline values (`valuesObject`, else `values`) as YAML text, if any.
@@ -434,7 +458,11 @@ fn resolve_file(
 
 /// Splits `helm template` output at its `---` lines and reads each document, named by its
 /// `# Source:` comment.
-fn parse_template_output(chart: &str, text: &str) -> Result<Vec<Manifest>, RenderError> {
+fn parse_template_output(
+    chart: &str,
+    text: &str,
+    keys: &ferry_secrets::KeyRing,
+) -> Result<Vec<Manifest>, RenderError> {
     let mut out = Vec::new();
     let mut chunk = String::new();
     let flush = |chunk: &mut String, out: &mut Vec<Manifest>| {
@@ -443,7 +471,7 @@ fn parse_template_output(chart: &str, text: &str) -> Result<Vec<Manifest>, Rende
             .find_map(|l| l.strip_prefix("# Source: "))
             .map(|s| s.trim().to_owned())
             .unwrap_or_else(|| format!("{chart} (helm template output)"));
-        let result = push_rendered(&file, chunk, out);
+        let result = push_rendered(&file, chunk, keys, out);
         chunk.clear();
         result
     };
@@ -907,13 +935,17 @@ mod tests {
     #[test]
     fn template_output_is_split_by_source() {
         let out = "---\n# Source: c/templates/a.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\n# Source: c/templates/b.yaml\napiVersion: v1\nkind: Secret\nmetadata:\n  name: b\n";
-        let got = parse_template_output("c", out).unwrap();
+        let got = parse_template_output("c", out, &Default::default()).unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].source_file, "c/templates/a.yaml");
         assert_eq!(got[1].source_file, "c/templates/b.yaml");
         assert_eq!(got[1].line, 2);
-        let err =
-            parse_template_output("c", "---\n# Source: c/templates/x.yaml\nkind: [\n").unwrap_err();
+        let err = parse_template_output(
+            "c",
+            "---\n# Source: c/templates/x.yaml\nkind: [\n",
+            &Default::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().starts_with("c/templates/x.yaml:"), "{err}");
     }
 }

@@ -251,6 +251,9 @@ pub struct KustomizeRender {
     pub path: String,
     /// `spec.source.kustomize`.
     pub options: KustomizeOptions,
+    /// The age keys SOPS-encrypted `secretGenerator` inputs and output objects are decrypted
+    /// with.
+    pub keys: ferry_secrets::KeyRing,
 }
 
 /// The kustomization file in `dir`, if there is one.
@@ -275,24 +278,48 @@ pub async fn render_kustomize(
             KUSTOMIZATION_FILES.join(", ")
         ),
     })?;
-    check_kustomization_tree(&root, &dir, &mut BTreeSet::new())?;
+    let mut sops_inputs = Vec::new();
+    check_kustomization_tree(&root, &dir, &mut BTreeSet::new(), &mut sops_inputs)?;
     let edits = req.options.edits()?;
 
-    let work = tools.private_dir("kustomize-")?;
+    // A render that decrypts inputs marks its directory, so a crashed process's leftovers can
+    // be found and removed at the next start.
+    let work = tools.private_dir(if sops_inputs.is_empty() {
+        "kustomize-"
+    } else {
+        "sops-kustomize-"
+    })?;
     let home = work.path().join("home");
     prepare_home(&home)?;
     let copy = work.path().join("checkout");
     // kustomize names files by absolute path: show them relative to the checkout.
-    let relative_paths = |message: String| {
-        message
-            .replace(&format!("{}/", copy.display()), "")
-            .replace(&format!("{}/", root.display()), "")
+    // Clear values of decrypted SOPS inputs, masked in kustomize's messages.
+    let mut clear_values = Vec::new();
+    let relative_paths = |message: String, clear: &[String]| {
+        super::sops::redact_clear(
+            &message
+                .replace(&format!("{}/", copy.display()), "")
+                .replace(&format!("{}/", root.display()), ""),
+            clear,
+        )
     };
-    let build_dir = if edits.is_empty() {
+    let build_dir = if edits.is_empty() && sops_inputs.is_empty() {
         dir.clone()
     } else {
         copy_tree(&root, &copy)?;
         let copied = copy.join(dir.strip_prefix(&root).unwrap_or(Path::new("")));
+        // SOPS-encrypted secretGenerator inputs, decrypted in the private copy only (removed
+        // with it when this render ends).
+        for (input, text) in &sops_inputs {
+            let rel = input.strip_prefix(&root).unwrap_or(input);
+            let shown = display_relative(&root, input);
+            clear_values.extend(super::sops::write_decrypted(
+                &shown,
+                text,
+                &copy.join(rel),
+                &req.keys,
+            )?);
+        }
         for edit in edits {
             let action = edit[..3.min(edit.len())].join(" ");
             let spec = tools.kustomize_command(&home, &copied, edit);
@@ -301,7 +328,7 @@ pub async fn render_kustomize(
                     Ok(message) => RenderError::Kustomize {
                         path: rel.clone(),
                         action,
-                        message: relative_paths(message),
+                        message: relative_paths(message, &clear_values),
                     },
                     Err(e) => e,
                 }
@@ -327,7 +354,7 @@ pub async fn render_kustomize(
             return Err(RenderError::Kustomize {
                 path: rel,
                 action: "build".into(),
-                message: relative_paths(message),
+                message: relative_paths(message, &clear_values),
             });
         }
     };
@@ -344,7 +371,7 @@ pub async fn render_kustomize(
         format!("{rel}/{file_name}")
     };
     let mut manifests = Vec::new();
-    push_rendered(&file, &out.stdout_text(), &mut manifests)?;
+    push_rendered(&file, &out.stdout_text(), &req.keys, &mut manifests)?;
     Ok(manifests)
 }
 
@@ -358,11 +385,14 @@ fn is_remote(entry: &str) -> bool {
 }
 
 /// Checks the kustomization in `dir` (canonical) and, recursively, every local directory it
-/// uses as a resource, base or component: all inside `root`, no symlink leading out.
+/// uses as a resource, base or component: all inside `root`, no symlink leading out. Collects
+/// the resource files and `secretGenerator` inputs (`files`, `envs`) that are SOPS-encrypted,
+/// with their text.
 fn check_kustomization_tree(
     root: &Path,
     dir: &Path,
     seen: &mut BTreeSet<PathBuf>,
+    sops_inputs: &mut Vec<(PathBuf, String)>,
 ) -> Result<(), RenderError> {
     if !seen.insert(dir.to_path_buf()) {
         return Ok(());
@@ -395,11 +425,48 @@ fn check_kustomization_tree(
             };
             match resolve_inside(root, &base, entry) {
                 Ok(Some(target)) if target.is_dir() => {
-                    check_kustomization_tree(root, &target, seen)?;
+                    check_kustomization_tree(root, &target, seen, sops_inputs)?;
+                }
+                // A SOPS-encrypted resource file is decrypted before the build: kustomize
+                // reorders fields, which would break the MAC over the file's values.
+                Ok(Some(target))
+                    if target.is_file() && !sops_inputs.iter().any(|(p, _)| *p == target) =>
+                {
+                    let shown = display_relative(root, &target);
+                    if let Some(text) = super::sops::read_if_encrypted(&target, &shown)? {
+                        sops_inputs.push((target, text));
+                    }
                 }
                 Ok(_) => {}
                 Err(RenderError::PathEscapes { .. }) => return Err(escapes()),
                 Err(e) => return Err(e),
+            }
+        }
+    }
+    for generator in doc
+        .get("secretGenerator")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let files = generator.get("files").and_then(Value::as_array);
+        let envs = generator.get("envs").and_then(Value::as_array);
+        let env = generator.get("env").into_iter();
+        let entries = files
+            .into_iter()
+            .flatten()
+            .chain(envs.into_iter().flatten())
+            .chain(env);
+        for entry in entries.filter_map(Value::as_str) {
+            // `key=path` or `path`.
+            let file = entry.split_once('=').map_or(entry, |(_, path)| path);
+            if let Ok(Some(target)) = resolve_inside(root, &base, file)
+                && target.is_file()
+                && !sops_inputs.iter().any(|(p, _)| *p == target)
+                && let Some(text) =
+                    super::sops::read_if_encrypted(&target, &display_relative(root, &target))?
+            {
+                sops_inputs.push((target, text));
             }
         }
     }

@@ -46,9 +46,11 @@ use crate::command::CommandError;
 pub mod application;
 pub mod helm;
 pub mod kustomize;
+pub mod sops;
 pub mod source;
 mod tools;
 
+pub use ferry_secrets::KeyRing;
 pub use helm::{ChartSource, HelmOptions, HelmRender, render_helm};
 pub use kustomize::{KustomizeOptions, KustomizeRender, render_kustomize};
 pub use source::{RenderedSource, SourceRender, SourceType, render_source};
@@ -300,6 +302,10 @@ pub enum RenderError {
         /// The ref name.
         reference: String,
     },
+    /// A SOPS-encrypted file could not be decrypted: no allowed key opens it, its MAC does not
+    /// verify, a value is tampered with, or it uses keys ferry does not support.
+    #[error(transparent)]
+    Sops(#[from] ferry_secrets::SopsError),
     /// `kustomize build` or one of the `kustomize edit` commands that apply overrides failed.
     #[error("kustomize {action} in {path:?} failed: {message}")]
     Kustomize {
@@ -320,8 +326,19 @@ pub fn render_directory(
     app_path: &str,
     opts: &DirectoryOptions,
 ) -> Result<Vec<Manifest>, RenderError> {
+    render_directory_with_keys(checkout_root, app_path, opts, &KeyRing::new())
+}
+
+/// [`render_directory`], decrypting SOPS-encrypted files with `keys` ([`sops`]).
+pub fn render_directory_with_keys(
+    checkout_root: &Path,
+    app_path: &str,
+    opts: &DirectoryOptions,
+    keys: &KeyRing,
+) -> Result<Vec<Manifest>, RenderError> {
     let (root, resolved) = resolve_app_dir(checkout_root, app_path)?;
     let walker = Walker {
+        keys,
         root: &root,
         recurse: opts.recurse,
         include: compile_pattern("include", opts.include.as_deref())?,
@@ -396,9 +413,12 @@ pub(crate) fn resolve_inside(
 pub(crate) fn push_rendered(
     file: &str,
     text: &str,
+    keys: &KeyRing,
     out: &mut Vec<Manifest>,
 ) -> Result<(), RenderError> {
-    for (line, value) in parse_yaml(file, text)? {
+    let mut docs = parse_yaml(file, text)?;
+    sops::decrypt_output_documents(file, text, &mut docs, keys)?;
+    for (line, value) in docs {
         push_objects(file, line, value, "the document".to_owned(), out)?;
     }
     Ok(())
@@ -464,6 +484,7 @@ fn is_manifest_name(name: &str) -> bool {
 }
 
 struct Walker<'a> {
+    keys: &'a KeyRing,
     root: &'a Path,
     recurse: bool,
     include: Option<GlobMatcher>,
@@ -576,7 +597,9 @@ impl Walker<'_> {
             ))
         })?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-        let documents = if name.ends_with(".json") {
+        let documents = if let Some(clear) = sops::decrypt_manifest_file(file, text, self.keys)? {
+            clear
+        } else if name.ends_with(".json") {
             parse_json(file, text)?
         } else {
             parse_yaml(file, text)?

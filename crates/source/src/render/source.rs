@@ -19,9 +19,7 @@ use serde_json::Value;
 
 use super::helm::{ChartSource, HelmOptions, HelmRender, render_helm};
 use super::kustomize::{KustomizeOptions, KustomizeRender, kustomization_file, render_kustomize};
-use super::{
-    DirectoryOptions, Manifest, RenderError, RenderTools, render_directory, resolve_app_dir,
-};
+use super::{DirectoryOptions, Manifest, RenderError, RenderTools, resolve_app_dir};
 use crate::git::Credentials;
 
 /// Argo CD's source types (`status.sourceType`).
@@ -79,6 +77,8 @@ pub struct SourceRender {
     pub credentials: Credentials,
     /// Checkouts of the app's other sources by `ref` name, for Helm's `$ref/…` value files.
     pub value_refs: BTreeMap<String, PathBuf>,
+    /// The age keys the app's project may use for SOPS-encrypted files ([`super::sops`]).
+    pub keys: ferry_secrets::KeyRing,
 }
 
 /// What [`render_source`] produced.
@@ -138,7 +138,7 @@ pub fn detect_source_type(req: &SourceRender) -> Result<SourceType, RenderError>
     })
 }
 
-/// Renders one source with the type [`detect_source_type`] picks: [`render_directory`] (on a
+/// Renders one source with the type [`detect_source_type`] picks: [`super::render_directory`] (on a
 /// blocking thread), [`render_kustomize`] or [`render_helm`].
 pub async fn render_source(
     tools: &RenderTools,
@@ -158,18 +158,22 @@ pub async fn render_source(
             let root = checkout()?;
             let path = req.path.clone();
             let opts = req.directory.clone().unwrap_or_default();
-            tokio::task::spawn_blocking(move || render_directory(&root, &path, &opts))
-                .await
-                .map_err(|e| RenderError::Io {
-                    path: req.path.clone(),
-                    source: std::io::Error::other(format!("rendering was interrupted: {e}")),
-                })??
+            let keys = req.keys.clone();
+            tokio::task::spawn_blocking(move || {
+                super::render_directory_with_keys(&root, &path, &opts, &keys)
+            })
+            .await
+            .map_err(|e| RenderError::Io {
+                path: req.path.clone(),
+                source: std::io::Error::other(format!("rendering was interrupted: {e}")),
+            })??
         }
         SourceType::Kustomize => {
             let render = KustomizeRender {
                 checkout_root: checkout()?,
                 path: req.path.clone(),
                 options: KustomizeOptions::from_json(req.kustomize.as_ref())?,
+                keys: req.keys.clone(),
             };
             render_kustomize(tools, &render).await?
         }
@@ -192,6 +196,7 @@ pub async fn render_source(
                 chart,
                 options: HelmOptions::from_json(req.helm.as_ref())?,
                 value_refs: req.value_refs.clone(),
+                keys: req.keys.clone(),
             };
             render_helm(tools, &render).await?
         }

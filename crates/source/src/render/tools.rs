@@ -127,6 +127,28 @@ impl RenderTools {
         locks.entry(key.to_owned()).or_default().clone()
     }
 
+    /// Removes private directories holding decrypted SOPS files (`<cache>/tmp/sops-*`) that a
+    /// process killed in the middle of a render left behind. Call it once at start, before any
+    /// render of this cache directory.
+    pub fn remove_stale_decrypted(&self) -> std::io::Result<usize> {
+        let tmp = self.cache_dir.join("tmp");
+        let Ok(entries) = std::fs::read_dir(&tmp) else {
+            return Ok(0);
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(super::sops::PRIVATE_PREFIX)
+            {
+                std::fs::remove_dir_all(entry.path())?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// A fresh private directory under `<cache>/tmp`, removed when dropped.
     pub(crate) fn private_dir(&self, prefix: &str) -> Result<TempDir, RenderError> {
         let tmp = self.cache_dir.join("tmp");
