@@ -57,6 +57,12 @@ pub struct EngineConfig {
     pub cache_dir: PathBuf,
     /// How many API requests one app makes at once while comparing or applying.
     pub per_app_concurrency: usize,
+    /// Allow `repoURL: file://…` and local paths (tests and demos; off in production: a local
+    /// URL reads any repository the process can read).
+    pub allow_file_repos: bool,
+    /// The protocols kustomize may fetch remote bases with (default `https`, `ssh`; `file`
+    /// is never allowed).
+    pub kustomize_remote_protocols: Vec<String>,
 }
 
 /// What a reconcile remembers about an app between runs, to skip work when nothing changed.
@@ -222,10 +228,12 @@ impl Engine {
             project_store,
             project_writer: Mutex::new(Some(project_writer)),
             destinations: Destinations::new(local, &cfg.namespace),
-            repos: RepoCache::new(cfg.cache_dir.join("repos")),
+            repos: RepoCache::new(cfg.cache_dir.join("repos"))
+                .with_file_repos(cfg.allow_file_repos),
             credentials: RepoCredentials::new(client.clone(), &cfg.namespace),
             renders: Mutex::default(),
-            tools: RenderTools::new(cfg.cache_dir.join("charts")),
+            tools: RenderTools::new(cfg.cache_dir.join("charts"))
+                .with_remote_protocols(cfg.kustomize_remote_protocols.clone()),
             metrics: crate::metrics::ControllerMetrics::default(),
             memos: Mutex::default(),
             refresh_seen: Mutex::default(),
@@ -562,6 +570,19 @@ impl Engine {
                 "spec.destination names no cluster: set destination.server (e.g. https://kubernetes.default.svc) or destination.name",
             ));
         }
+        if let (Some(server), Some(cluster_name)) = (
+            spec.destination.server.as_deref().filter(|s| !s.is_empty()),
+            spec.destination.name.as_deref().filter(|n| !n.is_empty()),
+        ) {
+            // As Argo CD: one field or the other. Checking one and connecting to the other would
+            // let an app past its project's rules.
+            return Err(Problem::new(
+                condition::INVALID_SPEC_ERROR,
+                format!(
+                    "spec.destination sets both server ({server}) and name ({cluster_name}): set only one of them"
+                ),
+            ));
+        }
         let sources = spec.effective_sources();
         if sources.is_empty() {
             return Err(Problem::new(
@@ -595,31 +616,34 @@ impl Engine {
                 ));
             }
         }
-        if !project.spec.permits_destination(
-            spec.destination.server.as_deref(),
-            spec.destination.name.as_deref(),
-            &dest_ns,
-        ) {
-            return Err(Problem::new(
-                condition::INVALID_SPEC_ERROR,
-                format!(
-                    "destination {} namespace {dest_ns:?} is not permitted in project {project_name}: add it to the project's destinations",
-                    spec.destination
-                        .server
-                        .as_deref()
-                        .or(spec.destination.name.as_deref())
-                        .unwrap_or_default()
-                ),
-            ));
-        }
-        let cluster = self
+        // The project is checked against the cluster the destination resolves to (its server
+        // URL and its name), so that neither field can slip past a rule about the other.
+        let resolved = self
             .destinations
-            .resolve(
+            .resolve_destination(
                 spec.destination.server.as_deref(),
                 spec.destination.name.as_deref(),
             )
             .await
             .map_err(|e| Problem::new(condition::INVALID_SPEC_ERROR, e.to_string()))?;
+        let dest_server = Some(resolved.server.as_str());
+        let dest_name = resolved.name.as_deref();
+        if !project
+            .spec
+            .permits_destination(dest_server, dest_name, &dest_ns)
+        {
+            return Err(Problem::new(
+                condition::INVALID_SPEC_ERROR,
+                format!(
+                    "destination {}{} namespace {dest_ns:?} is not permitted in project {project_name}: add it to the project's destinations",
+                    resolved.server,
+                    dest_name
+                        .map(|n| format!(" (cluster {n})"))
+                        .unwrap_or_default(),
+                ),
+            ));
+        }
+        let cluster = resolved.client;
 
         // Sources with `ref` lend their checkout to the others' Helm value files (`$ref/...`).
         let mut value_refs = BTreeMap::new();
@@ -680,11 +704,9 @@ impl Engine {
                 ));
             }
             if namespaced
-                && !project.spec.permits_destination(
-                    spec.destination.server.as_deref(),
-                    spec.destination.name.as_deref(),
-                    &o.key.namespace,
-                )
+                && !project
+                    .spec
+                    .permits_destination(dest_server, dest_name, &o.key.namespace)
             {
                 return Err(Problem::new(
                     condition::INVALID_SPEC_ERROR,

@@ -48,11 +48,12 @@ pub mod kustomize;
 pub mod source;
 mod tools;
 
-pub use helm::{ChartSource, HelmOptions, HelmRender, render_helm};
+pub use helm::{ChartSource, HelmOptions, HelmRender, check_release_name, render_helm};
 pub use kustomize::{KustomizeOptions, KustomizeRender, render_kustomize};
 pub use source::{RenderedSource, SourceRender, SourceType, render_source};
 pub use tools::{
-    DEFAULT_MAX_RENDER_BYTES, DEFAULT_TOOL_TIMEOUT, HELM_ENV, KUSTOMIZE_ENV, RenderTools,
+    DEFAULT_MAX_RENDER_BYTES, DEFAULT_REMOTE_BASE_PROTOCOLS, DEFAULT_TOOL_TIMEOUT, HELM_ENV,
+    KUSTOMIZE_ENV, RenderTools,
 };
 
 /// Which files of a directory source to read (Argo CD's `spec.source.directory`).
@@ -92,6 +93,25 @@ pub enum RenderError {
     PathEscapes {
         /// The offending path, as given or relative to the checkout root.
         path: String,
+    },
+    /// A kustomization names a remote base over a protocol the operator does not allow
+    /// (`file://` never).
+    #[error(
+        "{file}: {field} entry {entry:?} is fetched over {protocol}, which is not allowed for remote bases \
+         (allowed: {allowed}); use a path inside the repository, or ask the operator to allow the protocol \
+         with --kustomize-remote-protocols (file is never allowed)"
+    )]
+    RemoteBaseRefused {
+        /// The kustomization file, relative to the checkout.
+        file: String,
+        /// `resources`, `bases`, `components`, … or `kustomize.components` of the app.
+        field: String,
+        /// The entry.
+        entry: String,
+        /// The protocol it would be fetched with.
+        protocol: String,
+        /// The protocols allowed, comma-separated.
+        allowed: String,
     },
     /// The app path does not exist at this revision.
     #[error(
