@@ -203,9 +203,10 @@ struct Problem {
 
 impl Problem {
     fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        // Conditions, logs and Events all show this message: no credentials in URLs.
         Problem {
             kind,
-            message: message.into(),
+            message: ferry_core::redact::redact_urls_in_text(&message.into()),
         }
     }
 }
@@ -863,7 +864,9 @@ impl Engine {
             )
         };
         let started = std::time::Instant::now();
-        let repo = crate::metrics::RepoLabels { repo: url.clone() };
+        let repo = crate::metrics::RepoLabels {
+            repo: ferry_core::redact::redact_url(url),
+        };
         let git_failed = |e: ferry_source::GitError| {
             self.metrics.git_errors.get_or_create(&repo).inc();
             Problem::new(condition::COMPARISON_ERROR, e.to_string())
@@ -991,7 +994,9 @@ impl Engine {
                     .inspect(|_| {
                         self.metrics
                             .render_seconds
-                            .get_or_create(&crate::metrics::RepoLabels { repo: url.clone() })
+                            .get_or_create(&crate::metrics::RepoLabels {
+                                repo: ferry_core::redact::redact_url(url),
+                            })
                             .observe(started.elapsed().as_secs_f64());
                     })
                     .map_err(|e| {
@@ -1064,11 +1069,11 @@ impl Engine {
                 EventType::Warning
             },
             reason: "OperationCompleted".into(),
-            note: Some(format!(
+            note: Some(ferry_core::redact::redact_urls_in_text(&format!(
                 "Sync operation to {} {}: {message}",
                 short(revision),
                 if ok { "succeeded" } else { "failed" }
-            )),
+            ))),
             action: "Sync".into(),
             secondary: None,
         };
@@ -1259,6 +1264,8 @@ pub(crate) fn ignore_rules(app: &Application, key: &ResourceKey) -> crate::compa
 
 /// Sets or updates a condition of `kind`.
 fn set_condition(status: &mut ApplicationStatus, kind: &str, message: &str) {
+    let redacted = ferry_core::redact::redact_urls_in_text(message);
+    let message = redacted.as_str();
     if let Some(c) = status.conditions.iter_mut().find(|c| c.type_ == kind) {
         if c.message != message {
             c.message = message.to_string();

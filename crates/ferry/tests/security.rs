@@ -368,3 +368,187 @@ spec:
     ]);
     assert!(cm.trim().is_empty(), "applied: {cm}");
 }
+
+// (d) and the canary -------------------------------------------------------------------------
+
+/// An HTTP GET with an optional bearer token; returns (status, body).
+fn get(addr: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = bearer
+        .as_deref()
+        .map(|b| vec![("Authorization", b)])
+        .unwrap_or_default();
+    let reply = ferry_testsupport::http::request(addr.parse().unwrap(), "GET", path, &headers, b"");
+    (reply.status, reply.body)
+}
+
+/// Signs in as admin (the initial password from its Secret) and returns an API token.
+fn admin_token(w: &World, addr: &str) -> String {
+    let password = w.kubectl().run(&[
+        "get",
+        "secret",
+        "ferry-initial-admin-secret",
+        "-o",
+        "jsonpath={.data.password}",
+    ]);
+    use base64::Engine as _;
+    let password = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(password.trim())
+            .unwrap(),
+    )
+    .unwrap();
+    let body = serde_json::json!({"username": "admin", "password": password}).to_string();
+    let reply = ferry_testsupport::http::request(
+        addr.parse().unwrap(),
+        "POST",
+        "/api/v1/session",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    );
+    assert_eq!(reply.status, 200, "login: {}", reply.body);
+    let v: Value = serde_json::from_str(&reply.body).unwrap();
+    v["token"].as_str().unwrap().to_owned()
+}
+
+/// A unique string: a Secret's value in Git, the password of a repository Secret, and the
+/// password in an Application's `repoURL` userinfo. After a full scenario (sync, refresh, diff,
+/// a failing repository) it is searched for, plain and base64-encoded, in ferry's log, every API
+/// answer, every UI page, the Events, and `/metrics` on both listeners: it must appear nowhere.
+/// Anonymous `/metrics` on the UI/API port is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_canary_appears_in_no_output() {
+    use base64::Engine as _;
+    let canary = format!(
+        "canary{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let canary_b64 = base64::engine::general_purpose::STANDARD.encode(&canary);
+
+    let cluster = ferry_testsupport::Cluster::shared();
+    let ns = cluster.namespace("sec-canary").await;
+    ferry_ok(cluster.kubeconfig(), &["install", "--namespace", ns.name()]);
+    let controller = Controller::start_command(
+        cluster.kubeconfig(),
+        &[
+            "run",
+            "--namespace",
+            ns.name(),
+            "--poll-interval",
+            "1s",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let w = World { ns, controller };
+    let ns = w.ns.name().to_owned();
+
+    // A repository over HTTP whose password is the canary, and a Secret whose value is too.
+    let repo = GitRepo::new();
+    repo.write(
+        "app/secret.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: canary\nstringData:\n  token: {canary}\n"
+        ),
+    )
+    .write("app/cm.yaml", &configmap("plain", "1"))
+    .commit("a Secret");
+    let root = repo.bare_dir().parent().unwrap().to_path_buf();
+    let server = ferry_testsupport::git_http::serve(root, "ci", &canary).await;
+    let url = format!("{}/repo.git", server.base_url);
+    w.apply(&format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: repo\n  labels:\n    argocd.argoproj.io/secret-type: repository\n\
+         stringData:\n  url: {url}\n  username: ci\n  password: {canary}\n"
+    ));
+    w.apply(&application("web", &url, "app", &ns, AUTOMATED));
+    // Someone put credentials into a repoURL; the host does not answer.
+    let leaky_url = format!("http://ci:{canary}@127.0.0.1:9/private.git");
+    w.apply(&application("leaky", &leaky_url, "app", &ns, AUTOMATED));
+    w.wait_synced_healthy("web").await;
+    w.wait_app("leaky", "a ComparisonError", |a| {
+        has_condition(a, "ComparisonError", &["127.0.0.1:9"])
+    })
+    .await;
+    // Drift, then self-heal: another sync, with its Events and history.
+    w.kubectl().run(&["delete", "configmap", "plain"]);
+    w.wait_object(&["configmap", "plain"], "configmap plain back", |o| {
+        o.is_some()
+    })
+    .await;
+    w.wait_synced_healthy("web").await;
+
+    let addr = w.controller.logged_address("serving the API");
+    let metrics_addr = w.controller.logged_address("serving /metrics");
+    // (d) anonymous /metrics on the UI/API port is refused.
+    let (status, body) = get(&addr, "/metrics", None);
+    assert!(
+        status == 401 && !body.contains("ferry_app_info"),
+        "anonymous /metrics on the UI port: {status} {body}"
+    );
+    let token = admin_token(&w, &addr);
+    let t = Some(token.as_str());
+
+    let mut outputs: Vec<(String, String)> = Vec::new();
+    let resource = format!(
+        "/applications/web/resource?group=&version=v1&kind=Secret&namespace={ns}&name=canary"
+    );
+    for path in [
+        "/api/v1/applications",
+        "/api/v1/applications/web",
+        "/api/v1/applications/leaky",
+        "/api/v1/applications/web/history",
+        "/api/v1/applications/web/diff",
+        "/api/v1/applications/leaky/diff",
+        "/api/v1/session/userinfo",
+        "/",
+        "/applications/web",
+        "/applications/leaky",
+        "/applications/web/diff",
+        "/applications/leaky/diff",
+        resource.as_str(),
+        "/metrics",
+    ] {
+        let (status, body) = get(&addr, path, t);
+        assert!(
+            status < 500 || path.contains("leaky"),
+            "{path}: {status} {body}"
+        );
+        outputs.push((format!("GET {path} ({status})"), body));
+    }
+    // The Secret's page really is the Secret (so the search below means something).
+    let secret_page = &outputs[12].1;
+    assert!(secret_page.contains("canary"), "{secret_page}");
+    let (_, metrics) = get(&metrics_addr, "/metrics", None);
+    assert!(metrics.contains("ferry_app_info{"), "{metrics}");
+    outputs.push(("metrics listener".into(), metrics));
+    outputs.push((
+        "Events".into(),
+        w.kubectl().run(&["get", "events", "-o", "json"]),
+    ));
+    outputs.push(("ferry's log".into(), w.controller.log()));
+    let leaky = w.app("leaky").unwrap();
+    // Its conditions (the spec holds what its author wrote).
+    outputs.push((
+        "conditions of leaky".into(),
+        leaky["status"]["conditions"].to_string(),
+    ));
+
+    for (what, text) in &outputs {
+        for needle in [&canary, &canary_b64] {
+            assert!(
+                !text.contains(needle.as_str()),
+                "the canary {needle} shows in {what}:\n{}",
+                text.lines()
+                    .filter(|l| l.contains(needle.as_str()))
+                    .take(5)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+    }
+}

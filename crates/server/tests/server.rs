@@ -420,10 +420,13 @@ async fn api_needs_authentication_unless_insecure() {
         .await;
         assert_eq!(code, 401, "{method} {path} with a made-up token");
     }
-    for path in ["/healthz", "/readyz", "/metrics"] {
+    for path in ["/healthz", "/readyz"] {
         let (code, body) = http(s.addr, "GET", path, &[], b"").await;
         assert_eq!(code, 200, "{path}: {body}");
     }
+    // /metrics names every app, project and repository: signed-in callers only here.
+    let (code, body) = http(s.addr, "GET", "/metrics", &[], b"").await;
+    assert_eq!(code, 401, "anonymous /metrics: {body}");
     // With --insecure-no-auth everything is open, as the admin.
     let open = start(&ns, true, WebhookSecretSource::None).await;
     let (code, body) = http(open.addr, "GET", "/api/v1/session/userinfo", &[], b"").await;
@@ -832,9 +835,17 @@ async fn logins_sessions_roles_projects_and_api_tokens() {
     .await;
     assert_eq!(r.header("location"), Some("/login?error=locked&next=%2F"));
     // Other accounts are not affected.
-    log_in(s.addr, "admin", &password).await;
+    let (token, _, _) = log_in(s.addr, "admin", &password).await;
 
-    let (_, metrics) = http(s.addr, "GET", "/metrics", &[], b"").await;
+    let bearer = format!("Bearer {token}");
+    let (_, metrics) = http(
+        s.addr,
+        "GET",
+        "/metrics",
+        &[("Authorization", bearer.as_str())],
+        b"",
+    )
+    .await;
     assert!(
         metrics.contains(r#"ferry_login_attempts_total{result="locked"} 2"#),
         "{metrics}"
@@ -1297,8 +1308,18 @@ async fn webhooks_are_verified_and_refresh_matching_apps() {
     assert_eq!(code, 202, "{out}");
     assert_eq!(json_of(&out)["status"], "ignored");
 
-    // Metrics.
-    let (code, metrics) = http(s.addr, "GET", "/metrics", &[], b"").await;
+    // Metrics (signed in).
+    let password = secret_value(&ns, "ferry-initial-admin-secret", "password").await;
+    let (token, _, _) = log_in(s.addr, "admin", &password).await;
+    let bearer = format!("Bearer {token}");
+    let (code, metrics) = http(
+        s.addr,
+        "GET",
+        "/metrics",
+        &[("Authorization", bearer.as_str())],
+        b"",
+    )
+    .await;
     assert_eq!(code, 200);
     for expected in [
         r#"ferry_webhook_requests_total{provider="github",result="accepted"} 1"#,

@@ -626,25 +626,9 @@ fn url_password(url: &str) -> Option<String> {
     (!password.is_empty()).then(|| password.to_owned())
 }
 
-/// Masks the password in `scheme://user:password@host/…`; other URLs are returned unchanged.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            if userinfo.contains(':') {
-                format!("{scheme}://{user}:***@{host}{path}")
-            } else {
-                url.to_owned()
-            }
-        }
-        None => url.to_owned(),
-    }
-}
+/// The URL with its userinfo masked (`https://***@host/repo`): the one helper in
+/// [`ferry_core::redact`].
+pub use ferry_core::redact::redact_url;
 
 /// The key under which a repository is cached: userinfo dropped, scheme and host lower-cased,
 /// trailing `/` and `.git` removed. `HTTPS://Example.com/org/Repo.git/` and
@@ -1612,8 +1596,9 @@ mod tests {
 
     #[test]
     fn redacts_url_passwords() {
-        assert_eq!(redact_url("https://u:secret@h/r"), "https://u:***@h/r");
-        assert_eq!(redact_url("https://u@h/r"), "https://u@h/r");
+        assert_eq!(redact_url("https://u:secret@h/r"), "https://***@h/r");
+        assert_eq!(redact_url("https://token@h/r"), "https://***@h/r");
+
         assert_eq!(redact_url("git@h:r"), "git@h:r");
         assert_eq!(
             url_password("https://u:secret@h/r").as_deref(),

@@ -167,7 +167,7 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     let client = args.kube.client().await?;
     let mut metrics = ferry_server::Metrics::new();
-    let engine = args.controller.engine(client, &mut metrics)?;
+    let engine = args.controller.engine(client.clone(), &mut metrics)?;
     let serving = async {
         match args.metrics_listen.as_str() {
             "off" => std::future::pending().await,
@@ -177,9 +177,15 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
                         "--metrics-listen {listen:?} is not an address like 127.0.0.1:8082 (or off): {e}"
                     )
                 })?;
-                ferry_server::serve_metrics(addr, metrics, super::server::shutdown_signal())
-                    .await
-                    .map_err(anyhow::Error::from)
+                let apps = kube::Api::namespaced(client, &args.controller.namespace);
+                ferry_server::serve_metrics(
+                    addr,
+                    std::sync::Arc::new(metrics),
+                    Some(apps),
+                    super::server::shutdown_signal(),
+                )
+                .await
+                .map_err(anyhow::Error::from)
             }
         }
     };

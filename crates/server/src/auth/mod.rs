@@ -303,7 +303,8 @@ pub async fn require_auth(
         return next.run(request).await;
     }
     let path = request.uri().path();
-    if !path.starts_with("/api/") && is_safe(request.method()) {
+    // Pages redirect to the login page; the API and /metrics (machines) get 401.
+    if !path.starts_with("/api/") && path != "/metrics" && is_safe(request.method()) {
         let target = request
             .uri()
             .path_and_query()
