@@ -1342,3 +1342,60 @@ async fn webhooks_are_verified_and_refresh_matching_apps() {
     assert!(metrics.contains(&info), "{info} missing from:\n{metrics}");
     assert_eq!(metrics.matches("ferry_app_info{").count(), 4, "{metrics}");
 }
+
+/// A flood of failed logins: five bad admin passwords lock the admin out, and failures for
+/// made-up names afterwards do not lift that lock (the made-up names' table is bounded apart,
+/// see the limiter's unit test for the 10,001-name case). 200 concurrent bad logins run their
+/// password checks a few at a time while an authenticated request is answered; its latency is
+/// printed (not asserted: the machine's load decides it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn login_floods_keep_the_lock_out_and_the_api_answering() {
+    install_crds();
+    let ns = Cluster::shared().namespace("server-flood").await;
+    default_project(&ns);
+    let s = start(&ns, false, WebhookSecretSource::None).await;
+    let password = secret_value(&ns, "ferry-initial-admin-secret", "password").await;
+    let (token, _, _) = log_in(s.addr, "admin", &password).await;
+    let bearer = format!("Bearer {token}");
+    let json = [("Content-Type", "application/json")];
+    let attempt = |user: String, pass: String| async move {
+        let body = json!({"username": user, "password": pass}).to_string();
+        http(s.addr, "POST", "/api/v1/session", &json, body.as_bytes())
+            .await
+            .0
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("admin".into(), "wrong".into()).await, 401);
+    }
+    assert_eq!(attempt("admin".into(), password.clone()).await, 429);
+
+    // 200 concurrent failures with made-up names, while the admin's session reads the API.
+    let flood: Vec<_> = (0..200)
+        .map(|i| tokio::spawn(attempt(format!("nobody-{i}"), "x".into())))
+        .collect();
+    let started = std::time::Instant::now();
+    let (code, body) = http(
+        s.addr,
+        "GET",
+        "/api/v1/applications",
+        &[("Authorization", bearer.as_str())],
+        b"",
+    )
+    .await;
+    let latency = started.elapsed();
+    assert_eq!(code, 200, "{body}");
+    let mut codes = std::collections::BTreeMap::new();
+    for task in flood {
+        *codes.entry(task.await.unwrap()).or_insert(0) += 1;
+    }
+    eprintln!(
+        "authenticated GET during 200 concurrent bad logins: {} ms; login answers by status: {codes:?}",
+        latency.as_millis()
+    );
+    assert!(
+        codes.keys().all(|c| [401, 503].contains(c)),
+        "failed logins are refused (503 when too many wait): {codes:?}"
+    );
+    // Still locked: the flood reset nothing.
+    assert_eq!(attempt("admin".into(), password).await, 429);
+}

@@ -374,7 +374,8 @@ async fn log_in(
             Ok(auth.sessions.create(&account.name))
         }
         Ok(None) => {
-            auth.limiter.record_failure(username);
+            let known = auth.accounts.is_known(username).await;
+            auth.limiter.record_failure(username, known);
             state.metrics.record_login("failure");
             tracing::warn!(account = %username, "failed login");
             Err(LoginFailure::Invalid)
@@ -397,7 +398,11 @@ pub struct LoginForm {
 
 /// Only paths on this server: `/x`, not `//host` or `https://...`.
 fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    if next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control)
+    {
         next
     } else {
         "/"
@@ -579,6 +584,9 @@ mod tests {
         assert_eq!(safe_next("https://evil.example/"), "/");
         assert_eq!(safe_next("/\\evil.example"), "/");
         assert_eq!(safe_next(""), "/");
+        // A tab or newline could split a header or be dropped by a browser (`/\t/evil`).
+        assert_eq!(safe_next("/\t/evil.example"), "/");
+        assert_eq!(safe_next("/a\r\nSet-Cookie: x=y"), "/");
         assert_eq!(query_value("/a?b=c&d"), "%2Fa%3Fb%3Dc%26d");
     }
 
