@@ -869,8 +869,20 @@ impl Engine {
         };
         let git_failed = |e: ferry_source::GitError| {
             self.metrics.git_errors.get_or_create(&repo).inc();
-            Problem::new(condition::COMPARISON_ERROR, e.to_string())
+            let message = self.credentials.explain_host_key(e.to_string());
+            Problem::new(condition::COMPARISON_ERROR, message)
         };
+        // SSH checks host keys strictly, against the operator's ConfigMap.
+        if ferry_source::git::url_protocol(url) == "ssh" && self.repos.fetch_due(url, max_age) {
+            let known_hosts = self
+                .credentials
+                .known_hosts()
+                .await
+                .map_err(|e| Problem::new(condition::COMPARISON_ERROR, e))?;
+            self.repos
+                .set_known_hosts(&known_hosts)
+                .map_err(|e| Problem::new(condition::COMPARISON_ERROR, e.to_string()))?;
+        }
         let sha = self
             .repos
             .resolve_fresh(url, &creds, revision, max_age)

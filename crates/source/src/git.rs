@@ -280,6 +280,20 @@ impl Git {
         self
     }
 
+    /// Replaces the SSH known hosts (OpenSSH `known_hosts` lines, as in Argo CD's ConfigMap
+    /// `argocd-ssh-known-hosts-cm`, key `ssh_known_hosts`). Hosts not listed are refused.
+    pub fn set_known_hosts(&self, text: &str) -> Result<(), GitError> {
+        self.prepare_home()?;
+        let path = self.home.join("known_hosts");
+        if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
+            return Ok(());
+        }
+        let tmp = self.home.join(".known_hosts.partial");
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(GitError::io("writing the SSH known hosts", &path))
+    }
+
     /// Whether `file://` URLs and local paths are allowed.
     pub fn allows_file_repos(&self) -> bool {
         self.allow_file
@@ -480,15 +494,18 @@ impl Git {
 const CREDENTIAL_HELPER: &str = "credential.helper=!f() { test \"$1\" = get || exit 0; \
      echo \"username=${FERRY_GIT_USERNAME}\"; echo \"password=${FERRY_GIT_PASSWORD}\"; }; f";
 
-/// `GIT_SSH_COMMAND`: batch mode (never prompt), a private known_hosts, the key if any.
+/// `GIT_SSH_COMMAND`: batch mode (never prompt), the known hosts the operator configured
+/// (ConfigMap `argocd-ssh-known-hosts-cm`, see [`Git::set_known_hosts`]) checked strictly, the
+/// key if any. Only `insecure` repositories skip the check.
 fn ssh_command(known_hosts: &Path, key_file: Option<&Path>, insecure: bool) -> String {
     let mut cmd = String::from("ssh -o BatchMode=yes");
     cmd.push_str(" -o UserKnownHostsFile=");
     cmd.push_str(&shell_quote(&known_hosts.to_string_lossy()));
+    cmd.push_str(" -o GlobalKnownHostsFile=/dev/null");
     if insecure {
         cmd.push_str(" -o StrictHostKeyChecking=no");
     } else {
-        cmd.push_str(" -o StrictHostKeyChecking=accept-new");
+        cmd.push_str(" -o StrictHostKeyChecking=yes");
     }
     if let Some(key) = key_file {
         cmd.push_str(" -o IdentitiesOnly=yes -i ");
@@ -799,6 +816,11 @@ impl RepoCache {
             commits: Mutex::default(),
             trees: Mutex::default(),
         }
+    }
+
+    /// Replaces the SSH known hosts; see [`Git::set_known_hosts`].
+    pub fn set_known_hosts(&self, text: &str) -> Result<(), GitError> {
+        self.git.set_known_hosts(text)
     }
 
     /// Allows (or refuses, the default) `file://` URLs and local paths; see
@@ -1637,7 +1659,8 @@ mod tests {
         assert_eq!(
             cmd,
             "ssh -o BatchMode=yes -o UserKnownHostsFile='/h/known hosts' \
-             -o StrictHostKeyChecking=accept-new -o IdentitiesOnly=yes -i '/h/k'"
+             -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes \
+             -o IdentitiesOnly=yes -i '/h/k'"
         );
         assert!(ssh_command(Path::new("/k"), None, true).contains("StrictHostKeyChecking=no"));
     }
