@@ -1399,3 +1399,103 @@ async fn login_floods_keep_the_lock_out_and_the_api_answering() {
     // Still locked: the flood reset nothing.
     assert_eq!(attempt("admin".into(), password).await, 429);
 }
+
+/// A session ends, with its open event stream, on logout; and a session ends when the account's
+/// password changes (here as `ferry account update-password` would change it, in the Secret).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_and_event_streams_end_on_logout_and_password_change() {
+    install_crds();
+    let ns = Cluster::shared().namespace("server-session-end").await;
+    default_project(&ns);
+    let s = start(&ns, false, WebhookSecretSource::None).await;
+    let password = secret_value(&ns, "ferry-initial-admin-secret", "password").await;
+    let addr = s.addr;
+
+    // An open /events stream of a session; logout ends it (the connection closes).
+    let (token, _, _) = log_in(addr, "admin", &password).await;
+    let bearer = format!("Bearer {token}");
+    let stream = {
+        let bearer = bearer.clone();
+        tokio::task::spawn_blocking(move || {
+            ferry_testsupport::http::try_request(
+                addr,
+                "GET",
+                "/events",
+                &[("Authorization", bearer.as_str())],
+                b"",
+            )
+        })
+    };
+    // The stream is open once its first event arrives; give the server a moment by asking
+    // something else with the same session first.
+    let (code, _) = http(
+        addr,
+        "GET",
+        "/api/v1/session/userinfo",
+        &[("Authorization", bearer.as_str())],
+        b"",
+    )
+    .await;
+    assert_eq!(code, 200);
+    let (code, _) = http(
+        addr,
+        "DELETE",
+        "/api/v1/session",
+        &[("Authorization", bearer.as_str())],
+        b"",
+    )
+    .await;
+    assert_eq!(code, 200);
+    let reply = tokio::time::timeout(Duration::from_secs(60), stream)
+        .await
+        .expect("the event stream did not end after logout")
+        .unwrap()
+        .expect("the event stream answered");
+    assert!(reply.body.contains("event: ready"), "{}", reply.body);
+    let (code, _) = http(
+        addr,
+        "GET",
+        "/api/v1/session/userinfo",
+        &[("Authorization", bearer.as_str())],
+        b"",
+    )
+    .await;
+    assert_eq!(code, 401, "the session ended");
+
+    // A new session; the password changes; the session no longer works.
+    let (token, _, _) = log_in(addr, "admin", &password).await;
+    let bearer = format!("Bearer {token}");
+    let hash = ferry_server::auth::accounts::hash_password("a-new-password-1").unwrap();
+    ns.kubectl().run(&[
+        "patch",
+        "secret",
+        ferry_server::auth::accounts::SECRET,
+        "--type=merge",
+        "-p",
+        &json!({"stringData": {"admin.password": hash}}).to_string(),
+    ]);
+    wait_until(
+        "the old session to end after the password change",
+        Duration::from_secs(30),
+        || {
+            let bearer = bearer.clone();
+            async move {
+                let (code, body) = http(
+                    addr,
+                    "GET",
+                    "/api/v1/session/userinfo",
+                    &[("Authorization", bearer.as_str())],
+                    b"",
+                )
+                .await;
+                if code == 401 {
+                    Probe::Done(())
+                } else {
+                    Probe::Pending(format!("{code} {body}"))
+                }
+            }
+        },
+    )
+    .await;
+    log_in(addr, "admin", "a-new-password-1").await;
+}

@@ -269,7 +269,7 @@ pub async fn require_auth(
     let mut principal = None;
     if let Some(token) = bearer(request.headers()) {
         if let Some(session) = auth.sessions.get(&token) {
-            match auth.accounts.account(&session.account).await {
+            match session_account(state.as_ref(), &token, &session).await {
                 Ok(Some(account)) => principal = Some(Principal::from_account(&account, None)),
                 Ok(None) => {}
                 Err(e) => return unavailable(&e),
@@ -284,7 +284,7 @@ pub async fn require_auth(
     } else if let Some(token) = cookie(request.headers(), SESSION_COOKIE)
         && let Some(session) = auth.sessions.get(&token)
     {
-        match auth.accounts.account(&session.account).await {
+        match session_account(state.as_ref(), &token, &session).await {
             Ok(Some(account)) => {
                 if !is_safe(request.method()) {
                     request = match check_csrf(request, &session.csrf_token).await {
@@ -371,7 +371,10 @@ async fn log_in(
             auth.limiter.record_success(username);
             state.metrics.record_login("success");
             tracing::info!(account = %account.name, "login");
-            Ok(auth.sessions.create(&account.name))
+            Ok(auth.sessions.create(
+                &account.name,
+                account.password_hash.as_deref().unwrap_or_default(),
+            ))
         }
         Ok(None) => {
             let known = auth.accounts.is_known(username).await;
@@ -489,6 +492,42 @@ pub async fn create_session(
 }
 
 /// Ends the session of the request's cookie or bearer token.
+/// The account of a live session: `None` (and the session ended) when the account is gone,
+/// disabled or may no longer log in, or its password changed since the session began.
+async fn session_account(
+    state: &ServerState,
+    token: &str,
+    session: &sessions::Session,
+) -> Result<Option<accounts::Account>, AccountError> {
+    let account = state.auth.accounts.account(&session.account).await?;
+    let valid = account.filter(|a| {
+        a.login && a.password_hash.as_deref().unwrap_or_default() == session.password_hash
+    });
+    if valid.is_none() {
+        state.auth.sessions.remove(token);
+    }
+    Ok(valid)
+}
+
+/// Whether the credentials in `headers` (a session or an API token) still hold: for long
+/// answers (event streams) that must end on logout, password change or account disable.
+pub(crate) async fn still_signed_in(state: &ServerState, headers: &HeaderMap) -> bool {
+    if state.config.insecure_no_auth {
+        return true;
+    }
+    let token = bearer(headers).or_else(|| cookie(headers, SESSION_COOKIE));
+    let Some(token) = token else {
+        return false;
+    };
+    match state.auth.sessions.get(&token) {
+        Some(session) => matches!(session_account(state, &token, &session).await, Ok(Some(_))),
+        None => matches!(
+            state.auth.accounts.account_for_token(&token).await,
+            Ok(Some(_))
+        ),
+    }
+}
+
 fn end_session(state: &ServerState, headers: &HeaderMap) {
     for token in [cookie(headers, SESSION_COOKIE), bearer(headers)]
         .into_iter()

@@ -27,6 +27,9 @@ const MAX_ENTRIES: usize = 10_000;
 pub struct Session {
     /// The account logged in.
     pub account: String,
+    /// The account's password hash when the session began: a session ends when the password
+    /// changes.
+    pub password_hash: String,
     /// The token state-changing requests must repeat.
     pub csrf_token: String,
     /// When it ends.
@@ -40,11 +43,13 @@ pub struct SessionStore {
 }
 
 impl SessionStore {
-    /// Starts a session for `account`; returns its token.
-    pub fn create(&self, account: &str) -> (String, Session) {
+    /// Starts a session for `account`, whose password hash is `password_hash`; returns its
+    /// token.
+    pub fn create(&self, account: &str, password_hash: &str) -> (String, Session) {
         let token = random_token(32);
         let session = Session {
             account: account.into(),
+            password_hash: password_hash.into(),
             csrf_token: random_token(24),
             expires: Instant::now() + SESSION_TTL,
         };
@@ -150,11 +155,11 @@ mod tests {
     #[test]
     fn sessions_are_found_by_token_and_removed() {
         let store = SessionStore::default();
-        let (token, session) = store.create("alice");
+        let (token, session) = store.create("alice", "h");
         assert_eq!(store.get(&token).unwrap().account, "alice");
         assert_eq!(store.get(&token).unwrap().csrf_token, session.csrf_token);
         assert!(store.get("nonsense").is_none());
-        let (other, _) = store.create("alice");
+        let (other, _) = store.create("alice", "h");
         assert_ne!(token, other);
         store.remove(&token);
         assert!(store.get(&token).is_none());

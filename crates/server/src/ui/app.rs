@@ -30,6 +30,7 @@ async fn readable_app(
     principal: &Principal,
     name: &str,
 ) -> Result<Application, UiError> {
+    crate::api::check_app_name(name).map_err(UiError::from)?;
     let app = state.apps.get_opt(name).await.map_err(|e| {
         UiError::from(crate::ApiError::kube(
             &format!("reading application {name}"),
