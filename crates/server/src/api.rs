@@ -197,6 +197,10 @@ pub async fn application_diff(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     get_app(&state, &caller, &name).await?;
+    state
+        .costly
+        .check(&caller.name)
+        .map_err(|wait| crate::hardening::too_many("diff", wait))?;
     let diffs = state.engine.diff_app(&name).await.map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -365,6 +369,12 @@ pub async fn refresh_application(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_body(format!("reading the query: {e}")))?;
     get_app_to_change(&state, &caller, &name, "refresh").await?;
+    if query.hard {
+        state
+            .costly
+            .check(&caller.name)
+            .map_err(|wait| crate::hardening::too_many("hard refresh", wait))?;
+    }
     let kind = if query.hard { "hard" } else { "normal" };
     let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: kind}}});
     state

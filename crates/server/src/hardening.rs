@@ -19,6 +19,54 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
      base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// Costly requests (a diff renders the app from Git; a hard refresh drops the render cache)
+/// one user may make per [`COSTLY_WINDOW`].
+pub const COSTLY_PER_WINDOW: u32 = 20;
+/// The window of [`COSTLY_PER_WINDOW`].
+pub const COSTLY_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Counts costly requests per user and refuses them beyond [`COSTLY_PER_WINDOW`] a window.
+#[derive(Debug, Default)]
+pub struct CostlyLimiter {
+    users: std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
+}
+
+impl CostlyLimiter {
+    /// Counts one costly request of `user`; `Err(wait)` when over the limit.
+    pub fn check(&self, user: &str) -> Result<(), std::time::Duration> {
+        self.check_at(user, std::time::Instant::now())
+    }
+
+    fn check_at(&self, user: &str, now: std::time::Instant) -> Result<(), std::time::Duration> {
+        let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        if users.len() >= 10_000 {
+            users.retain(|_, (_, since)| now.saturating_duration_since(*since) < COSTLY_WINDOW);
+        }
+        let entry = users.entry(user.to_owned()).or_insert((0, now));
+        let elapsed = now.saturating_duration_since(entry.1);
+        if elapsed >= COSTLY_WINDOW {
+            *entry = (0, now);
+        }
+        if entry.0 >= COSTLY_PER_WINDOW {
+            return Err(COSTLY_WINDOW - now.saturating_duration_since(entry.1));
+        }
+        entry.0 += 1;
+        Ok(())
+    }
+}
+
+/// A 429 answer for a user over the costly-request limit.
+pub(crate) fn too_many(what: &str, wait: std::time::Duration) -> crate::ApiError {
+    crate::ApiError::new(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "too many {what} requests: at most {COSTLY_PER_WINDOW} a minute per user; try again in {} s",
+            wait.as_secs().max(1)
+        ),
+    )
+}
+
 /// The largest body that is searched for URL credentials; larger ones pass unchanged (ferry
 /// serves none that large but diffs of big objects, which carry no Application URLs).
 const MAX_REDACTED_BODY: usize = 16 << 20;
@@ -102,6 +150,21 @@ mod tests {
             .await
             .unwrap();
         assert!(String::from_utf8_lossy(&body).contains("u:p@"));
+    }
+
+    #[test]
+    fn costly_requests_are_limited_per_user_and_window() {
+        let limiter = CostlyLimiter::default();
+        let t0 = std::time::Instant::now();
+        for _ in 0..COSTLY_PER_WINDOW {
+            assert!(limiter.check_at("alice", t0).is_ok());
+        }
+        assert!(limiter.check_at("alice", t0).is_err());
+        assert!(limiter.check_at("bob", t0).is_ok(), "per user");
+        assert!(
+            limiter.check_at("alice", t0 + COSTLY_WINDOW).is_ok(),
+            "a new window"
+        );
     }
 
     #[test]

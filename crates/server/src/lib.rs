@@ -100,6 +100,8 @@ pub struct ServerState {
     pub client: kube::Client,
     /// The Applications of [`ServerConfig::namespace`].
     pub apps: Api<Application>,
+    /// Costly requests (diffs, hard refreshes) per user.
+    pub costly: hardening::CostlyLimiter,
     /// The process's one metrics registry and the server's own metrics (shared with the
     /// `--metrics-listen` listener, if any).
     pub metrics: Arc<Metrics>,
@@ -201,6 +203,7 @@ impl Server {
             engine,
             client,
             metrics: Arc::new(metrics),
+            costly: hardening::CostlyLimiter::default(),
         });
         if !state.config.insecure_no_auth {
             match state.auth.accounts.ensure_initial_admin_password().await {
@@ -255,8 +258,7 @@ impl Server {
                 });
         }
         tracing::info!(address = %self.addr, "ferry server listening (HTTP)");
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
+        tls::serve_connections(self.listener, None, app, shutdown)
             .await
             .map_err(|source| ServeError::Serve {
                 addr: self.addr,

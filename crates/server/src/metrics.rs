@@ -197,8 +197,7 @@ pub async fn serve_metrics(
         .local_addr()
         .map_err(|source| crate::ServeError::Bind { addr, source })?;
     tracing::info!(address = %addr, "serving /metrics and /healthz");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    crate::tls::serve_connections(listener, None, app, shutdown)
         .await
         .map_err(|source| crate::ServeError::Serve { addr, source })
 }

@@ -1499,3 +1499,38 @@ async fn sessions_and_event_streams_end_on_logout_and_password_change() {
     .await;
     log_in(addr, "admin", "a-new-password-1").await;
 }
+
+/// A client that never finishes its request headers (slow loris) is disconnected after the
+/// header-read timeout; the server keeps answering others meanwhile. Security headers are on
+/// every answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_dropped_and_answers_carry_security_headers() {
+    install_crds();
+    let ns = Cluster::shared().namespace("server-slow").await;
+    default_project(&ns);
+    let s = start(&ns, false, WebhookSecretSource::None).await;
+    let mut slow = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let (code, _) = http(s.addr, "GET", "/healthz", &[], b"").await;
+    assert_eq!(code, 200, "others are answered while a client dawdles");
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    // The server closes the connection (read ends) well before this deadline.
+    let read = tokio::time::timeout(Duration::from_secs(60), slow.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the slow connection was not closed");
+    eprintln!(
+        "slow client dropped after {} ms",
+        started.elapsed().as_millis()
+    );
+
+    let r = http_full(s.addr, "GET", "/login", &[], b"").await;
+    assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    let csp = r.header("content-security-policy").unwrap_or_default();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+}

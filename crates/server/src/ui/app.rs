@@ -527,6 +527,10 @@ pub(crate) async fn diff_page(
     let chrome = Chrome::new(format!("{name}: diff"), &principal);
     let result = async {
         readable_app(&state, &principal, &name).await?;
+        state
+            .costly
+            .check(&principal.name)
+            .map_err(|wait| UiError::from(crate::hardening::too_many("diff", wait)))?;
         let diffs = state.engine.diff_app(&name).await.map_err(|e| {
             UiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
