@@ -753,6 +753,20 @@ mod tests {
     }
 
     #[test]
+    fn yaml_alias_bombs_are_refused() {
+        // `ferry validate` and every render read manifests here: aliases of aliases must not
+        // expand without bound (serde-saphyr's default budget refuses them).
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let p = i - 1;
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        assert!(parse_yaml("bomb.yaml", &bomb).is_err());
+    }
+
+    #[test]
     fn yaml_reads_scalars_like_kubectl() {
         let docs = parse_yaml(
             "f.yaml",
