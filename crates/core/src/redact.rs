@@ -64,10 +64,8 @@ pub fn redact_urls_in_text(text: &str) -> String {
 /// Redacts URLs in every string of `value` (keys are left alone).
 pub fn redact_urls_in_json(value: &mut Value) {
     match value {
-        Value::String(s) => {
-            if s.contains("://") && s.contains('@') {
-                *s = redact_urls_in_text(s);
-            }
+        Value::String(s) if s.contains("://") && s.contains('@') => {
+            *s = redact_urls_in_text(s);
         }
         Value::Array(items) => items.iter_mut().for_each(redact_urls_in_json),
         Value::Object(map) => map.values_mut().for_each(redact_urls_in_json),

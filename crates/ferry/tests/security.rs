@@ -314,7 +314,7 @@ async fn a_file_repo_url_needs_the_operator_flag() {
 #[tokio::test]
 async fn a_destination_with_server_and_name_cannot_bypass_the_project() {
     let w = World::start("sec-destination").await;
-    w.apply(&format!(
+    w.apply(
         r#"apiVersion: argoproj.io/v1alpha1
 kind: AppProject
 metadata:
@@ -324,8 +324,8 @@ spec:
   destinations:
   - name: dev
     namespace: "*"
-"#
-    ));
+"#,
+    );
     let repo = GitRepo::new();
     repo.write("app/cm.yaml", &configmap("escaped", "in-cluster"))
         .commit("a ConfigMap");

@@ -393,7 +393,7 @@ fn check_remote(
     allowed: &[String],
 ) -> Result<(), RenderError> {
     let protocol = remote_protocol(entry);
-    if protocol == "file" || !allowed.iter().any(|p| *p == protocol) {
+    if protocol == "file" || !allowed.contains(&protocol) {
         return Err(RenderError::RemoteBaseRefused {
             file: file.to_owned(),
             field: field.to_owned(),
