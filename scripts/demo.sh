@@ -67,8 +67,9 @@ step "installing ferry's CRDs and the default AppProject"
 step "starting ferry (controller and UI on http://$listen; log: $demo/ferry.log)"
 stop_ferry
 # --insecure-no-auth: the demo's UI and API on 127.0.0.1 are open to this machine only.
+# --allow-file-repos: the demo's repository is a local (file://) one.
 nohup "$ferry" run --namespace ferry --poll-interval 5s --cache-dir "$demo/cache" \
-  --listen "$listen" --insecure-no-auth >"$demo/ferry.log" 2>&1 &
+  --listen "$listen" --insecure-no-auth --allow-file-repos >"$demo/ferry.log" 2>&1 &
 echo $! >"$demo/ferry.pid"
 
 step "applying the root Application (workshop/bootstrap/root-app.yaml: App-of-Apps over workshop/apps)"

@@ -289,6 +289,7 @@ class Ferry:
                 "--poll-interval", f"{poll_interval}s",
                 "--listen", f"127.0.0.1:{self.port}",
                 "--insecure-no-auth",
+                "--allow-file-repos",  # the benchmark's repository is local (file://)
                 "--webhook-secret", WEBHOOK_SECRET,
                 "--cache-dir", str(work / "ferry-cache"),
                 "--workers", str(workers),

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use ferry_source::git::{Credentials, normalize_repo_url};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ListParams};
 
 use crate::destinations::SECRET_TYPE_LABEL;
@@ -13,7 +13,14 @@ use crate::destinations::SECRET_TYPE_LABEL;
 #[derive(Clone)]
 pub struct RepoCredentials {
     secrets: Api<Secret>,
+    config_maps: Api<ConfigMap>,
+    namespace: String,
 }
+
+/// The ConfigMap holding SSH known hosts, as Argo CD names it.
+pub const KNOWN_HOSTS_CONFIG_MAP: &str = "argocd-ssh-known-hosts-cm";
+/// Its key.
+pub const KNOWN_HOSTS_KEY: &str = "ssh_known_hosts";
 
 impl std::fmt::Debug for RepoCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -25,8 +32,30 @@ impl RepoCredentials {
     /// Credentials from Secrets in `namespace`.
     pub fn new(client: kube::Client, namespace: &str) -> Self {
         RepoCredentials {
-            secrets: Api::namespaced(client, namespace),
+            secrets: Api::namespaced(client.clone(), namespace),
+            config_maps: Api::namespaced(client, namespace),
+            namespace: namespace.to_owned(),
         }
+    }
+
+    /// The SSH known hosts from ConfigMap `argocd-ssh-known-hosts-cm` (key `ssh_known_hosts`);
+    /// empty when it does not exist (then every SSH host is unknown, and refused).
+    pub async fn known_hosts(&self) -> Result<String, String> {
+        let cm = self
+            .config_maps
+            .get_opt(KNOWN_HOSTS_CONFIG_MAP)
+            .await
+            .map_err(|e| format!("reading ConfigMap {KNOWN_HOSTS_CONFIG_MAP}: {e}"))?;
+        Ok(cm
+            .and_then(|c| c.data)
+            .and_then(|mut d| d.remove(KNOWN_HOSTS_KEY))
+            .unwrap_or_default())
+    }
+
+    /// `message` (a git failure) with a hint where to add the host key when ssh refused an
+    /// unknown one.
+    pub fn explain_host_key(&self, message: String) -> String {
+        host_key_hint(message, &self.namespace)
     }
 
     /// The credentials for `url`: a `repository` Secret for exactly this URL wins, then the
@@ -59,7 +88,7 @@ impl RepoCredentials {
             if kind == "repository" && secret_url == want {
                 exact = Some(fields);
             } else if kind == "repo-creds"
-                && want.starts_with(&secret_url)
+                && prefix_matches(&secret_url, &want)
                 && best_prefix
                     .as_ref()
                     .is_none_or(|(len, _)| secret_url.len() > *len)
@@ -77,6 +106,38 @@ impl RepoCredentials {
     }
 }
 
+/// Whether the `repo-creds` URL `prefix` covers `url` (both normalized): equal, or a prefix that
+/// ends at a path boundary. `https://git.corp.com` covers `https://git.corp.com/team/repo`,
+/// never `https://git.corp.com.evil.io/repo`; `https://git.corp.com/team` does not cover
+/// `https://git.corp.com/teammate/repo`. (Argo CD compares plain prefixes.)
+pub fn prefix_matches(prefix: &str, url: &str) -> bool {
+    if prefix.is_empty() {
+        return false;
+    }
+    match url.strip_prefix(prefix) {
+        Some("") => true,
+        Some(rest) => {
+            prefix.ends_with(['/', ':']) || rest.starts_with('/') || rest.starts_with(':')
+        }
+        None => false,
+    }
+}
+
+/// Adds to a git failure caused by an unknown SSH host key where to add that key.
+pub fn host_key_hint(message: String, namespace: &str) -> String {
+    let unknown = message.contains("Host key verification failed")
+        || message.contains("host key is known")
+        || message.contains("REMOTE HOST IDENTIFICATION HAS CHANGED");
+    if !unknown {
+        return message;
+    }
+    format!(
+        "{message}; the repository server's SSH host key is unknown (or changed): add its \
+         known_hosts line (e.g. from `ssh-keyscan HOST`) to ConfigMap {KNOWN_HOSTS_CONFIG_MAP}, \
+         key {KNOWN_HOSTS_KEY}, in namespace {namespace}"
+    )
+}
+
 fn secret_fields(secret: &Secret) -> BTreeMap<String, String> {
     let mut out: BTreeMap<String, String> = secret
         .data
@@ -88,4 +149,55 @@ fn secret_fields(secret: &Secret) -> BTreeMap<String, String> {
         out.insert(k.clone(), v.clone());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_creds_prefixes_match_on_boundaries() {
+        assert!(prefix_matches(
+            "https://git.corp.com",
+            "https://git.corp.com/team/repo"
+        ));
+        assert!(prefix_matches(
+            "https://git.corp.com/",
+            "https://git.corp.com/team/repo"
+        ));
+        assert!(prefix_matches(
+            "https://git.corp.com/team",
+            "https://git.corp.com/team"
+        ));
+        assert!(!prefix_matches(
+            "https://git.corp.com",
+            "https://git.corp.com.evil.io/repo"
+        ));
+        assert!(!prefix_matches(
+            "https://git.corp.com/team",
+            "https://git.corp.com/teammate/r"
+        ));
+        assert!(prefix_matches(
+            "git.corp.com:team",
+            "git.corp.com:team/repo"
+        ));
+        assert!(!prefix_matches("", "https://x/y"));
+    }
+
+    #[test]
+    fn unknown_host_keys_say_where_to_add_them() {
+        let said = host_key_hint(
+            "fetching ssh://git@h/r: No ED25519 host key is known for h and you have requested strict checking.\nHost key verification failed.".into(),
+            "ferry",
+        );
+        assert!(
+            said.contains("ConfigMap argocd-ssh-known-hosts-cm"),
+            "{said}"
+        );
+        assert!(
+            said.contains("key ssh_known_hosts, in namespace ferry"),
+            "{said}"
+        );
+        assert_eq!(host_key_hint("timeout".into(), "ferry"), "timeout");
+    }
 }

@@ -62,12 +62,25 @@ struct TlsClientConfig {
     server_name: Option<String>,
 }
 
+/// A destination resolved to its cluster: a client, the cluster's server URL and the name it
+/// is known by (`in-cluster`, or the `name` of its cluster Secret). Project rules are checked
+/// against this pair, never against what the Application happened to spell.
+#[derive(Clone, Debug)]
+pub struct ResolvedDestination {
+    /// The client for the cluster.
+    pub client: ClusterClient,
+    /// The cluster's API server URL (without a trailing `/`).
+    pub server: String,
+    /// The cluster's name, if it has one.
+    pub name: Option<String>,
+}
+
 /// Clients for destination clusters, built once per cluster and reused.
 #[derive(Clone)]
 pub struct Destinations {
     local: ClusterClient,
     namespace: String,
-    cache: Arc<Mutex<HashMap<String, ClusterClient>>>,
+    cache: Arc<Mutex<HashMap<String, ResolvedDestination>>>,
 }
 
 impl std::fmt::Debug for Destinations {
@@ -99,12 +112,28 @@ impl Destinations {
         server: Option<&str>,
         name: Option<&str>,
     ) -> Result<ClusterClient, DestinationError> {
+        self.resolve_destination(server, name)
+            .await
+            .map(|d| d.client)
+    }
+
+    /// An Application's destination (`server` or `name`) resolved to its cluster: client,
+    /// server URL and name.
+    pub async fn resolve_destination(
+        &self,
+        server: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<ResolvedDestination, DestinationError> {
         let server = server.filter(|s| !s.is_empty());
         let name = name.filter(|s| !s.is_empty());
         if server.map(|s| s.trim_end_matches('/')) == Some(IN_CLUSTER_SERVER)
             || (server.is_none() && name == Some(IN_CLUSTER_NAME))
         {
-            return Ok(self.local.clone());
+            return Ok(ResolvedDestination {
+                client: self.local.clone(),
+                server: IN_CLUSTER_SERVER.to_owned(),
+                name: Some(IN_CLUSTER_NAME.to_owned()),
+            });
         }
         let key = server
             .map(|s| format!("server:{}", s.trim_end_matches('/')))
@@ -153,11 +182,16 @@ impl Destinations {
                 None => ClusterConfig::default(),
             };
             let client = build_client(&server_url, config).map_err(bad)?;
+            let resolved = ResolvedDestination {
+                client,
+                server: server_url,
+                name: secret_name.filter(|n| !n.is_empty()),
+            };
             self.cache
                 .lock()
                 .expect("destination cache lock")
-                .insert(key, client.clone());
-            return Ok(client);
+                .insert(key, resolved.clone());
+            return Ok(resolved);
         }
         Err(DestinationError::Unknown(
             server.or(name).unwrap_or_default().to_string(),

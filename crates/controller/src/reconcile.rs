@@ -58,6 +58,12 @@ pub struct EngineConfig {
     pub cache_dir: PathBuf,
     /// How many API requests one app makes at once while comparing or applying.
     pub per_app_concurrency: usize,
+    /// Allow `repoURL: file://…` and local paths (tests and demos; off in production: a local
+    /// URL reads any repository the process can read).
+    pub allow_file_repos: bool,
+    /// The protocols kustomize may fetch remote bases with (default `https`, `ssh`; `file`
+    /// is never allowed).
+    pub kustomize_remote_protocols: Vec<String>,
 }
 
 /// What a reconcile remembers about an app between runs, to skip work when nothing changed.
@@ -227,9 +233,10 @@ struct Problem {
 
 impl Problem {
     fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        // Conditions, logs and Events all show this message: no credentials in URLs.
         Problem {
             kind,
-            message: message.into(),
+            message: ferry_core::redact::redact_urls_in_text(&message.into()),
         }
     }
 }
@@ -252,12 +259,14 @@ impl Engine {
             project_store,
             project_writer: Mutex::new(Some(project_writer)),
             destinations: Destinations::new(local, &cfg.namespace),
-            repos: RepoCache::new(cfg.cache_dir.join("repos")),
+            repos: RepoCache::new(cfg.cache_dir.join("repos"))
+                .with_file_repos(cfg.allow_file_repos),
             credentials: RepoCredentials::new(client.clone(), &cfg.namespace),
             sops_keys: SopsKeys::new(client.clone(), &cfg.namespace),
             renders: Mutex::default(),
             tools: {
-                let tools = RenderTools::new(cfg.cache_dir.join("charts"));
+                let tools = RenderTools::new(cfg.cache_dir.join("charts"))
+                    .with_remote_protocols(cfg.kustomize_remote_protocols.clone());
                 // Decrypted SOPS inputs a killed process left in its private directories.
                 if let Err(e) = tools.remove_stale_decrypted() {
                     warn!("removing leftover decrypted files under the cache: {e}");
@@ -626,6 +635,19 @@ impl Engine {
                 "spec.destination names no cluster: set destination.server (e.g. https://kubernetes.default.svc) or destination.name",
             ));
         }
+        if let (Some(server), Some(cluster_name)) = (
+            spec.destination.server.as_deref().filter(|s| !s.is_empty()),
+            spec.destination.name.as_deref().filter(|n| !n.is_empty()),
+        ) {
+            // As Argo CD: one field or the other. Checking one and connecting to the other would
+            // let an app past its project's rules.
+            return Err(Problem::new(
+                condition::INVALID_SPEC_ERROR,
+                format!(
+                    "spec.destination sets both server ({server}) and name ({cluster_name}): set only one of them"
+                ),
+            ));
+        }
         let sources = spec.effective_sources();
         if sources.is_empty() {
             return Err(Problem::new(
@@ -659,31 +681,34 @@ impl Engine {
                 ));
             }
         }
-        if !project.spec.permits_destination(
-            spec.destination.server.as_deref(),
-            spec.destination.name.as_deref(),
-            &dest_ns,
-        ) {
-            return Err(Problem::new(
-                condition::INVALID_SPEC_ERROR,
-                format!(
-                    "destination {} namespace {dest_ns:?} is not permitted in project {project_name}: add it to the project's destinations",
-                    spec.destination
-                        .server
-                        .as_deref()
-                        .or(spec.destination.name.as_deref())
-                        .unwrap_or_default()
-                ),
-            ));
-        }
-        let cluster = self
+        // The project is checked against the cluster the destination resolves to (its server
+        // URL and its name), so that neither field can slip past a rule about the other.
+        let resolved = self
             .destinations
-            .resolve(
+            .resolve_destination(
                 spec.destination.server.as_deref(),
                 spec.destination.name.as_deref(),
             )
             .await
             .map_err(|e| Problem::new(condition::INVALID_SPEC_ERROR, e.to_string()))?;
+        let dest_server = Some(resolved.server.as_str());
+        let dest_name = resolved.name.as_deref();
+        if !project
+            .spec
+            .permits_destination(dest_server, dest_name, &dest_ns)
+        {
+            return Err(Problem::new(
+                condition::INVALID_SPEC_ERROR,
+                format!(
+                    "destination {}{} namespace {dest_ns:?} is not permitted in project {project_name}: add it to the project's destinations",
+                    resolved.server,
+                    dest_name
+                        .map(|n| format!(" (cluster {n})"))
+                        .unwrap_or_default(),
+                ),
+            ));
+        }
+        let cluster = resolved.client;
 
         // Sources with `ref` lend their checkout to the others' Helm value files (`$ref/...`).
         let mut value_refs = BTreeMap::new();
@@ -744,11 +769,9 @@ impl Engine {
                 ));
             }
             if namespaced
-                && !project.spec.permits_destination(
-                    spec.destination.server.as_deref(),
-                    spec.destination.name.as_deref(),
-                    &o.key.namespace,
-                )
+                && !project
+                    .spec
+                    .permits_destination(dest_server, dest_name, &o.key.namespace)
             {
                 return Err(Problem::new(
                     condition::INVALID_SPEC_ERROR,
@@ -910,11 +933,25 @@ impl Engine {
             )
         };
         let started = std::time::Instant::now();
-        let repo = crate::metrics::RepoLabels { repo: url.clone() };
+        let repo = crate::metrics::RepoLabels {
+            repo: ferry_core::redact::redact_url(url),
+        };
         let git_failed = |e: ferry_source::GitError| {
             self.metrics.git_errors.get_or_create(&repo).inc();
-            Problem::new(condition::COMPARISON_ERROR, e.to_string())
+            let message = self.credentials.explain_host_key(e.to_string());
+            Problem::new(condition::COMPARISON_ERROR, message)
         };
+        // SSH checks host keys strictly, against the operator's ConfigMap.
+        if ferry_source::git::url_protocol(url) == "ssh" && self.repos.fetch_due(url, max_age) {
+            let known_hosts = self
+                .credentials
+                .known_hosts()
+                .await
+                .map_err(|e| Problem::new(condition::COMPARISON_ERROR, e))?;
+            self.repos
+                .set_known_hosts(&known_hosts)
+                .map_err(|e| Problem::new(condition::COMPARISON_ERROR, e.to_string()))?;
+        }
         let sha = self
             .repos
             .resolve_fresh(url, &creds, revision, max_age)
@@ -1054,7 +1091,9 @@ impl Engine {
                     .inspect(|_| {
                         self.metrics
                             .render_seconds
-                            .get_or_create(&crate::metrics::RepoLabels { repo: url.clone() })
+                            .get_or_create(&crate::metrics::RepoLabels {
+                                repo: ferry_core::redact::redact_url(url),
+                            })
                             .observe(started.elapsed().as_secs_f64());
                     })
                     .map_err(|e| {
@@ -1157,11 +1196,11 @@ impl Engine {
                 EventType::Warning
             },
             reason: "OperationCompleted".into(),
-            note: Some(format!(
+            note: Some(ferry_core::redact::redact_urls_in_text(&format!(
                 "Sync operation to {} {}: {message}",
                 short(revision),
                 if ok { "succeeded" } else { "failed" }
-            )),
+            ))),
             action: "Sync".into(),
             secondary: None,
         };
@@ -1352,6 +1391,8 @@ pub fn ignore_rules(app: &Application, key: &ResourceKey) -> crate::compare::Ign
 
 /// Sets or updates a condition of `kind`.
 fn set_condition(status: &mut ApplicationStatus, kind: &str, message: &str) {
+    let redacted = ferry_core::redact::redact_urls_in_text(message);
+    let message = redacted.as_str();
     if let Some(c) = status.conditions.iter_mut().find(|c| c.type_ == kind) {
         if c.message != message {
             c.message = message.to_string();

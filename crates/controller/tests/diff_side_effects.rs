@@ -68,6 +68,9 @@ async fn a_diff_between_drift_and_reconcile_does_not_hide_the_drift() {
             poll_interval: Duration::from_secs(3600),
             cache_dir: cache.path().to_path_buf(),
             per_app_concurrency: 4,
+            // The test's repository is a local one.
+            allow_file_repos: true,
+            kustomize_remote_protocols: vec!["https".into(), "ssh".into()],
         },
     ));
     let apps: Api<Application> = ns.api();

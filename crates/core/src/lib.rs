@@ -25,6 +25,7 @@ mod glob;
 pub mod health;
 pub mod order;
 pub mod project;
+pub mod redact;
 pub mod tracking;
 
 pub use application::{

@@ -173,7 +173,9 @@ impl AppProjectSpec {
     /// pattern matches `server` or its name pattern matches `name`. An entry with a `!` on any of
     /// its patterns is a deny rule: it denies what it matches with the `!` removed (so
     /// `{server: "*", namespace: "!kube-system"}` denies `kube-system` on every cluster).
-    /// Resolving a cluster name to its server is the caller's job: pass both when known.
+    /// Resolving the destination is the caller's job: pass the cluster's server URL *and* its
+    /// name as the destination resolves to them (never the Application's own spelling of one
+    /// of them), so that a deny rule on either field applies however the app names the cluster.
     pub fn permits_destination(
         &self,
         server: Option<&str>,
@@ -455,6 +457,41 @@ spec:
             ..Default::default()
         };
         assert!(!only_deny.permits_destination(Some("https://staging"), None, "x"));
+    }
+
+    #[test]
+    fn deny_rules_hold_for_the_resolved_pair() {
+        // Any cluster by name, except the in-cluster server: an app naming the cluster
+        // `in-cluster` is checked with the server it resolves to, and denied.
+        let spec = AppProjectSpec {
+            destinations: vec![
+                dest(None, Some("*"), "*"),
+                dest(Some("!https://kubernetes.default.svc"), None, "*"),
+            ],
+            ..Default::default()
+        };
+        assert!(!spec.permits_destination(
+            Some("https://kubernetes.default.svc"),
+            Some("in-cluster"),
+            "x"
+        ));
+        assert!(spec.permits_destination(Some("https://dev.example"), Some("dev"), "x"));
+        // A name deny holds when the app gave the server.
+        let spec = AppProjectSpec {
+            destinations: vec![dest(Some("*"), None, "*"), dest(None, Some("!prod"), "*")],
+            ..Default::default()
+        };
+        assert!(!spec.permits_destination(Some("https://prod.example"), Some("prod"), "x"));
+        // Only `dev` allowed: the in-cluster pair is not.
+        let spec = AppProjectSpec {
+            destinations: vec![dest(None, Some("dev"), "*")],
+            ..Default::default()
+        };
+        assert!(!spec.permits_destination(
+            Some("https://kubernetes.default.svc"),
+            Some("in-cluster"),
+            "x"
+        ));
     }
 
     #[test]

@@ -639,7 +639,24 @@ async fn a_failed_sync_is_retried_as_the_retry_policy_says() {
 
 #[tokio::test]
 async fn ferry_run_serves_probes_and_metrics_beside_the_controller() {
-    let w = World::start("run-serves").await;
+    let cluster = ferry_testsupport::Cluster::shared();
+    let ns = cluster.namespace("run-serves").await;
+    ferry_ok(cluster.kubeconfig(), &["install", "--namespace", ns.name()]);
+    let controller = common::Controller::start_command(
+        cluster.kubeconfig(),
+        &[
+            "run",
+            "--namespace",
+            ns.name(),
+            "--poll-interval",
+            "1s",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let w = World { ns, controller };
     let ns = w.ns.name();
     let repo = GitRepo::new();
     repo.write("cfg/c.yaml", &configmap("c", "1"));
@@ -652,7 +669,17 @@ async fn ferry_run_serves_probes_and_metrics_beside_the_controller() {
     let healthz = get("/healthz");
     assert_eq!(healthz.status, 200, "{}", healthz.body);
     assert_eq!(get("/readyz").status, 200);
-    let metrics = get("/metrics").body;
+    // /metrics names every app, project and repository: not for anonymous callers on the UI
+    // and API port; Prometheus scrapes the --metrics-listen address.
+    let anonymous = get("/metrics");
+    assert!(
+        anonymous.status == 401 && !anonymous.body.contains("ferry_app_info"),
+        "anonymous /metrics: {} {}",
+        anonymous.status,
+        anonymous.body
+    );
+    let metrics_addr = w.controller.logged_address("serving /metrics");
+    let metrics = http_request(&metrics_addr, "GET", "/metrics", "").body;
     assert!(
         metrics.contains("ferry_app_info{") && metrics.contains("name=\"cfg\""),
         "{metrics}"

@@ -171,6 +171,8 @@ fn bash(dir: &Path, script: &str, env: &[(&str, String)]) -> Output {
         .env("PATH", tool_path())
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_TERMINAL_PROMPT", "0")
+        // The workshop scripts run ferry on local (file://) repositories.
+        .env("FERRY_ALLOW_FILE_REPOS", "true")
         .env("FERRY_LOG", "warn");
     for (k, v) in env {
         cmd.env(k, v);

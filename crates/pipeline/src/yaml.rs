@@ -85,8 +85,13 @@ impl MapNode {
 #[derive(Debug)]
 pub(crate) struct ParseFailure(pub(crate) String);
 
+/// At most this many nodes, aliases expanded, in one file: aliases of aliases ("billion laughs")
+/// would otherwise grow the tree exponentially.
+pub(crate) const MAX_NODES: usize = 1_000_000;
+
 /// Parses every document of `source`. Aliases become copies of the node they refer to, with
-/// the anchored node's spans (editing through an alias edits the anchor).
+/// the anchored node's spans (editing through an alias edits the anchor). A file that expands
+/// to more than [`MAX_NODES`] nodes is refused.
 pub(crate) fn parse_documents(source: &str) -> Result<Vec<Node>, ParseFailure> {
     let mut builder = Builder::default();
     for next in Parser::new_from_str(source) {
@@ -95,6 +100,11 @@ pub(crate) fn parse_documents(source: &str) -> Result<Vec<Node>, ParseFailure> {
             .byte_range()
             .ok_or_else(|| ParseFailure("the YAML parser gave no byte offsets".into()))?;
         builder.event(event, range)?;
+        if builder.nodes > MAX_NODES {
+            return Err(ParseFailure(format!(
+                "the YAML expands to more than {MAX_NODES} nodes (aliases of aliases?): refusing to read it"
+            )));
+        }
     }
     Ok(builder.documents)
 }
@@ -108,8 +118,26 @@ enum Open {
 struct Builder {
     documents: Vec<Node>,
     stack: Vec<Open>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes and how many nodes each holds.
+    anchors: HashMap<usize, (Node, usize)>,
     flow_depth: usize,
+    /// Nodes built so far, aliases expanded.
+    nodes: usize,
+}
+
+/// How many nodes `node` holds, itself included.
+fn node_count(node: &Node) -> usize {
+    match node {
+        Node::Scalar(_) => 1,
+        Node::Seq(items) => 1 + items.iter().map(node_count).sum::<usize>(),
+        Node::Map(map) => {
+            1 + map
+                .entries
+                .iter()
+                .map(|(k, v)| node_count(k) + node_count(v))
+                .sum::<usize>()
+        }
+    }
 }
 
 impl Builder {
@@ -125,11 +153,13 @@ impl Builder {
                 self.push(node, anchor);
             }
             Event::Alias(id) => {
-                let node = self
+                let (node, size) = self
                     .anchors
                     .get(&id)
                     .cloned()
                     .ok_or_else(|| ParseFailure(format!("alias to unknown anchor {id}")))?;
+                // The copy counts as all of its nodes.
+                self.nodes += size.saturating_sub(1);
                 self.push(node, 0);
             }
             Event::SequenceStart(style, anchor, _) => {
@@ -171,8 +201,10 @@ impl Builder {
     }
 
     fn push(&mut self, node: Node, anchor: usize) {
+        self.nodes += 1;
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = node_count(&node);
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.documents.push(node),
@@ -419,6 +451,22 @@ pub(crate) fn remove_entry(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let p = i - 1;
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let err = parse_documents(&bomb).unwrap_err();
+        assert!(err.0.contains("more than"), "{}", err.0);
+        // A few aliases are fine.
+        let ok = "base: &b {image: nginx:1}\nother: *b\n";
+        assert_eq!(parse_documents(ok).unwrap().len(), 1);
+    }
 
     fn scalars(node: &Node, out: &mut Vec<(String, String)>, src: &str) {
         match node {

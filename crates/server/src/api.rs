@@ -64,6 +64,7 @@ pub(crate) async fn get_app(
     principal: &Principal,
     name: &str,
 ) -> Result<Application, ApiError> {
+    check_app_name(name)?;
     state
         .apps
         .get_opt(name)
@@ -71,6 +72,36 @@ pub(crate) async fn get_app(
         .map_err(|e| ApiError::kube(&format!("reading application {name}"), &e))?
         .filter(|app| principal.can_read(&app.spec.project))
         .ok_or_else(|| ApiError::app_not_found(name, &state.config.namespace))
+}
+
+/// Whether `name` can be a Kubernetes object name (a DNS-1123 subdomain: at most 253
+/// lower-case letters, digits, `-` and `.`, starting and ending with a letter or digit).
+pub(crate) fn is_object_name(name: &str) -> bool {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    name.len() <= 253 && name.split('.').all(label_ok)
+}
+
+/// Refuses a name from a URL path that cannot name an Application, before it reaches the
+/// Kubernetes API (where `..`, `/` or `?` would change the request).
+pub(crate) fn check_app_name(name: &str) -> Result<(), ApiError> {
+    if is_object_name(name) {
+        return Ok(());
+    }
+    let shown: String = name.chars().filter(|c| !c.is_control()).take(80).collect();
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_name",
+        format!(
+            "{shown:?} is not an application name: use lower-case letters, digits, '-' and '.'"
+        ),
+    ))
 }
 
 /// Reads the app `name` for a change: 404 as [`get_app`], 403 when `principal` may read but
@@ -166,6 +197,10 @@ pub async fn application_diff(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     get_app(&state, &caller, &name).await?;
+    state
+        .costly
+        .check(&caller.name)
+        .map_err(|wait| crate::hardening::too_many("diff", wait))?;
     let diffs = state.engine.diff_app(&name).await.map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -334,6 +369,12 @@ pub async fn refresh_application(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_body(format!("reading the query: {e}")))?;
     get_app_to_change(&state, &caller, &name, "refresh").await?;
+    if query.hard {
+        state
+            .costly
+            .check(&caller.name)
+            .map_err(|wait| crate::hardening::too_many("hard refresh", wait))?;
+    }
     let kind = if query.hard { "hard" } else { "normal" };
     let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: kind}}});
     state
@@ -392,4 +433,32 @@ pub async fn rollback_application(
         StatusCode::ACCEPTED,
         Json(json!({"name": name, "request": request, "revision": revision})),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_url_paths_are_checked() {
+        for ok in ["web", "web-1", "a.b", "x"] {
+            assert!(is_object_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "..",
+            "../secrets",
+            "a/b",
+            "Web",
+            "-a",
+            "a-",
+            "a?watch=1",
+            "a\nb",
+            "a..b",
+        ] {
+            assert!(!is_object_name(bad), "{bad}");
+            assert!(check_app_name(bad).is_err(), "{bad}");
+        }
+        assert!(!is_object_name(&"a".repeat(254)));
+    }
 }

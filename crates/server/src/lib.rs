@@ -4,7 +4,9 @@
 //! Start with [`serve`] (or [`Server::bind`] when the caller needs the bound address first):
 //! it builds a [`ServerState`] and the router from [`router`]. Routes:
 //!
-//! - `/healthz`, `/readyz`, `/metrics` and `POST /api/webhook` are public;
+//! - `/healthz`, `/readyz` and `POST /api/webhook` are public; `/metrics` needs a signed-in user
+//!   or token (it names every app, project and repository); Prometheus scrapes the separate,
+//!   unauthenticated listener of [`serve_metrics`] (`--metrics-listen`) instead;
 //! - everything else (`/api/v1/...`, `/api/openapi.json`) goes through one authentication
 //!   middleware ([`auth`]), which for now only lets requests through when the server was
 //!   started with [`ServerConfig::insecure_no_auth`].
@@ -17,6 +19,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod hardening;
 pub mod metrics;
 pub mod tls;
 pub mod ui;
@@ -97,8 +100,11 @@ pub struct ServerState {
     pub client: kube::Client,
     /// The Applications of [`ServerConfig::namespace`].
     pub apps: Api<Application>,
-    /// The process's one metrics registry and the server's own metrics.
-    pub metrics: Metrics,
+    /// Costly requests (diffs, hard refreshes) per user.
+    pub costly: hardening::CostlyLimiter,
+    /// The process's one metrics registry and the server's own metrics (shared with the
+    /// `--metrics-listen` listener, if any).
+    pub metrics: Arc<Metrics>,
     /// The web UI's state.
     pub ui: ui::UiState,
     /// Accounts, sessions and failed-login counts.
@@ -196,7 +202,8 @@ impl Server {
             config,
             engine,
             client,
-            metrics,
+            metrics: Arc::new(metrics),
+            costly: hardening::CostlyLimiter::default(),
         });
         if !state.config.insecure_no_auth {
             match state.auth.accounts.ensure_initial_admin_password().await {
@@ -224,6 +231,17 @@ impl Server {
         self.addr
     }
 
+    /// The metrics this server serves, for a separate unauthenticated listener
+    /// ([`serve_metrics`]).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.state.metrics.clone()
+    }
+
+    /// The Applications this server shows (for [`serve_metrics`] to refresh `ferry_app_info`).
+    pub fn applications(&self) -> Api<Application> {
+        self.state.apps.clone()
+    }
+
     /// Serves until `shutdown` completes, then finishes the requests in flight.
     pub async fn run(
         self,
@@ -240,8 +258,7 @@ impl Server {
                 });
         }
         tracing::info!(address = %self.addr, "ferry server listening (HTTP)");
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
+        tls::serve_connections(self.listener, None, app, shutdown)
             .await
             .map_err(|source| ServeError::Serve {
                 addr: self.addr,
@@ -265,12 +282,11 @@ pub async fn serve(
 
 type Routes = Vec<(Method, &'static str, MethodRouter<Arc<ServerState>>)>;
 
-/// Routes anyone may call: probes, metrics, webhooks (which check their own signatures).
+/// Routes anyone may call: probes, webhooks (which check their own signatures), login.
 fn public_routes(body_limit: usize) -> Routes {
     vec![
         (Method::GET, "/healthz", get(api::healthz)),
         (Method::GET, "/readyz", get(api::readyz)),
-        (Method::GET, "/metrics", get(metrics::scrape)),
         (
             Method::POST,
             "/api/webhook",
@@ -287,6 +303,9 @@ fn public_routes(body_limit: usize) -> Routes {
 /// Routes behind [`auth::require_auth`].
 fn protected_routes() -> Routes {
     vec![
+        // App names, projects and repository URLs: not for anonymous callers. Prometheus
+        // scrapes the unauthenticated listener of `--metrics-listen` instead.
+        (Method::GET, "/metrics", get(metrics::scrape)),
         (Method::GET, "/api/openapi.json", get(api::openapi)),
         (
             Method::DELETE,
@@ -364,11 +383,19 @@ pub fn router(state: Arc<ServerState>) -> Router {
     for (_, path, handler) in public_routes(state.config.webhook_body_limit) {
         public = public.route(path, handler);
     }
+    let tls = state.config.tls;
     public
         .merge(ui::public_routes())
         .merge(protected)
         .fallback(api::not_found)
         .with_state(state)
+        .layer(axum::middleware::map_response(hardening::redact_response))
+        .layer(axum::middleware::map_response(
+            move |mut response: axum::response::Response| async move {
+                hardening::add_security_headers(&mut response, tls);
+                response
+            },
+        ))
 }
 
 #[cfg(test)]

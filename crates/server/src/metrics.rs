@@ -170,20 +170,23 @@ fn metrics_response(metrics: &Metrics) -> Response {
     }
 }
 
-/// Serves only `/metrics` and `/healthz` on `addr` (for `ferry controller`, whose UI and API
-/// come from a separate `ferry server`) until `shutdown` completes.
+/// Serves only `/metrics` and `/healthz` on `addr`, without authentication, until `shutdown`
+/// completes: for Prometheus (`--metrics-listen` of `ferry controller` and `ferry run`). Keep
+/// this address inside the cluster network. With `apps`, `ferry_app_info` is refreshed from
+/// the Application list at each scrape.
 pub async fn serve_metrics(
     addr: std::net::SocketAddr,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
+    apps: Option<kube::Api<Application>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), crate::ServeError> {
-    let metrics = Arc::new(metrics);
+    let apps = Arc::new(apps);
     let app = axum::Router::new()
         .route(
             "/metrics",
             axum::routing::get(move || {
-                let metrics = metrics.clone();
-                async move { metrics_response(&metrics) }
+                let (metrics, apps) = (metrics.clone(), apps.clone());
+                async move { refresh_and_encode(&metrics, apps.as_ref().as_ref()).await }
             }),
         )
         .route("/healthz", axum::routing::get(crate::api::healthz));
@@ -194,20 +197,25 @@ pub async fn serve_metrics(
         .local_addr()
         .map_err(|source| crate::ServeError::Bind { addr, source })?;
     tracing::info!(address = %addr, "serving /metrics and /healthz");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    crate::tls::serve_connections(listener, None, app, shutdown)
         .await
         .map_err(|source| crate::ServeError::Serve { addr, source })
 }
 
-/// `GET /metrics`.
+/// `GET /metrics` (signed-in callers only on the UI/API port).
 pub async fn scrape(State(state): State<Arc<ServerState>>) -> Response {
-    let metrics = &state.metrics;
+    refresh_and_encode(&state.metrics, Some(&state.apps)).await
+}
+
+/// Refreshes `ferry_app_info` from `apps` (when given) and encodes the registry.
+async fn refresh_and_encode(metrics: &Metrics, apps: Option<&kube::Api<Application>>) -> Response {
     let _guard = metrics.scrape_lock.lock().await;
-    match state.apps.list(&ListParams::default()).await {
-        Ok(list) => metrics.set_apps(&list.items),
-        // Still serve the other metrics; the app series keep their last values.
-        Err(e) => tracing::warn!("listing applications for /metrics: {e}"),
+    if let Some(apps) = apps {
+        match apps.list(&ListParams::default()).await {
+            Ok(list) => metrics.set_apps(&list.items),
+            // Still serve the other metrics; the app series keep their last values.
+            Err(e) => tracing::warn!("listing applications for /metrics: {e}"),
+        }
     }
     metrics_response(metrics)
 }

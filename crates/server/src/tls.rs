@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -22,6 +22,12 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long open connections get to finish when the server stops.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a client may take to send a request's headers (slow-loris clients are dropped).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections served at once on one listener; more wait in the kernel's accept queue.
+pub const MAX_CONNECTIONS: usize = 1024;
 
 /// Errors loading the certificate or key.
 #[derive(Debug, thiserror::Error)]
@@ -96,11 +102,34 @@ pub async fn serve_tls(
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let acceptor = TlsAcceptor::from(config);
+    serve_connections(listener, Some(TlsAcceptor::from(config)), app, shutdown).await
+}
+
+/// Serves `app` on `listener` (over TLS with `tls`) until `shutdown` completes, at most
+/// [`MAX_CONNECTIONS`] connections at once, each given [`HEADER_READ_TIMEOUT`] to send a
+/// request's headers; then stops accepting and gives open connections a few seconds to finish.
+pub async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
-    let builder = Builder::new(TokioExecutor::new());
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -113,11 +142,21 @@ pub async fn serve_tls(
             },
             () = &mut shutdown => break,
         };
-        let acceptor = acceptor.clone();
+        let acceptor = tls.clone();
         let service = TowerToHyperService::new(app.clone());
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _slot = slot; // released when the connection ends
+            let Some(acceptor) = acceptor else {
+                let connection = builder
+                    .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+                    .into_owned();
+                if let Err(e) = watcher.watch(connection).await {
+                    tracing::debug!(%peer, "connection ended: {e}");
+                }
+                return;
+            };
             let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => {

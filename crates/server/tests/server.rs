@@ -58,6 +58,8 @@ async fn start(ns: &TestNamespace, insecure: bool, secrets: WebhookSecretSource)
             poll_interval: Duration::ZERO,
             cache_dir: cache.path().to_path_buf(),
             per_app_concurrency: 4,
+            allow_file_repos: true,
+            kustomize_remote_protocols: vec!["https".into(), "ssh".into()],
         },
     ));
     let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), ns.name());
@@ -418,10 +420,13 @@ async fn api_needs_authentication_unless_insecure() {
         .await;
         assert_eq!(code, 401, "{method} {path} with a made-up token");
     }
-    for path in ["/healthz", "/readyz", "/metrics"] {
+    for path in ["/healthz", "/readyz"] {
         let (code, body) = http(s.addr, "GET", path, &[], b"").await;
         assert_eq!(code, 200, "{path}: {body}");
     }
+    // /metrics names every app, project and repository: signed-in callers only here.
+    let (code, body) = http(s.addr, "GET", "/metrics", &[], b"").await;
+    assert_eq!(code, 401, "anonymous /metrics: {body}");
     // With --insecure-no-auth everything is open, as the admin.
     let open = start(&ns, true, WebhookSecretSource::None).await;
     let (code, body) = http(open.addr, "GET", "/api/v1/session/userinfo", &[], b"").await;
@@ -830,9 +835,17 @@ async fn logins_sessions_roles_projects_and_api_tokens() {
     .await;
     assert_eq!(r.header("location"), Some("/login?error=locked&next=%2F"));
     // Other accounts are not affected.
-    log_in(s.addr, "admin", &password).await;
+    let (token, _, _) = log_in(s.addr, "admin", &password).await;
 
-    let (_, metrics) = http(s.addr, "GET", "/metrics", &[], b"").await;
+    let bearer = format!("Bearer {token}");
+    let (_, metrics) = http(
+        s.addr,
+        "GET",
+        "/metrics",
+        &[("Authorization", bearer.as_str())],
+        b"",
+    )
+    .await;
     assert!(
         metrics.contains(r#"ferry_login_attempts_total{result="locked"} 2"#),
         "{metrics}"
@@ -940,6 +953,8 @@ async fn tls_serves_https_and_marks_cookies_secure() {
             poll_interval: Duration::ZERO,
             cache_dir: dir.path().join("cache"),
             per_app_concurrency: 4,
+            allow_file_repos: true,
+            kustomize_remote_protocols: vec!["https".into(), "ssh".into()],
         },
     ));
     let err = Server::bind(config.clone(), ns.client(), engine.clone())
@@ -1293,8 +1308,18 @@ async fn webhooks_are_verified_and_refresh_matching_apps() {
     assert_eq!(code, 202, "{out}");
     assert_eq!(json_of(&out)["status"], "ignored");
 
-    // Metrics.
-    let (code, metrics) = http(s.addr, "GET", "/metrics", &[], b"").await;
+    // Metrics (signed in).
+    let password = secret_value(&ns, "ferry-initial-admin-secret", "password").await;
+    let (token, _, _) = log_in(s.addr, "admin", &password).await;
+    let bearer = format!("Bearer {token}");
+    let (code, metrics) = http(
+        s.addr,
+        "GET",
+        "/metrics",
+        &[("Authorization", bearer.as_str())],
+        b"",
+    )
+    .await;
     assert_eq!(code, 200);
     for expected in [
         r#"ferry_webhook_requests_total{provider="github",result="accepted"} 1"#,
@@ -1316,4 +1341,197 @@ async fn webhooks_are_verified_and_refresh_matching_apps() {
     );
     assert!(metrics.contains(&info), "{info} missing from:\n{metrics}");
     assert_eq!(metrics.matches("ferry_app_info{").count(), 4, "{metrics}");
+}
+
+/// A flood of failed logins: five bad admin passwords lock the admin out, and failures for
+/// made-up names afterwards do not lift that lock (the made-up names' table is bounded apart,
+/// see the limiter's unit test for the 10,001-name case). 200 concurrent bad logins run their
+/// password checks a few at a time while an authenticated request is answered; its latency is
+/// printed (not asserted: the machine's load decides it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn login_floods_keep_the_lock_out_and_the_api_answering() {
+    install_crds();
+    let ns = Cluster::shared().namespace("server-flood").await;
+    default_project(&ns);
+    let s = start(&ns, false, WebhookSecretSource::None).await;
+    let password = secret_value(&ns, "ferry-initial-admin-secret", "password").await;
+    let (token, _, _) = log_in(s.addr, "admin", &password).await;
+    let bearer = format!("Bearer {token}");
+    let json = [("Content-Type", "application/json")];
+    let attempt = |user: String, pass: String| async move {
+        let body = json!({"username": user, "password": pass}).to_string();
+        http(s.addr, "POST", "/api/v1/session", &json, body.as_bytes())
+            .await
+            .0
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("admin".into(), "wrong".into()).await, 401);
+    }
+    assert_eq!(attempt("admin".into(), password.clone()).await, 429);
+
+    // 200 concurrent failures with made-up names, while the admin's session reads the API.
+    let flood: Vec<_> = (0..200)
+        .map(|i| tokio::spawn(attempt(format!("nobody-{i}"), "x".into())))
+        .collect();
+    let started = std::time::Instant::now();
+    let (code, body) = http(
+        s.addr,
+        "GET",
+        "/api/v1/applications",
+        &[("Authorization", bearer.as_str())],
+        b"",
+    )
+    .await;
+    let latency = started.elapsed();
+    assert_eq!(code, 200, "{body}");
+    let mut codes = std::collections::BTreeMap::new();
+    for task in flood {
+        *codes.entry(task.await.unwrap()).or_insert(0) += 1;
+    }
+    eprintln!(
+        "authenticated GET during 200 concurrent bad logins: {} ms; login answers by status: {codes:?}",
+        latency.as_millis()
+    );
+    assert!(
+        codes.keys().all(|c| [401, 503].contains(c)),
+        "failed logins are refused (503 when too many wait): {codes:?}"
+    );
+    // Still locked: the flood reset nothing.
+    assert_eq!(attempt("admin".into(), password).await, 429);
+}
+
+/// A session ends, with its open event stream, on logout; and a session ends when the account's
+/// password changes (here as `ferry account update-password` would change it, in the Secret).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_and_event_streams_end_on_logout_and_password_change() {
+    install_crds();
+    let ns = Cluster::shared().namespace("server-session-end").await;
+    default_project(&ns);
+    let s = start(&ns, false, WebhookSecretSource::None).await;
+    let password = secret_value(&ns, "ferry-initial-admin-secret", "password").await;
+    let addr = s.addr;
+
+    // An open /events stream of a session; logout ends it (the connection closes).
+    let (token, _, _) = log_in(addr, "admin", &password).await;
+    let bearer = format!("Bearer {token}");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = request_head(
+        addr,
+        "GET",
+        "/events",
+        &[("Authorization", bearer.as_str())],
+        0,
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // Read until the stream's first event: it is open.
+    let mut seen = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains("event: ready") {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(
+                n > 0,
+                "the stream closed early: {}",
+                String::from_utf8_lossy(&seen)
+            );
+            seen.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("the event stream opened");
+    let (code, _) = http(
+        addr,
+        "DELETE",
+        "/api/v1/session",
+        &[("Authorization", bearer.as_str())],
+        b"",
+    )
+    .await;
+    assert_eq!(code, 200);
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut rest))
+        .await
+        .expect("the event stream did not end after logout")
+        .unwrap();
+    let (code, _) = http(
+        addr,
+        "GET",
+        "/api/v1/session/userinfo",
+        &[("Authorization", bearer.as_str())],
+        b"",
+    )
+    .await;
+    assert_eq!(code, 401, "the session ended");
+
+    // A new session; the password changes; the session no longer works.
+    let (token, _, _) = log_in(addr, "admin", &password).await;
+    let bearer = format!("Bearer {token}");
+    let hash = ferry_server::auth::accounts::hash_password("a-new-password-1").unwrap();
+    ns.kubectl().run(&[
+        "patch",
+        "secret",
+        ferry_server::auth::accounts::SECRET,
+        "--type=merge",
+        "-p",
+        &json!({"stringData": {"admin.password": hash}}).to_string(),
+    ]);
+    wait_until(
+        "the old session to end after the password change",
+        Duration::from_secs(30),
+        || {
+            let bearer = bearer.clone();
+            async move {
+                let (code, body) = http(
+                    addr,
+                    "GET",
+                    "/api/v1/session/userinfo",
+                    &[("Authorization", bearer.as_str())],
+                    b"",
+                )
+                .await;
+                if code == 401 {
+                    Probe::Done(())
+                } else {
+                    Probe::Pending(format!("{code} {body}"))
+                }
+            }
+        },
+    )
+    .await;
+    log_in(addr, "admin", "a-new-password-1").await;
+}
+
+/// A client that never finishes its request headers (slow loris) is disconnected after the
+/// header-read timeout; the server keeps answering others meanwhile. Security headers are on
+/// every answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_dropped_and_answers_carry_security_headers() {
+    install_crds();
+    let ns = Cluster::shared().namespace("server-slow").await;
+    default_project(&ns);
+    let s = start(&ns, false, WebhookSecretSource::None).await;
+    let mut slow = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let (code, _) = http(s.addr, "GET", "/healthz", &[], b"").await;
+    assert_eq!(code, 200, "others are answered while a client dawdles");
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    // The server closes the connection (read ends) well before this deadline.
+    let read = tokio::time::timeout(Duration::from_secs(60), slow.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the slow connection was not closed");
+    eprintln!(
+        "slow client dropped after {} ms",
+        started.elapsed().as_millis()
+    );
+
+    let r = http_full(s.addr, "GET", "/login", &[], b"").await;
+    assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    let csp = r.header("content-security-policy").unwrap_or_default();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
 }

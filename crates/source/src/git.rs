@@ -138,6 +138,18 @@ pub enum GitError {
         /// The URL (credentials masked).
         url: String,
     },
+    /// The URL uses a transport the operator has not allowed (`file://` and local paths by
+    /// default).
+    #[error(
+        "repository URL {url:?} uses the {protocol} protocol, which this ferry does not allow: use https:// or ssh:// \
+         (local repositories need the operator flag --allow-file-repos, FERRY_ALLOW_FILE_REPOS=true)"
+    )]
+    ProtocolNotAllowed {
+        /// The URL (credentials masked).
+        url: String,
+        /// The protocol (`file` for local paths).
+        protocol: String,
+    },
     /// The revision is not something git can name safely.
     #[error(
         "revision {revision:?} of {url} is not valid: use a branch, a tag, a commit SHA or HEAD"
@@ -240,6 +252,7 @@ impl GitError {
 pub struct Git {
     home: PathBuf,
     timeout: Duration,
+    allow_file: bool,
 }
 
 /// Keeps a credential file alive while one git command runs.
@@ -254,7 +267,63 @@ impl Git {
         Self {
             home: home.into(),
             timeout,
+            allow_file: false,
         }
+    }
+
+    /// Allows (or refuses, the default) `file://` URLs and local paths. Local repositories are
+    /// for tests and demos: on a shared ferry they let an Application read any repository the
+    /// process can read, including other projects' mirrors.
+    #[must_use]
+    pub fn with_file_repos(mut self, allow: bool) -> Self {
+        self.allow_file = allow;
+        self
+    }
+
+    /// Replaces the SSH known hosts (OpenSSH `known_hosts` lines, as in Argo CD's ConfigMap
+    /// `argocd-ssh-known-hosts-cm`, key `ssh_known_hosts`). Hosts not listed are refused.
+    pub fn set_known_hosts(&self, text: &str) -> Result<(), GitError> {
+        self.prepare_home()?;
+        let path = self.home.join("known_hosts");
+        if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
+            return Ok(());
+        }
+        let tmp = self.home.join(".known_hosts.partial");
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(GitError::io("writing the SSH known hosts", &path))
+    }
+
+    /// Whether `file://` URLs and local paths are allowed.
+    pub fn allows_file_repos(&self) -> bool {
+        self.allow_file
+    }
+
+    /// The transports git may use (`GIT_ALLOW_PROTOCOL`).
+    fn allowed_protocols(&self) -> &'static str {
+        if self.allow_file {
+            "file:git:http:https:ssh"
+        } else {
+            "git:http:https:ssh"
+        }
+    }
+
+    /// Refuses URLs that are empty, look like an option, or use a transport not allowed.
+    pub fn check_url(&self, url: &str) -> Result<(), GitError> {
+        check_url(url)?;
+        let protocol = url_protocol(url);
+        let allowed = match protocol.as_str() {
+            "file" => self.allow_file,
+            "git" | "http" | "https" | "ssh" => true,
+            _ => false,
+        };
+        if !allowed {
+            return Err(GitError::ProtocolNotAllowed {
+                url: redact_url(url),
+                protocol,
+            });
+        }
+        Ok(())
     }
 
     /// The private `HOME`.
@@ -297,7 +366,7 @@ impl Git {
             .with_env("GIT_CONFIG_NOSYSTEM", "1")
             .with_env("GIT_CONFIG_GLOBAL", self.global_config().to_string_lossy())
             .with_env("GIT_TERMINAL_PROMPT", "0")
-            .with_env("GIT_ALLOW_PROTOCOL", "file:git:http:https:ssh")
+            .with_env("GIT_ALLOW_PROTOCOL", self.allowed_protocols())
             .with_env("LC_ALL", "C");
         for secret in creds.secrets() {
             spec = spec.with_secret(secret);
@@ -390,7 +459,7 @@ impl Git {
         url: &str,
         creds: &Credentials,
     ) -> Result<Vec<RemoteRef>, GitError> {
-        check_url(url)?;
+        self.check_url(url)?;
         let out = self
             .run(&self.home, &["ls-remote", url], creds)
             .await?
@@ -425,15 +494,18 @@ impl Git {
 const CREDENTIAL_HELPER: &str = "credential.helper=!f() { test \"$1\" = get || exit 0; \
      echo \"username=${FERRY_GIT_USERNAME}\"; echo \"password=${FERRY_GIT_PASSWORD}\"; }; f";
 
-/// `GIT_SSH_COMMAND`: batch mode (never prompt), a private known_hosts, the key if any.
+/// `GIT_SSH_COMMAND`: batch mode (never prompt), the known hosts the operator configured
+/// (ConfigMap `argocd-ssh-known-hosts-cm`, see [`Git::set_known_hosts`]) checked strictly, the
+/// key if any. Only `insecure` repositories skip the check.
 fn ssh_command(known_hosts: &Path, key_file: Option<&Path>, insecure: bool) -> String {
     let mut cmd = String::from("ssh -o BatchMode=yes");
     cmd.push_str(" -o UserKnownHostsFile=");
     cmd.push_str(&shell_quote(&known_hosts.to_string_lossy()));
+    cmd.push_str(" -o GlobalKnownHostsFile=/dev/null");
     if insecure {
         cmd.push_str(" -o StrictHostKeyChecking=no");
     } else {
-        cmd.push_str(" -o StrictHostKeyChecking=accept-new");
+        cmd.push_str(" -o StrictHostKeyChecking=yes");
     }
     if let Some(key) = key_file {
         cmd.push_str(" -o IdentitiesOnly=yes -i ");
@@ -469,6 +541,30 @@ fn check_url(url: &str) -> Result<(), GitError> {
         });
     }
     Ok(())
+}
+
+/// The transport git would use for `url`: its scheme (`git+ssh` counts as `ssh`), `ssh` for
+/// scp-like `user@host:path`, `file` for a local path.
+pub fn url_protocol(url: &str) -> String {
+    let url = url.trim();
+    // `<transport>::<address>` (git's remote helpers, `ext::` among them).
+    if let Some((transport, _)) = url.split_once("::")
+        && !transport.contains(['/', ':'])
+    {
+        return transport.to_ascii_lowercase();
+    }
+    if let Some((scheme, _)) = url.split_once("://") {
+        let scheme = scheme.to_ascii_lowercase();
+        return match scheme.as_str() {
+            "git+ssh" | "ssh+git" => "ssh".to_owned(),
+            _ => scheme,
+        };
+    }
+    // scp-like syntax: a `:` before any `/` (git's own rule).
+    match (url.find(':'), url.find('/')) {
+        (Some(colon), slash) if slash.is_none_or(|s| colon < s) => "ssh".to_owned(),
+        _ => "file".to_owned(),
+    }
 }
 
 fn check_revision(url: &str, revision: &str) -> Result<(), GitError> {
@@ -547,25 +643,9 @@ fn url_password(url: &str) -> Option<String> {
     (!password.is_empty()).then(|| password.to_owned())
 }
 
-/// Masks the password in `scheme://user:password@host/…`; other URLs are returned unchanged.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            if userinfo.contains(':') {
-                format!("{scheme}://{user}:***@{host}{path}")
-            } else {
-                url.to_owned()
-            }
-        }
-        None => url.to_owned(),
-    }
-}
+/// The URL with its userinfo masked (`https://***@host/repo`): the one helper in
+/// [`ferry_core::redact`].
+pub use ferry_core::redact::redact_url;
 
 /// The key under which a repository is cached: userinfo dropped, scheme and host lower-cased,
 /// trailing `/` and `.git` removed. `HTTPS://Example.com/org/Repo.git/` and
@@ -597,18 +677,11 @@ pub fn normalize_repo_url(url: &str) -> String {
     }
 }
 
-/// FNV-1a, 64 bit: a hash that is stable across Rust versions, for directory names.
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        hash ^= u64::from(*b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
-}
-
-/// `<last path segment>-<hash>`: readable, and unique per normalized URL.
-pub(crate) fn repo_dir_name(url: &str) -> String {
+/// `<last path segment>-<hash>`: readable, and unique per normalized URL. The hash is keyed
+/// by `key` (a secret of the cache, see [`cache_key`]): the directory of another repository
+/// cannot be guessed from its URL.
+pub(crate) fn repo_dir_name(key: &[u8], url: &str) -> String {
+    use sha2::Digest as _;
     let normalized = normalize_repo_url(url);
     let last = normalized.rsplit(['/', ':']).next().unwrap_or_default();
     let readable: String = last
@@ -621,7 +694,42 @@ pub(crate) fn repo_dir_name(url: &str) -> String {
     } else {
         readable
     };
-    format!("{readable}-{:016x}", fnv1a64(normalized.as_bytes()))
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(key);
+    hasher.update([0u8]);
+    hasher.update(normalized.as_bytes());
+    let digest = hasher.finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{readable}-{hex}")
+}
+
+/// The secret that keys a cache's directory names: read from `<dir>/.key`, created (random,
+/// mode 0600) when missing. When the file cannot be written the key is random for this process
+/// (the cache is then rebuilt after a restart).
+pub fn cache_key(dir: &Path) -> Vec<u8> {
+    let path = dir.join(".key");
+    if let Ok(key) = std::fs::read(&path)
+        && key.len() >= 32
+    {
+        return key;
+    }
+    let mut key = vec![0u8; 32];
+    getrandom::fill(&mut key).expect("the operating system's random source failed");
+    let written = std::fs::create_dir_all(dir).and_then(|()| {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(&path)?.write_all(&key)
+    });
+    match written {
+        Ok(()) => key,
+        // Another process (or thread) wrote it first: use theirs.
+        Err(_) => match std::fs::read(&path) {
+            Ok(existing) if existing.len() >= 32 => existing,
+            _ => key,
+        },
+    }
 }
 
 /// Per-repository fetch bookkeeping, behind that repository's async mutex.
@@ -642,6 +750,7 @@ struct RepoState {
 /// reclaim space. Two processes must not share one root.
 pub struct RepoCache {
     root: PathBuf,
+    key: Vec<u8>,
     git: Git,
     repos: Mutex<HashMap<String, Arc<tokio::sync::Mutex<RepoState>>>>,
     fetches: AtomicUsize,
@@ -698,6 +807,7 @@ impl RepoCache {
         let root = root.into();
         Self {
             git: Git::new(root.join("home"), timeout),
+            key: cache_key(&root),
             root,
             repos: Mutex::new(HashMap::new()),
             fetches: AtomicUsize::new(0),
@@ -706,6 +816,19 @@ impl RepoCache {
             commits: Mutex::default(),
             trees: Mutex::default(),
         }
+    }
+
+    /// Replaces the SSH known hosts; see [`Git::set_known_hosts`].
+    pub fn set_known_hosts(&self, text: &str) -> Result<(), GitError> {
+        self.git.set_known_hosts(text)
+    }
+
+    /// Allows (or refuses, the default) `file://` URLs and local paths; see
+    /// [`Git::with_file_repos`].
+    #[must_use]
+    pub fn with_file_repos(mut self, allow: bool) -> Self {
+        self.git.allow_file = allow;
+        self
     }
 
     /// The git runner this cache uses (for [`Git::ls_remote`]).
@@ -720,7 +843,9 @@ impl RepoCache {
 
     /// The bare mirror of `url`.
     pub fn mirror_dir(&self, url: &str) -> PathBuf {
-        self.root.join("mirrors").join(repo_dir_name(url))
+        self.root
+            .join("mirrors")
+            .join(repo_dir_name(&self.key, url))
     }
 
     /// The current ref generation of `mirror`.
@@ -744,7 +869,9 @@ impl RepoCache {
     }
 
     fn checkouts_dir(&self, url: &str) -> PathBuf {
-        self.root.join("checkouts").join(repo_dir_name(url))
+        self.root
+            .join("checkouts")
+            .join(repo_dir_name(&self.key, url))
     }
 
     fn slot(&self, url: &str) -> Arc<tokio::sync::Mutex<RepoState>> {
@@ -769,7 +896,7 @@ impl RepoCache {
         creds: &Credentials,
         max_age: Duration,
     ) -> Result<(), GitError> {
-        check_url(url)?;
+        self.git.check_url(url)?;
         let requested = Instant::now();
         let slot = self.slot(url);
         let mut state = slot.lock().await;
@@ -1445,11 +1572,19 @@ mod tests {
         );
         assert_eq!(normalize_repo_url("/srv/git/repo.git"), "/srv/git/repo");
         assert_eq!(
-            repo_dir_name("https://a/x.git"),
-            repo_dir_name("https://A/x")
+            repo_dir_name(b"k", "https://a/x.git"),
+            repo_dir_name(b"k", "https://A/x")
         );
-        assert_ne!(repo_dir_name("https://a/x"), repo_dir_name("https://a/X"));
-        assert!(repo_dir_name("https://a/my-repo.git").starts_with("my-repo-"));
+        assert_ne!(
+            repo_dir_name(b"k", "https://a/x"),
+            repo_dir_name(b"k", "https://a/X")
+        );
+        assert!(repo_dir_name(b"k", "https://a/my-repo.git").starts_with("my-repo-"));
+        // Another key, another name: directories cannot be guessed without the cache's key.
+        assert_ne!(
+            repo_dir_name(b"k", "https://a/x"),
+            repo_dir_name(b"other", "https://a/x")
+        );
     }
 
     #[test]
@@ -1462,15 +1597,30 @@ mod tests {
     }
 
     #[test]
-    fn fnv_is_stable() {
-        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    fn protocols_of_urls_and_the_file_switch() {
+        assert_eq!(url_protocol("https://h/r"), "https");
+        assert_eq!(url_protocol("git@github.com:org/r.git"), "ssh");
+        assert_eq!(url_protocol("FILE:///tmp/r"), "file");
+        assert_eq!(url_protocol("/tmp/r"), "file");
+        assert_eq!(url_protocol("./a:b"), "file");
+        assert_eq!(url_protocol("ext::sh -c touch% /tmp/x"), "ext");
+        let git = Git::new("/nonexistent", Duration::from_secs(1));
+        assert!(git.check_url("https://h/r").is_ok());
+        let err = git.check_url("file:///tmp/r").unwrap_err();
+        assert!(matches!(err, GitError::ProtocolNotAllowed { .. }), "{err}");
+        assert!(err.to_string().contains("--allow-file-repos"), "{err}");
+        assert!(git.check_url("/tmp/r").is_err());
+        assert!(git.check_url("ext::sh -c x").is_err());
+        let git = git.with_file_repos(true);
+        assert!(git.check_url("file:///tmp/r").is_ok());
+        assert!(git.check_url("ftp://h/r").is_err());
     }
 
     #[test]
     fn redacts_url_passwords() {
-        assert_eq!(redact_url("https://u:secret@h/r"), "https://u:***@h/r");
-        assert_eq!(redact_url("https://u@h/r"), "https://u@h/r");
+        assert_eq!(redact_url("https://u:secret@h/r"), "https://***@h/r");
+        assert_eq!(redact_url("https://token@h/r"), "https://***@h/r");
+
         assert_eq!(redact_url("git@h:r"), "git@h:r");
         assert_eq!(
             url_password("https://u:secret@h/r").as_deref(),
@@ -1509,7 +1659,8 @@ mod tests {
         assert_eq!(
             cmd,
             "ssh -o BatchMode=yes -o UserKnownHostsFile='/h/known hosts' \
-             -o StrictHostKeyChecking=accept-new -o IdentitiesOnly=yes -i '/h/k'"
+             -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes \
+             -o IdentitiesOnly=yes -i '/h/k'"
         );
         assert!(ssh_command(Path::new("/k"), None, true).contains("StrictHostKeyChecking=no"));
     }

@@ -33,7 +33,8 @@ fn history() -> History {
 
 fn cache() -> (tempfile::TempDir, RepoCache) {
     let dir = tempfile::tempdir().unwrap();
-    let cache = RepoCache::with_timeout(dir.path().join("cache"), Duration::from_secs(60));
+    let cache = RepoCache::with_timeout(dir.path().join("cache"), Duration::from_secs(60))
+        .with_file_repos(true);
     (dir, cache)
 }
 

@@ -106,5 +106,5 @@ async fn a_password_written_into_the_url_is_masked() {
     let err = cache.fetch(&url, &Credentials::none()).await.unwrap_err();
     let said = everything_said(&err);
     assert!(!said.contains(WRONG), "{said}");
-    assert!(said.contains(&format!("http://{USER}:***@")), "{said}");
+    assert!(said.contains("http://***@"), "{said}");
 }

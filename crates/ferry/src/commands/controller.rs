@@ -34,6 +34,65 @@ pub(crate) struct ControllerArgs {
     /// system's cache or temp directory).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub(crate) sources: SourceArgs,
+}
+
+/// Which repositories and remote bases ferry may fetch, shared by every command that renders.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct SourceArgs {
+    /// Allow `repoURL: file://…` and local paths. For tests and demos only: a local URL lets an
+    /// Application read any repository this process can read, other projects' included.
+    #[arg(long, env = "FERRY_ALLOW_FILE_REPOS")]
+    pub(crate) allow_file_repos: bool,
+
+    /// The protocols kustomize may fetch remote bases with, comma-separated (https, ssh, http,
+    /// git). `file` is never allowed.
+    #[arg(
+        long,
+        env = "FERRY_KUSTOMIZE_REMOTE_PROTOCOLS",
+        value_delimiter = ',',
+        default_value = "https,ssh",
+        value_parser = parse_remote_protocol
+    )]
+    pub(crate) kustomize_remote_protocols: Vec<String>,
+}
+
+impl SourceArgs {
+    /// The engine configuration with these settings (and the rest as given).
+    pub(crate) fn engine_config(
+        &self,
+        namespace: &str,
+        poll_interval: Duration,
+        cache_dir: PathBuf,
+        per_app_concurrency: usize,
+    ) -> EngineConfig {
+        EngineConfig {
+            namespace: namespace.to_owned(),
+            field_manager: "ferry".into(),
+            poll_interval,
+            cache_dir,
+            per_app_concurrency,
+            allow_file_repos: self.allow_file_repos,
+            kustomize_remote_protocols: self.kustomize_remote_protocols.clone(),
+        }
+    }
+}
+
+/// One protocol of `--kustomize-remote-protocols`.
+fn parse_remote_protocol(s: &str) -> Result<String, String> {
+    let p = s.trim().to_ascii_lowercase();
+    match p.as_str() {
+        "https" | "ssh" | "http" | "git" => Ok(p),
+        "file" => Err(
+            "file is never allowed for remote bases: it would read other repositories' mirrors"
+                .into(),
+        ),
+        other => Err(format!(
+            "unknown protocol {other:?}: use https, ssh, http or git"
+        )),
+    }
 }
 
 impl ControllerArgs {
@@ -55,13 +114,12 @@ impl ControllerArgs {
         })?;
         let engine = Engine::new(
             client,
-            EngineConfig {
-                namespace: self.namespace.clone(),
-                field_manager: "ferry".into(),
-                poll_interval: self.poll_interval,
+            self.sources.engine_config(
+                &self.namespace,
+                self.poll_interval,
                 cache_dir,
-                per_app_concurrency: self.per_app_concurrency,
-            },
+                self.per_app_concurrency,
+            ),
         );
         // One registry for the process: the server's metrics, the controller's, API requests.
         engine.metrics.register(metrics.registry_mut());
@@ -109,7 +167,7 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     let client = args.kube.client().await?;
     let mut metrics = ferry_server::Metrics::new();
-    let engine = args.controller.engine(client, &mut metrics)?;
+    let engine = args.controller.engine(client.clone(), &mut metrics)?;
     let serving = async {
         match args.metrics_listen.as_str() {
             "off" => std::future::pending().await,
@@ -119,9 +177,15 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
                         "--metrics-listen {listen:?} is not an address like 127.0.0.1:8082 (or off): {e}"
                     )
                 })?;
-                ferry_server::serve_metrics(addr, metrics, super::server::shutdown_signal())
-                    .await
-                    .map_err(anyhow::Error::from)
+                let apps = kube::Api::namespaced(client, &args.controller.namespace);
+                ferry_server::serve_metrics(
+                    addr,
+                    std::sync::Arc::new(metrics),
+                    Some(apps),
+                    super::server::shutdown_signal(),
+                )
+                .await
+                .map_err(anyhow::Error::from)
             }
         }
     };

@@ -156,9 +156,10 @@ fn controller_objects(namespace: &str, image: &str) -> Vec<Value> {
                             "image": image,
                             "imagePullPolicy": "IfNotPresent",
                             // The UI and API on every interface of the pod; the Service below
-                            // (and an Ingress of your own) reach it.
-                            "args": ["run", "--namespace", namespace, "--cache-dir", "/var/cache/ferry", "--listen", "0.0.0.0:8080"],
-                            "ports": [{ "name": "http", "containerPort": 8080 }],
+                            // (and an Ingress of your own) reach it. /metrics without sign-in
+                            // on its own port, for Prometheus inside the cluster.
+                            "args": ["run", "--namespace", namespace, "--cache-dir", "/var/cache/ferry", "--listen", "0.0.0.0:8080", "--metrics-listen", "0.0.0.0:8082"],
+                            "ports": [{ "name": "http", "containerPort": 8080 }, { "name": "metrics", "containerPort": 8082 }],
                             "readinessProbe": { "httpGet": { "path": "/readyz", "port": "http" }, "periodSeconds": 10 },
                             "livenessProbe": { "httpGet": { "path": "/healthz", "port": "http" }, "periodSeconds": 20 },
                             "volumeMounts": [{ "name": "cache", "mountPath": "/var/cache/ferry" }],
@@ -179,7 +180,10 @@ fn controller_objects(namespace: &str, image: &str) -> Vec<Value> {
             "metadata": { "name": "ferry", "namespace": namespace, "labels": labels },
             "spec": {
                 "selector": { "app.kubernetes.io/name": "ferry" },
-                "ports": [{ "name": "http", "port": 80, "targetPort": "http" }]
+                "ports": [
+                    { "name": "http", "port": 80, "targetPort": "http" },
+                    { "name": "metrics", "port": 8082, "targetPort": "metrics" }
+                ]
             }
         }),
     ]

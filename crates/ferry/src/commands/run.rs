@@ -17,6 +17,12 @@ pub(crate) struct Args {
 
     #[command(flatten)]
     serve: ServeArgs,
+
+    /// Also serve `/metrics` and `/healthz` without authentication on this address, for
+    /// Prometheus (e.g. 0.0.0.0:8082; keep it inside the cluster network). `off` (the
+    /// default): `/metrics` is only on --listen, for signed-in users and API tokens.
+    #[arg(long, default_value = "off")]
+    metrics_listen: String,
 }
 
 /// Runs the controller and the server until interrupted.
@@ -24,14 +30,37 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     let client = args.kube.client().await?;
     let mut metrics = ferry_server::Metrics::new();
     let engine = args.controller.engine(client.clone(), &mut metrics)?;
-    let server = match args.serve.config(&args.controller.namespace, true)? {
-        None => None,
+    let metrics_addr: Option<std::net::SocketAddr> = match args.metrics_listen.as_str() {
+        "off" => None,
+        listen => Some(listen.parse().map_err(|e| {
+            anyhow::anyhow!(
+                "--metrics-listen {listen:?} is not an address like 0.0.0.0:8082 (or off): {e}"
+            )
+        })?),
+    };
+    let apps = kube::Api::namespaced(client.clone(), &args.controller.namespace);
+    let (server, metrics) = match args.serve.config(&args.controller.namespace, true)? {
+        None => (None, std::sync::Arc::new(metrics)),
         Some(config) => {
             let server =
                 ferry_server::Server::bind_with_metrics(config, client, engine.clone(), metrics)
                     .await?;
             tracing::info!(address = %server.local_addr(), "serving the API, UI, webhooks and metrics");
-            Some(server)
+            let metrics = server.metrics();
+            (Some(server), metrics)
+        }
+    };
+    let metrics_serving = async move {
+        match metrics_addr {
+            Some(addr) => ferry_server::serve_metrics(
+                addr,
+                metrics,
+                Some(apps),
+                super::server::shutdown_signal(),
+            )
+            .await
+            .map_err(anyhow::Error::from),
+            None => std::future::pending().await,
         }
     };
     let serving = async move {
@@ -46,6 +75,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     tokio::select! {
         () = run_controller(engine, args.controller.workers) => Ok(()),
         served = serving => served,
+        served = metrics_serving => served,
         _ = super::server::shutdown_signal() => {
             tracing::info!("interrupted, stopping");
             Ok(())

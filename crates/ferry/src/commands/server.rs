@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use ferry_controller::{Engine, EngineConfig};
+use ferry_controller::Engine;
 use ferry_server::{ServerConfig, TlsFiles, WebhookSecretSource};
 
 use super::kube::KubeArgs;
@@ -95,6 +95,9 @@ pub(crate) struct Args {
 
     #[command(flatten)]
     serve: ServeArgs,
+
+    #[command(flatten)]
+    sources: super::controller::SourceArgs,
 }
 
 /// Runs the server until interrupted (Ctrl-C or SIGTERM).
@@ -111,13 +114,12 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
         .context("creating the server's cache directory")?;
     let engine = Arc::new(Engine::new(
         client.clone(),
-        EngineConfig {
-            namespace: args.namespace.clone(),
-            field_manager: "ferry".into(),
-            poll_interval: std::time::Duration::ZERO,
-            cache_dir: cache.path().to_path_buf(),
-            per_app_concurrency: 8,
-        },
+        args.sources.engine_config(
+            &args.namespace,
+            std::time::Duration::ZERO,
+            cache.path().to_path_buf(),
+            8,
+        ),
     ));
     let mut metrics = ferry_server::Metrics::new();
     ferry_cluster::ApiMetrics::global().register(metrics.registry_mut());

@@ -26,6 +26,8 @@ pub fn ferry(kubeconfig: &Path, args: &[&str]) -> std::process::Output {
         .args(args)
         .env("KUBECONFIG", kubeconfig)
         .env("FERRY_LOG", "warn")
+        // Test repositories are local (file://): the operator switch that allows them.
+        .env("FERRY_ALLOW_FILE_REPOS", "true")
         .output()
         .expect("running ferry")
 }
@@ -49,6 +51,7 @@ pub struct Controller {
     child: Option<Child>,
     log: PathBuf,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     kubeconfig: PathBuf,
     _cache: tempfile::TempDir,
 }
@@ -74,6 +77,15 @@ impl Controller {
     /// Starts `ferry <args>` (with `--cache-dir` added for `run` and `controller`), logging to
     /// a file of its own.
     pub fn start_command(kubeconfig: &Path, args: &[&str]) -> Controller {
+        Self::start_command_with_env(kubeconfig, args, &[])
+    }
+
+    /// [`Controller::start_command`] with more environment variables.
+    pub fn start_command_with_env(
+        kubeconfig: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Controller {
         let cache = tempfile::Builder::new()
             .prefix("ferry-cache-")
             .tempdir()
@@ -88,6 +100,10 @@ impl Controller {
             child: None,
             log,
             args,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             kubeconfig: kubeconfig.to_path_buf(),
             _cache: cache,
         };
@@ -104,7 +120,9 @@ impl Controller {
         let child = Command::new(ferry_bin())
             .args(&self.args)
             .env("KUBECONFIG", &self.kubeconfig)
+            .env("FERRY_ALLOW_FILE_REPOS", "true")
             .env("FERRY_LOG", "info,ferry_controller=debug")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
@@ -126,7 +144,7 @@ impl Controller {
         self.spawn();
     }
 
-    /// The controller's `--cache-dir`.
+    /// The controller's cache directory (`--cache-dir`).
     pub fn cache_dir(&self) -> PathBuf {
         self._cache.path().join("cache")
     }

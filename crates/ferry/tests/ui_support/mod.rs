@@ -57,6 +57,7 @@ impl UiServer {
             .args(&args)
             .env("KUBECONFIG", kubeconfig)
             .env("FERRY_LOG", "info")
+            .env("FERRY_ALLOW_FILE_REPOS", "true")
             .stdout(Stdio::from(out.try_clone().unwrap()))
             .stderr(Stdio::from(out))
             .spawn()

@@ -65,7 +65,16 @@ pub enum AccountError {
     /// Hashing failed (should not happen).
     #[error("hashing a password: {0}")]
     Hash(String),
+    /// Too many password checks are waiting: the server is flooded with logins.
+    #[error("too many logins at once: try again in a few seconds")]
+    Busy,
 }
+
+/// How long a login waits for a free password-check slot before it is refused as busy.
+const VERIFY_WAIT: Duration = Duration::from_secs(10);
+
+/// How often at most an unknown account name may make the store read the accounts again.
+const FORCED_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
 fn kube_err(action: impl Into<String>) -> impl FnOnce(kube::Error) -> AccountError {
     let action = action.into();
@@ -233,6 +242,18 @@ pub struct AccountStore {
     secrets: Api<Secret>,
     namespace: String,
     cache: tokio::sync::Mutex<Option<(Instant, Arc<Vec<Account>>)>>,
+    /// Bounds the password checks (argon2, 19 MiB each) running at once.
+    verify_slots: tokio::sync::Semaphore,
+    /// When a failed login last made the store read the accounts again.
+    last_forced_reload: std::sync::Mutex<Option<Instant>>,
+}
+
+/// Password checks that may run at once: the machine's cores, at least 2 and at most 8.
+fn verify_concurrency() -> usize {
+    std::thread::available_parallelism()
+        .map(std::num::NonZeroUsize::get)
+        .unwrap_or(2)
+        .clamp(2, 8)
 }
 
 impl AccountStore {
@@ -243,6 +264,8 @@ impl AccountStore {
             secrets: Api::namespaced(client, namespace),
             namespace: namespace.into(),
             cache: tokio::sync::Mutex::new(None),
+            verify_slots: tokio::sync::Semaphore::new(verify_concurrency()),
+            last_forced_reload: std::sync::Mutex::new(None),
         }
     }
 
@@ -287,8 +310,12 @@ impl AccountStore {
             .cloned())
     }
 
-    /// The account `name` when `password` is its password (and it may log in). A failure is
-    /// checked once more against freshly read accounts, so a password set a moment ago works.
+    /// The account `name` when `password` is its password (and it may log in).
+    ///
+    /// A failure is checked once more against freshly read accounts, so that a password set a
+    /// moment ago works: for a known account (whose failures the login limiter bounds), and for
+    /// an unknown name at most once per [`FORCED_RELOAD_INTERVAL`] for the whole server, so a
+    /// flood of made-up names cannot make every failure read the accounts again.
     pub async fn check_password(
         &self,
         name: &str,
@@ -297,8 +324,29 @@ impl AccountStore {
         if let Some(account) = self.check_password_once(name, password).await? {
             return Ok(Some(account));
         }
+        let known = self.account(name).await?.is_some();
+        let reload = known || {
+            let mut last = self
+                .last_forced_reload
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let due = last.is_none_or(|at| at.elapsed() >= FORCED_RELOAD_INTERVAL);
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        if !reload {
+            return Ok(None);
+        }
         self.invalidate().await;
         self.check_password_once(name, password).await
+    }
+
+    /// Whether `name` is an enabled account (from the cache: no read of the cluster when the
+    /// cache is fresh).
+    pub async fn is_known(&self, name: &str) -> bool {
+        matches!(self.account(name).await, Ok(Some(_)))
     }
 
     async fn check_password_once(
@@ -312,6 +360,12 @@ impl AccountStore {
             .and_then(|a| a.password_hash.clone())
             .unwrap_or_else(|| dummy_hash().to_string());
         let password = password.to_string();
+        // At most `verify_concurrency()` checks at once; the rest wait (without a thread), and
+        // give up after VERIFY_WAIT.
+        let _slot = tokio::time::timeout(VERIFY_WAIT, self.verify_slots.acquire())
+            .await
+            .map_err(|_| AccountError::Busy)?
+            .map_err(|_| AccountError::Busy)?;
         let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
             .await
             .unwrap_or(false);

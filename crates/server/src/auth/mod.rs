@@ -269,7 +269,7 @@ pub async fn require_auth(
     let mut principal = None;
     if let Some(token) = bearer(request.headers()) {
         if let Some(session) = auth.sessions.get(&token) {
-            match auth.accounts.account(&session.account).await {
+            match session_account(state.as_ref(), &token, &session).await {
                 Ok(Some(account)) => principal = Some(Principal::from_account(&account, None)),
                 Ok(None) => {}
                 Err(e) => return unavailable(&e),
@@ -284,7 +284,7 @@ pub async fn require_auth(
     } else if let Some(token) = cookie(request.headers(), SESSION_COOKIE)
         && let Some(session) = auth.sessions.get(&token)
     {
-        match auth.accounts.account(&session.account).await {
+        match session_account(state.as_ref(), &token, &session).await {
             Ok(Some(account)) => {
                 if !is_safe(request.method()) {
                     request = match check_csrf(request, &session.csrf_token).await {
@@ -303,7 +303,8 @@ pub async fn require_auth(
         return next.run(request).await;
     }
     let path = request.uri().path();
-    if !path.starts_with("/api/") && is_safe(request.method()) {
+    // Pages redirect to the login page; the API and /metrics (machines) get 401.
+    if !path.starts_with("/api/") && path != "/metrics" && is_safe(request.method()) {
         let target = request
             .uri()
             .path_and_query()
@@ -370,10 +371,14 @@ async fn log_in(
             auth.limiter.record_success(username);
             state.metrics.record_login("success");
             tracing::info!(account = %account.name, "login");
-            Ok(auth.sessions.create(&account.name))
+            Ok(auth.sessions.create(
+                &account.name,
+                account.password_hash.as_deref().unwrap_or_default(),
+            ))
         }
         Ok(None) => {
-            auth.limiter.record_failure(username);
+            let known = auth.accounts.is_known(username).await;
+            auth.limiter.record_failure(username, known);
             state.metrics.record_login("failure");
             tracing::warn!(account = %username, "failed login");
             Err(LoginFailure::Invalid)
@@ -396,7 +401,11 @@ pub struct LoginForm {
 
 /// Only paths on this server: `/x`, not `//host` or `https://...`.
 fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    if next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control)
+    {
         next
     } else {
         "/"
@@ -483,6 +492,42 @@ pub async fn create_session(
 }
 
 /// Ends the session of the request's cookie or bearer token.
+/// The account of a live session: `None` (and the session ended) when the account is gone,
+/// disabled or may no longer log in, or its password changed since the session began.
+async fn session_account(
+    state: &ServerState,
+    token: &str,
+    session: &sessions::Session,
+) -> Result<Option<accounts::Account>, AccountError> {
+    let account = state.auth.accounts.account(&session.account).await?;
+    let valid = account.filter(|a| {
+        a.login && a.password_hash.as_deref().unwrap_or_default() == session.password_hash
+    });
+    if valid.is_none() {
+        state.auth.sessions.remove(token);
+    }
+    Ok(valid)
+}
+
+/// Whether the credentials in `headers` (a session or an API token) still hold: for long
+/// answers (event streams) that must end on logout, password change or account disable.
+pub(crate) async fn still_signed_in(state: &ServerState, headers: &HeaderMap) -> bool {
+    if state.config.insecure_no_auth {
+        return true;
+    }
+    let token = bearer(headers).or_else(|| cookie(headers, SESSION_COOKIE));
+    let Some(token) = token else {
+        return false;
+    };
+    match state.auth.sessions.get(&token) {
+        Some(session) => matches!(session_account(state, &token, &session).await, Ok(Some(_))),
+        None => matches!(
+            state.auth.accounts.account_for_token(&token).await,
+            Ok(Some(_))
+        ),
+    }
+}
+
 fn end_session(state: &ServerState, headers: &HeaderMap) {
     for token in [cookie(headers, SESSION_COOKIE), bearer(headers)]
         .into_iter()
@@ -578,6 +623,9 @@ mod tests {
         assert_eq!(safe_next("https://evil.example/"), "/");
         assert_eq!(safe_next("/\\evil.example"), "/");
         assert_eq!(safe_next(""), "/");
+        // A tab or newline could split a header or be dropped by a browser (`/\t/evil`).
+        assert_eq!(safe_next("/\t/evil.example"), "/");
+        assert_eq!(safe_next("/a\r\nSet-Cookie: x=y"), "/");
         assert_eq!(query_value("/a?b=c&d"), "%2Fa%3Fb%3Dc%26d");
     }
 

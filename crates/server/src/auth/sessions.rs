@@ -27,6 +27,9 @@ const MAX_ENTRIES: usize = 10_000;
 pub struct Session {
     /// The account logged in.
     pub account: String,
+    /// The account's password hash when the session began: a session ends when the password
+    /// changes.
+    pub password_hash: String,
     /// The token state-changing requests must repeat.
     pub csrf_token: String,
     /// When it ends.
@@ -40,11 +43,13 @@ pub struct SessionStore {
 }
 
 impl SessionStore {
-    /// Starts a session for `account`; returns its token.
-    pub fn create(&self, account: &str) -> (String, Session) {
+    /// Starts a session for `account`, whose password hash is `password_hash`; returns its
+    /// token.
+    pub fn create(&self, account: &str, password_hash: &str) -> (String, Session) {
         let token = random_token(32);
         let session = Session {
             account: account.into(),
+            password_hash: password_hash.into(),
             csrf_token: random_token(24),
             expires: Instant::now() + SESSION_TTL,
         };
@@ -87,8 +92,15 @@ impl SessionStore {
 
 /// Counts failed logins per account name and refuses further attempts for a while after
 /// [`MAX_FAILURES`] of them, right or wrong password alike.
+///
+/// Accounts that exist are counted apart from made-up names: the made-up names' table is
+/// bounded (and cleared when full), the accounts' table is not, so a flood of made-up names
+/// can never reset the lock-out of a real account.
 #[derive(Debug, Default)]
 pub struct LoginLimiter {
+    /// Failures of accounts that exist (as many entries as accounts).
+    known: Mutex<HashMap<String, (u32, Instant)>>,
+    /// Failures of names that are no account (at most [`MAX_ENTRIES`]).
     failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
@@ -99,20 +111,23 @@ impl LoginLimiter {
     }
 
     fn locked_at(&self, name: &str, now: Instant) -> Option<Duration> {
-        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let (count, since) = failures.get(name)?;
-        let elapsed = now.saturating_duration_since(*since);
-        (*count >= MAX_FAILURES && elapsed < FAILURE_WINDOW).then(|| FAILURE_WINDOW - elapsed)
+        [&self.known, &self.failures].into_iter().find_map(|table| {
+            let failures = table.lock().unwrap_or_else(|e| e.into_inner());
+            let (count, since) = failures.get(name)?;
+            let elapsed = now.saturating_duration_since(*since);
+            (*count >= MAX_FAILURES && elapsed < FAILURE_WINDOW).then(|| FAILURE_WINDOW - elapsed)
+        })
     }
 
-    /// Records a failed login of `name`.
-    pub fn record_failure(&self, name: &str) {
-        self.record_failure_at(name, Instant::now());
+    /// Records a failed login of `name`; `known`: `name` is an existing account.
+    pub fn record_failure(&self, name: &str, known: bool) {
+        self.record_failure_at(name, known, Instant::now());
     }
 
-    fn record_failure_at(&self, name: &str, now: Instant) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if failures.len() >= MAX_ENTRIES {
+    fn record_failure_at(&self, name: &str, known: bool, now: Instant) {
+        let table = if known { &self.known } else { &self.failures };
+        let mut failures = table.lock().unwrap_or_else(|e| e.into_inner());
+        if !known && failures.len() >= MAX_ENTRIES {
             failures.retain(|_, (_, since)| now.saturating_duration_since(*since) < FAILURE_WINDOW);
             if failures.len() >= MAX_ENTRIES {
                 failures.clear();
@@ -127,10 +142,9 @@ impl LoginLimiter {
 
     /// Forgets the failures of `name` after a successful login.
     pub fn record_success(&self, name: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name);
+        for table in [&self.known, &self.failures] {
+            table.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+        }
     }
 }
 
@@ -141,11 +155,11 @@ mod tests {
     #[test]
     fn sessions_are_found_by_token_and_removed() {
         let store = SessionStore::default();
-        let (token, session) = store.create("alice");
+        let (token, session) = store.create("alice", "h");
         assert_eq!(store.get(&token).unwrap().account, "alice");
         assert_eq!(store.get(&token).unwrap().csrf_token, session.csrf_token);
         assert!(store.get("nonsense").is_none());
-        let (other, _) = store.create("alice");
+        let (other, _) = store.create("alice", "h");
         assert_ne!(token, other);
         store.remove(&token);
         assert!(store.get(&token).is_none());
@@ -161,18 +175,40 @@ mod tests {
                 limiter.locked_at("admin", t0).is_none(),
                 "after {i} failures"
             );
-            limiter.record_failure_at("admin", t0);
+            limiter.record_failure_at("admin", true, t0);
         }
         assert!(limiter.locked_at("admin", t0).is_some());
         assert!(limiter.locked_at("alice", t0).is_none(), "per name");
         let later = t0 + FAILURE_WINDOW + Duration::from_secs(1);
         assert!(limiter.locked_at("admin", later).is_none());
-        limiter.record_failure_at("admin", later);
+        limiter.record_failure_at("admin", true, later);
         assert!(
             limiter.locked_at("admin", later).is_none(),
             "a new window starts counting from one"
         );
         limiter.record_success("admin");
-        assert!(limiter.failures.lock().unwrap().get("admin").is_none());
+        assert!(limiter.known.lock().unwrap().get("admin").is_none());
+    }
+
+    #[test]
+    fn a_flood_of_made_up_names_does_not_reset_an_account_lock_out() {
+        let limiter = LoginLimiter::default();
+        let t0 = Instant::now();
+        for _ in 0..MAX_FAILURES {
+            limiter.record_failure_at("admin", true, t0);
+        }
+        assert!(limiter.locked_at("admin", t0).is_some());
+        // 10,001 distinct names fill and clear the made-up names' table.
+        for i in 0..=MAX_ENTRIES {
+            limiter.record_failure_at(&format!("nobody-{i}"), false, t0);
+        }
+        assert!(
+            limiter.failures.lock().unwrap().len() <= MAX_ENTRIES,
+            "the made-up names' table stays bounded"
+        );
+        assert!(
+            limiter.locked_at("admin", t0).is_some(),
+            "admin is still locked out"
+        );
     }
 }

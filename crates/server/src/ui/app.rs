@@ -30,6 +30,7 @@ async fn readable_app(
     principal: &Principal,
     name: &str,
 ) -> Result<Application, UiError> {
+    crate::api::check_app_name(name).map_err(UiError::from)?;
     let app = state.apps.get_opt(name).await.map_err(|e| {
         UiError::from(crate::ApiError::kube(
             &format!("reading application {name}"),
@@ -526,6 +527,10 @@ pub(crate) async fn diff_page(
     let chrome = Chrome::new(format!("{name}: diff"), &principal);
     let result = async {
         readable_app(&state, &principal, &name).await?;
+        state
+            .costly
+            .check(&principal.name)
+            .map_err(|wait| UiError::from(crate::hardening::too_many("diff", wait)))?;
         let diffs = state.engine.diff_app(&name).await.map_err(|e| {
             UiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

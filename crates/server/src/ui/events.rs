@@ -129,8 +129,22 @@ async fn watch_applications(api: Api<Application>, tx: broadcast::Sender<Arc<App
 pub(crate) async fn events(
     State(state): State<Arc<ServerState>>,
     Extension(principal): Extension<Principal>,
+    headers: axum::http::HeaderMap,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = state.ui.subscribe();
+    // The stream ends when its session does (logout, password change, account disabled):
+    // checked every few seconds, as the accounts may change in another process.
+    let ended = {
+        let state = state.clone();
+        async move {
+            loop {
+                tokio::time::sleep(SESSION_CHECK_INTERVAL).await;
+                if !crate::auth::still_signed_in(&state, &headers).await {
+                    return;
+                }
+            }
+        }
+    };
     let ready = futures::stream::once(async { Ok(Event::default().event("ready").data("{}")) });
     let changes = BroadcastStream::new(rx).filter_map(move |msg| {
         let out = match msg {
@@ -145,5 +159,8 @@ pub(crate) async fn events(
         };
         std::future::ready(out)
     });
-    Sse::new(ready.chain(changes)).keep_alive(KeepAlive::default())
+    Sse::new(ready.chain(changes).take_until(Box::pin(ended))).keep_alive(KeepAlive::default())
 }
+
+/// How often an open event stream checks that its session still holds.
+const SESSION_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);

@@ -23,8 +23,8 @@
 //!
 //! | field | flag |
 //! | --- | --- |
-//! | `releaseName` (default: the app's name) | the release name |
-//! | `namespace` (default: the destination namespace) | `--namespace` |
+//! | `releaseName` (default: the app's name) | the release name (a DNS-1123 name of at most 53 characters, as helm wants) |
+//! | `namespace` (default: the destination namespace) | `--namespace` (a DNS-1123 label) |
 //! | `skipCrds` | no `--include-crds` (otherwise CRDs in `crds/` are rendered) |
 //! | `skipTests`, `skipSchemaValidation` | `--skip-tests`, `--skip-schema-validation` |
 //! | `kubeVersion`, `apiVersions` | `--kube-version`, `--api-versions` (each) |
@@ -33,6 +33,10 @@
 //! | `parameters` | `--set name=value`, or `--set-string` with `forceString`; commas in a value are escaped unless it is a `{a,b}` list |
 //! | `fileParameters` | `--set-file name=path`, the path resolved like a value file |
 //! | `passCredentials` | `--pass-credentials` for the chart repository |
+//!
+//! Every value reaches helm as `--flag=value`, and the release name and chart come after `--`:
+//! no spec value can be read as an option (`releaseName: --post-renderer=sh` is refused as an
+//! invalid release name, and could not have become an option anyway).
 //!
 //! Value files and file parameters must stay inside their checkout (or inside the pulled chart):
 //! `..` that climbs out, absolute paths and symlinks leading outside are
@@ -239,23 +243,33 @@ pub async fn render_helm(
     };
 
     let opts = &req.options;
+    let release_field = if opts.release_name.as_deref().is_some_and(|r| !r.is_empty()) {
+        "helm.releaseName"
+    } else {
+        "metadata.name"
+    };
     let release = opts
         .release_name
         .as_deref()
         .filter(|r| !r.is_empty())
         .unwrap_or(&req.app_name);
-    let mut args: Vec<String> = vec![
-        "template".into(),
-        release.into(),
-        chart_arg.to_string_lossy().into_owned(),
-    ];
+    check_release_name(release_field, release)?;
+    // Every value goes in `--flag=value` form, and the release name and chart after `--`: no
+    // spec value can be read by helm as an option.
+    let mut args: Vec<String> = vec!["template".into()];
     let namespace = opts
         .namespace
         .as_deref()
         .filter(|n| !n.is_empty())
         .unwrap_or(&req.namespace);
     if !namespace.is_empty() {
-        args.extend(["--namespace".into(), namespace.into()]);
+        let field = if opts.namespace.as_deref().is_some_and(|n| !n.is_empty()) {
+            "helm.namespace"
+        } else {
+            "spec.destination.namespace"
+        };
+        check_dns_label(field, namespace)?;
+        args.push(format!("--namespace={namespace}"));
     }
     if opts.skip_crds {
         args.push("--skip-crds".into());
@@ -269,10 +283,17 @@ pub async fn render_helm(
         args.push("--skip-schema-validation".into());
     }
     if let Some(v) = opts.kube_version.as_deref().filter(|v| !v.is_empty()) {
-        args.extend(["--kube-version".into(), v.into()]);
+        check_plain_value("helm.kubeVersion", v)?;
+        args.push(format!("--kube-version={v}"));
     }
-    for api in opts.api_versions.iter().filter(|a| !a.is_empty()) {
-        args.extend(["--api-versions".into(), api.clone()]);
+    for (i, api) in opts
+        .api_versions
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| !a.is_empty())
+    {
+        check_plain_value(&format!("helm.apiVersions[{i}]"), api)?;
+        args.push(format!("--api-versions={api}"));
     }
     // Clear values of decrypted SOPS value files, masked in helm's messages.
     let mut clear_values: Vec<String> = Vec::new();
@@ -298,7 +319,7 @@ pub async fn render_helm(
                     }
                     None => path,
                 };
-                args.extend(["--values".into(), path.to_string_lossy().into_owned()]);
+                args.push(format!("--values={}", path.to_string_lossy()));
             }
             None if opts.ignore_missing_value_files => {
                 tracing::debug!(file, chart = %chart_label, "skipping missing values file");
@@ -317,7 +338,7 @@ pub async fn render_helm(
             path: path.display().to_string(),
             source,
         })?;
-        args.extend(["--values".into(), path.to_string_lossy().into_owned()]);
+        args.push(format!("--values={}", path.to_string_lossy()));
     }
     for (i, p) in opts.parameters.iter().enumerate() {
         if p.name.trim().is_empty() {
@@ -331,23 +352,28 @@ pub async fn render_helm(
         } else {
             "--set"
         };
-        args.extend([
-            flag.into(),
-            format!("{}={}", p.name, escape_set_value(&p.value)),
-        ]);
+        args.push(format!("{flag}={}={}", p.name, escape_set_value(&p.value)));
     }
     for (i, p) in opts.file_parameters.iter().enumerate() {
+        if p.name.trim().is_empty() {
+            return Err(RenderError::InvalidOptions {
+                field: format!("helm.fileParameters[{i}].name"),
+                message: "is empty".into(),
+            });
+        }
         let field = format!("helm.fileParameters[{i}].path");
         let path = resolve_file(&p.path, &field, &value_root, &value_base, &req.value_refs)?
             .ok_or_else(|| RenderError::InvalidOptions {
                 field,
                 message: format!("file {:?} does not exist", p.path),
             })?;
-        args.extend([
-            "--set-file".into(),
-            format!("{}={}", p.name, path.to_string_lossy()),
-        ]);
+        args.push(format!("--set-file={}={}", p.name, path.to_string_lossy()));
     }
+    args.extend([
+        "--".into(),
+        release.into(),
+        chart_arg.to_string_lossy().into_owned(),
+    ]);
 
     let spec = tools.helm_command(&home, work.path(), args);
     tracing::debug!(chart = %chart_label, command = %spec.display(), "running helm template");
@@ -406,6 +432,59 @@ fn escape_set_value(value: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// Helm's own rule for release names: a DNS-1123 subdomain of at most 53 characters. Checked
+/// before helm runs, so that no release name can be read as an option.
+pub fn check_release_name(field: &str, name: &str) -> Result<(), RenderError> {
+    if name.len() > 53 || !is_dns1123_subdomain(name) {
+        return Err(RenderError::InvalidOptions {
+            field: field.to_owned(),
+            message: format!(
+                "{name:?} is not a valid Helm release name: use at most 53 lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A namespace given to helm must be a DNS-1123 label (as Kubernetes requires).
+fn check_dns_label(field: &str, name: &str) -> Result<(), RenderError> {
+    if name.len() > 63 || !is_dns1123_label(name) {
+        return Err(RenderError::InvalidOptions {
+            field: field.to_owned(),
+            message: format!(
+                "{name:?} is not a valid namespace: use at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A version-like value (`kubeVersion`, `apiVersions`): no leading `-`, no whitespace or
+/// control characters.
+fn check_plain_value(field: &str, value: &str) -> Result<(), RenderError> {
+    if value.starts_with('-') || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(RenderError::InvalidOptions {
+            field: field.to_owned(),
+            message: format!(
+                "{value:?} is not a version: it may not start with '-' or hold spaces"
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn is_dns1123_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn is_dns1123_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns1123_label)
 }
 
 /// Resolves a value file or file parameter: `$ref/path` in the checkout of source `ref`, else
@@ -545,6 +624,7 @@ async fn prepare_dependencies(
         vec![
             "dependency".into(),
             "build".into(),
+            "--".into(),
             copied_chart.to_string_lossy().into_owned(),
         ],
     );
@@ -614,7 +694,11 @@ async fn pull_chart(
     pass_credentials: bool,
 ) -> Result<PathBuf, RenderError> {
     let shown_url = redact_url(repo_url);
-    if chart.trim().is_empty() || chart.contains(['/', '\\']) || chart.starts_with('.') {
+    if chart.trim().is_empty()
+        || chart.contains(['/', '\\'])
+        || chart.starts_with(['.', '-'])
+        || chart.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(RenderError::InvalidOptions {
             field: "chart".into(),
             message: format!("{chart:?} is not a chart name"),
@@ -622,7 +706,7 @@ async fn pull_chart(
     }
     let cache = tools
         .charts_dir()
-        .join(repo_dir_name(repo_url))
+        .join(repo_dir_name(tools.cache_key(), repo_url))
         .join(safe_name(chart));
     let cached = |v: &str| cache.join(format!("{}.tgz", safe_name(v)));
     let version = version.trim();
@@ -666,14 +750,13 @@ async fn pull_chart(
             let mut args = vec![
                 "registry".into(),
                 "login".into(),
-                host.into(),
-                "--username".into(),
-                user.clone(),
+                format!("--username={user}"),
                 "--password-stdin".into(),
             ];
             if creds.insecure {
                 args.push("--insecure".into());
             }
+            args.extend(["--".into(), host.into()]);
             let mut spec = tools
                 .helm_command(home, home, args)
                 .with_stdin(password.expose().as_bytes().to_vec());
@@ -693,11 +776,10 @@ async fn pull_chart(
         }
         format!("{}/{chart}", repo_url.trim_end_matches('/'))
     } else {
-        let mut args: Vec<String> =
-            vec!["repo".into(), "add".into(), "ferry".into(), repo_url.into()];
+        let mut args: Vec<String> = vec!["repo".into(), "add".into()];
         let mut stdin = None;
         if let Some(user) = creds.username.as_deref().filter(|u| !u.is_empty()) {
-            args.extend(["--username".into(), user.into()]);
+            args.push(format!("--username={user}"));
             stdin = Some(
                 creds
                     .password
@@ -713,6 +795,7 @@ async fn pull_chart(
         if pass_credentials {
             args.push("--pass-credentials".into());
         }
+        args.extend(["--".into(), "ferry".into(), repo_url.into()]);
         let mut spec = tools.helm_command(home, home, args);
         if let Some(stdin) = stdin {
             spec = spec.with_stdin(stdin);
@@ -733,14 +816,15 @@ async fn pull_chart(
         format!("ferry/{chart}")
     };
 
-    let mut args: Vec<String> = vec!["pull".into(), reference];
+    let mut args: Vec<String> = vec!["pull".into()];
     if !version.is_empty() {
-        args.extend(["--version".into(), version.into()]);
+        args.push(format!("--version={version}"));
     }
-    args.extend(["--destination".into(), dest.to_string_lossy().into_owned()]);
+    args.push(format!("--destination={}", dest.to_string_lossy()));
     if creds.insecure && !oci {
         args.push("--insecure-skip-tls-verify".into());
     }
+    args.extend(["--".into(), reference]);
     let mut spec = tools.helm_command(home, home, args);
     for s in &secrets {
         spec = spec.with_secret(s.clone());

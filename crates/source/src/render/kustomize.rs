@@ -22,9 +22,15 @@
 //! symlinks out): [`RenderError::PathEscapes`] otherwise. Files are kept inside each
 //! kustomization's directory by kustomize's own `LoadRestrictionsRootOnly`.
 //!
+//! The app's own `kustomize.components` and patch `path`s are checked the same way, and so are
+//! `generators`, `transformers` and `validators` entries that name directories.
+//!
 //! **Remote bases** (`github.com/org/repo//path?ref=v1`, `https://…`) are fetched by kustomize
-//! itself with `git`, inside the command's private `HOME` and `TMPDIR`, without credentials.
-//! ferry's tests use local bases only.
+//! itself with `git`, inside the command's private `HOME` and `TMPDIR`, without credentials,
+//! and only over the protocols the operator allows ([`RenderTools::with_remote_protocols`],
+//! default `https` and `ssh`): kustomize's git runs with `GIT_ALLOW_PROTOCOL` set to that list,
+//! and an entry over another protocol is [`RenderError::RemoteBaseRefused`] before kustomize
+//! runs. `file://` is never allowed: it would read other repositories' mirrors in ferry's cache.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -143,12 +149,12 @@ impl KustomizeOptions {
             edits.push(cmd(&["edit", "set", "namesuffix", "--", suffix]));
         }
         if !self.images.is_empty() {
-            let mut e = cmd(&["edit", "set", "image"]);
+            let mut e = cmd(&["edit", "set", "image", "--"]);
             e.extend(self.images.iter().cloned());
             edits.push(e);
         }
         if !self.replicas.is_empty() {
-            let mut e = cmd(&["edit", "set", "replicas"]);
+            let mut e = cmd(&["edit", "set", "replicas", "--"]);
             for (i, r) in self.replicas.iter().enumerate() {
                 let count = match &r.count {
                     Value::Number(n) if n.is_u64() => n.to_string(),
@@ -181,6 +187,7 @@ impl KustomizeOptions {
                     e.push("--include-templates".into());
                 }
             }
+            e.push("--".into());
             e.extend(self.common_labels.iter().map(|(k, v)| format!("{k}:{v}")));
             edits.push(e);
         }
@@ -189,6 +196,7 @@ impl KustomizeOptions {
             if self.force_common_annotations {
                 e.push("--force".into());
             }
+            e.push("--".into());
             e.extend(
                 self.common_annotations
                     .iter()
@@ -203,10 +211,10 @@ impl KustomizeOptions {
             let mut e = cmd(&["edit", "add", "patch"]);
             match (p.patch.as_deref(), p.path.as_deref()) {
                 (Some(patch), None) if !patch.trim().is_empty() => {
-                    e.extend(["--patch".into(), patch.to_owned()]);
+                    e.push(format!("--patch={patch}"));
                 }
                 (None, Some(path)) if !path.trim().is_empty() => {
-                    e.extend(["--path".into(), path.to_owned()]);
+                    e.push(format!("--path={path}"));
                 }
                 _ => {
                     return Err(RenderError::InvalidOptions {
@@ -227,14 +235,14 @@ impl KustomizeOptions {
                 ];
                 for (flag, value) in flags {
                     if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-                        e.extend([flag.to_owned(), v.to_owned()]);
+                        e.push(format!("{flag}={v}"));
                     }
                 }
             }
             edits.push(e);
         }
         if !self.components.is_empty() {
-            let mut e = cmd(&["edit", "add", "component"]);
+            let mut e = cmd(&["edit", "add", "component", "--"]);
             e.extend(self.components.iter().cloned());
             edits.push(e);
         }
@@ -278,8 +286,11 @@ pub async fn render_kustomize(
             KUSTOMIZATION_FILES.join(", ")
         ),
     })?;
+    let allowed = tools.remote_protocols();
+    let mut seen = BTreeSet::new();
     let mut sops_inputs = Vec::new();
-    check_kustomization_tree(&root, &dir, &mut BTreeSet::new(), &mut sops_inputs)?;
+    check_kustomization_tree(&root, &dir, allowed, &mut seen, &mut sops_inputs)?;
+    check_option_paths(&root, &dir, &req.options, allowed, &mut seen, &mut sops_inputs)?;
     let edits = req.options.edits()?;
 
     // A render that decrypts inputs marks its directory, so a crashed process's leftovers can
@@ -379,9 +390,96 @@ pub async fn render_kustomize(
 fn is_remote(entry: &str) -> bool {
     entry.contains("://")
         || entry.starts_with("git@")
+        || entry.starts_with("git::")
         || ["github.com/", "gitlab.com/", "bitbucket.org/"]
             .iter()
             .any(|host| entry.starts_with(host))
+}
+
+/// The protocol kustomize would fetch a remote entry with: its scheme (after an optional
+/// `git::`), `ssh` for `git@host:…`, `https` for `github.com/…` and the like.
+fn remote_protocol(entry: &str) -> String {
+    let entry = entry.strip_prefix("git::").unwrap_or(entry);
+    if let Some((scheme, _)) = entry.split_once("://") {
+        return match scheme.to_ascii_lowercase().as_str() {
+            "git+ssh" | "ssh+git" => "ssh".to_owned(),
+            other => other.to_owned(),
+        };
+    }
+    if entry.contains('@') && entry.split('/').next().is_some_and(|h| h.contains(':')) {
+        return "ssh".to_owned();
+    }
+    "https".to_owned()
+}
+
+/// Refuses a remote entry whose protocol is not in `allowed` (`file` never is).
+fn check_remote(
+    file: &str,
+    field: &str,
+    entry: &str,
+    allowed: &[String],
+) -> Result<(), RenderError> {
+    let protocol = remote_protocol(entry);
+    if protocol == "file" || !allowed.contains(&protocol) {
+        return Err(RenderError::RemoteBaseRefused {
+            file: file.to_owned(),
+            field: field.to_owned(),
+            entry: entry.to_owned(),
+            protocol,
+            allowed: if allowed.is_empty() {
+                "none".to_owned()
+            } else {
+                allowed.join(", ")
+            },
+        });
+    }
+    Ok(())
+}
+
+/// Checks the app's own `kustomize.components` and patch `path`s like the kustomization's
+/// entries: inside the checkout, and each component's tree too.
+fn check_option_paths(
+    root: &Path,
+    dir: &Path,
+    options: &KustomizeOptions,
+    allowed: &[String],
+    seen: &mut BTreeSet<PathBuf>,
+    sops_inputs: &mut Vec<(PathBuf, String)>,
+) -> Result<(), RenderError> {
+    let base = dir
+        .strip_prefix(root)
+        .unwrap_or(Path::new(""))
+        .to_path_buf();
+    let mut entries: Vec<(String, &str)> = options
+        .components
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (format!("kustomize.components[{i}]"), c.as_str()))
+        .collect();
+    for (i, p) in options.patches.iter().enumerate() {
+        if let Some(path) = p.path.as_deref() {
+            entries.push((format!("kustomize.patches[{i}].path"), path));
+        }
+    }
+    for (field, entry) in entries {
+        if is_remote(entry) {
+            check_remote("spec.source", &field, entry, allowed)?;
+            continue;
+        }
+        match resolve_inside(root, &base, entry) {
+            Ok(Some(target)) if target.is_dir() => {
+                check_kustomization_tree(root, &target, allowed, seen, sops_inputs)?;
+            }
+            Ok(_) => {}
+            Err(RenderError::PathEscapes { .. }) => {
+                return Err(RenderError::PathEscapes {
+                    path: format!("{field}: {entry}"),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Checks the kustomization in `dir` (canonical) and, recursively, every local directory it
@@ -391,6 +489,7 @@ fn is_remote(entry: &str) -> bool {
 fn check_kustomization_tree(
     root: &Path,
     dir: &Path,
+    allowed: &[String],
     seen: &mut BTreeSet<PathBuf>,
     sops_inputs: &mut Vec<(PathBuf, String)>,
 ) -> Result<(), RenderError> {
@@ -414,10 +513,20 @@ fn check_kustomization_tree(
         .strip_prefix(root)
         .unwrap_or(Path::new(""))
         .to_path_buf();
-    for field in ["resources", "bases", "components"] {
+    // Generators, transformers and validators may name kustomization directories too.
+    let fields = [
+        "resources",
+        "bases",
+        "components",
+        "generators",
+        "transformers",
+        "validators",
+    ];
+    for field in fields {
         let entries = doc.get(field).and_then(Value::as_array);
         for entry in entries.into_iter().flatten().filter_map(Value::as_str) {
             if is_remote(entry) {
+                check_remote(&shown, field, entry, allowed)?;
                 continue;
             }
             let escapes = || RenderError::PathEscapes {
@@ -425,7 +534,7 @@ fn check_kustomization_tree(
             };
             match resolve_inside(root, &base, entry) {
                 Ok(Some(target)) if target.is_dir() => {
-                    check_kustomization_tree(root, &target, seen, sops_inputs)?;
+                    check_kustomization_tree(root, &target, allowed, seen, sops_inputs)?;
                 }
                 // A SOPS-encrypted resource file is decrypted before the build: kustomize
                 // reorders fields, which would break the MAC over the file's values.
@@ -506,9 +615,10 @@ mod tests {
                 "edit add component"
             ]
         );
-        assert_eq!(edits[2][3], "web=3");
-        assert_eq!(edits[3][3..], ["--force", "team:a"]);
-        assert_eq!(edits[5][3..], ["--patch", "[]", "--kind", "Deployment"]);
+        assert_eq!(edits[2][3..], ["--", "web=3"]);
+        assert_eq!(edits[3][3..], ["--force", "--", "team:a"]);
+        assert_eq!(edits[5][3..], ["--patch=[]", "--kind=Deployment"]);
+        assert_eq!(edits[6][3..], ["--", "../c"]);
         assert!(KustomizeOptions::default().edits().unwrap().is_empty());
     }
 
@@ -533,5 +643,23 @@ mod tests {
         assert!(is_remote("github.com/org/repo/base?ref=v1"));
         assert!(is_remote("git@github.com:org/repo.git"));
         assert!(!is_remote("../base"));
+    }
+
+    #[test]
+    fn remote_protocols_are_checked() {
+        let allowed = vec!["https".to_owned(), "ssh".to_owned()];
+        assert_eq!(remote_protocol("file:///var/cache/ferry/mirrors/x"), "file");
+        assert_eq!(remote_protocol("git::file:///x"), "file");
+        assert_eq!(remote_protocol("git@github.com:org/r.git"), "ssh");
+        assert_eq!(remote_protocol("github.com/org/r/base?ref=v1"), "https");
+        assert_eq!(remote_protocol("HTTP://127.0.0.1:8080/r.git"), "http");
+        assert!(check_remote("k", "resources", "https://github.com/o/r//b", &allowed).is_ok());
+        let err = check_remote("k", "resources", "file:///tmp/m", &allowed).unwrap_err();
+        assert!(err.to_string().contains("file"), "{err}");
+        assert!(check_remote("k", "resources", "http://127.0.0.1/r", &allowed).is_err());
+        let all = vec!["https".to_owned(), "http".to_owned(), "file".to_owned()];
+        assert!(check_remote("k", "resources", "http://127.0.0.1/r", &all).is_ok());
+        // `file` is refused even when listed.
+        assert!(check_remote("k", "resources", "file:///tmp/m", &all).is_err());
     }
 }

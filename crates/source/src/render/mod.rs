@@ -51,11 +51,12 @@ pub mod source;
 mod tools;
 
 pub use ferry_secrets::KeyRing;
-pub use helm::{ChartSource, HelmOptions, HelmRender, render_helm};
+pub use helm::{ChartSource, HelmOptions, HelmRender, check_release_name, render_helm};
 pub use kustomize::{KustomizeOptions, KustomizeRender, render_kustomize};
 pub use source::{RenderedSource, SourceRender, SourceType, render_source};
 pub use tools::{
-    DEFAULT_MAX_RENDER_BYTES, DEFAULT_TOOL_TIMEOUT, HELM_ENV, KUSTOMIZE_ENV, RenderTools,
+    DEFAULT_MAX_RENDER_BYTES, DEFAULT_REMOTE_BASE_PROTOCOLS, DEFAULT_TOOL_TIMEOUT, HELM_ENV,
+    KUSTOMIZE_ENV, RenderTools,
 };
 
 /// Which files of a directory source to read (Argo CD's `spec.source.directory`).
@@ -95,6 +96,25 @@ pub enum RenderError {
     PathEscapes {
         /// The offending path, as given or relative to the checkout root.
         path: String,
+    },
+    /// A kustomization names a remote base over a protocol the operator does not allow
+    /// (`file://` never).
+    #[error(
+        "{file}: {field} entry {entry:?} is fetched over {protocol}, which is not allowed for remote bases \
+         (allowed: {allowed}); use a path inside the repository, or ask the operator to allow the protocol \
+         with --kustomize-remote-protocols (file is never allowed)"
+    )]
+    RemoteBaseRefused {
+        /// The kustomization file, relative to the checkout.
+        file: String,
+        /// `resources`, `bases`, `components`, … or `kustomize.components` of the app.
+        field: String,
+        /// The entry.
+        entry: String,
+        /// The protocol it would be fetched with.
+        protocol: String,
+        /// The protocols allowed, comma-separated.
+        allowed: String,
     },
     /// The app path does not exist at this revision.
     #[error(
@@ -754,6 +774,20 @@ mod tests {
         );
         assert_eq!(normalize_app_path("a/../.."), None);
         assert_eq!(normalize_app_path("/etc"), None);
+    }
+
+    #[test]
+    fn yaml_alias_bombs_are_refused() {
+        // `ferry validate` and every render read manifests here: aliases of aliases must not
+        // expand without bound (serde-saphyr's default budget refuses them).
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let p = i - 1;
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        assert!(parse_yaml("bomb.yaml", &bomb).is_err());
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub const KUSTOMIZE_ENV: &str = "FERRY_KUSTOMIZE";
 /// Default timeout of one `helm` or `kustomize` command (Argo CD's default is 90 s too).
 pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// The protocols kustomize may fetch remote bases with unless the operator says otherwise.
+pub const DEFAULT_REMOTE_BASE_PROTOCOLS: [&str; 2] = ["https", "ssh"];
+
 /// Default bytes kept of a tool's output; a larger render is an error, never used partially.
 pub const DEFAULT_MAX_RENDER_BYTES: usize = 64 << 20;
 
@@ -37,6 +40,8 @@ pub struct RenderTools {
     max_output: usize,
     pulls: AtomicUsize,
     chart_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    key: Vec<u8>,
+    remote_protocols: Vec<String>,
 }
 
 impl RenderTools {
@@ -49,10 +54,16 @@ impl RenderTools {
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| default.to_owned())
         };
+        let cache_dir = cache_dir.into();
         Self {
             helm: from_env(HELM_ENV, "helm"),
             kustomize: from_env(KUSTOMIZE_ENV, "kustomize"),
-            cache_dir: cache_dir.into(),
+            key: crate::git::cache_key(&cache_dir),
+            remote_protocols: DEFAULT_REMOTE_BASE_PROTOCOLS
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
+            cache_dir,
             timeout: DEFAULT_TOOL_TIMEOUT,
             max_output: DEFAULT_MAX_RENDER_BYTES,
             pulls: AtomicUsize::new(0),
@@ -72,6 +83,32 @@ impl RenderTools {
     pub fn with_kustomize(mut self, program: impl AsRef<Path>) -> Self {
         self.kustomize = program.as_ref().to_string_lossy().into_owned();
         self
+    }
+
+    /// The protocols kustomize may fetch remote bases with (`https`, `ssh`, `http`, `git`).
+    /// `file` is never allowed: a `file://` base would read other repositories' mirrors.
+    #[must_use]
+    pub fn with_remote_protocols<I, S>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.remote_protocols = protocols
+            .into_iter()
+            .map(|p| p.into().trim().to_ascii_lowercase())
+            .filter(|p| !p.is_empty() && p != "file")
+            .collect();
+        self
+    }
+
+    /// The protocols kustomize may fetch remote bases with.
+    pub fn remote_protocols(&self) -> &[String] {
+        &self.remote_protocols
+    }
+
+    /// The secret that keys cache directory names.
+    pub(crate) fn cache_key(&self) -> &[u8] {
+        &self.key
     }
 
     /// Sets the timeout of each command.
@@ -223,7 +260,19 @@ impl RenderTools {
             .with_env("XDG_CACHE_HOME", dir(".cache"))
             .with_env("GIT_TERMINAL_PROMPT", "0")
             .with_env("GIT_CONFIG_NOSYSTEM", "1")
+            // kustomize's own `git` for remote bases: only the transports the operator allows.
+            .with_env("GIT_ALLOW_PROTOCOL", self.git_allow_protocol())
             .with_env("LC_ALL", "C")
+    }
+
+    /// `GIT_ALLOW_PROTOCOL` for kustomize's git: the allowed remote-base protocols (never
+    /// `file`); an empty list allows nothing (`none` is no protocol git knows).
+    fn git_allow_protocol(&self) -> String {
+        if self.remote_protocols.is_empty() {
+            "none".to_owned()
+        } else {
+            self.remote_protocols.join(":")
+        }
     }
 }
 

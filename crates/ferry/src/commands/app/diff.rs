@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use ferry_controller::{Engine, EngineConfig};
+use ferry_controller::Engine;
 use similar::TextDiff;
 
 use super::{Common, EXIT_FAILED};
@@ -17,6 +17,9 @@ pub(crate) struct Args {
     /// Lines of context around each change (as `diff -U`).
     #[arg(long = "unified", short = 'U', default_value_t = 3)]
     unified: usize,
+
+    #[command(flatten)]
+    sources: crate::commands::controller::SourceArgs,
 }
 
 pub(crate) async fn run(c: &Common, args: &Args) -> anyhow::Result<i32> {
@@ -24,13 +27,12 @@ pub(crate) async fn run(c: &Common, args: &Args) -> anyhow::Result<i32> {
     let cache = tempfile::Builder::new().prefix("ferry-diff-").tempdir()?;
     let engine = Arc::new(Engine::new(
         c.kube.client().await?,
-        EngineConfig {
-            namespace: c.namespace.clone(),
-            field_manager: "ferry".into(),
-            poll_interval: std::time::Duration::ZERO,
-            cache_dir: cache.path().to_path_buf(),
-            per_app_concurrency: 8,
-        },
+        args.sources.engine_config(
+            &c.namespace,
+            std::time::Duration::ZERO,
+            cache.path().to_path_buf(),
+            8,
+        ),
     ));
     let diffs = engine
         .diff_app(&args.name)
