@@ -16,6 +16,8 @@
 //!   [`prune_order`].
 //! - [`health`]: Argo CD's built-in health rules ([`assess_health`]) and the app-level
 //!   aggregate ([`worst`]).
+//! - [`sync_window`]: AppProject sync windows — may this app sync now
+//!   ([`sync_window::SyncWindows::evaluate`])?
 //!
 //! Everything here works on plain data (`serde_json::Value` for live and desired objects), so it
 //! is unit-tested without a cluster; the crates that talk to Git and Kubernetes build on it.
@@ -25,6 +27,7 @@ mod glob;
 pub mod health;
 pub mod order;
 pub mod project;
+pub mod sync_window;
 pub mod tracking;
 
 pub use application::{
