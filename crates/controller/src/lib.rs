@@ -18,6 +18,7 @@ pub mod reconcile;
 pub mod retry;
 pub mod sync;
 pub mod watches;
+mod windows;
 
 pub use controller::run_controller;
 pub use reconcile::{Engine, EngineConfig, ResourceDiff};

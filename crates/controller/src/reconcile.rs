@@ -42,6 +42,10 @@ pub mod condition {
     pub const SYNC_ERROR: &str = "SyncError";
     /// A resource is tracked by another app.
     pub const SHARED_RESOURCE_WARNING: &str = "SharedResourceWarning";
+    /// A sync is due but a sync window of the app's project holds it back.
+    pub const SYNC_WINDOW_BLOCKED: &str = "SyncWindowBlocked";
+    /// A sync window of the app's project does not parse (and holds back the app's syncs).
+    pub const SYNC_WINDOW_ERROR: &str = "SyncWindowError";
 }
 
 /// The controller's settings.
@@ -310,7 +314,17 @@ impl Engine {
             .await;
         let (desired, compared, prunable, cluster) = match outcome {
             Ok(Comparison::Done(found)) => *found,
-            Ok(Comparison::Unchanged) => return Ok(Some(self.next_poll(&app))),
+            Ok(Comparison::Unchanged) => {
+                // Nothing to sync, but a sync window of the project may have become malformed
+                // (or been fixed) meanwhile.
+                let project = self.project(&app.spec.project).await.ok().flatten();
+                let before = status.conditions.clone();
+                crate::windows::gate_sync(&mut status, &app, project.as_ref(), None);
+                if status.conditions != before {
+                    self.write_status(&app, &status, false).await?;
+                }
+                return Ok(Some(self.next_poll(&app)));
+            }
             Ok(Comparison::RevisionMoved(revision)) => {
                 status.sync.revision = Some(revision);
                 self.write_status(&app, &status, refresh.is_some()).await?;
@@ -363,6 +377,37 @@ impl Engine {
                 AutoSync::No => None,
             },
         };
+        // Sync windows of the app's project may hold the sync back.
+        let project = self.project(&app.spec.project).await.ok().flatten();
+        if let Some(reason) =
+            crate::windows::gate_sync(&mut status, &app, project.as_ref(), request.as_ref())
+        {
+            info!(app = name, "sync held back: {reason}");
+            let manual = request.as_ref().is_some_and(|r| !r.automated);
+            if let (Some(op), true) = (&effective_operation, manual) {
+                // A requested sync stays pending (running, as in Argo CD) until a window lets
+                // it through.
+                let started = status
+                    .operation_state
+                    .as_ref()
+                    .filter(|o| o.phase == OperationPhase::Running)
+                    .and_then(|o| o.started_at.clone())
+                    .unwrap_or_else(now);
+                status.operation_state = Some(OperationState {
+                    operation: op.clone(),
+                    phase: OperationPhase::Running,
+                    message: Some(format!("Sync operation blocked by sync window: {reason}")),
+                    sync_result: None,
+                    started_at: Some(started),
+                    finished_at: None,
+                    retry_count: None,
+                });
+            }
+            // A requested sync stays requested; a refresh is done.
+            self.write_status(&app, &status, !manual && refresh.is_some())
+                .await?;
+            return Ok(Some(self.next_poll(&app)));
+        }
         if let Some(request) = request {
             // A sync of this revision that was running when ferry stopped: its finished hooks
             // are not run again.
@@ -1236,7 +1281,7 @@ pub(crate) fn ignore_rules(app: &Application, key: &ResourceKey) -> crate::compa
 }
 
 /// Sets or updates a condition of `kind`.
-fn set_condition(status: &mut ApplicationStatus, kind: &str, message: &str) {
+pub(crate) fn set_condition(status: &mut ApplicationStatus, kind: &str, message: &str) {
     if let Some(c) = status.conditions.iter_mut().find(|c| c.type_ == kind) {
         if c.message != message {
             c.message = message.to_string();
@@ -1251,7 +1296,7 @@ fn set_condition(status: &mut ApplicationStatus, kind: &str, message: &str) {
     });
 }
 
-fn clear_conditions(status: &mut ApplicationStatus, kinds: &[&str]) {
+pub(crate) fn clear_conditions(status: &mut ApplicationStatus, kinds: &[&str]) {
     status
         .conditions
         .retain(|c| !kinds.contains(&c.type_.as_str()));

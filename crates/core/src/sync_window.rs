@@ -128,10 +128,7 @@ impl SyncWindow {
         };
         let checks = [
             (&self.applications, any(&self.applications, &[target.app])),
-            (
-                &self.namespaces,
-                any(&self.namespaces, &[target.namespace]),
-            ),
+            (&self.namespaces, any(&self.namespaces, &[target.namespace])),
             (
                 &self.clusters,
                 any(&self.clusters, &[target.server, target.cluster_name]),
@@ -162,7 +159,7 @@ impl SyncWindow {
             reason,
         })?;
         let duration = parse_go_duration(&self.duration)
-            .map_err(|()| WindowError::Duration(self.duration.clone()))?;
+            .ok_or_else(|| WindowError::Duration(self.duration.clone()))?;
         let tz = time_zone(self.time_zone.as_deref().unwrap_or_default())?;
         Ok(cron.latest_start_within(&tz, now, duration))
     }
@@ -210,7 +207,7 @@ impl WindowState {
     /// When it closes, if open.
     pub fn closes_at(&self) -> Option<Timestamp> {
         let opened = self.opened.as_ref().ok().copied().flatten()?;
-        let duration = parse_go_duration(&self.window.duration).ok()?;
+        let duration = parse_go_duration(&self.window.duration)?;
         opened.checked_add(duration).ok()
     }
 }
@@ -232,9 +229,10 @@ impl WindowVerdict {
         self.windows
             .iter()
             .filter_map(|w| {
-                w.opened.as_ref().err().map(|e| {
-                    format!("syncWindows[{}] ({}): {e}", w.index, w.window.summary())
-                })
+                w.opened
+                    .as_ref()
+                    .err()
+                    .map(|e| format!("syncWindows[{}] ({}): {e}", w.index, w.window.summary()))
             })
             .collect()
     }
@@ -338,6 +336,24 @@ impl SyncWindows<'_> {
     }
 }
 
+/// What `project`'s windows say about `app` syncing at `now` (`manual`: asked for by a person).
+pub fn evaluate_for_app(
+    app: &crate::application::Application,
+    project: &crate::project::AppProject,
+    now: Timestamp,
+    manual: bool,
+) -> WindowVerdict {
+    let d = &app.spec.destination;
+    let target = WindowTarget {
+        app: app.metadata.name.as_deref().unwrap_or_default(),
+        namespace: d.namespace.as_deref().unwrap_or_default(),
+        server: d.server.as_deref().unwrap_or_default(),
+        cluster_name: d.name.as_deref().unwrap_or_default(),
+    };
+    let project_name = project.metadata.name.as_deref().unwrap_or_default();
+    SyncWindows(&project.spec.sync_windows).evaluate(project_name, &target, now, manual)
+}
+
 /// A five-field cron schedule, with the semantics of the Go library Argo CD uses: `*`, `?`,
 /// lists, ranges, steps and month/day names; when both day of month and day of week are
 /// restricted, a day matching either matches. `@yearly`, `@monthly`, `@weekly`, `@daily`
@@ -426,7 +442,8 @@ impl Cron {
             if self.matches_day(day) {
                 for hour in (0..24i8).rev().filter(|h| self.hours & (1 << h) != 0) {
                     for minute in (0..60i8).rev().filter(|m| self.minutes & (1 << m) != 0) {
-                        let civil = DateTime::from_parts(day, jiff::civil::time(hour, minute, 0, 0));
+                        let civil =
+                            DateTime::from_parts(day, jiff::civil::time(hour, minute, 0, 0));
                         let Ok(start) = tz.to_ambiguous_zoned(civil).compatible() else {
                             continue;
                         };
@@ -459,11 +476,9 @@ fn parse_field(
     for part in field.split(',') {
         let (range, step) = match part.split_once('/') {
             Some((range, step)) => {
-                let step: u32 = step
-                    .parse()
-                    .ok()
-                    .filter(|s| *s > 0)
-                    .ok_or_else(|| format!("{what} field {field:?}: step {step:?} is not a positive number"))?;
+                let step: u32 = step.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                    format!("{what} field {field:?}: step {step:?} is not a positive number")
+                })?;
                 (range, Some(step))
             }
             None => (part, None),
@@ -511,27 +526,25 @@ fn parse_field(
 
 /// Parses a duration in Go's syntax: a sequence of decimal numbers with units `ns`, `us`/`µs`,
 /// `ms`, `s`, `m`, `h` (`1h30m`, `1.5h`, `90s`), optionally signed; `0` alone is zero.
-pub fn parse_go_duration(text: &str) -> Result<SignedDuration, ()> {
+pub fn parse_go_duration(text: &str) -> Option<SignedDuration> {
     let (negative, mut rest) = match text.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, text.strip_prefix('+').unwrap_or(text)),
     };
     if rest == "0" {
-        return Ok(SignedDuration::ZERO);
+        return Some(SignedDuration::ZERO);
     }
     if rest.is_empty() {
-        return Err(());
+        return None;
     }
     let mut total: f64 = 0.0;
     while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or(())?;
+        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
         let number = &rest[..number_len];
         if number.is_empty() || number == "." {
-            return Err(());
+            return None;
         }
-        let value: f64 = number.parse().map_err(|_| ())?;
+        let value: f64 = number.parse().ok()?;
         rest = &rest[number_len..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -543,17 +556,17 @@ pub fn parse_go_duration(text: &str) -> Result<SignedDuration, ()> {
             "s" => 1e9,
             "m" => 60e9,
             "h" => 3600e9,
-            _ => return Err(()),
+            _ => return None,
         };
         rest = &rest[unit_len..];
         total += value * nanos_per_unit;
     }
     // Go's durations are int64 nanoseconds (about 292 years).
     if total > i64::MAX as f64 {
-        return Err(());
+        return None;
     }
     let d = SignedDuration::from_nanos(total.round() as i64);
-    Ok(if negative { -d } else { d })
+    Some(if negative { -d } else { d })
 }
 
 impl fmt::Display for WindowState {
