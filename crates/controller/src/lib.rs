@@ -16,6 +16,7 @@ pub mod normalize;
 pub mod queue;
 pub mod reconcile;
 pub mod retry;
+pub mod settings;
 pub mod sync;
 pub mod watches;
 mod windows;

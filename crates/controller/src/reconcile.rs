@@ -17,7 +17,7 @@ use ferry_core::application::{
 };
 use ferry_core::health::assess_health;
 use ferry_core::project::AppProject;
-use ferry_core::tracking::{ResourceKey, TRACKING_ANNOTATION, is_tracked_by};
+use ferry_core::tracking::ResourceKey;
 use ferry_source::git::{CommitInfo, RepoCache};
 use ferry_source::render::{DirectoryOptions, RenderTools, RenderedSource, SourceRender};
 use kube::api::{Api, Patch, PatchParams};
@@ -143,6 +143,8 @@ pub struct Engine {
     pub(crate) refresh_seen: Mutex<HashMap<String, std::time::Instant>>,
     pub(crate) watches: WatchHub,
     pub(crate) queue: WorkQueue,
+    /// Argo CD's `argocd-cm` settings, kept current.
+    pub(crate) settings: crate::settings::SettingsWatch,
     events: kube::runtime::events::Recorder,
     /// Sync results and durations; registered into the server's registry by the binary.
     pub metrics: crate::metrics::ControllerMetrics,
@@ -235,6 +237,7 @@ impl Engine {
             refresh_seen: Mutex::default(),
             watches: WatchHub::new(queue.clone(), Arc::default()),
             queue,
+            settings: crate::settings::SettingsWatch::new(client.clone(), &cfg.namespace),
             events: kube::runtime::events::Recorder::new(
                 client.clone(),
                 kube::runtime::events::Reporter {
@@ -553,6 +556,12 @@ impl Engine {
             .min(self.cfg.poll_interval)
     }
 
+    /// Whether `live` (the object `key`) belongs to `app`, under the tracking method of
+    /// `argocd-cm`.
+    pub(crate) fn tracks(&self, live: &Value, app: &str, key: &ResourceKey) -> bool {
+        ferry_core::tracking::tracks(self.settings.tracking_method(), live, app, key)
+    }
+
     /// The AppProject `name`: from the watch-fed store, or (not there yet: just created, or the
     /// watch is still listing) from the API.
     async fn project(&self, name: &str) -> Result<Option<AppProject>, kube::Error> {
@@ -707,9 +716,11 @@ impl Engine {
             .as_ref()
             .and_then(|p| p.automated.as_ref())
             .is_some_and(|a| a.allow_empty);
-        let objects = prepare_desired(manifests, name, &dest_ns, &cluster)
+        let settings = self.settings.current().await;
+        let mut objects = prepare_desired(manifests, name, &dest_ns, &cluster)
             .await
             .map_err(|e| Problem::new(condition::COMPARISON_ERROR, e.to_string()))?;
+        crate::settings::add_tracking_label(&mut objects, name, &settings);
         for o in &objects {
             let namespaced = !o.key.namespace.is_empty();
             if !project
@@ -778,7 +789,7 @@ impl Engine {
         }
         self.watches.compared(name);
         let ignore = |key: &ResourceKey| ignore_rules(app, key);
-        let compared = compare_all(
+        let mut compared = compare_all(
             &cluster,
             name,
             &self.cfg.field_manager,
@@ -788,6 +799,7 @@ impl Engine {
             self.cfg.per_app_concurrency,
         )
         .await;
+        crate::settings::mark_label_owners(&mut compared, name, &settings);
         let prunable = self.find_prunable(app, &cluster, &objects).await;
         if objects.is_empty() && !empty_allowed && !prunable.is_empty() {
             // An empty render that would delete everything: almost always a mistake.
@@ -1059,7 +1071,7 @@ impl Engine {
             }
             let target = resource_ref(r);
             if let Ok(Some(live)) = cluster.get(&target).await
-                && tracked_by(&live, name, &key)
+                && self.tracks(&live, name, &key)
                 && live.pointer("/metadata/deletionTimestamp").is_none()
             {
                 out.push(Prunable { key, target, live });
@@ -1142,6 +1154,8 @@ impl Engine {
         let Some(policy) = app.resources_finalizer() else {
             return Ok(None);
         };
+        // What the app tracks depends on the tracking method.
+        self.settings.current().await;
         let Ok(cluster) = self
             .destinations
             .resolve(
@@ -1162,7 +1176,7 @@ impl Engine {
             let key = resource_key(&r);
             let obj_ref = resource_ref(&r);
             if let Ok(Some(live)) = cluster.get(&obj_ref).await
-                && tracked_by(&live, name, &key)
+                && self.tracks(&live, name, &key)
                 // `Delete=false` (or `confirm`): the resource outlives its app.
                 && ferry_core::order::sync_options(&live).delete
                 && !ferry_core::order::sync_options(&live).delete_confirm
@@ -1249,14 +1263,6 @@ fn resource_ref(r: &ResourceStatus) -> ObjectRef {
         namespace: r.namespace.clone(),
         name: r.name.clone(),
     }
-}
-
-/// Whether `live` carries a tracking annotation of `app` pointing at itself.
-pub(crate) fn tracked_by(live: &Value, app: &str, key: &ResourceKey) -> bool {
-    live.pointer("/metadata/annotations")
-        .and_then(|a| a.get(TRACKING_ANNOTATION))
-        .and_then(Value::as_str)
-        .is_some_and(|v| is_tracked_by(v, app, &key.group, &key.kind, &key.namespace, &key.name))
 }
 
 /// The `ignoreDifferences` rules that apply to one object (`kind: "*"` matches every kind).

@@ -26,7 +26,7 @@ use tracing::{info, warn};
 
 use crate::compare::{Compared, Prunable};
 use crate::desired::DesiredObject;
-use crate::reconcile::{Engine, tracked_by};
+use crate::reconcile::Engine;
 
 /// How long a wave may take to become healthy before the sync fails.
 const WAVE_HEALTH_TIMEOUT: Duration = Duration::from_secs(300);
@@ -318,7 +318,7 @@ impl SyncRun<'_> {
             }
             let adopt = self.options_for(&c.desired.object);
             if let Some(live) = &c.live
-                && !tracked_by(live, app_name, &c.desired.key)
+                && !self.engine.tracks(live, app_name, &c.desired.key)
                 && live
                     .pointer("/metadata/annotations")
                     .and_then(|a| a.get(TRACKING_ANNOTATION))

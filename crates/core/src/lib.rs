@@ -16,6 +16,8 @@
 //!   [`prune_order`].
 //! - [`health`]: Argo CD's built-in health rules ([`assess_health`]) and the app-level
 //!   aggregate ([`worst`]).
+//! - [`settings`]: what ferry reads from Argo CD's `argocd-cm` ConfigMap
+//!   ([`settings::ArgoSettings`]): tracking method, resource customizations, exclusions.
 //! - [`sync_window`]: AppProject sync windows — may this app sync now
 //!   ([`sync_window::SyncWindows::evaluate`])?
 //!
@@ -27,6 +29,7 @@ mod glob;
 pub mod health;
 pub mod order;
 pub mod project;
+pub mod settings;
 pub mod sync_window;
 pub mod tracking;
 

@@ -133,3 +133,96 @@ async fn a_deny_window_holds_an_automated_sync_back_until_it_is_edited_away() {
     w.apply(&application("free", &repo.url(), "free", ns, AUTOMATED));
     w.wait_synced_healthy("free").await;
 }
+
+/// ConfigMap `argocd-cm` with `data` (YAML lines, indented by 2).
+fn argocd_cm(data: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: argocd-cm\ndata:\n{data}\n")
+}
+
+fn uid(w: &World, name: &str) -> String {
+    w.kubectl()
+        .run(&["get", "configmap", name, "-o", "jsonpath={.metadata.uid}"])
+        .trim()
+        .to_string()
+}
+
+#[tokio::test]
+async fn label_tracked_resources_of_argo_cd_2_are_taken_over_without_re_creating_or_pruning_the_wrong_ones()
+ {
+    let w = World::start("label-tracking").await;
+    let ns = w.ns.name();
+    w.apply(&argocd_cm("  application.resourceTrackingMethod: label"));
+    // As Argo CD 2.x left them: label-tracked objects, no tracking annotation.
+    let labelled = |name: &str, app: &str, value: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  labels:\n    app.kubernetes.io/instance: {app}\ndata:\n  value: \"{value}\"\n"
+        )
+    };
+    w.apply(&labelled("kept", "web", "old"));
+    w.apply(&labelled("gone", "web", "old"));
+    w.apply(&labelled("theirs", "other", "old"));
+    let kept_uid = uid(&w, "kept");
+    let theirs_uid = uid(&w, "theirs");
+
+    let repo = GitRepo::new();
+    repo.write("web/kept.yaml", &configmap("kept", "new"));
+    repo.commit("web");
+    // The Application as Argo CD left it, its status listing what it tracked (the object of the
+    // other app included, as after a move between apps).
+    let status = r#"status:
+  resources:
+    - {version: v1, kind: ConfigMap, name: kept, namespace: NS}
+    - {version: v1, kind: ConfigMap, name: gone, namespace: NS}
+    - {version: v1, kind: ConfigMap, name: theirs, namespace: NS}
+"#
+    .replace("NS", ns);
+    w.apply(&format!(
+        "{}{status}",
+        application("web", &repo.url(), "web", ns, AUTOMATED)
+    ));
+
+    w.wait_object(&["configmap", "gone"], "gone pruned", |o| o.is_none())
+        .await;
+    let app = w.wait_synced_healthy("web").await;
+    let kept = w
+        .wait_object(&["configmap", "kept"], "kept updated from Git", |o| {
+            o.is_some_and(|o| o["data"]["value"] == "new")
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        kept["metadata"]["uid"],
+        kept_uid.as_str(),
+        "kept was re-created"
+    );
+    assert_eq!(
+        kept["metadata"]["labels"]["app.kubernetes.io/instance"],
+        "web"
+    );
+    assert_eq!(
+        kept["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"],
+        format!("web:/ConfigMap:{ns}/kept")
+    );
+    // The other app's object stays, untouched.
+    assert_eq!(uid(&w, "theirs"), theirs_uid, "{app}");
+    let theirs = w
+        .kubectl()
+        .run(&["get", "configmap", "theirs", "-o", "json"]);
+    let theirs: Value = serde_json::from_str(&theirs).unwrap();
+    assert_eq!(theirs["data"]["value"], "old");
+
+    // Git now declares the other app's object too: refused, not taken.
+    repo.write("web/theirs.yaml", &configmap("theirs", "mine"));
+    repo.commit("take theirs");
+    w.wait_app("web", "refusing the other app's object", |a| {
+        conditions(a).iter().any(|c| {
+            c.starts_with("SharedResourceWarning") && c.contains("theirs is tracked by other")
+        })
+    })
+    .await;
+    let theirs = w
+        .kubectl()
+        .run(&["get", "configmap", "theirs", "-o", "json"]);
+    let theirs: Value = serde_json::from_str(&theirs).unwrap();
+    assert_eq!(theirs["data"]["value"], "old");
+}

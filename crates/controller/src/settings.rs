@@ -1,0 +1,142 @@
+//! Argo CD's `argocd-cm` ConfigMap in ferry's namespace, kept current by a watch and parsed once
+//! per change (see [`ferry_core::settings`] for what is read from it).
+
+use std::sync::{Arc, Mutex};
+
+use ferry_core::settings::ArgoSettings;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::Api;
+use kube::runtime::reflector::{self, Store, store::Writer};
+
+/// The ConfigMap's name, as Argo CD names it.
+pub const ARGOCD_CM: &str = "argocd-cm";
+
+/// The current settings from `argocd-cm` (defaults when it does not exist).
+pub(crate) struct SettingsWatch {
+    api: Api<ConfigMap>,
+    namespace: String,
+    store: Store<ConfigMap>,
+    writer: Mutex<Option<Writer<ConfigMap>>>,
+    /// The parse of the last version seen, by resourceVersion.
+    parsed: Mutex<Option<(String, Arc<ArgoSettings>)>>,
+}
+
+impl SettingsWatch {
+    pub(crate) fn new(client: kube::Client, namespace: &str) -> Self {
+        let (store, writer) = reflector::store();
+        SettingsWatch {
+            api: Api::namespaced(client, namespace),
+            namespace: namespace.to_owned(),
+            store,
+            writer: Mutex::new(Some(writer)),
+            parsed: Mutex::default(),
+        }
+    }
+
+    /// The settings as they are now. The first call starts the watch; until its first listing
+    /// arrives, the ConfigMap is read from the API.
+    pub(crate) async fn current(&self) -> Arc<ArgoSettings> {
+        use futures::StreamExt as _;
+        use kube::runtime::WatchStreamExt as _;
+        let writer = self.writer.lock().expect("settings lock").take();
+        if let Some(writer) = writer {
+            let config = kube::runtime::watcher::Config::default()
+                .fields(&format!("metadata.name={ARGOCD_CM}"));
+            let stream = reflector::reflector(
+                writer,
+                kube::runtime::watcher::watcher(self.api.clone(), config),
+            )
+            .default_backoff();
+            tokio::spawn(stream.for_each(|_| std::future::ready(())));
+        }
+        let listed = futures::FutureExt::now_or_never(self.store.wait_until_ready())
+            .is_some_and(|r| r.is_ok());
+        let cm = if listed {
+            let key = reflector::ObjectRef::new(ARGOCD_CM).within(&self.namespace);
+            self.store.get(&key).map(|c| (*c).clone())
+        } else {
+            match self.api.get_opt(ARGOCD_CM).await {
+                Ok(cm) => cm,
+                Err(e) => {
+                    tracing::warn!(
+                        "reading ConfigMap {ARGOCD_CM}: {e}; using the last settings read"
+                    );
+                    None
+                }
+            }
+        };
+        self.parse(cm)
+    }
+
+    /// The tracking method of the settings last read (annotation before any).
+    pub(crate) fn tracking_method(&self) -> ferry_core::settings::TrackingMethod {
+        self.parsed
+            .lock()
+            .expect("settings lock")
+            .as_ref()
+            .map(|(_, s)| s.tracking_method)
+            .unwrap_or_default()
+    }
+
+    fn parse(&self, cm: Option<ConfigMap>) -> Arc<ArgoSettings> {
+        let version = cm
+            .as_ref()
+            .and_then(|c| c.metadata.resource_version.clone())
+            .unwrap_or_default();
+        let mut parsed = self.parsed.lock().expect("settings lock");
+        if let Some((v, s)) = parsed.as_ref()
+            && *v == version
+        {
+            return s.clone();
+        }
+        let data = cm.and_then(|c| c.data).unwrap_or_default();
+        let settings = Arc::new(ArgoSettings::from_config_map_data(&data));
+        for e in &settings.errors {
+            tracing::warn!("ConfigMap {}/{ARGOCD_CM}: {e}", self.namespace);
+        }
+        *parsed = Some((version, settings.clone()));
+        settings
+    }
+}
+
+/// Label tracking (and `annotation+label`): puts `app.kubernetes.io/instance: <app>` on every
+/// desired object, as Argo CD does. Names longer than a label value may be (63 characters) get
+/// no label; the tracking annotation still marks their objects.
+pub(crate) fn add_tracking_label(
+    objects: &mut [crate::desired::DesiredObject],
+    app: &str,
+    settings: &ArgoSettings,
+) {
+    if !settings.tracking_method.writes_label() || app.len() > 63 {
+        return;
+    }
+    for o in objects {
+        let meta = &mut o.object["metadata"];
+        if !meta["labels"].is_object() {
+            meta["labels"] = serde_json::json!({});
+        }
+        meta["labels"][ferry_core::settings::INSTANCE_LABEL] = serde_json::json!(app);
+    }
+}
+
+/// Label tracking: a live object with no tracking annotation whose instance label names another
+/// app belongs to that app, and is refused like one with the other app's annotation.
+pub(crate) fn mark_label_owners(
+    compared: &mut [crate::compare::Compared],
+    app: &str,
+    settings: &ArgoSettings,
+) {
+    for c in compared.iter_mut().filter(|c| c.foreign_owner.is_none()) {
+        if let Some(owner) = c
+            .live
+            .as_ref()
+            .and_then(|l| ferry_core::tracking::label_owner(settings.tracking_method, l))
+            .filter(|owner| *owner != app)
+        {
+            c.foreign_owner = Some(format!(
+                "{owner} (label {})",
+                ferry_core::settings::INSTANCE_LABEL
+            ));
+        }
+    }
+}
