@@ -27,6 +27,7 @@
 pub mod application;
 mod glob;
 pub mod health;
+mod health_crds;
 pub mod order;
 pub mod project;
 pub mod settings;
