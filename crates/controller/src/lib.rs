@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod desired;
 pub mod destinations;
 pub mod history;
+pub mod jq;
 pub mod lua_health;
 pub mod metrics;
 pub mod normalize;

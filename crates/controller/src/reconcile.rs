@@ -15,7 +15,6 @@ use ferry_core::application::{
     HealthStatusCode, Operation, OperationInitiator, OperationPhase, OperationState, RefreshType,
     ResourceStatus, SyncOperation, SyncStatus, SyncStatusCode,
 };
-use ferry_core::health::assess_health;
 use ferry_core::project::AppProject;
 use ferry_core::tracking::ResourceKey;
 use ferry_source::git::{CommitInfo, RepoCache};
@@ -46,6 +45,12 @@ pub mod condition {
     pub const SYNC_WINDOW_BLOCKED: &str = "SyncWindowBlocked";
     /// A sync window of the app's project does not parse (and holds back the app's syncs).
     pub const SYNC_WINDOW_ERROR: &str = "SyncWindowError";
+    /// A health check from `argocd-cm` failed (its resource's health is Unknown).
+    pub const HEALTH_CHECK_ERROR: &str = "HealthCheckError";
+    /// An `ignoreDifferences` jq expression (of the app or of `argocd-cm`) does not parse.
+    pub const IGNORE_DIFFERENCES_ERROR: &str = "IgnoreDifferencesError";
+    /// Git declares objects that `argocd-cm`'s resource exclusions leave alone.
+    pub const EXCLUDED_RESOURCE_WARNING: &str = "ExcludedResourceWarning";
 }
 
 /// The controller's settings.
@@ -193,6 +198,8 @@ struct Desired {
     hooks: Vec<DesiredObject>,
     /// Directory, Kustomize or Helm, per rendered source.
     source_types: Vec<String>,
+    /// Objects Git declares that `argocd-cm`'s resource exclusions/inclusions leave alone.
+    excluded: Vec<String>,
 }
 
 /// A failure that becomes a condition on the app.
@@ -360,7 +367,9 @@ impl Engine {
             &mut status,
             &[condition::COMPARISON_ERROR, condition::INVALID_SPEC_ERROR],
         );
-        fill_comparison(&mut status, &app, &desired, &compared, &prunable);
+        let settings = self.settings.current().await;
+        fill_comparison(&mut status, &app, &desired, &compared, &prunable, &settings);
+        crate::settings::report_settings_problems(&mut status, &app, &settings, &desired.excluded);
 
         // Decide whether to sync.
         let mut requeue = requeue_for_health(&status);
@@ -526,7 +535,14 @@ impl Engine {
                         .and_then(|c| c.live.as_ref());
                     self.watches.expect_own_write(live, before);
                 }
-                fill_comparison(&mut status, &app, &desired, &after, &[]);
+                fill_comparison(
+                    &mut status,
+                    &app,
+                    &desired,
+                    &after,
+                    &[],
+                    &*self.settings.current().await,
+                );
                 requeue = requeue_for_health(&status);
             } else {
                 // Look again right away: health moves on, and status should show the result; a
@@ -721,6 +737,15 @@ impl Engine {
             .await
             .map_err(|e| Problem::new(condition::COMPARISON_ERROR, e.to_string()))?;
         crate::settings::add_tracking_label(&mut objects, name, &settings);
+        let server = cluster_server(spec);
+        let (excluded, kept): (Vec<DesiredObject>, Vec<DesiredObject>) = objects
+            .into_iter()
+            .partition(|o| settings.is_excluded(&o.key.group, &o.key.kind, &server));
+        let objects = kept;
+        let excluded: Vec<String> = excluded
+            .iter()
+            .map(|o| format!("{} ({})", o.key, o.origin))
+            .collect();
         for o in &objects {
             let namespaced = !o.key.namespace.is_empty();
             if !project
@@ -763,7 +788,11 @@ impl Engine {
         let fingerprint = Seen {
             revisions: all_revisions.join(","),
             content: content_hash(&objects, &hooks),
-            spec: serde_json::to_string(&app.spec).unwrap_or_default(),
+            spec: format!(
+                "{}|{}",
+                serde_json::to_string(&app.spec).unwrap_or_default(),
+                self.settings.version()
+            ),
             epoch: self.watches.epoch(name),
         };
         {
@@ -788,7 +817,7 @@ impl Engine {
             }
         }
         self.watches.compared(name);
-        let ignore = |key: &ResourceKey| ignore_rules(app, key);
+        let ignore = |key: &ResourceKey| ignore_rules(app, &settings, key);
         let mut compared = compare_all(
             &cluster,
             name,
@@ -825,6 +854,7 @@ impl Engine {
                 objects,
                 hooks,
                 source_types,
+                excluded,
             },
             compared,
             prunable,
@@ -1062,11 +1092,16 @@ impl Engine {
         desired: &[DesiredObject],
     ) -> Vec<Prunable> {
         let name = app.metadata.name.as_deref().unwrap_or_default();
+        let settings = self.settings.last();
+        let server = cluster_server(&app.spec);
         let wanted: BTreeSet<&ResourceKey> = desired.iter().map(|d| &d.key).collect();
         let mut out = Vec::new();
         for r in app.status.iter().flat_map(|s| &s.resources) {
             let key = resource_key(r);
-            if wanted.contains(&key) || r.hook == Some(true) {
+            if wanted.contains(&key)
+                || r.hook == Some(true)
+                || settings.is_excluded(&key.group, &key.kind, &server)
+            {
                 continue;
             }
             let target = resource_ref(r);
@@ -1265,9 +1300,19 @@ fn resource_ref(r: &ResourceStatus) -> ObjectRef {
     }
 }
 
-/// The `ignoreDifferences` rules that apply to one object (`kind: "*"` matches every kind).
-pub(crate) fn ignore_rules(app: &Application, key: &ResourceKey) -> crate::compare::Ignore {
-    let mut out = crate::compare::Ignore::default();
+/// The `ignoreDifferences` rules that apply to one object (`kind: "*"` matches every kind): the
+/// app's own and the `argocd-cm` customizations for its kind.
+pub(crate) fn ignore_rules(
+    app: &Application,
+    settings: &ferry_core::settings::ArgoSettings,
+    key: &ResourceKey,
+) -> crate::compare::Ignore {
+    let custom = settings.ignore_for(&key.group, &key.kind);
+    let mut out = crate::compare::Ignore {
+        pointers: custom.json_pointers,
+        managers: custom.managed_fields_managers,
+        jq: custom.jq_path_expressions,
+    };
     for d in &app.spec.ignore_differences {
         let matches = d.group == key.group
             && (d.kind == key.kind || d.kind == "*")
@@ -1281,9 +1326,19 @@ pub(crate) fn ignore_rules(app: &Application, key: &ResourceKey) -> crate::compa
             out.pointers.extend(d.json_pointers.iter().cloned());
             out.managers
                 .extend(d.managed_fields_managers.iter().cloned());
+            out.jq.extend(d.jq_path_expressions.iter().cloned());
         }
     }
     out
+}
+
+/// The destination's server URL as exclusions match it (the cluster's name when given by name).
+fn cluster_server(spec: &ferry_core::application::ApplicationSpec) -> String {
+    spec.destination
+        .server
+        .clone()
+        .or_else(|| spec.destination.name.clone())
+        .unwrap_or_default()
 }
 
 /// Sets or updates a condition of `kind`.
@@ -1315,7 +1370,9 @@ fn fill_comparison(
     desired: &Desired,
     compared: &[Compared],
     prunable: &[Prunable],
+    settings: &ferry_core::settings::ArgoSettings,
 ) {
+    let mut health_errors = Vec::new();
     let mut resources = Vec::new();
     let mut images = BTreeSet::new();
     let mut worst = HealthStatusCode::Healthy;
@@ -1333,16 +1390,18 @@ fn fill_comparison(
                 status: HealthStatusCode::Missing,
                 message: None,
             },
-            Some(live) => match assess_health(live) {
-                Some(h) => HealthStatus {
+            Some(live) => {
+                let h = crate::settings::resource_health(
+                    settings,
+                    live,
+                    &c.desired.key,
+                    &mut health_errors,
+                );
+                HealthStatus {
                     status: h.status,
                     message: h.message,
-                },
-                None => HealthStatus {
-                    status: HealthStatusCode::Healthy,
-                    message: None,
-                },
-            },
+                }
+            }
         };
         if let Some(owner) = &c.foreign_owner {
             shared.push(format!("{} is tracked by {owner}", c.desired.key));
@@ -1410,6 +1469,16 @@ fn fill_comparison(
         .collect();
     if !errors.is_empty() {
         set_condition(status, condition::COMPARISON_ERROR, &errors.join("; "));
+    }
+    let app_name = app.metadata.name.as_deref().unwrap_or_default();
+    if health_errors.is_empty() {
+        clear_conditions(status, &[condition::HEALTH_CHECK_ERROR]);
+    } else {
+        set_condition(
+            status,
+            condition::HEALTH_CHECK_ERROR,
+            &format!("Application {app_name}: {}", health_errors.join("; ")),
+        );
     }
     if shared.is_empty() {
         clear_conditions(status, &[condition::SHARED_RESOURCE_WARNING]);

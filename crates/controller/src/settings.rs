@@ -68,6 +68,27 @@ impl SettingsWatch {
         self.parse(cm)
     }
 
+    /// The settings last read (defaults before any).
+    pub(crate) fn last(&self) -> Arc<ArgoSettings> {
+        self.parsed
+            .lock()
+            .expect("settings lock")
+            .as_ref()
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default()
+    }
+
+    /// The resourceVersion of the ConfigMap last read (empty when there is none): a change means
+    /// comparisons may come out differently.
+    pub(crate) fn version(&self) -> String {
+        self.parsed
+            .lock()
+            .expect("settings lock")
+            .as_ref()
+            .map(|(v, _)| v.clone())
+            .unwrap_or_default()
+    }
+
     /// The tracking method of the settings last read (annotation before any).
     pub(crate) fn tracking_method(&self) -> ferry_core::settings::TrackingMethod {
         self.parsed
@@ -138,5 +159,99 @@ pub(crate) fn mark_label_owners(
                 ferry_core::settings::INSTANCE_LABEL
             ));
         }
+    }
+}
+
+/// The health of `live` (the object `key`): by the Lua check `argocd-cm` has for its kind, else
+/// by ferry's built-in rules (Healthy when there is none). A check that fails leaves the health
+/// Unknown and adds to `errors` a line naming the setting and the object.
+pub(crate) fn resource_health(
+    settings: &ArgoSettings,
+    live: &serde_json::Value,
+    key: &ferry_core::tracking::ResourceKey,
+    errors: &mut Vec<String>,
+) -> ferry_core::health::Health {
+    use ferry_core::application::HealthStatusCode;
+    use ferry_core::health::{Health, assess_health};
+    let deleting = live
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null());
+    if !deleting && let Some(check) = settings.health_check(&key.group, &key.kind) {
+        return match crate::lua_health::run_health_script(&check.value, live) {
+            Ok(h) => h,
+            Err(e) => {
+                let line = format!(
+                    "the Lua health check {} failed on {key}: {e}; its health is Unknown",
+                    check.setting
+                );
+                errors.push(line.clone());
+                Health {
+                    status: HealthStatusCode::Unknown,
+                    message: Some(line),
+                }
+            }
+        };
+    }
+    assess_health(live).unwrap_or(Health {
+        status: HealthStatusCode::Healthy,
+        message: None,
+    })
+}
+
+/// Sets (or clears) the conditions about settings that do not work for `app`: jq expressions
+/// of its `ignoreDifferences` or of the `argocd-cm` customizations that do not parse (each named
+/// with where it is written), and objects Git declares that resource exclusions leave alone.
+pub(crate) fn report_settings_problems(
+    status: &mut ferry_core::application::ApplicationStatus,
+    app: &ferry_core::application::Application,
+    settings: &ArgoSettings,
+    excluded: &[String],
+) {
+    use crate::reconcile::{clear_conditions, condition, set_condition};
+    let name = app.metadata.name.as_deref().unwrap_or_default();
+    let mut bad = Vec::new();
+    for (i, d) in app.spec.ignore_differences.iter().enumerate() {
+        for (j, expr) in d.jq_path_expressions.iter().enumerate() {
+            if let Err(e) = crate::jq::check_expression(expr) {
+                bad.push(format!(
+                    "spec.ignoreDifferences[{i}].jqPathExpressions[{j}] {expr:?}: {e}"
+                ));
+            }
+        }
+    }
+    for k in &settings.ignore_differences {
+        for expr in &k.value.jq_path_expressions {
+            if let Err(e) = crate::jq::check_expression(expr) {
+                bad.push(format!(
+                    "{ARGOCD_CM} {}: jq expression {expr:?}: {e}",
+                    k.setting
+                ));
+            }
+        }
+    }
+    if bad.is_empty() {
+        clear_conditions(status, &[condition::IGNORE_DIFFERENCES_ERROR]);
+    } else {
+        set_condition(
+            status,
+            condition::IGNORE_DIFFERENCES_ERROR,
+            &format!(
+                "Application {name}: these ignoreDifferences expressions do not parse and are skipped: {}",
+                bad.join("; ")
+            ),
+        );
+    }
+    if excluded.is_empty() {
+        clear_conditions(status, &[condition::EXCLUDED_RESOURCE_WARNING]);
+    } else {
+        set_condition(
+            status,
+            condition::EXCLUDED_RESOURCE_WARNING,
+            &format!(
+                "{} left alone: resource.exclusions/inclusions in {ARGOCD_CM} exclude their kind: {}",
+                excluded.len(),
+                excluded.join(", ")
+            ),
+        );
     }
 }

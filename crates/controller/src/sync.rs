@@ -414,7 +414,8 @@ impl SyncRun<'_> {
                 keep_ignored_fields(
                     &mut object,
                     live,
-                    &crate::reconcile::ignore_rules(self.app, &d.key).pointers,
+                    &crate::reconcile::ignore_rules(self.app, &self.engine.settings.last(), &d.key)
+                        .pointers,
                 );
             }
             // `Validate=false` needs a plain write too: server-side apply refuses unknown

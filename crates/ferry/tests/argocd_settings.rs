@@ -226,3 +226,226 @@ async fn label_tracked_resources_of_argo_cd_2_are_taken_over_without_re_creating
     let theirs: Value = serde_json::from_str(&theirs).unwrap();
     assert_eq!(theirs["data"]["value"], "old");
 }
+
+/// Removes a cluster-scoped object when dropped (declared before the [`World`], so the
+/// controller has stopped by then).
+struct DeleteOnDrop(&'static str, String);
+
+impl Drop for DeleteOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = ferry_testsupport::Cluster::shared().kubectl().try_run(&[
+                "delete",
+                self.0,
+                &self.1,
+                "--ignore-not-found",
+                "--wait=false",
+            ]);
+        }
+    }
+}
+
+fn resource<'a>(app: &'a Value, kind: &str, name: &str) -> Option<&'a Value> {
+    app["status"]["resources"]
+        .as_array()?
+        .iter()
+        .find(|r| r["kind"] == kind && r["name"] == name)
+}
+
+#[tokio::test]
+async fn a_lua_health_check_from_argocd_cm_makes_a_custom_resource_degraded_and_a_broken_one_says_so()
+ {
+    let group = format!("lua-{}.example", std::process::id());
+    let _crd = DeleteOnDrop("customresourcedefinition", format!("widgets.{group}"));
+    let w = World::start("lua-health").await;
+    let ns = w.ns.name();
+    let setting = format!("resource.customizations.health.{group}_Widget");
+    let check = r#"
+      hs = {status = "Healthy", message = "fine"}
+      if obj.spec ~= nil and obj.spec.size > 5 then
+        hs.status = "Degraded"
+        hs.message = "size " .. obj.spec.size .. " is too big"
+      end
+      return hs"#;
+    w.apply(&argocd_cm(&format!("  {setting}: |{check}")));
+    let repo = GitRepo::new();
+    repo.write(
+        "widgets/crd.yaml",
+        &format!(
+            r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.{group}
+spec:
+  group: {group}
+  scope: Namespaced
+  names: {{plural: widgets, singular: widget, kind: Widget, listKind: WidgetList}}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
+"#
+        ),
+    )
+    .write(
+        "widgets/gizmo.yaml",
+        &format!(
+            "apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: gizmo\nspec:\n  size: 9\n"
+        ),
+    )
+    .write("widgets/config.yaml", &configmap("widget-config", "x"));
+    repo.commit("a CRD, a widget that is too big, a ConfigMap");
+    w.apply(&application(
+        "widgets",
+        &repo.url(),
+        "widgets",
+        ns,
+        AUTOMATED,
+    ));
+
+    let app = w
+        .wait_app("widgets", "Degraded by the Lua check", |a| {
+            sync_status(a) == "Synced" && health_status(a) == "Degraded"
+        })
+        .await;
+    let gizmo = resource(&app, "Widget", "gizmo").unwrap();
+    assert_eq!(gizmo["health"]["status"], "Degraded", "{app}");
+    assert_eq!(gizmo["health"]["message"], "size 9 is too big", "{app}");
+    assert_eq!(
+        app["status"]["health"]["message"],
+        "Widget/gizmo: size 9 is too big"
+    );
+
+    // A check that never ends, for ConfigMaps: stopped; that ConfigMap's health is Unknown, a
+    // condition names the app and the setting, and the widget's check still runs.
+    w.apply(&argocd_cm(&format!(
+        "  {setting}: |{check}\n  resource.customizations.health.ConfigMap: |\n    while true do end"
+    )));
+    let app = w
+        .wait_app("widgets", "HealthCheckError for the endless check", |a| {
+            has_condition(
+                a,
+                "HealthCheckError: Application widgets: the Lua health check resource.customizations.health.ConfigMap failed on ConfigMap:",
+                &["widget-config", "stopped after"],
+            )
+        })
+        .await;
+    assert_eq!(
+        resource(&app, "ConfigMap", "widget-config").unwrap()["health"]["status"],
+        "Unknown",
+        "{app}"
+    );
+    assert_eq!(
+        resource(&app, "Widget", "gizmo").unwrap()["health"]["status"],
+        "Degraded",
+        "{app}"
+    );
+
+    // Fixed in Git: Healthy again, and the broken check removed: the condition goes.
+    w.apply(&argocd_cm(&format!("  {setting}: |{check}")));
+    repo.write(
+        "widgets/gizmo.yaml",
+        &format!(
+            "apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: gizmo\nspec:\n  size: 2\n"
+        ),
+    );
+    repo.commit("a smaller widget");
+    let app = w.wait_synced_healthy("widgets").await;
+    assert!(
+        !conditions(&app)
+            .iter()
+            .any(|c| c.starts_with("HealthCheckError")),
+        "{app}"
+    );
+}
+
+/// Patches ConfigMap `name`'s data as another field manager would, and waits until ferry has
+/// compared the app again afterwards (a refresh it has answered).
+async fn patch_and_refresh(w: &World, app: &str, name: &str, data: &str) {
+    w.kubectl().run(&[
+        "patch",
+        "configmap",
+        name,
+        "--type=merge",
+        "-p",
+        &format!("{{\"data\": {data}}}"),
+    ]);
+    w.kubectl().run(&[
+        "annotate",
+        "application",
+        app,
+        "argocd.argoproj.io/refresh=normal",
+        "--overwrite",
+    ]);
+    w.wait_app(app, "the refresh answered", |a| {
+        a.pointer("/metadata/annotations/argocd.argoproj.io~1refresh")
+            .is_none()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn jq_path_expressions_keep_fields_out_of_drift_and_a_broken_one_is_named() {
+    let w = World::start("jq-ignore").await;
+    let ns = w.ns.name();
+    // A customization in argocd-cm for every ConfigMap.
+    w.apply(&argocd_cm(
+        "  resource.customizations.ignoreDifferences.ConfigMap: |\n    jqPathExpressions:\n    - '.data | .owned_elsewhere'",
+    ));
+    let repo = GitRepo::new();
+    repo.write(
+        "app/config.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  watched: a\n  tuned_by_hand: b\n  owned_elsewhere: c\n",
+    );
+    repo.commit("config");
+    let ignore = r#"  ignoreDifferences:
+    - group: ""
+      kind: ConfigMap
+      jqPathExpressions:
+        - '.data.tuned_by_hand'
+        - '.data["not closed'
+"#;
+    w.apply(&format!(
+        "{}{ignore}",
+        application("cfg", &repo.url(), "app", ns, AUTOMATED)
+    ));
+    let app = w.wait_synced_healthy("cfg").await;
+    // The expression that does not parse is named, with the app; the others work.
+    assert!(
+        has_condition(
+            &app,
+            "IgnoreDifferencesError: Application cfg:",
+            &[
+                "spec.ignoreDifferences[0].jqPathExpressions[1]",
+                "not closed"
+            ]
+        ),
+        "{app}"
+    );
+
+    // A field nothing ignores drifts, and self-heal puts it back.
+    patch_and_refresh(&w, "cfg", "settings", r#"{"watched": "changed"}"#).await;
+    w.wait_object(&["configmap", "settings"], "watched healed", |o| {
+        o.is_some_and(|o| o["data"]["watched"] == "a")
+    })
+    .await;
+    // The ignored ones (by the app, and by argocd-cm) do not: the app stays Synced, and the
+    // changes stay.
+    patch_and_refresh(
+        &w,
+        "cfg",
+        "settings",
+        r#"{"tuned_by_hand": "mine", "owned_elsewhere": "theirs"}"#,
+    )
+    .await;
+    let app = w.wait_synced_healthy("cfg").await;
+    let cm = w
+        .kubectl()
+        .run(&["get", "configmap", "settings", "-o", "json"]);
+    let cm: Value = serde_json::from_str(&cm).unwrap();
+    assert_eq!(cm["data"]["tuned_by_hand"], "mine", "{app}");
+    assert_eq!(cm["data"]["owned_elsewhere"], "theirs", "{app}");
+    assert_eq!(cm["data"]["watched"], "a");
+}
