@@ -100,9 +100,40 @@ async fn a_deny_window_holds_an_automated_sync_back_until_it_is_edited_away() {
         "{out}"
     );
 
-    // The window is edited away: the next look syncs, and the condition goes.
+    // A manual sync waits too (the window does not say manualSync: true), Running, as in Argo
+    // CD.
+    let out = w.ferry(&["app", "sync", "web", "--async"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    w.wait_app("web", "the manual sync held Running by the window", |a| {
+        a.pointer("/status/operationState/phase") == Some(&Value::from("Running"))
+            && a.pointer("/status/operationState/message")
+                .and_then(Value::as_str)
+                .is_some_and(|m| {
+                    m.starts_with("Sync operation blocked by sync window: manual sync of web blocked by deny window syncWindows[0]")
+                })
+    })
+    .await;
+
+    // The window is edited away: the next look syncs (the waiting manual sync), and the
+    // condition goes.
     w.apply(&project("frozen", "    []"));
-    let app = w.wait_synced_healthy("web").await;
+    let app = w
+        .wait_app("web", "synced by the manual sync, Healthy", |a| {
+            sync_status(a) == "Synced"
+                && health_status(a) == "Healthy"
+                && a.pointer("/status/operationState/phase") == Some(&Value::from("Succeeded"))
+        })
+        .await;
+    assert!(app.get("operation").is_none(), "{app}");
+    assert_ne!(
+        app.pointer("/status/operationState/operation/initiatedBy/automated"),
+        Some(&Value::Bool(true)),
+        "the sync that ran is the manual one: {app}"
+    );
     assert!(
         !conditions(&app).iter().any(|c| c.starts_with("SyncWindow")),
         "{app}"
@@ -448,4 +479,45 @@ async fn jq_path_expressions_keep_fields_out_of_drift_and_a_broken_one_is_named(
     assert_eq!(cm["data"]["tuned_by_hand"], "mine", "{app}");
     assert_eq!(cm["data"]["owned_elsewhere"], "theirs", "{app}");
     assert_eq!(cm["data"]["watched"], "a");
+}
+
+#[tokio::test]
+async fn resource_exclusions_in_argocd_cm_leave_a_kind_alone() {
+    let w = World::start("exclusions").await;
+    let ns = w.ns.name();
+    w.apply(&argocd_cm(
+        "  resource.exclusions: |\n    - apiGroups: [\"\"]\n      kinds: [Secret]\n      clusters: [\"*\"]",
+    ));
+    let repo = GitRepo::new();
+    repo.write("app/config.yaml", &configmap("kept", "a"))
+        .write(
+            "app/secret.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: left-alone\nstringData:\n  k: v\n",
+        );
+    repo.commit("a ConfigMap and a Secret");
+    w.apply(&application("ex", &repo.url(), "app", ns, AUTOMATED));
+    let app = w.wait_synced_healthy("ex").await;
+    assert!(
+        has_condition(
+            &app,
+            "ExcludedResourceWarning: 1 left alone",
+            &[&format!("Secret:{ns}/left-alone (app/secret.yaml")]
+        ),
+        "{app}"
+    );
+    assert!(resource(&app, "Secret", "left-alone").is_none(), "{app}");
+    assert!(resource(&app, "ConfigMap", "kept").is_some(), "{app}");
+    assert!(
+        w.kubectl()
+            .run(&[
+                "get",
+                "secret",
+                "left-alone",
+                "--ignore-not-found",
+                "-o",
+                "name"
+            ])
+            .trim()
+            .is_empty()
+    );
 }
