@@ -4,6 +4,7 @@
 //! `ferry` binary against the local control plane.
 
 mod common;
+mod ui_support;
 
 use common::*;
 use ferry_testsupport::GitRepo;
@@ -98,6 +99,23 @@ async fn a_deny_window_holds_an_automated_sync_back_until_it_is_edited_away() {
     assert!(
         out.contains("Sync allowed:  no (automated sync of web blocked"),
         "{out}"
+    );
+
+    // The app's page in the UI shows the window and why nothing syncs.
+    let ui = ui_support::UiServer::start(w.kubeconfig(), ns, true).await;
+    let page = ui.get("/applications/web");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("id=\"sync-windows\""), "{}", page.body);
+    assert!(
+        page.body.contains("syncWindows[0] deny") && page.body.contains("24h (open until"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("automated sync of web blocked by deny window"),
+        "{}",
+        page.body
     );
 
     // A manual sync waits too (the window does not say manualSync: true), Running, as in Argo
