@@ -255,3 +255,68 @@ pub(crate) fn report_settings_problems(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::application::HealthStatusCode;
+    use ferry_core::tracking::ResourceKey;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> ArgoSettings {
+        let data: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        ArgoSettings::from_config_map_data(&data)
+    }
+
+    #[test]
+    fn lua_checks_come_first_and_a_failing_one_leaves_health_unknown() {
+        let s = settings(&[
+            (
+                "resource.customizations.health.apps_Deployment",
+                "return {status = 'Suspended', message = 'by Lua'}",
+            ),
+            (
+                "resource.customizations.health.ConfigMap",
+                "error('broken')",
+            ),
+        ]);
+        let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "x"}, "spec": {"replicas": 1}});
+        let key = ResourceKey::new("apps", "Deployment", "x", "web");
+        let mut errors = Vec::new();
+        let h = resource_health(&s, &deploy, &key, &mut errors);
+        assert_eq!(
+            (h.status, h.message.as_deref()),
+            (HealthStatusCode::Suspended, Some("by Lua"))
+        );
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        let key = ResourceKey::new("", "ConfigMap", "x", "c");
+        let h = resource_health(&s, &cm, &key, &mut errors);
+        assert_eq!(h.status, HealthStatusCode::Unknown);
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].starts_with("the Lua health check resource.customizations.health.ConfigMap failed on ConfigMap:x/c"),
+            "{errors:?}"
+        );
+        assert!(errors[0].contains("broken"), "{errors:?}");
+        // Objects being deleted keep Argo CD's built-in answer; kinds without a check, theirs.
+        let mut deleting = cm.clone();
+        deleting["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        let h = resource_health(&s, &deleting, &key, &mut errors);
+        assert_eq!(h.status, HealthStatusCode::Progressing);
+        let svc =
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {}});
+        let h = resource_health(
+            &s,
+            &svc,
+            &ResourceKey::new("", "Service", "x", "s"),
+            &mut errors,
+        );
+        assert_eq!(h.status, HealthStatusCode::Healthy);
+        assert_eq!(errors.len(), 1);
+    }
+}

@@ -57,3 +57,101 @@ pub(crate) fn gate_sync(
     }
     blocked
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::project::AppProjectSpec;
+    use ferry_core::sync_window::SyncWindow;
+
+    fn app() -> Application {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "web"},
+            "spec": {"project": "shop", "destination": {"server": "https://k", "namespace": "web"}}
+        }))
+        .unwrap()
+    }
+
+    fn project(windows: Vec<SyncWindow>) -> AppProject {
+        AppProject::new(
+            "shop",
+            AppProjectSpec {
+                sync_windows: windows,
+                ..Default::default()
+            },
+        )
+    }
+
+    fn window(schedule: &str, manual_sync: bool) -> SyncWindow {
+        SyncWindow {
+            kind: "deny".into(),
+            schedule: schedule.into(),
+            duration: "24h".into(),
+            applications: vec!["*".into()],
+            manual_sync,
+            ..Default::default()
+        }
+    }
+
+    fn request(automated: bool, dry_run: bool) -> SyncRequest {
+        SyncRequest {
+            revision: "abc".into(),
+            prune: false,
+            dry_run,
+            automated,
+            sync_options: Vec::new(),
+            retry_count: 0,
+        }
+    }
+
+    fn types(status: &ApplicationStatus) -> Vec<&str> {
+        status.conditions.iter().map(|c| c.type_.as_str()).collect()
+    }
+
+    #[test]
+    fn an_open_deny_window_holds_syncs_back_but_not_dry_runs() {
+        let p = project(vec![window("* * * * *", false)]);
+        let mut status = ApplicationStatus::default();
+        let reason = gate_sync(&mut status, &app(), Some(&p), Some(&request(true, false)));
+        assert!(reason.unwrap().contains("automated sync of web blocked"));
+        assert_eq!(types(&status), [condition::SYNC_WINDOW_BLOCKED]);
+        // A dry run goes through, and the condition goes.
+        assert_eq!(
+            gate_sync(&mut status, &app(), Some(&p), Some(&request(false, true))),
+            None
+        );
+        assert!(status.conditions.is_empty());
+        // manualSync: true lets a manual sync through, not an automated one.
+        let p = project(vec![window("* * * * *", true)]);
+        assert_eq!(
+            gate_sync(&mut status, &app(), Some(&p), Some(&request(false, false))),
+            None
+        );
+        assert!(gate_sync(&mut status, &app(), Some(&p), Some(&request(true, false))).is_some());
+    }
+
+    #[test]
+    fn a_malformed_window_is_reported_even_with_nothing_to_sync() {
+        let p = project(vec![window("0 25 * * *", false)]);
+        let mut status = ApplicationStatus::default();
+        assert_eq!(gate_sync(&mut status, &app(), Some(&p), None), None);
+        assert_eq!(types(&status), [condition::SYNC_WINDOW_ERROR]);
+        let message = &status.conditions[0].message;
+        assert!(
+            message.starts_with("Application web: AppProject shop"),
+            "{message}"
+        );
+        assert!(message.contains("syncWindows[0]"), "{message}");
+        // A sync is held back, under the error condition only.
+        assert!(gate_sync(&mut status, &app(), Some(&p), Some(&request(true, false))).is_some());
+        assert_eq!(types(&status), [condition::SYNC_WINDOW_ERROR]);
+        // Fixed: both conditions go.
+        let p = project(Vec::new());
+        assert_eq!(
+            gate_sync(&mut status, &app(), Some(&p), Some(&request(true, false))),
+            None
+        );
+        assert!(status.conditions.is_empty());
+    }
+}
