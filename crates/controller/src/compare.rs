@@ -46,6 +46,8 @@ pub struct Ignore {
     pub pointers: Vec<String>,
     /// `managedFieldsManagers`.
     pub managers: Vec<String>,
+    /// `jqPathExpressions`.
+    pub jq: Vec<String>,
 }
 
 /// The ignore rules for one object.
@@ -133,6 +135,8 @@ async fn compare_one(
             let mut b = normalize(&predicted);
             remove_pointers(&mut a, &pointers);
             remove_pointers(&mut b, &pointers);
+            crate::jq::delete_paths(&mut a, &rules.jq);
+            crate::jq::delete_paths(&mut b, &rules.jq);
             a == b
         }
         None => false,

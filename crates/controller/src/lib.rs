@@ -12,14 +12,18 @@ pub mod credentials;
 pub mod desired;
 pub mod destinations;
 pub mod history;
+pub mod jq;
+pub mod lua_health;
 pub mod metrics;
 pub mod normalize;
 pub mod queue;
 pub mod reconcile;
 pub mod retry;
+pub mod settings;
 pub mod sops_keys;
 pub mod sync;
 pub mod watches;
+mod windows;
 
 pub use controller::run_controller;
 pub use reconcile::{Engine, EngineConfig, ResourceDiff};

@@ -15,9 +15,8 @@ use ferry_core::application::{
     HealthStatusCode, Operation, OperationInitiator, OperationPhase, OperationState, RefreshType,
     ResourceStatus, SyncOperation, SyncStatus, SyncStatusCode,
 };
-use ferry_core::health::assess_health;
 use ferry_core::project::AppProject;
-use ferry_core::tracking::{ResourceKey, TRACKING_ANNOTATION, is_tracked_by};
+use ferry_core::tracking::ResourceKey;
 use ferry_source::git::{CommitInfo, RepoCache};
 use ferry_source::render::{RenderTools, RenderedSource};
 use kube::api::{Api, Patch, PatchParams};
@@ -43,6 +42,16 @@ pub mod condition {
     pub const SYNC_ERROR: &str = "SyncError";
     /// A resource is tracked by another app.
     pub const SHARED_RESOURCE_WARNING: &str = "SharedResourceWarning";
+    /// A sync is due but a sync window of the app's project holds it back.
+    pub const SYNC_WINDOW_BLOCKED: &str = "SyncWindowBlocked";
+    /// A sync window of the app's project does not parse (and holds back the app's syncs).
+    pub const SYNC_WINDOW_ERROR: &str = "SyncWindowError";
+    /// A health check from `argocd-cm` failed (its resource's health is Unknown).
+    pub const HEALTH_CHECK_ERROR: &str = "HealthCheckError";
+    /// An `ignoreDifferences` jq expression (of the app or of `argocd-cm`) does not parse.
+    pub const IGNORE_DIFFERENCES_ERROR: &str = "IgnoreDifferencesError";
+    /// Git declares objects that `argocd-cm`'s resource exclusions leave alone.
+    pub const EXCLUDED_RESOURCE_WARNING: &str = "ExcludedResourceWarning";
 }
 
 /// The controller's settings.
@@ -175,6 +184,8 @@ pub struct Engine {
     pub(crate) refresh_seen: Mutex<HashMap<String, std::time::Instant>>,
     pub(crate) watches: WatchHub,
     pub(crate) queue: WorkQueue,
+    /// Argo CD's `argocd-cm` settings, kept current.
+    pub(crate) settings: crate::settings::SettingsWatch,
     events: kube::runtime::events::Recorder,
     /// Sync results and durations; registered into the server's registry by the binary.
     pub metrics: crate::metrics::ControllerMetrics,
@@ -223,6 +234,8 @@ struct Desired {
     hooks: Vec<DesiredObject>,
     /// Directory, Kustomize or Helm, per rendered source.
     source_types: Vec<String>,
+    /// Objects Git declares that `argocd-cm`'s resource exclusions/inclusions leave alone.
+    excluded: Vec<String>,
 }
 
 /// A failure that becomes a condition on the app.
@@ -278,6 +291,7 @@ impl Engine {
             refresh_seen: Mutex::default(),
             watches: WatchHub::new(queue.clone(), Arc::default()),
             queue,
+            settings: crate::settings::SettingsWatch::new(client.clone(), &cfg.namespace),
             events: kube::runtime::events::Recorder::new(
                 client.clone(),
                 kube::runtime::events::Reporter {
@@ -357,7 +371,17 @@ impl Engine {
             .await;
         let (desired, compared, prunable, cluster) = match outcome {
             Ok(Comparison::Done(found)) => *found,
-            Ok(Comparison::Unchanged) => return Ok(Some(self.next_poll(&app))),
+            Ok(Comparison::Unchanged) => {
+                // Nothing to sync, but a sync window of the project may have become malformed
+                // (or been fixed) meanwhile.
+                let project = self.project(&app.spec.project).await.ok().flatten();
+                let before = status.conditions.clone();
+                crate::windows::gate_sync(&mut status, &app, project.as_ref(), None);
+                if status.conditions != before {
+                    self.write_status(&app, &status, false).await?;
+                }
+                return Ok(Some(self.next_poll(&app)));
+            }
             Ok(Comparison::RevisionMoved(revision)) => {
                 status.sync.revision = Some(revision);
                 self.write_status(&app, &status, refresh.is_some()).await?;
@@ -397,7 +421,9 @@ impl Engine {
             &mut status,
             &[condition::COMPARISON_ERROR, condition::INVALID_SPEC_ERROR],
         );
-        fill_comparison(&mut status, &app, &desired, &compared, &prunable);
+        let settings = self.settings.current().await;
+        fill_comparison(&mut status, &app, &desired, &compared, &prunable, &settings);
+        crate::settings::report_settings_problems(&mut status, &app, &settings, &desired.excluded);
 
         // Decide whether to sync.
         let mut requeue = requeue_for_health(&status);
@@ -417,6 +443,37 @@ impl Engine {
                 AutoSync::No => None,
             },
         };
+        // Sync windows of the app's project may hold the sync back.
+        let project = self.project(&app.spec.project).await.ok().flatten();
+        if let Some(reason) =
+            crate::windows::gate_sync(&mut status, &app, project.as_ref(), request.as_ref())
+        {
+            info!(app = name, "sync held back: {reason}");
+            let manual = request.as_ref().is_some_and(|r| !r.automated);
+            if let (Some(op), true) = (&effective_operation, manual) {
+                // A requested sync stays pending (running, as in Argo CD) until a window lets
+                // it through.
+                let started = status
+                    .operation_state
+                    .as_ref()
+                    .filter(|o| o.phase == OperationPhase::Running)
+                    .and_then(|o| o.started_at.clone())
+                    .unwrap_or_else(now);
+                status.operation_state = Some(OperationState {
+                    operation: op.clone(),
+                    phase: OperationPhase::Running,
+                    message: Some(format!("Sync operation blocked by sync window: {reason}")),
+                    sync_result: None,
+                    started_at: Some(started),
+                    finished_at: None,
+                    retry_count: None,
+                });
+            }
+            // A requested sync stays requested; a refresh is done.
+            self.write_status(&app, &status, !manual && refresh.is_some())
+                .await?;
+            return Ok(Some(self.next_poll(&app)));
+        }
         if let Some(request) = request {
             // A sync of this revision that was running when ferry stopped: its finished hooks
             // are not run again.
@@ -545,7 +602,14 @@ impl Engine {
                         .and_then(|c| c.live.as_ref());
                     self.watches.expect_own_write(live, before);
                 }
-                fill_comparison(&mut status, &app, &desired, &after, &[]);
+                fill_comparison(
+                    &mut status,
+                    &app,
+                    &desired,
+                    &after,
+                    &[],
+                    &*self.settings.current().await,
+                );
                 requeue = requeue_for_health(&status);
             } else {
                 // Look again right away: health moves on, and status should show the result; a
@@ -579,6 +643,12 @@ impl Engine {
             .min()
             .unwrap_or(self.cfg.poll_interval)
             .min(self.cfg.poll_interval)
+    }
+
+    /// Whether `live` (the object `key`) belongs to `app`, under the tracking method of
+    /// `argocd-cm`.
+    pub(crate) fn tracks(&self, live: &Value, app: &str, key: &ResourceKey) -> bool {
+        ferry_core::tracking::tracks(self.settings.tracking_method(), live, app, key)
     }
 
     /// The AppProject `name`: from the watch-fed store, or (not there yet: just created, or the
@@ -751,9 +821,20 @@ impl Engine {
             .as_ref()
             .and_then(|p| p.automated.as_ref())
             .is_some_and(|a| a.allow_empty);
-        let objects = prepare_desired(manifests, name, &dest_ns, &cluster)
+        let settings = self.settings.current().await;
+        let mut objects = prepare_desired(manifests, name, &dest_ns, &cluster)
             .await
             .map_err(|e| Problem::new(condition::COMPARISON_ERROR, e.to_string()))?;
+        crate::settings::add_tracking_label(&mut objects, name, &settings);
+        let server = cluster_server(spec);
+        let (excluded, kept): (Vec<DesiredObject>, Vec<DesiredObject>) = objects
+            .into_iter()
+            .partition(|o| settings.is_excluded(&o.key.group, &o.key.kind, &server));
+        let objects = kept;
+        let excluded: Vec<String> = excluded
+            .iter()
+            .map(|o| format!("{} ({})", o.key, o.origin))
+            .collect();
         for o in &objects {
             let namespaced = !o.key.namespace.is_empty();
             if !project
@@ -794,7 +875,11 @@ impl Engine {
         let fingerprint = Seen {
             revisions: all_revisions.join(","),
             content: content_hash(&objects, &hooks),
-            spec: serde_json::to_string(&app.spec).unwrap_or_default(),
+            spec: format!(
+                "{}|{}",
+                serde_json::to_string(&app.spec).unwrap_or_default(),
+                self.settings.version()
+            ),
             epoch: self.watches.epoch(name),
         };
         if let Comparer::Reconcile(skip) = comparer {
@@ -821,8 +906,8 @@ impl Engine {
         if matches!(comparer, Comparer::Reconcile(_)) {
             self.watches.compared(name);
         }
-        let ignore = |key: &ResourceKey| ignore_rules(app, key);
-        let compared = compare_all(
+        let ignore = |key: &ResourceKey| ignore_rules(app, &settings, key);
+        let mut compared = compare_all(
             &cluster,
             name,
             &self.cfg.field_manager,
@@ -832,6 +917,7 @@ impl Engine {
             self.cfg.per_app_concurrency,
         )
         .await;
+        crate::settings::mark_label_owners(&mut compared, name, &settings);
         let prunable = self.find_prunable(app, &cluster, &objects).await;
         if objects.is_empty() && !empty_allowed && !prunable.is_empty() {
             // An empty render that would delete everything: almost always a mistake.
@@ -860,6 +946,7 @@ impl Engine {
                 objects,
                 hooks,
                 source_types,
+                excluded,
             },
             compared,
             prunable,
@@ -1159,16 +1246,21 @@ impl Engine {
         desired: &[DesiredObject],
     ) -> Vec<Prunable> {
         let name = app.metadata.name.as_deref().unwrap_or_default();
+        let settings = self.settings.last();
+        let server = cluster_server(&app.spec);
         let wanted: BTreeSet<&ResourceKey> = desired.iter().map(|d| &d.key).collect();
         let mut out = Vec::new();
         for r in app.status.iter().flat_map(|s| &s.resources) {
             let key = resource_key(r);
-            if wanted.contains(&key) || r.hook == Some(true) {
+            if wanted.contains(&key)
+                || r.hook == Some(true)
+                || settings.is_excluded(&key.group, &key.kind, &server)
+            {
                 continue;
             }
             let target = resource_ref(r);
             if let Ok(Some(live)) = cluster.get(&target).await
-                && tracked_by(&live, name, &key)
+                && self.tracks(&live, name, &key)
                 && live.pointer("/metadata/deletionTimestamp").is_none()
             {
                 out.push(Prunable { key, target, live });
@@ -1251,6 +1343,8 @@ impl Engine {
         let Some(policy) = app.resources_finalizer() else {
             return Ok(None);
         };
+        // What the app tracks depends on the tracking method.
+        self.settings.current().await;
         let Ok(cluster) = self
             .destinations
             .resolve(
@@ -1271,7 +1365,7 @@ impl Engine {
             let key = resource_key(&r);
             let obj_ref = resource_ref(&r);
             if let Ok(Some(live)) = cluster.get(&obj_ref).await
-                && tracked_by(&live, name, &key)
+                && self.tracks(&live, name, &key)
                 // `Delete=false` (or `confirm`): the resource outlives its app.
                 && ferry_core::order::sync_options(&live).delete
                 && !ferry_core::order::sync_options(&live).delete_confirm
@@ -1360,17 +1454,19 @@ fn resource_ref(r: &ResourceStatus) -> ObjectRef {
     }
 }
 
-/// Whether `live` carries a tracking annotation of `app` pointing at itself.
-pub(crate) fn tracked_by(live: &Value, app: &str, key: &ResourceKey) -> bool {
-    live.pointer("/metadata/annotations")
-        .and_then(|a| a.get(TRACKING_ANNOTATION))
-        .and_then(Value::as_str)
-        .is_some_and(|v| is_tracked_by(v, app, &key.group, &key.kind, &key.namespace, &key.name))
-}
-
-/// The `ignoreDifferences` rules that apply to one object (`kind: "*"` matches every kind).
-pub fn ignore_rules(app: &Application, key: &ResourceKey) -> crate::compare::Ignore {
-    let mut out = crate::compare::Ignore::default();
+/// The `ignoreDifferences` rules that apply to one object (`kind: "*"` matches every kind): the
+/// app's own and the `argocd-cm` customizations for its kind.
+pub fn ignore_rules(
+    app: &Application,
+    settings: &ferry_core::settings::ArgoSettings,
+    key: &ResourceKey,
+) -> crate::compare::Ignore {
+    let custom = settings.ignore_for(&key.group, &key.kind);
+    let mut out = crate::compare::Ignore {
+        pointers: custom.json_pointers,
+        managers: custom.managed_fields_managers,
+        jq: custom.jq_path_expressions,
+    };
     for d in &app.spec.ignore_differences {
         let matches = d.group == key.group
             && (d.kind == key.kind || d.kind == "*")
@@ -1384,13 +1480,23 @@ pub fn ignore_rules(app: &Application, key: &ResourceKey) -> crate::compare::Ign
             out.pointers.extend(d.json_pointers.iter().cloned());
             out.managers
                 .extend(d.managed_fields_managers.iter().cloned());
+            out.jq.extend(d.jq_path_expressions.iter().cloned());
         }
     }
     out
 }
 
+/// The destination's server URL as exclusions match it (the cluster's name when given by name).
+fn cluster_server(spec: &ferry_core::application::ApplicationSpec) -> String {
+    spec.destination
+        .server
+        .clone()
+        .or_else(|| spec.destination.name.clone())
+        .unwrap_or_default()
+}
+
 /// Sets or updates a condition of `kind`.
-fn set_condition(status: &mut ApplicationStatus, kind: &str, message: &str) {
+pub(crate) fn set_condition(status: &mut ApplicationStatus, kind: &str, message: &str) {
     let redacted = ferry_core::redact::redact_urls_in_text(message);
     let message = redacted.as_str();
     if let Some(c) = status.conditions.iter_mut().find(|c| c.type_ == kind) {
@@ -1407,7 +1513,7 @@ fn set_condition(status: &mut ApplicationStatus, kind: &str, message: &str) {
     });
 }
 
-fn clear_conditions(status: &mut ApplicationStatus, kinds: &[&str]) {
+pub(crate) fn clear_conditions(status: &mut ApplicationStatus, kinds: &[&str]) {
     status
         .conditions
         .retain(|c| !kinds.contains(&c.type_.as_str()));
@@ -1420,7 +1526,9 @@ fn fill_comparison(
     desired: &Desired,
     compared: &[Compared],
     prunable: &[Prunable],
+    settings: &ferry_core::settings::ArgoSettings,
 ) {
+    let mut health_errors = Vec::new();
     let mut resources = Vec::new();
     let mut images = BTreeSet::new();
     let mut worst = HealthStatusCode::Healthy;
@@ -1438,16 +1546,18 @@ fn fill_comparison(
                 status: HealthStatusCode::Missing,
                 message: None,
             },
-            Some(live) => match assess_health(live) {
-                Some(h) => HealthStatus {
+            Some(live) => {
+                let h = crate::settings::resource_health(
+                    settings,
+                    live,
+                    &c.desired.key,
+                    &mut health_errors,
+                );
+                HealthStatus {
                     status: h.status,
                     message: h.message,
-                },
-                None => HealthStatus {
-                    status: HealthStatusCode::Healthy,
-                    message: None,
-                },
-            },
+                }
+            }
         };
         if let Some(owner) = &c.foreign_owner {
             shared.push(format!("{} is tracked by {owner}", c.desired.key));
@@ -1515,6 +1625,16 @@ fn fill_comparison(
         .collect();
     if !errors.is_empty() {
         set_condition(status, condition::COMPARISON_ERROR, &errors.join("; "));
+    }
+    let app_name = app.metadata.name.as_deref().unwrap_or_default();
+    if health_errors.is_empty() {
+        clear_conditions(status, &[condition::HEALTH_CHECK_ERROR]);
+    } else {
+        set_condition(
+            status,
+            condition::HEALTH_CHECK_ERROR,
+            &format!("Application {app_name}: {}", health_errors.join("; ")),
+        );
     }
     if shared.is_empty() {
         clear_conditions(status, &[condition::SHARED_RESOURCE_WARNING]);

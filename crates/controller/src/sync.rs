@@ -26,7 +26,7 @@ use tracing::{info, warn};
 
 use crate::compare::{Compared, Prunable};
 use crate::desired::DesiredObject;
-use crate::reconcile::{Engine, tracked_by};
+use crate::reconcile::Engine;
 
 /// How long a wave may take to become healthy before the sync fails.
 const WAVE_HEALTH_TIMEOUT: Duration = Duration::from_secs(300);
@@ -293,7 +293,7 @@ impl SyncRun<'_> {
             }
             let more_follows = Some(*wave) != last_wave || has_post_sync;
             if more_follows && !self.request.dry_run {
-                wait_healthy(cluster, &in_wave)
+                wait_healthy(cluster, &in_wave, &self.engine.settings.last())
                     .await
                     .map_err(|m| format!("wave {wave}: {m}"))?;
             }
@@ -351,7 +351,7 @@ impl SyncRun<'_> {
             }
             let adopt = self.options_for(&c.desired.object);
             if let Some(live) = &c.live
-                && !tracked_by(live, app_name, &c.desired.key)
+                && !self.engine.tracks(live, app_name, &c.desired.key)
                 && live
                     .pointer("/metadata/annotations")
                     .and_then(|a| a.get(TRACKING_ANNOTATION))
@@ -447,7 +447,8 @@ impl SyncRun<'_> {
                 keep_ignored_fields(
                     &mut object,
                     live,
-                    &crate::reconcile::ignore_rules(self.app, &d.key).pointers,
+                    &crate::reconcile::ignore_rules(self.app, &self.engine.settings.last(), &d.key)
+                        .pointers,
                 );
             }
             // `Validate=false` needs a plain write too: server-side apply refuses unknown
@@ -816,7 +817,11 @@ async fn wait_hook(cluster: &ClusterClient, r: &ObjectRef) -> Result<(), String>
     }
 }
 
-async fn wait_healthy(cluster: &ClusterClient, objects: &[&DesiredObject]) -> Result<(), String> {
+async fn wait_healthy(
+    cluster: &ClusterClient,
+    objects: &[&DesiredObject],
+    settings: &ferry_core::settings::ArgoSettings,
+) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + WAVE_HEALTH_TIMEOUT;
     let mut delay = Duration::from_millis(100);
     loop {
@@ -824,11 +829,11 @@ async fn wait_healthy(cluster: &ClusterClient, objects: &[&DesiredObject]) -> Re
         for d in objects {
             let r = ObjectRef::of(&d.object).map_err(|e| e.to_string())?;
             let live = cluster.get(&r).await.map_err(|e| e.to_string())?;
+            // Custom health checks from argocd-cm gate waves too, as in Argo CD.
             let health = live
                 .as_ref()
-                .and_then(assess_health)
-                .map(|h| h.status)
-                .unwrap_or(HealthStatusCode::Healthy);
+                .map(|l| crate::settings::resource_health(settings, l, &d.key, &mut Vec::new()))
+                .map_or(HealthStatusCode::Healthy, |h| h.status);
             match (live, health) {
                 (None, _) => waiting = Some(format!("{} is missing", d.key)),
                 (_, HealthStatusCode::Degraded) => return Err(format!("{} is Degraded", d.key)),

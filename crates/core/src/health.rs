@@ -78,6 +78,12 @@ fn rule_for(group: &str, kind: &str) -> Option<Rule> {
         ("apiextensions.k8s.io", "CustomResourceDefinition") => custom_resource_definition,
         ("autoscaling", "HorizontalPodAutoscaler") => horizontal_pod_autoscaler,
         ("apiregistration.k8s.io", "APIService") => api_service,
+        ("cert-manager.io", "Certificate") => crate::health_crds::certificate,
+        ("cert-manager.io", "Issuer" | "ClusterIssuer") => crate::health_crds::issuer,
+        ("tekton.dev", "PipelineRun" | "TaskRun") => crate::health_crds::tekton_run,
+        ("monitoring.coreos.com", "Prometheus" | "Alertmanager") => {
+            crate::health_crds::prometheus_operator
+        }
         _ => return None,
     };
     Some(rule)

@@ -16,6 +16,10 @@
 //!   [`prune_order`].
 //! - [`health`]: Argo CD's built-in health rules ([`assess_health`]) and the app-level
 //!   aggregate ([`worst`]).
+//! - [`settings`]: what ferry reads from Argo CD's `argocd-cm` ConfigMap
+//!   ([`settings::ArgoSettings`]): tracking method, resource customizations, exclusions.
+//! - [`sync_window`]: AppProject sync windows — may this app sync now
+//!   ([`sync_window::SyncWindows::evaluate`])?
 //!
 //! Everything here works on plain data (`serde_json::Value` for live and desired objects), so it
 //! is unit-tested without a cluster; the crates that talk to Git and Kubernetes build on it.
@@ -23,9 +27,12 @@
 pub mod application;
 mod glob;
 pub mod health;
+mod health_crds;
 pub mod order;
 pub mod project;
 pub mod redact;
+pub mod settings;
+pub mod sync_window;
 pub mod tracking;
 
 pub use application::{

@@ -15,8 +15,8 @@ use crate::glob::glob_match;
 
 /// `spec` of an Argo CD `AppProject`: the guard rails for the Applications that belong to it.
 ///
-/// Fields ferry does not use yet (roles, sync windows, orphaned-resource settings, ...) are
-/// accepted and ignored.
+/// Fields ferry does not use yet (roles, orphaned-resource settings, ...) are accepted and
+/// ignored.
 #[derive(CustomResource, Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[kube(
     group = "argoproj.io",
@@ -80,6 +80,13 @@ pub struct AppProjectSpec {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub source_namespaces: Vec<String>,
+    /// When Applications may sync (see [`crate::sync_window`]).
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub sync_windows: Vec<crate::sync_window::SyncWindow>,
 }
 
 /// A permitted (or, with `!`, denied) destination: cluster by `server` URL or `name`, and a

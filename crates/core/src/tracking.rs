@@ -230,6 +230,53 @@ pub fn is_tracked_by(
     })
 }
 
+/// Whether `live` (the object `key`) belongs to `app` under the tracking `method`.
+///
+/// The tracking annotation decides whenever it is present. Without one, label tracking (Argo CD
+/// 2's default) takes the label `app.kubernetes.io/instance: <app>` as the mark, except on
+/// objects that another object owns (`ownerReferences`: ReplicaSets and Pods that copied a
+/// Deployment's labels), which Argo CD does not count as the app's either.
+pub fn tracks(
+    method: crate::settings::TrackingMethod,
+    live: &Value,
+    app: &str,
+    key: &ResourceKey,
+) -> bool {
+    match live
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(TRACKING_ANNOTATION))
+        .and_then(Value::as_str)
+    {
+        Some(value) => is_tracked_by(value, app, &key.group, &key.kind, &key.namespace, &key.name),
+        None => label_owner(method, live) == Some(app),
+    }
+}
+
+/// Under label tracking, the app an object without a tracking annotation belongs to: its
+/// `app.kubernetes.io/instance` label (objects owned by another object excepted). `None` under
+/// the other methods.
+pub fn label_owner(method: crate::settings::TrackingMethod, live: &Value) -> Option<&str> {
+    if method != crate::settings::TrackingMethod::Label {
+        return None;
+    }
+    let meta = live.get("metadata")?;
+    if meta
+        .get("annotations")
+        .and_then(|a| a.get(TRACKING_ANNOTATION))
+        .is_some()
+        || meta
+            .get("ownerReferences")
+            .and_then(Value::as_array)
+            .is_some_and(|o| !o.is_empty())
+    {
+        return None;
+    }
+    meta.get("labels")?
+        .get(crate::settings::INSTANCE_LABEL)?
+        .as_str()
+        .filter(|v| !v.is_empty())
+}
+
 /// The tracking id in an object's annotations, if it has a valid one.
 ///
 /// `None` when the annotation is absent; `Some(Err(_))` when it is present but malformed.
@@ -244,6 +291,38 @@ pub fn tracking_id_of(obj: &Value) -> Option<Result<TrackingId, TrackingIdError>
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn label_tracking_counts_the_instance_label_when_no_annotation_decides() {
+        use crate::settings::TrackingMethod::{Annotation, AnnotationAndLabel, Label};
+        let key = ResourceKey::new("", "ConfigMap", "shop", "web-config");
+        let labelled = |app: &str| {
+            json!({"metadata": {"name": "web-config", "namespace": "shop",
+                "labels": {"app.kubernetes.io/instance": app}}})
+        };
+        assert!(tracks(Label, &labelled("web"), "web", &key));
+        assert!(!tracks(Label, &labelled("other"), "web", &key));
+        assert_eq!(label_owner(Label, &labelled("other")), Some("other"));
+        // Under the annotation methods the label alone means nothing.
+        assert!(!tracks(Annotation, &labelled("web"), "web", &key));
+        assert!(!tracks(AnnotationAndLabel, &labelled("web"), "web", &key));
+        assert_eq!(label_owner(AnnotationAndLabel, &labelled("web")), None);
+        // An annotation decides, whatever the label says.
+        let mut both = labelled("web");
+        both["metadata"]["annotations"] =
+            json!({TRACKING_ANNOTATION: "other:/ConfigMap:shop/web-config"});
+        assert!(!tracks(Label, &both, "web", &key));
+        assert!(tracks(Label, &both, "other", &key));
+        assert_eq!(label_owner(Label, &both), None);
+        // Objects owned by another object are not the app's, label or not.
+        let mut owned = labelled("web");
+        owned["metadata"]["ownerReferences"] = json!([{"kind": "Deployment", "name": "web"}]);
+        assert!(!tracks(Label, &owned, "web", &key));
+        // No label, no annotation: nobody's.
+        let bare = json!({"metadata": {"name": "web-config"}});
+        assert!(!tracks(Label, &bare, "web", &key));
+        assert_eq!(label_owner(Label, &bare), None);
+    }
 
     #[test]
     fn display_tracking_id_for_namespaced_and_core_and_cluster_scoped() {

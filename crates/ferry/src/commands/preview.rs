@@ -88,7 +88,9 @@ mod live {
                     continue;
                 }
             };
-            let ignore = |key: &ResourceKey| ignore_rules(app, key);
+            // The app's own ignoreDifferences; argocd-cm's customizations are not read here.
+            let settings = ferry_core::settings::ArgoSettings::default();
+            let ignore = |key: &ResourceKey| ignore_rules(app, &settings, key);
             let compared = compare_all(
                 &cluster,
                 &name,

@@ -129,6 +129,10 @@ struct AppPage {
     pending: bool,
     operation: Option<OperationView>,
     conditions: Vec<ConditionView>,
+    /// The project's sync windows that apply to the app, each with its state.
+    sync_windows: Vec<String>,
+    /// Why an automated sync may not run now (empty when it may).
+    sync_window_block: String,
     history: Vec<HistoryRow>,
     tree_html: String,
     tree_note: Option<String>,
@@ -166,6 +170,26 @@ fn initiator(i: Option<&ferry_core::application::OperationInitiator>) -> String 
         Some(i) => i.username.clone().unwrap_or_default(),
         None => String::new(),
     }
+}
+
+/// The sync windows of `app`'s project that apply to it (each with its state), and why an
+/// automated sync may not run now (empty when it may, or when the project cannot be read).
+async fn sync_windows(state: &ServerState, app: &Application) -> (Vec<String>, String) {
+    let projects: kube::Api<ferry_core::project::AppProject> =
+        kube::Api::namespaced(state.client.clone(), &state.config.namespace);
+    let Ok(Some(project)) = projects.get_opt(&app.spec.project).await else {
+        return (Vec::new(), String::new());
+    };
+    let verdict = ferry_core::sync_window::evaluate_for_app(
+        app,
+        &project,
+        k8s_openapi::jiff::Timestamp::now(),
+        false,
+    );
+    (
+        verdict.windows.iter().map(ToString::to_string).collect(),
+        verdict.reason.unwrap_or_default(),
+    )
 }
 
 /// Query of the app page: `done` says which form post redirected here.
@@ -249,6 +273,7 @@ pub(crate) async fn app_page(
             })
             .collect();
         let (tree, tree_note) = app_tree(&state, &app).await;
+        let (sync_windows, sync_window_block) = sync_windows(&state, &app).await;
         let page = AppPage {
             chrome: chrome.clone(),
             name_url: encode_component(&name),
@@ -287,6 +312,8 @@ pub(crate) async fn app_page(
                     error: c.is_error(),
                 })
                 .collect(),
+            sync_windows,
+            sync_window_block,
             history,
             tree_html: tree.to_html(),
             tree_note,

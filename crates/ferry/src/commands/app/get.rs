@@ -51,6 +51,7 @@ pub(crate) async fn run(c: &Common, args: &Args) -> anyhow::Result<i32> {
             "Manual"
         }
     );
+    print_sync_windows(c, &app).await?;
     println!(
         "Sync status:   {:?} to {}",
         status.sync.status,
@@ -99,4 +100,40 @@ pub(crate) async fn run(c: &Common, args: &Args) -> anyhow::Result<i32> {
         print_table(&rows);
     }
     Ok(0)
+}
+
+/// The sync windows of the app's project that apply to it, open or closed, and whether an
+/// automated sync may run now.
+async fn print_sync_windows(
+    c: &Common,
+    app: &ferry_core::application::Application,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let projects: kube::Api<ferry_core::project::AppProject> =
+        kube::Api::namespaced(c.kube.client().await?, &c.namespace);
+    let Some(project) = projects
+        .get_opt(&app.spec.project)
+        .await
+        .with_context(|| format!("reading AppProject {}", app.spec.project))?
+    else {
+        return Ok(());
+    };
+    let verdict = ferry_core::sync_window::evaluate_for_app(
+        app,
+        &project,
+        k8s_openapi::jiff::Timestamp::now(),
+        false,
+    );
+    if verdict.windows.is_empty() {
+        return Ok(());
+    }
+    for (i, w) in verdict.windows.iter().enumerate() {
+        let label = if i == 0 { "Sync windows:" } else { "" };
+        println!("{label:<15}{w}");
+    }
+    match &verdict.reason {
+        None => println!("Sync allowed:  yes"),
+        Some(reason) => println!("Sync allowed:  no ({reason})"),
+    }
+    Ok(())
 }
