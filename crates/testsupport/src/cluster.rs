@@ -125,27 +125,37 @@ impl Cluster {
             );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        let log = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(self.dir.join("logs/apiserver.log"))
-            .expect("the apiserver's log");
-        let mut child = Command::new(&argv[0])
-            .args(&argv[1..])
-            .stdout(log.try_clone().expect("a log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("starting the apiserver again");
-        std::fs::write(&pid_file, child.id().to_string()).expect("writing apiserver.pid");
-        // It runs until `down` or until its owner (this test process) ends; reap it then.
-        std::thread::spawn(move || child.wait());
+        let spawn = || {
+            let log = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(self.dir.join("logs/apiserver.log"))
+                .expect("the apiserver's log");
+            let child = Command::new(&argv[0])
+                .args(&argv[1..])
+                .stdout(log.try_clone().expect("a log handle"))
+                .stderr(log)
+                .spawn()
+                .expect("starting the apiserver again");
+            std::fs::write(&pid_file, child.id().to_string()).expect("writing apiserver.pid");
+            child
+        };
+        let mut child = spawn();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         loop {
+            // The old process's port may take a moment to be free: a new apiserver that exits
+            // at once (address in use) is started again.
+            if let Ok(Some(_)) = child.try_wait() {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                child = spawn();
+            }
             let ready = self
                 .kubectl()
                 .try_run(&["get", "--raw", "/readyz"])
                 .is_ok_and(|out| out.trim() == "ok");
             if ready {
+                // It runs until `down` or until its owner (this test process) ends; reap it then.
+                std::thread::spawn(move || child.wait());
                 return;
             }
             assert!(
