@@ -5,11 +5,14 @@
 //! (fetch → render → prepare → compare → sync → status); [`controller::run_controller`] runs
 //! it for every app; [`sync::run_sync`] applies and prunes.
 
+pub mod adoption;
+pub mod app_of_apps;
 pub mod compare;
 pub mod controller;
 pub mod credentials;
 pub mod desired;
 pub mod destinations;
+pub mod finalize;
 pub mod history;
 pub mod metrics;
 pub mod normalize;

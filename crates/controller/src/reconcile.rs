@@ -9,13 +9,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferry_cluster::{ClusterClient, ObjectRef, Propagation};
+use ferry_cluster::{ClusterClient, ObjectRef};
 use ferry_core::application::{
     Application, ApplicationCondition, ApplicationSource, ApplicationStatus, HealthStatus,
     HealthStatusCode, Operation, OperationInitiator, OperationPhase, OperationState, RefreshType,
     ResourceStatus, SyncOperation, SyncStatus, SyncStatusCode,
 };
-use ferry_core::health::assess_health;
 use ferry_core::project::AppProject;
 use ferry_core::tracking::{ResourceKey, TRACKING_ANNOTATION, is_tracked_by};
 use ferry_source::git::{CommitInfo, RepoCache};
@@ -24,6 +23,7 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
+use crate::app_of_apps::AppView;
 use crate::compare::{Compared, Prunable, compare_all};
 use crate::credentials::RepoCredentials;
 use crate::desired::{DesiredObject, prepare_desired};
@@ -57,6 +57,14 @@ pub struct EngineConfig {
     pub cache_dir: PathBuf,
     /// How many API requests one app makes at once while comparing or applying.
     pub per_app_concurrency: usize,
+    /// Refuse to adopt existing objects that no app tracks (ferry's older behaviour), unless an
+    /// app says `FailOnUntrackedResource=false`. Off by default: they are adopted, as Argo CD
+    /// adopts them.
+    pub fail_on_untracked_resource: bool,
+    /// Whether a wave waits for the child Applications in it to be healthy (the default), or
+    /// counts them Healthy once they exist, as Argo CD does; a parent's `ferry.dev/child-health`
+    /// annotation overrides it.
+    pub child_health: crate::app_of_apps::ChildHealth,
 }
 
 /// What a reconcile remembers about an app between runs, to skip work when nothing changed.
@@ -139,7 +147,7 @@ pub struct Engine {
     pub(crate) refresh_seen: Mutex<HashMap<String, std::time::Instant>>,
     pub(crate) watches: WatchHub,
     pub(crate) queue: WorkQueue,
-    events: kube::runtime::events::Recorder,
+    pub(crate) events: kube::runtime::events::Recorder,
     /// Sync results and durations; registered into the server's registry by the binary.
     pub metrics: crate::metrics::ControllerMetrics,
 }
@@ -343,7 +351,11 @@ impl Engine {
             &mut status,
             &[condition::COMPARISON_ERROR, condition::INVALID_SPEC_ERROR],
         );
-        fill_comparison(&mut status, &app, &desired, &compared, &prunable);
+        let (view, view_problem) = AppView::of(&app, &self.cfg.namespace, self.cfg.child_health);
+        fill_comparison(&mut status, &app, &view, &desired, &compared, &prunable);
+        if let Some(problem) = view_problem {
+            set_condition(&mut status, condition::INVALID_SPEC_ERROR, &problem);
+        }
 
         // Decide whether to sync.
         let mut requeue = requeue_for_health(&status);
@@ -478,7 +490,7 @@ impl Engine {
                         .and_then(|c| c.live.as_ref());
                     self.watches.expect_own_write(live, before);
                 }
-                fill_comparison(&mut status, &app, &desired, &after, &[]);
+                fill_comparison(&mut status, &app, &view, &desired, &after, &[]);
                 requeue = requeue_for_health(&status);
             } else {
                 // Look again right away: health moves on, and status should show the result; a
@@ -1006,10 +1018,12 @@ impl Engine {
     ) -> Vec<Prunable> {
         let name = app.metadata.name.as_deref().unwrap_or_default();
         let wanted: BTreeSet<&ResourceKey> = desired.iter().map(|d| &d.key).collect();
+        // An app never prunes itself or its project, whatever Git says.
+        let (view, _) = AppView::of(app, &self.cfg.namespace, self.cfg.child_health);
         let mut out = Vec::new();
         for r in app.status.iter().flat_map(|s| &s.resources) {
             let key = resource_key(r);
-            if wanted.contains(&key) || r.hook == Some(true) {
+            if wanted.contains(&key) || r.hook == Some(true) || view.protects(&key) {
                 continue;
             }
             let target = resource_ref(r);
@@ -1083,76 +1097,22 @@ impl Engine {
             .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(written) => {
+                // An app that manages itself watches itself: the event of this write is its own
+                // and is no drift (else every status write would start another comparison).
+                let (view, _) = AppView::of(app, &self.cfg.namespace, self.cfg.child_health);
+                if status
+                    .resources
+                    .iter()
+                    .any(|r| view.is_self(&resource_key(r)))
+                    && let Ok(written) = serde_json::to_value(&written)
+                {
+                    self.watches.expect_own_write(&written, None);
+                }
+                Ok(())
+            }
             // Deleted meanwhile, or the operation was already cleared: the next look sorts it out.
             Err(kube::Error::Api(s)) if s.code == 404 || s.code == 422 => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// An Application being deleted: with the resources finalizer, delete what it tracks, then
-    /// drop the finalizer; without, leave everything.
-    async fn finalize(&self, app: &Application) -> Result<Option<Duration>, kube::Error> {
-        let name = app.metadata.name.as_deref().unwrap_or_default();
-        let Some(policy) = app.resources_finalizer() else {
-            return Ok(None);
-        };
-        let Ok(cluster) = self
-            .destinations
-            .resolve(
-                app.spec.destination.server.as_deref(),
-                app.spec.destination.name.as_deref(),
-            )
-            .await
-        else {
-            return Ok(Some(Duration::from_secs(10)));
-        };
-        let resources = app
-            .status
-            .as_ref()
-            .map(|s| s.resources.clone())
-            .unwrap_or_default();
-        let mut remaining = 0;
-        for r in resources {
-            let key = resource_key(&r);
-            let obj_ref = resource_ref(&r);
-            if let Ok(Some(live)) = cluster.get(&obj_ref).await
-                && tracked_by(&live, name, &key)
-                // `Delete=false` (or `confirm`): the resource outlives its app.
-                && ferry_core::order::sync_options(&live).delete
-                && !ferry_core::order::sync_options(&live).delete_confirm
-            {
-                remaining += 1;
-                if live.pointer("/metadata/deletionTimestamp").is_none() {
-                    let propagation = match policy {
-                        ferry_core::order::PropagationPolicy::Background => Propagation::Background,
-                        _ => Propagation::Foreground,
-                    };
-                    if let Err(e) = cluster.delete(&obj_ref, propagation).await {
-                        warn!(app = name, "deleting {obj_ref}: {e}");
-                    }
-                }
-            }
-        }
-        if remaining > 0 {
-            return Ok(Some(Duration::from_secs(1)));
-        }
-        let finalizers: Vec<String> = app
-            .metadata
-            .finalizers
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|f| !f.starts_with(ferry_core::application::RESOURCES_FINALIZER))
-            .collect();
-        let patch = json!({"metadata": {"finalizers": finalizers}});
-        match self
-            .apps
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(_) => Ok(None),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -1187,12 +1147,12 @@ fn masked_diff(
 }
 
 /// The identity of a resource listed in an app's status.
-fn resource_key(r: &ResourceStatus) -> ResourceKey {
+pub(crate) fn resource_key(r: &ResourceStatus) -> ResourceKey {
     ResourceKey::new(&r.group, &r.kind, &r.namespace, &r.name)
 }
 
 /// Where a resource listed in an app's status lives.
-fn resource_ref(r: &ResourceStatus) -> ObjectRef {
+pub(crate) fn resource_ref(r: &ResourceStatus) -> ObjectRef {
     let api_version = if r.group.is_empty() {
         r.version.clone()
     } else {
@@ -1261,6 +1221,7 @@ fn clear_conditions(status: &mut ApplicationStatus, kinds: &[&str]) {
 fn fill_comparison(
     status: &mut ApplicationStatus,
     app: &Application,
+    view: &AppView,
     desired: &Desired,
     compared: &[Compared],
     prunable: &[Prunable],
@@ -1277,26 +1238,28 @@ fn fill_comparison(
             .next()
             .unwrap_or_default()
             .to_string();
+        // An app shows no health for itself (it would be its own health, and never settle).
+        let own = view.is_self(&c.desired.key);
         let health = match &c.live {
-            None => HealthStatus {
+            None => Some(HealthStatus {
                 status: HealthStatusCode::Missing,
                 message: None,
-            },
-            Some(live) => match assess_health(live) {
-                Some(h) => HealthStatus {
-                    status: h.status,
-                    message: h.message,
-                },
+            }),
+            Some(_) if own => None,
+            Some(live) => Some(match view.health(&c.desired.key, live) {
+                Some(h) => h.into(),
                 None => HealthStatus {
                     status: HealthStatusCode::Healthy,
                     message: None,
                 },
-            },
+            }),
         };
         if let Some(owner) = &c.foreign_owner {
             shared.push(format!("{} is tracked by {owner}", c.desired.key));
         }
-        worst = worst.max(health.status);
+        if let Some(h) = &health {
+            worst = worst.max(h.status);
+        }
         collect_images(&c.desired.object, &mut images);
         resources.push(ResourceStatus {
             group: c.desired.key.group.clone(),
@@ -1309,7 +1272,7 @@ fn fill_comparison(
             } else {
                 SyncStatusCode::OutOfSync
             }),
-            health: Some(health),
+            health,
             ..Default::default()
         });
     }

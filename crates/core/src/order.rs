@@ -354,6 +354,10 @@ pub struct SyncOptions {
     pub respect_ignore_differences: bool,
     /// `FailOnSharedResource=true`: fail when a resource is tracked by another Application.
     pub fail_on_shared_resource: bool,
+    /// `FailOnUntrackedResource=true|false` (ferry's own): refuse, or allow, adopting an existing
+    /// object that no app tracks; `None` when not set (the installation's default decides).
+    /// ferry's older `Adopt=true` means `FailOnUntrackedResource=false`.
+    pub fail_on_untracked_resource: Option<bool>,
     /// `PrunePropagationPolicy=foreground|background|orphan` (default foreground).
     pub prune_propagation_policy: PropagationPolicy,
     /// Entries that were not recognised, as written.
@@ -377,6 +381,7 @@ impl Default for SyncOptions {
             skip_dry_run_on_missing_resource: false,
             respect_ignore_differences: false,
             fail_on_shared_resource: false,
+            fail_on_untracked_resource: None,
             prune_propagation_policy: PropagationPolicy::Foreground,
             unrecognized: Vec::new(),
         }
@@ -434,6 +439,10 @@ impl SyncOptions {
             }
             ("RespectIgnoreDifferences", Some(b)) => set(&mut self.respect_ignore_differences, b),
             ("FailOnSharedResource", Some(b)) => set(&mut self.fail_on_shared_resource, b),
+            ("FailOnUntrackedResource", Some(b)) => {
+                set(&mut self.fail_on_untracked_resource, Some(b))
+            }
+            ("Adopt", Some(b)) => set(&mut self.fail_on_untracked_resource, Some(!b)),
             ("PrunePropagationPolicy", _) => match value.as_str() {
                 "foreground" => set(
                     &mut self.prune_propagation_policy,
@@ -764,6 +773,17 @@ mod tests {
         assert!(o.respect_ignore_differences && o.fail_on_shared_resource);
         assert_eq!(o.prune_propagation_policy, PropagationPolicy::Orphan);
         assert!(o.unrecognized.is_empty(), "{:?}", o.unrecognized);
+    }
+
+    #[test]
+    fn untracked_objects_follow_the_last_word_on_adoption() {
+        assert_eq!(SyncOptions::parse([]).fail_on_untracked_resource, None);
+        let strict = SyncOptions::parse(["FailOnUntrackedResource=true"]);
+        assert_eq!(strict.fail_on_untracked_resource, Some(true));
+        // ferry's older spelling, and a resource's own option over the app's.
+        let adopt = SyncOptions::merged(["FailOnUntrackedResource=true"], ["Adopt=true"]);
+        assert_eq!(adopt.fail_on_untracked_resource, Some(false));
+        assert!(adopt.unrecognized.is_empty(), "{:?}", adopt.unrecognized);
     }
 
     #[test]

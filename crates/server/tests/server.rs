@@ -58,6 +58,8 @@ async fn start(ns: &TestNamespace, insecure: bool, secrets: WebhookSecretSource)
             poll_interval: Duration::ZERO,
             cache_dir: cache.path().to_path_buf(),
             per_app_concurrency: 4,
+            fail_on_untracked_resource: false,
+            child_health: Default::default(),
         },
     ));
     let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), ns.name());
@@ -940,6 +942,8 @@ async fn tls_serves_https_and_marks_cookies_secure() {
             poll_interval: Duration::ZERO,
             cache_dir: dir.path().join("cache"),
             per_app_concurrency: 4,
+            fail_on_untracked_resource: false,
+            child_health: Default::default(),
         },
     ));
     let err = Server::bind(config.clone(), ns.client(), engine.clone())

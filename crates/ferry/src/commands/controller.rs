@@ -34,6 +34,22 @@ pub(crate) struct ControllerArgs {
     /// system's cache or temp directory).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
+
+    /// Refuse to adopt an existing object that Git declares and no app tracks (by default it
+    /// is adopted, as Argo CD does). An app's sync option `FailOnUntrackedResource=false`
+    /// still allows it for that app.
+    #[arg(long)]
+    fail_on_untracked_resource: bool,
+
+    /// Whether a wave waits for the child Applications in it to be healthy (`wait`), or counts
+    /// them Healthy once they exist, as Argo CD does (`ignore`). A parent's annotation
+    /// `ferry.dev/child-health` overrides it.
+    #[arg(long, default_value = "wait", value_parser = parse_child_health)]
+    child_health: ferry_controller::app_of_apps::ChildHealth,
+}
+
+fn parse_child_health(s: &str) -> Result<ferry_controller::app_of_apps::ChildHealth, String> {
+    s.parse()
 }
 
 impl ControllerArgs {
@@ -61,6 +77,8 @@ impl ControllerArgs {
                 poll_interval: self.poll_interval,
                 cache_dir,
                 per_app_concurrency: self.per_app_concurrency,
+                fail_on_untracked_resource: self.fail_on_untracked_resource,
+                child_health: self.child_health,
             },
         );
         // One registry for the process: the server's metrics, the controller's, API requests.

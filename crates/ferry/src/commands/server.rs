@@ -117,6 +117,8 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
             poll_interval: std::time::Duration::ZERO,
             cache_dir: cache.path().to_path_buf(),
             per_app_concurrency: 8,
+            fail_on_untracked_resource: false,
+            child_health: Default::default(),
         },
     ));
     let mut metrics = ferry_server::Metrics::new();

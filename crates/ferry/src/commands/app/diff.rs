@@ -30,6 +30,8 @@ pub(crate) async fn run(c: &Common, args: &Args) -> anyhow::Result<i32> {
             poll_interval: std::time::Duration::ZERO,
             cache_dir: cache.path().to_path_buf(),
             per_app_concurrency: 8,
+            fail_on_untracked_resource: false,
+            child_health: Default::default(),
         },
     ));
     let diffs = engine

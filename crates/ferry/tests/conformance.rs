@@ -1,0 +1,440 @@
+//! The conformance corpus: small repositories laid out the way people lay them out for Argo CD,
+//! each run unchanged by the real `ferry` binary against the local control plane. Each case
+//! checks the final state in the cluster and what Argo CD would show for it (sync status,
+//! health, conditions, the operation's result).
+
+mod common;
+
+use common::*;
+use ferry_testsupport::{Cluster, GitRepo};
+use serde_json::Value;
+
+// Helpers ------------------------------------------------------------------------------------
+
+fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer).and_then(Value::as_str)
+}
+
+/// `status.operationState.syncResult.resources`.
+fn sync_results(app: &Value) -> Vec<Value> {
+    app.pointer("/status/operationState/syncResult/resources")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The sync result message of the resource `kind`/`name`.
+fn result_message(app: &Value, kind: &str, name: &str) -> Option<String> {
+    sync_results(app)
+        .iter()
+        .find(|r| r["kind"] == kind && r["name"] == name && r["hookType"].is_null())
+        .and_then(|r| r["message"].as_str().map(str::to_string))
+}
+
+/// The resource `kind`/`name` as `status.resources` lists it.
+fn resource<'a>(app: &'a Value, kind: &str, name: &str) -> Option<&'a Value> {
+    app.pointer("/status/resources")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|r| r["kind"] == kind && r["name"] == name)
+}
+
+fn tracking_id(obj: &Value) -> Option<&str> {
+    str_at(obj, "/metadata/annotations/argocd.argoproj.io~1tracking-id")
+}
+
+/// The notes of the Events with `reason` on the Application `app`.
+fn events(w: &World, app: &str, reason: &str) -> Vec<String> {
+    let out = w.kubectl().run(&[
+        "get",
+        "events",
+        "--field-selector",
+        &format!("involvedObject.kind=Application,involvedObject.name={app},reason={reason}"),
+        "-o",
+        "json",
+    ]);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn get(w: &World, args: &[&str]) -> Option<Value> {
+    let mut all = vec!["get"];
+    all.extend_from_slice(args);
+    all.extend(["-o", "json", "--ignore-not-found"]);
+    let out = w.kubectl().run(&all);
+    (!out.trim().is_empty()).then(|| serde_json::from_str(&out).unwrap())
+}
+
+fn project(name: &str, wave: i64) -> String {
+    format!(
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: AppProject
+metadata:
+  name: {name}
+  annotations:
+    argocd.argoproj.io/sync-wave: "{wave}"
+spec:
+  description: the workshop's apps
+  sourceRepos: ["*"]
+  destinations:
+  - server: "*"
+    namespace: "*"
+  clusterResourceWhitelist:
+  - group: "*"
+    kind: "*"
+"#
+    )
+}
+
+/// An Application of project `project` in wave `wave`, with the resources finalizer, as the
+/// workshop writes them.
+fn child_app(name: &str, project: &str, repo: &str, path: &str, ns: &str, wave: i64) -> String {
+    format!(
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: {name}
+  annotations:
+    argocd.argoproj.io/sync-wave: "{wave}"
+  finalizers:
+  - resources-finalizer.argocd.argoproj.io
+spec:
+  project: {project}
+  source:
+    repoURL: {repo}
+    path: {path}
+    targetRevision: main
+  destination:
+    server: https://kubernetes.default.svc
+    namespace: {ns}
+  syncPolicy:
+    automated:
+      prune: true
+      selfHeal: true
+"#
+    )
+}
+
+// The App-of-Apps of the issue -----------------------------------------------------------------
+
+/// The workshop's layout for Argo CD 2.13: the bootstrap applies the AppProject and the root
+/// Application by hand; the root (`path: apps`, recursive) lists both of them again, and child
+/// apps in waves 0, 1, 2 and 10. It converges with no manual step: the project and the root
+/// adopt themselves, the root never waits for its own health, and the children come up wave by
+/// wave.
+#[tokio::test]
+async fn app_of_apps_that_manages_itself_and_its_project_converges() {
+    let w = World::start("conf-root").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    let url = repo.url();
+    repo.write("apps/project.yaml", &project("workshop", -1));
+    let root = format!(
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: root
+  finalizers:
+  - resources-finalizer.argocd.argoproj.io
+spec:
+  project: workshop
+  source:
+    repoURL: {url}
+    path: apps
+    targetRevision: main
+    directory:
+      recurse: true
+  destination:
+    server: https://kubernetes.default.svc
+    namespace: {ns}
+  syncPolicy:
+    automated:
+      prune: true
+      selfHeal: true
+"#
+    );
+    repo.write("apps/root.yaml", &root);
+    for (name, wave) in [
+        ("metallb", 0),
+        ("ingress", 1),
+        ("monitoring", 2),
+        ("podinfo", 10),
+    ] {
+        repo.write(
+            &format!("apps/children/{name}.yaml"),
+            &child_app(
+                name,
+                "workshop",
+                &url,
+                &format!("platform/{name}"),
+                ns,
+                wave,
+            ),
+        );
+        repo.write(
+            &format!("platform/{name}/settings.yaml"),
+            &configmap(&format!("{name}-settings"), name),
+        );
+    }
+    repo.write(
+        "platform/podinfo/deploy.yaml",
+        &deployment("podinfo", "ghcr.io/stefanprodan/podinfo:6.7.0", 2),
+    );
+    repo.commit("the workshop's apps");
+
+    // Something made before GitOps: the same ConfigMap, created by hand, untracked.
+    w.kubectl().apply(&configmap("metallb-settings", "by hand"));
+    // The bootstrap script.
+    w.apply(&project("workshop", -1));
+    w.apply(&root);
+
+    let root_app = w.wait_synced_healthy("root").await;
+    for child in ["metallb", "ingress", "monitoring", "podinfo"] {
+        w.wait_synced_healthy(child).await;
+    }
+    let podinfo = get(&w, &["deployment/podinfo"]).expect("podinfo runs");
+    assert_eq!(podinfo["status"]["readyReplicas"], 2, "{podinfo}");
+
+    // The root tracks itself and its project, and says it adopted them.
+    let root_live = w.app("root").unwrap();
+    assert_eq!(
+        tracking_id(&root_live),
+        Some(format!("root:argoproj.io/Application:{ns}/root").as_str())
+    );
+    let project_live = get(&w, &["appproject/workshop"]).unwrap();
+    assert_eq!(
+        tracking_id(&project_live),
+        Some(format!("root:argoproj.io/AppProject:{ns}/workshop").as_str())
+    );
+    let first_sync = root_app.clone();
+    for (kind, name) in [("AppProject", "workshop"), ("Application", "root")] {
+        let message = result_message(&first_sync, kind, name);
+        assert!(
+            message.as_deref().is_some_and(|m| m.starts_with("adopted")),
+            "{kind}/{name}: {message:?}\n{first_sync}"
+        );
+    }
+    // The root shows no health of its own for itself (it would be waiting for itself).
+    let own = resource(&root_app, "Application", "root").expect("root lists itself");
+    assert!(own["health"].is_null(), "{own}");
+    assert_eq!(own["status"], "Synced");
+    // The hand-made ConfigMap was adopted by its app, with an Event on that app.
+    let metallb = w.app("metallb").unwrap();
+    let message = result_message(&metallb, "ConfigMap", "metallb-settings");
+    assert!(
+        message.as_deref().is_some_and(|m| m.starts_with("adopted")),
+        "{message:?}\n{metallb}"
+    );
+    let cm = get(&w, &["configmap/metallb-settings"]).unwrap();
+    assert_eq!(cm["data"]["value"], "metallb");
+    assert_eq!(
+        tracking_id(&cm),
+        Some(format!("metallb:/ConfigMap:{ns}/metallb-settings").as_str())
+    );
+    let adopted = events(&w, "metallb", "ResourceAdopted");
+    assert!(
+        adopted.iter().any(|e| e.contains("metallb-settings")),
+        "{adopted:?}"
+    );
+    let adopted = events(&w, "root", "ResourceAdopted");
+    assert!(
+        adopted.iter().any(|e| e.contains("AppProject"))
+            && adopted.iter().any(|e| e.contains("/root")),
+        "{adopted:?}"
+    );
+
+    // One sync of the root for one commit: its own status, operation and refresh annotation are
+    // no drift. A refresh compares again and changes nothing.
+    assert_eq!(
+        root_app["status"]["history"].as_array().map(Vec::len),
+        Some(1),
+        "{root_app}"
+    );
+    w.kubectl().run(&[
+        "annotate",
+        "application",
+        "root",
+        "argocd.argoproj.io/refresh=normal",
+    ]);
+    let refreshed = w
+        .wait_app("root", "refresh done", |a| {
+            str_at(a, "/metadata/annotations/argocd.argoproj.io~1refresh").is_none()
+        })
+        .await;
+    assert_eq!(sync_status(&refreshed), "Synced", "{}", summary(&refreshed));
+    assert_eq!(
+        refreshed["status"]["history"].as_array().map(Vec::len),
+        Some(1),
+        "{refreshed}"
+    );
+
+    // A new commit goes through the root and a child; the root syncs once more, no more.
+    repo.write(
+        "platform/podinfo/deploy.yaml",
+        &deployment("podinfo", "ghcr.io/stefanprodan/podinfo:6.7.1", 2),
+    );
+    let head = repo.commit("podinfo 6.7.1");
+    w.wait_app("podinfo", "synced at the new commit", |a| {
+        str_at(a, "/status/sync/revision") == Some(head.as_str())
+            && sync_status(a) == "Synced"
+            && health_status(a) == "Healthy"
+    })
+    .await;
+    let root_app = w
+        .wait_app("root", "compared at the new commit", |a| {
+            str_at(a, "/status/sync/revision") == Some(head.as_str())
+        })
+        .await;
+    assert_eq!(sync_status(&root_app), "Synced", "{}", summary(&root_app));
+    assert_eq!(
+        root_app["status"]["history"].as_array().map(Vec::len),
+        Some(1),
+        "the root's own objects did not change, so it has nothing to sync: {root_app}"
+    );
+
+    // Removing the root's own file from Git never prunes the root or its project.
+    repo.remove("apps/root.yaml").remove("apps/project.yaml");
+    let head = repo.commit("the bootstrap files move out");
+    let root_app = w
+        .wait_app("root", "compared at the commit without its own file", |a| {
+            str_at(a, "/status/sync/revision") == Some(head.as_str())
+        })
+        .await;
+    // Nothing is left to prune: the app and its project are not prunable.
+    assert_eq!(sync_status(&root_app), "Synced", "{}", summary(&root_app));
+    assert!(resource(&root_app, "Application", "root").is_none(), "{root_app}");
+    assert!(
+        w.app("root")
+            .is_some_and(|a| a["metadata"]["deletionTimestamp"].is_null())
+    );
+    assert!(get(&w, &["appproject/workshop"]).is_some());
+    assert!(
+        sync_results(&root_app)
+            .iter()
+            .all(|r| r["status"] != "Pruned"),
+        "{root_app}"
+    );
+}
+
+// Adoption ----------------------------------------------------------------------------------
+
+/// Strict mode: per app (`FailOnUntrackedResource=true`) an untracked object is refused with a
+/// message that says how to adopt it; an object tracked by another app is refused always.
+#[tokio::test]
+async fn strict_adoption_refuses_untracked_objects_and_other_apps_objects_are_never_taken() {
+    let w = World::start("conf-strict").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    repo.write("strict/cm.yaml", &configmap("by-hand", "git"))
+        .write("thief/cm.yaml", &configmap("owned", "thief"))
+        .write("owner/cm.yaml", &configmap("owned", "owner"));
+    repo.commit("three apps");
+    w.kubectl().apply(&configmap("by-hand", "by hand"));
+    let strict =
+        "  syncPolicy:\n    automated: {}\n    syncOptions:\n    - FailOnUntrackedResource=true\n";
+    w.apply(&application("strict", &repo.url(), "strict", ns, strict));
+    w.apply(&application("owner", &repo.url(), "owner", ns, AUTOMATED));
+    w.wait_synced_healthy("owner").await;
+    w.apply(&application("thief", &repo.url(), "thief", ns, AUTOMATED));
+
+    let app = w
+        .wait_app("strict", "sync refused", |a| {
+            str_at(a, "/status/operationState/phase") == Some("Failed")
+        })
+        .await;
+    let message = str_at(&app, "/status/operationState/message").unwrap();
+    assert!(
+        message.contains("not managed by any app")
+            && message.contains("FailOnUntrackedResource=false")
+            && message.contains("kubectl annotate configmap by-hand"),
+        "{message}"
+    );
+    assert!(
+        conditions(&app).iter().any(|c| c.starts_with("SyncError")),
+        "{}",
+        summary(&app)
+    );
+    let cm = get(&w, &["configmap/by-hand"]).unwrap();
+    assert_eq!(cm["data"]["value"], "by hand");
+    assert!(tracking_id(&cm).is_none());
+
+    let thief = w
+        .wait_app("thief", "sync refused", |a| {
+            str_at(a, "/status/operationState/phase") == Some("Failed")
+        })
+        .await;
+    assert!(
+        conditions(&thief)
+            .iter()
+            .any(|c| c.starts_with("SharedResourceWarning") && c.contains("owner")),
+        "{}",
+        summary(&thief)
+    );
+    let owned = get(&w, &["configmap/owned"]).unwrap();
+    assert_eq!(owned["data"]["value"], "owner");
+}
+
+/// The installation-wide strict mode (`--fail-on-untracked-resource`), and `Adopt=true` (ferry's
+/// older option) letting one app adopt anyway.
+#[tokio::test]
+async fn the_strict_flag_refuses_adoption_unless_the_app_allows_it() {
+    let cluster = Cluster::shared();
+    let ns = cluster.namespace("conf-strict-flag").await;
+    ferry_ok(cluster.kubeconfig(), &["install", "--namespace", ns.name()]);
+    let controller = Controller::start_command(
+        cluster.kubeconfig(),
+        &[
+            "run",
+            "--namespace",
+            ns.name(),
+            "--poll-interval",
+            "1s",
+            "--listen",
+            "127.0.0.1:0",
+            "--fail-on-untracked-resource",
+        ],
+    );
+    let w = World { ns, controller };
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    repo.write("refused/cm.yaml", &configmap("first", "git"))
+        .write("allowed/cm.yaml", &configmap("second", "git"));
+    repo.commit("two apps");
+    w.kubectl().apply(&configmap("first", "by hand"));
+    w.kubectl().apply(&configmap("second", "by hand"));
+    w.apply(&application(
+        "refused",
+        &repo.url(),
+        "refused",
+        ns,
+        AUTOMATED,
+    ));
+    let adopt = "  syncPolicy:\n    automated: {}\n    syncOptions:\n    - Adopt=true\n";
+    w.apply(&application("allowed", &repo.url(), "allowed", ns, adopt));
+
+    let allowed = w.wait_synced_healthy("allowed").await;
+    assert!(
+        result_message(&allowed, "ConfigMap", "second").is_some_and(|m| m.starts_with("adopted")),
+        "{allowed}"
+    );
+    let refused = w
+        .wait_app("refused", "sync refused", |a| {
+            str_at(a, "/status/operationState/phase") == Some("Failed")
+        })
+        .await;
+    assert!(
+        str_at(&refused, "/status/operationState/message")
+            .is_some_and(|m| m.contains("--fail-on-untracked-resource")),
+        "{}",
+        summary(&refused)
+    );
+    assert_eq!(
+        get(&w, &["configmap/first"]).unwrap()["data"]["value"],
+        "by hand"
+    );
+}
