@@ -438,3 +438,63 @@ async fn the_strict_flag_refuses_adoption_unless_the_app_allows_it() {
         "by hand"
     );
 }
+
+// Child-app health -----------------------------------------------------------------------------
+
+/// A wave waits for its child Applications and says which one blocks and why (a child whose
+/// comparison failed is said to be so, not "Progressing"); a parent annotated
+/// `ferry.dev/child-health: ignore` counts a child Healthy once it exists, as Argo CD does.
+#[tokio::test]
+async fn a_blocking_child_is_named_and_a_parent_may_ignore_child_health() {
+    let w = World::start("conf-children").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    let url = repo.url();
+    for parent in ["gated", "ignoring"] {
+        repo.write(
+            &format!("{parent}/broken.yaml"),
+            &child_app(&format!("broken-{parent}"), "default", &url, "no/such/path", ns, 0),
+        )
+        .write(
+            &format!("{parent}/after.yaml"),
+            &child_app(&format!("after-{parent}"), "default", &url, &format!("after-{parent}"), ns, 1),
+        )
+        .write(
+            &format!("after-{parent}/cm.yaml"),
+            &configmap(&format!("after-{parent}"), "x"),
+        );
+    }
+    repo.commit("two parents, each with a broken child in wave 0");
+    w.apply(&application("gated", &repo.url(), "gated", ns, AUTOMATED));
+    let ignoring = application("ignoring", &repo.url(), "ignoring", ns, AUTOMATED).replace(
+        "metadata:\n  name: ignoring\n",
+        "metadata:\n  name: ignoring\n  annotations:\n    ferry.dev/child-health: ignore\n",
+    );
+    w.apply(&ignoring);
+
+    let gated = w
+        .wait_app("gated", "waiting on its broken child", |a| {
+            str_at(a, "/status/operationState/message").is_some_and(|m| {
+                m.contains(&format!("wave 0: waiting for Application {ns}/broken-gated ("))
+                    && m.contains("ComparisonError")
+            })
+        })
+        .await;
+    assert_eq!(str_at(&gated, "/status/operationState/phase"), Some("Running"));
+    assert!(w.app("after-gated").is_none(), "wave 1 must wait for wave 0");
+
+    let ignoring = w.wait_synced_healthy("ignoring").await;
+    assert_eq!(
+        str_at(&ignoring, "/status/operationState/phase"),
+        Some("Succeeded"),
+        "{}",
+        summary(&ignoring)
+    );
+    w.wait_synced_healthy("after-ignoring").await;
+    let broken = w.app("broken-ignoring").unwrap();
+    assert!(
+        conditions(&broken).iter().any(|c| c.starts_with("ComparisonError")),
+        "{}",
+        summary(&broken)
+    );
+}
