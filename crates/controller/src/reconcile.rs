@@ -69,9 +69,11 @@ pub struct EngineConfig {
 
 /// What a reconcile remembers about an app between runs, to skip work when nothing changed.
 #[derive(Debug, Clone, Default)]
-struct AppMemo {
+pub(crate) struct AppMemo {
     /// What the last full comparison saw.
     compared: Option<Seen>,
+    /// While the app is being deleted: its PreDelete and PostDelete hooks, rendered once.
+    pub(crate) delete_hooks: Option<Arc<Vec<DesiredObject>>>,
 }
 
 /// The inputs of a comparison: when none changed, neither would its result.
@@ -96,7 +98,7 @@ impl Seen {
 
 /// Which comparisons may be skipped.
 #[derive(Debug, Clone, Copy, Default)]
-struct Skip {
+pub(crate) struct Skip {
     /// Nothing changed since the last comparison.
     unchanged: bool,
     /// Only the revision moved: the new commit leaves the app's objects as they were.
@@ -104,7 +106,7 @@ struct Skip {
 }
 
 /// What [`Engine::compare_app`] did.
-enum Comparison {
+pub(crate) enum Comparison {
     /// Nothing changed since the last comparison: skipped.
     Unchanged,
     /// A new revision with the same objects: skipped; the result stands, at this revision.
@@ -141,7 +143,7 @@ pub struct Engine {
     /// key it was made for: one entry per source, so renders of old commits do not pile up.
     renders: Mutex<HashMap<String, (String, Arc<RenderedSource>)>>,
     tools: RenderTools,
-    memos: Mutex<HashMap<String, AppMemo>>,
+    pub(crate) memos: Mutex<HashMap<String, AppMemo>>,
     /// When the controller first saw each pending refresh request: a fetch that started after
     /// that is fresh enough for it (one fetch serves every app a webhook push refreshes).
     pub(crate) refresh_seen: Mutex<HashMap<String, std::time::Instant>>,
@@ -169,7 +171,7 @@ struct RenderedOne {
 }
 
 /// Desired state, the comparison, what to prune, and the destination cluster.
-type Compared3 = (Desired, Vec<Compared>, Vec<Prunable>, ClusterClient);
+pub(crate) type Compared3 = (Desired, Vec<Compared>, Vec<Prunable>, ClusterClient);
 
 /// One object's two sides, for `ferry app diff` and the API: normalized (server-maintained
 /// fields dropped) and with Secret values masked, so they can be shown as they are.
@@ -186,21 +188,23 @@ pub struct ResourceDiff {
 }
 
 /// The result of working out an app's desired state.
-struct Desired {
+pub(crate) struct Desired {
     revision: String,
     commit: Option<CommitInfo>,
     /// Ordinary resources: compared, applied, pruned.
     objects: Vec<DesiredObject>,
     /// Hooks that run in a sync phase (PreSync, Sync, PostSync, SyncFail); never compared.
     hooks: Vec<DesiredObject>,
+    /// Hooks that run when the app is deleted (PreDelete, PostDelete).
+    pub(crate) delete_hooks: Vec<DesiredObject>,
     /// Directory, Kustomize or Helm, per rendered source.
     source_types: Vec<String>,
 }
 
 /// A failure that becomes a condition on the app.
-struct Problem {
-    kind: &'static str,
-    message: String,
+pub(crate) struct Problem {
+    pub(crate) kind: &'static str,
+    pub(crate) message: String,
 }
 
 impl Problem {
@@ -212,7 +216,7 @@ impl Problem {
     }
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     k8s_openapi::jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
         .to_string()
@@ -545,7 +549,7 @@ impl Engine {
     }
 
     /// Works out the desired state and compares it with the cluster.
-    async fn compare_app(
+    pub(crate) async fn compare_app(
         self: &Arc<Self>,
         app: &Application,
         refresh: Option<RefreshType>,
@@ -708,8 +712,14 @@ impl Engine {
             }
         }
 
-        // Hooks run during syncs only; `Skip` (and the delete hooks ferry does not run yet)
-        // leave the object out altogether.
+        // PreDelete and PostDelete hooks run when the app is deleted (see `finalize`).
+        let delete_hooks: Vec<DesiredObject> = objects
+            .iter()
+            .filter(|o| o.hooks.iter().any(|h| h.deletion_phase().is_some()))
+            .cloned()
+            .collect();
+        // Hooks run during syncs only; `Skip` and the delete hooks leave the object out of the
+        // sync altogether.
         let (hooks, objects): (Vec<DesiredObject>, Vec<DesiredObject>) = objects
             .into_iter()
             .filter(|o| !o.is_hook() || o.hooks.iter().any(|h| h.phase().is_some()))
@@ -767,18 +777,19 @@ impl Engine {
                 ),
             ));
         }
-        self.memos.lock().expect("memo lock").insert(
-            name.to_string(),
-            AppMemo {
-                compared: Some(fingerprint),
-            },
-        );
+        self.memos
+            .lock()
+            .expect("memo lock")
+            .entry(name.to_string())
+            .or_default()
+            .compared = Some(fingerprint);
         Ok(Comparison::Done(Box::new((
             Desired {
                 revision,
                 commit,
                 objects,
                 hooks,
+                delete_hooks,
                 source_types,
             },
             compared,
@@ -1196,7 +1207,7 @@ pub(crate) fn ignore_rules(app: &Application, key: &ResourceKey) -> crate::compa
 }
 
 /// Sets or updates a condition of `kind`.
-fn set_condition(status: &mut ApplicationStatus, kind: &str, message: &str) {
+pub(crate) fn set_condition(status: &mut ApplicationStatus, kind: &str, message: &str) {
     if let Some(c) = status.conditions.iter_mut().find(|c| c.type_ == kind) {
         if c.message != message {
             c.message = message.to_string();

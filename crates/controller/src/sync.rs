@@ -28,7 +28,9 @@ use crate::compare::{Compared, Prunable};
 use crate::desired::DesiredObject;
 use crate::reconcile::Engine;
 
+mod delete_hooks;
 mod wait;
+pub use delete_hooks::{recorded_deletion_hooks, run_deletion_hooks};
 use wait::{delete_and_wait, wait_hook};
 
 /// How long a wave may take to become healthy before the sync fails.
@@ -640,9 +642,20 @@ impl SyncRun<'_> {
             return;
         };
         let sync_result = op.sync_result.get_or_insert_with(Default::default);
-        let mut all: Vec<ResourceResult> = self.inputs.resumed.to_vec();
-        all.extend(self.results.iter().cloned());
-        all.push(latest.clone());
+        // A later result of the same hook or object replaces the earlier one (a hook that
+        // succeeded before a restart is listed once).
+        let mut all: Vec<ResourceResult> = Vec::new();
+        let later = self.results.iter().chain(std::iter::once(latest));
+        for r in self.inputs.resumed.iter().chain(later) {
+            let same = |o: &ResourceResult| {
+                (&o.hook_type, &o.kind, &o.namespace, &o.name)
+                    == (&r.hook_type, &r.kind, &r.namespace, &r.name)
+            };
+            match all.iter_mut().find(|o| same(o)) {
+                Some(earlier) => *earlier = r.clone(),
+                None => all.push(r.clone()),
+            }
+        }
         sync_result.resources = all;
         if let Err(e) = self.engine.write_status(self.app, self.status, false).await {
             warn!(app = self.app_name(), "recording sync progress: {e}");

@@ -156,6 +156,10 @@ pub enum Phase {
     PostSync,
     /// Hooks that run when the sync failed.
     SyncFail,
+    /// Hooks that run when the Application is deleted, before its resources are.
+    PreDelete,
+    /// Hooks that run when the Application is deleted, after its resources are gone.
+    PostDelete,
 }
 
 impl Phase {
@@ -166,6 +170,8 @@ impl Phase {
             Self::Sync => "Sync",
             Self::PostSync => "PostSync",
             Self::SyncFail => "SyncFail",
+            Self::PreDelete => "PreDelete",
+            Self::PostDelete => "PostDelete",
         }
     }
 }
@@ -204,6 +210,15 @@ impl HookType {
             Self::PostSync => Some(Phase::PostSync),
             Self::SyncFail => Some(Phase::SyncFail),
             Self::Skip | Self::PreDelete | Self::PostDelete => None,
+        }
+    }
+
+    /// The deletion phase this hook runs in: PreDelete or PostDelete, else `None`.
+    pub fn deletion_phase(self) -> Option<Phase> {
+        match self {
+            Self::PreDelete => Some(Phase::PreDelete),
+            Self::PostDelete => Some(Phase::PostDelete),
+            _ => None,
         }
     }
 
@@ -713,6 +728,13 @@ mod tests {
             [HookType::Sync]
         );
         assert_eq!(HookType::SyncFail.phase(), Some(Phase::SyncFail));
+        assert_eq!(HookType::PreDelete.phase(), None);
+        assert_eq!(HookType::PreDelete.deletion_phase(), Some(Phase::PreDelete));
+        assert_eq!(
+            HookType::PostDelete.deletion_phase(),
+            Some(Phase::PostDelete)
+        );
+        assert_eq!(HookType::Sync.deletion_phase(), None);
         assert_eq!(HookType::PostDelete.phase(), None);
     }
 

@@ -307,7 +307,10 @@ spec:
         .await;
     // Nothing is left to prune: the app and its project are not prunable.
     assert_eq!(sync_status(&root_app), "Synced", "{}", summary(&root_app));
-    assert!(resource(&root_app, "Application", "root").is_none(), "{root_app}");
+    assert!(
+        resource(&root_app, "Application", "root").is_none(),
+        "{root_app}"
+    );
     assert!(
         w.app("root")
             .is_some_and(|a| a["metadata"]["deletionTimestamp"].is_null())
@@ -453,11 +456,25 @@ async fn a_blocking_child_is_named_and_a_parent_may_ignore_child_health() {
     for parent in ["gated", "ignoring"] {
         repo.write(
             &format!("{parent}/broken.yaml"),
-            &child_app(&format!("broken-{parent}"), "default", &url, "no/such/path", ns, 0),
+            &child_app(
+                &format!("broken-{parent}"),
+                "default",
+                &url,
+                "no/such/path",
+                ns,
+                0,
+            ),
         )
         .write(
             &format!("{parent}/after.yaml"),
-            &child_app(&format!("after-{parent}"), "default", &url, &format!("after-{parent}"), ns, 1),
+            &child_app(
+                &format!("after-{parent}"),
+                "default",
+                &url,
+                &format!("after-{parent}"),
+                ns,
+                1,
+            ),
         )
         .write(
             &format!("after-{parent}/cm.yaml"),
@@ -475,13 +492,20 @@ async fn a_blocking_child_is_named_and_a_parent_may_ignore_child_health() {
     let gated = w
         .wait_app("gated", "waiting on its broken child", |a| {
             str_at(a, "/status/operationState/message").is_some_and(|m| {
-                m.contains(&format!("wave 0: waiting for Application {ns}/broken-gated ("))
-                    && m.contains("ComparisonError")
+                m.contains(&format!(
+                    "wave 0: waiting for Application {ns}/broken-gated ("
+                )) && m.contains("ComparisonError")
             })
         })
         .await;
-    assert_eq!(str_at(&gated, "/status/operationState/phase"), Some("Running"));
-    assert!(w.app("after-gated").is_none(), "wave 1 must wait for wave 0");
+    assert_eq!(
+        str_at(&gated, "/status/operationState/phase"),
+        Some("Running")
+    );
+    assert!(
+        w.app("after-gated").is_none(),
+        "wave 1 must wait for wave 0"
+    );
 
     let ignoring = w.wait_synced_healthy("ignoring").await;
     assert_eq!(
@@ -493,7 +517,9 @@ async fn a_blocking_child_is_named_and_a_parent_may_ignore_child_health() {
     w.wait_synced_healthy("after-ignoring").await;
     let broken = w.app("broken-ignoring").unwrap();
     assert!(
-        conditions(&broken).iter().any(|c| c.starts_with("ComparisonError")),
+        conditions(&broken)
+            .iter()
+            .any(|c| c.starts_with("ComparisonError")),
         "{}",
         summary(&broken)
     );
