@@ -524,3 +524,405 @@ async fn a_blocking_child_is_named_and_a_parent_may_ignore_child_health() {
         summary(&broken)
     );
 }
+
+// Sync order, failures, CRDs, duplicates ------------------------------------------------------
+
+fn with_annotations(manifest: &str, annotations: &[(&str, &str)]) -> String {
+    let items: Vec<String> = annotations
+        .iter()
+        .map(|(k, v)| format!("\"{k}\": \"{v}\""))
+        .collect();
+    manifest.replacen(
+        "metadata:\n",
+        &format!("metadata:\n  annotations: {{{}}}\n", items.join(", ")),
+        1,
+    )
+}
+
+const WAVE: &str = "argocd.argoproj.io/sync-wave";
+const HOOK: &str = "argocd.argoproj.io/hook";
+const DELETE_POLICY: &str = "argocd.argoproj.io/hook-delete-policy";
+
+/// The names of the sync results with status `Pruned`, in the order they were recorded.
+fn pruned(app: &Value) -> Vec<String> {
+    sync_results(app)
+        .iter()
+        .filter(|r| r["status"] == "Pruned")
+        .map(|r| r["name"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Pruning goes highest wave first, as Argo CD prunes; `PruneLast=true` on one resource puts it
+/// after all others. The app ends Synced and Healthy with only what Git declares.
+#[tokio::test]
+async fn prune_runs_in_reverse_wave_order_and_prune_last_goes_last() {
+    let w = World::start("conf-prune-order").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    repo.write("app/keep.yaml", &configmap("keep", "x"));
+    for (name, wave) in [("w-1", -1), ("w0", 0), ("w5", 5)] {
+        repo.write(
+            &format!("app/{name}.yaml"),
+            &with_annotations(&configmap(name, "x"), &[(WAVE, &wave.to_string())]),
+        );
+    }
+    repo.write(
+        "app/last.yaml",
+        &with_annotations(
+            &configmap("last", "x"),
+            &[
+                (WAVE, "-5"),
+                ("argocd.argoproj.io/sync-options", "PruneLast=true"),
+            ],
+        ),
+    );
+    repo.commit("five objects in four waves");
+    w.apply(&application("order", &repo.url(), "app", ns, AUTOMATED));
+    w.wait_synced_healthy("order").await;
+
+    for name in ["w-1", "w0", "w5", "last"] {
+        repo.remove(&format!("app/{name}.yaml"));
+    }
+    let head = repo.commit("only keep stays");
+    let app = w
+        .wait_app("order", "synced after pruning", |a| {
+            str_at(a, "/status/operationState/syncResult/revision") == Some(head.as_str())
+                && str_at(a, "/status/operationState/phase") == Some("Succeeded")
+        })
+        .await;
+    assert_eq!(pruned(&app), ["w5", "w0", "w-1", "last"], "{app}");
+    let app = w.wait_synced_healthy("order").await;
+    let names: Vec<&str> = app["status"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["keep"]);
+    for name in ["w-1", "w0", "w5", "last"] {
+        assert!(get(&w, &[&format!("configmap/{name}")]).is_none(), "{name}");
+    }
+}
+
+/// A resource the API server refuses in wave 1: wave 0 is applied, wave 2 is not, the sync
+/// fails once with the object named (SyncError), and automated sync does not try the same
+/// commit again and again; a refresh decides the same. A fixing commit syncs.
+#[tokio::test]
+async fn a_failing_resource_mid_sync_fails_once_and_does_not_loop() {
+    let w = World::start("conf-mid-fail").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    let bad = r#"apiVersion: v1
+kind: Service
+metadata:
+  name: broken
+spec:
+  ports:
+  - port: 99999
+"#;
+    repo.write(
+        "app/a.yaml",
+        &with_annotations(&configmap("first", "x"), &[(WAVE, "0")]),
+    )
+    .write("app/b.yaml", &with_annotations(bad, &[(WAVE, "1")]))
+    .write(
+        "app/c.yaml",
+        &with_annotations(&configmap("third", "x"), &[(WAVE, "2")]),
+    );
+    repo.commit("a bad port in wave 1");
+    w.apply(&application("midfail", &repo.url(), "app", ns, AUTOMATED));
+    let app = w
+        .wait_app("midfail", "the sync failed", |a| {
+            str_at(a, "/status/operationState/phase") == Some("Failed")
+        })
+        .await;
+    let message = str_at(&app, "/status/operationState/message").unwrap();
+    assert!(
+        message.contains("Service") && message.contains("broken"),
+        "{message}"
+    );
+    assert!(
+        conditions(&app)
+            .iter()
+            .any(|c| c.starts_with("SyncError") && c.contains("broken")),
+        "{}",
+        summary(&app)
+    );
+    assert!(get(&w, &["configmap/first"]).is_some());
+    assert!(get(&w, &["configmap/third"]).is_none());
+    let started = str_at(&app, "/status/operationState/startedAt").map(str::to_string);
+
+    // A refresh compares again; the failed commit is not synced again.
+    w.kubectl().run(&[
+        "annotate",
+        "application",
+        "midfail",
+        "argocd.argoproj.io/refresh=normal",
+    ]);
+    let app = w
+        .wait_app("midfail", "refresh done", |a| {
+            str_at(a, "/metadata/annotations/argocd.argoproj.io~1refresh").is_none()
+        })
+        .await;
+    assert_eq!(sync_status(&app), "OutOfSync", "{}", summary(&app));
+    assert_eq!(
+        str_at(&app, "/status/operationState/startedAt").map(str::to_string),
+        started,
+        "no second sync of the same commit"
+    );
+    assert!(
+        app["status"]["history"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    );
+
+    repo.write(
+        "app/b.yaml",
+        &with_annotations(&bad.replace("99999", "80"), &[(WAVE, "1")]),
+    );
+    repo.commit("a good port");
+    w.wait_synced_healthy("midfail").await;
+    assert!(get(&w, &["configmap/third"]).is_some());
+}
+
+/// A CustomResourceDefinition and a custom resource of it in the same app and commit: the CRD
+/// goes first and the resource waits until it is established; both end Synced.
+#[tokio::test]
+async fn a_crd_and_its_resource_in_one_sync() {
+    let w = World::start("conf-crd").await;
+    let ns = w.ns.name();
+    // Cluster-wide, so the group is unique to this test's namespace.
+    let group = format!("{ns}.conformance.example");
+    let crd = format!(
+        r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.{group}
+spec:
+  group: {group}
+  scope: Namespaced
+  names: {{plural: gadgets, singular: gadget, kind: Gadget}}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {{type: integer}}
+"#
+    );
+    let cr =
+        format!("apiVersion: {group}/v1\nkind: Gadget\nmetadata:\n  name: g1\nspec:\n  size: 2\n");
+    let repo = GitRepo::new();
+    repo.write("app/crd.yaml", &crd)
+        .write("app/gadget.yaml", &cr);
+    repo.commit("a CRD and a Gadget");
+    w.apply(&application("gadgets", &repo.url(), "app", ns, AUTOMATED));
+    let app = w.wait_synced_healthy("gadgets").await;
+    let kinds: Vec<&str> = app["status"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["CustomResourceDefinition", "Gadget"], "{app}");
+    let gadget = get(&w, &[&format!("gadgets.{group}/g1")]).unwrap();
+    assert_eq!(gadget["spec"]["size"], 2);
+    w.kubectl()
+        .run(&["delete", "crd", &format!("gadgets.{group}"), "--wait=false"]);
+}
+
+/// The same object twice in one app (two files): nothing is applied, and the app says which
+/// object and where, as a ComparisonError.
+#[tokio::test]
+async fn the_same_object_twice_gives_a_clear_condition() {
+    let w = World::start("conf-twice").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    repo.write("app/one.yaml", &configmap("twice", "one"))
+        .write("app/two.yaml", &configmap("twice", "two"))
+        .write("app/other.yaml", &configmap("other", "x"));
+    repo.commit("one object in two files");
+    w.apply(&application("twice", &repo.url(), "app", ns, AUTOMATED));
+    let app = w
+        .wait_app("twice", "a ComparisonError", |a| {
+            conditions(a)
+                .iter()
+                .any(|c| c.starts_with("ComparisonError"))
+        })
+        .await;
+    let condition = conditions(&app)
+        .into_iter()
+        .find(|c| c.starts_with("ComparisonError"))
+        .unwrap();
+    assert!(
+        condition.contains("ConfigMap")
+            && condition.contains("twice")
+            && condition.contains("app/one.yaml")
+            && condition.contains("app/two.yaml"),
+        "{condition}"
+    );
+    assert_eq!(sync_status(&app), "Unknown");
+    assert!(get(&w, &["configmap/other"]).is_none(), "nothing applied");
+}
+
+/// A Job hook (`backoffLimit: 0`) with annotations on itself and its pod.
+fn hook_job(name: &str, annotations: &[(&str, &str)], fail: bool) -> String {
+    let pod = if fail {
+        "{\"testenv.ferry.dev/fail\": \"true\"}"
+    } else {
+        "{}"
+    };
+    with_annotations(
+        &format!(
+            r#"apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {name}
+spec:
+  backoffLimit: 0
+  template:
+    metadata:
+      annotations: {pod}
+    spec:
+      restartPolicy: Never
+      containers: [{{name: run, image: registry.example/hook:1}}]
+"#
+        ),
+        annotations,
+    )
+}
+
+/// Hooks of every type with every delete policy, and `Skip`: PreSync, Sync, PostSync run in
+/// order with the resources between them; HookSucceeded hooks go once they succeed,
+/// BeforeHookCreation (and no policy) hooks stay until the next run; a failing Sync hook
+/// fails the sync, runs the SyncFail hook, and a HookFailed hook goes once it failed; a `Skip`
+/// object is never applied.
+#[tokio::test]
+async fn hooks_of_every_type_with_every_delete_policy_and_skip() {
+    let w = World::start("conf-hooks").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    repo.write("app/cm.yaml", &configmap("resource", "x"))
+        .write(
+            "app/pre.yaml",
+            &hook_job(
+                "pre",
+                &[(HOOK, "PreSync"), (DELETE_POLICY, "HookSucceeded")],
+                false,
+            ),
+        )
+        .write(
+            "app/sync.yaml",
+            &hook_job(
+                "during",
+                &[(HOOK, "Sync"), (DELETE_POLICY, "BeforeHookCreation")],
+                false,
+            ),
+        )
+        .write(
+            "app/post.yaml",
+            &hook_job("post", &[(HOOK, "PostSync")], false),
+        )
+        .write(
+            "app/fail.yaml",
+            &hook_job(
+                "on-fail",
+                &[(HOOK, "SyncFail"), (DELETE_POLICY, "HookSucceeded")],
+                false,
+            ),
+        )
+        .write(
+            "app/skip.yaml",
+            &with_annotations(&configmap("skipped", "x"), &[(HOOK, "Skip")]),
+        );
+    repo.commit("hooks of every type");
+    w.apply(&application("hooks", &repo.url(), "app", ns, AUTOMATED));
+    let app = w.wait_synced_healthy("hooks").await;
+    let order: Vec<String> = sync_results(&app)
+        .iter()
+        .map(|r| {
+            format!(
+                "{}{}",
+                r["hookType"]
+                    .as_str()
+                    .map(|h| format!("{h} "))
+                    .unwrap_or_default(),
+                r["name"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        ["PreSync pre", "resource", "Sync during", "PostSync post"],
+        "{app}"
+    );
+    for r in sync_results(&app)
+        .iter()
+        .filter(|r| !r["hookType"].is_null())
+    {
+        assert_eq!(r["hookPhase"], "Succeeded", "{r}");
+    }
+    w.wait_object(&["job/pre"], "HookSucceeded: gone", |j| j.is_none())
+        .await;
+    assert!(
+        get(&w, &["job/during"]).is_some(),
+        "BeforeHookCreation stays"
+    );
+    assert!(
+        get(&w, &["job/post"]).is_some(),
+        "no policy (BeforeHookCreation) stays"
+    );
+    assert!(
+        get(&w, &["job/on-fail"]).is_none(),
+        "SyncFail runs only on failure"
+    );
+    assert!(
+        get(&w, &["configmap/skipped"]).is_none(),
+        "Skip is never applied"
+    );
+    assert!(resource(&app, "ConfigMap", "skipped").is_none());
+
+    // A Sync hook that fails (HookFailed: it goes once it failed) fails the sync and runs the
+    // SyncFail hook.
+    repo.write(
+        "app/sync.yaml",
+        &hook_job(
+            "during",
+            &[(HOOK, "Sync"), (DELETE_POLICY, "HookFailed")],
+            true,
+        ),
+    )
+    .write("app/cm.yaml", &configmap("resource", "y"));
+    let head = repo.commit("the Sync hook fails");
+    let app = w
+        .wait_app("hooks", "the sync failed", |a| {
+            str_at(a, "/status/operationState/syncResult/revision") == Some(head.as_str())
+                && str_at(a, "/status/operationState/phase") == Some("Failed")
+        })
+        .await;
+    let results = sync_results(&app);
+    let hook = |kind: &str| {
+        results
+            .iter()
+            .find(|r| r["hookType"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} result: {app}"))
+    };
+    assert_eq!(hook("Sync")["hookPhase"], "Failed");
+    assert_eq!(hook("SyncFail")["hookPhase"], "Succeeded");
+    assert!(results.iter().all(|r| r["hookType"] != "PostSync"), "{app}");
+    w.wait_object(&["job/during"], "HookFailed: gone", |j| j.is_none())
+        .await;
+    w.wait_object(&["job/on-fail"], "HookSucceeded: gone", |j| j.is_none())
+        .await;
+    assert!(
+        conditions(&app).iter().any(|c| c.starts_with("SyncError")),
+        "{}",
+        summary(&app)
+    );
+}
