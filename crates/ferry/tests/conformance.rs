@@ -926,3 +926,285 @@ async fn hooks_of_every_type_with_every_delete_policy_and_skip() {
         summary(&app)
     );
 }
+
+// Sources as the workshop writes them ------------------------------------------------------------
+
+/// A static HTTP/1.1 file server for a Helm chart repository (GET only, one request per
+/// connection); stops when dropped.
+struct ChartServer {
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ChartServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve_charts(root: std::path::PathBuf) -> ChartServer {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let root = root.clone();
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(stream);
+                let mut request = String::new();
+                reader.read_line(&mut request).await.ok()?;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).await.ok()?;
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                }
+                let path = request.split_whitespace().nth(1).unwrap_or("/");
+                let path = path
+                    .split('?')
+                    .next()
+                    .unwrap_or_default()
+                    .trim_start_matches('/');
+                let file = (!path.split('/').any(|c| c == ".." || c.is_empty()))
+                    .then(|| std::fs::read(root.join(path)).ok())
+                    .flatten();
+                let (status, body) = match file {
+                    Some(body) => ("200 OK", body),
+                    None => ("404 Not Found", Vec::new()),
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let mut stream = reader.into_inner();
+                stream.write_all(head.as_bytes()).await.ok()?;
+                stream.write_all(&body).await.ok()?;
+                stream.shutdown().await.ok()
+            });
+        }
+    });
+    ChartServer { url, task }
+}
+
+/// Runs the pinned helm (from PATH) with a private HOME; panics on failure.
+fn helm(home: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("helm")
+        .args(args)
+        .env("HOME", home)
+        .output()
+        .expect("running helm (scripts/install-tools.sh puts it in target/tools/bin)");
+    assert!(
+        out.status.success(),
+        "helm {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// As the workshop's MetalLB, ingress-nginx and kube-prometheus-stack apps are written: a chart
+/// from a chart repository (`chart` + `targetRevision`), its value files from a second Git
+/// source (`ref: values`, `$values/...`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chart_from_a_chart_repository_with_values_from_git() {
+    let w = World::start("conf-helm-repo").await;
+    let ns = w.ns.name();
+    let dir = tempfile::tempdir().unwrap();
+    let chart = dir.path().join("lb");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: lb\nversion: 0.0.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("values.yaml"),
+        "replicas: 1\naddressPool: 10.0.0.0/30\n",
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("templates/config.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\ndata:\n  pool: {{ .Values.addressPool | quote }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("templates/controller.yaml"),
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-controller
+spec:
+  replicas: {{ .Values.replicas }}
+  selector:
+    matchLabels: {app: {{ .Release.Name }}}
+  template:
+    metadata:
+      labels: {app: {{ .Release.Name }}}
+    spec:
+      containers:
+      - name: controller
+        image: "registry.example/lb:{{ .Chart.Version }}"
+"#,
+    )
+    .unwrap();
+    let served = dir.path().join("served");
+    std::fs::create_dir(&served).unwrap();
+    for version in ["1.0.0", "1.2.0"] {
+        helm(
+            dir.path(),
+            &[
+                "package",
+                chart.to_str().unwrap(),
+                "--version",
+                version,
+                "--destination",
+                served.to_str().unwrap(),
+            ],
+        );
+    }
+    let server = serve_charts(served.clone()).await;
+    helm(
+        dir.path(),
+        &[
+            "repo",
+            "index",
+            served.to_str().unwrap(),
+            "--url",
+            &server.url,
+        ],
+    );
+
+    let values = GitRepo::new();
+    values.write(
+        "values/lb.yaml",
+        "replicas: 2\naddressPool: 192.168.56.200/29\n",
+    );
+    values.commit("the workshop's values");
+    w.apply(&format!(
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: metallb
+spec:
+  project: default
+  sources:
+  - repoURL: {charts}
+    chart: lb
+    targetRevision: 1.2.0
+    helm:
+      releaseName: metallb
+      valueFiles:
+      - $values/values/lb.yaml
+  - repoURL: {values}
+    targetRevision: main
+    ref: values
+  destination:
+    server: https://kubernetes.default.svc
+    namespace: {ns}
+{AUTOMATED}"#,
+        charts = server.url,
+        values = values.url(),
+    ));
+    let app = w.wait_synced_healthy("metallb").await;
+    assert_eq!(str_at(&app, "/status/sourceType"), Some("Helm"), "{app}");
+    assert_eq!(str_at(&app, "/status/sync/revision"), Some("1.2.0"));
+    let config = get(&w, &["configmap/metallb-config"]).unwrap();
+    assert_eq!(config["data"]["pool"], "192.168.56.200/29");
+    let controller = get(&w, &["deployment/metallb-controller"]).unwrap();
+    assert_eq!(controller["spec"]["replicas"], 2);
+    assert_eq!(
+        controller["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.example/lb:1.2.0"
+    );
+
+    // A values commit is picked up like any commit.
+    values.write(
+        "values/lb.yaml",
+        "replicas: 3\naddressPool: 192.168.56.200/29\n",
+    );
+    values.commit("three controllers");
+    w.wait_object(&["deployment/metallb-controller"], "three replicas", |d| {
+        d.is_some_and(|d| d["spec"]["replicas"] == 3)
+    })
+    .await;
+    w.wait_synced_healthy("metallb").await;
+}
+
+/// Flags the operator gives ferry to let kustomize fetch remote bases over plain `http` (the
+/// default allows only https and ssh). Empty while ferry has no such restriction.
+const KUSTOMIZE_HTTP_FLAGS: &[&str] = &[];
+
+/// A Kustomize overlay whose base is a remote Git URL (`http://host/org/repo.git//path?ref=v1`),
+/// served by a local Git HTTP server: kustomize fetches it, the overlay's changes apply on top.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kustomize_app_with_a_remote_git_base() {
+    let cluster = Cluster::shared();
+    let ns = cluster.namespace("conf-kustomize-remote").await;
+    ferry_ok(cluster.kubeconfig(), &["install", "--namespace", ns.name()]);
+    let mut args = vec![
+        "run",
+        "--namespace",
+        ns.name(),
+        "--poll-interval",
+        "1s",
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(KUSTOMIZE_HTTP_FLAGS);
+    let controller = Controller::start_command(cluster.kubeconfig(), &args);
+    let w = World { ns, controller };
+    let ns = w.ns.name();
+
+    // The shared base, tagged v1, in a repository served over HTTP (as a public one is).
+    let base = GitRepo::new();
+    base.write(
+        "base/kustomization.yaml",
+        "resources: [deployment.yaml, settings.yaml]\n",
+    )
+    .write(
+        "base/deployment.yaml",
+        &deployment("podinfo", "ghcr.io/stefanprodan/podinfo:6.7.0", 1),
+    )
+    .write("base/settings.yaml", &configmap("settings", "base"));
+    base.commit("the base");
+    base.tag("v1");
+    let server =
+        ferry_testsupport::git_http::serve(base.bare_dir().parent().unwrap().to_path_buf(), "", "")
+            .await;
+    let remote = format!("{}/repo.git//base?ref=v1", server.base_url);
+
+    let overlay = GitRepo::new();
+    overlay.write(
+        "envs/prod/kustomization.yaml",
+        &format!(
+            "resources:\n- {remote}\nnamePrefix: prod-\nreplicas:\n- name: podinfo\n  count: 2\n"
+        ),
+    );
+    overlay.commit("prod overlay on the remote base");
+    w.apply(&application(
+        "podinfo",
+        &overlay.url(),
+        "envs/prod",
+        ns,
+        AUTOMATED,
+    ));
+    let app = w.wait_synced_healthy("podinfo").await;
+    assert_eq!(
+        str_at(&app, "/status/sourceType"),
+        Some("Kustomize"),
+        "{app}"
+    );
+    let d = get(&w, &["deployment/prod-podinfo"]).unwrap();
+    assert_eq!(d["spec"]["replicas"], 2);
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/stefanprodan/podinfo:6.7.0"
+    );
+    assert_eq!(
+        get(&w, &["configmap/prod-settings"]).unwrap()["data"]["value"],
+        "base"
+    );
+    assert!(
+        tracking_id(&d).is_some_and(|t| t.starts_with("podinfo:apps/Deployment:")),
+        "{d}"
+    );
+}
