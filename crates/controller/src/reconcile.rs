@@ -398,6 +398,7 @@ impl Engine {
                 sync: Some(SyncOperation {
                     revision: Some(desired.revision.clone()),
                     prune: request.prune,
+                    self_heal_attempts_count: request.self_heal_attempts,
                     ..Default::default()
                 }),
                 initiated_by: Some(OperationInitiator {
@@ -748,9 +749,12 @@ impl Engine {
             }
         }
 
+        // While a watch is still listing, a change may give no event: such a comparison is
+        // not remembered, so the next look compares again rather than skipping.
+        let mut watching = true;
         for o in &objects {
             if let Ok(target) = cluster.resolve(o.api_version(), &o.key.kind).await {
-                self.watches.ensure(&cluster, &target.resource);
+                watching &= self.watches.ensure(&cluster, &target.resource);
             }
         }
         self.watches.compared(name);
@@ -782,7 +786,7 @@ impl Engine {
             .expect("memo lock")
             .entry(name.to_string())
             .or_default()
-            .compared = Some(fingerprint);
+            .compared = watching.then_some(fingerprint);
         Ok(Comparison::Done(Box::new((
             Desired {
                 revision,
@@ -1452,6 +1456,7 @@ fn auto_sync_request(
         return AutoSync::No;
     }
     let mut retry_count = 0;
+    let mut self_heal_attempts = 0;
     if let Some(last) = &status.operation_state {
         let same_revision = last
             .sync_result
@@ -1464,22 +1469,31 @@ fn auto_sync_request(
                 return AutoSync::No; // failed at this revision; a new commit or a manual sync is needed
             }
             let wait = crate::retry::backoff(policy.retry.as_ref(), attempt);
-            let elapsed = last
-                .finished_at
-                .as_deref()
-                .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
-                .map(|t| {
-                    k8s_openapi::jiff::Timestamp::now()
-                        .duration_since(t)
-                        .unsigned_abs()
-                })
-                .unwrap_or(wait);
+            let elapsed = since(last.finished_at.as_deref()).unwrap_or(wait);
             if elapsed < wait {
                 return AutoSync::RetryIn(wait - elapsed);
             }
             retry_count = attempt;
         } else if same_revision && !automated.self_heal && last.phase == OperationPhase::Succeeded {
             return AutoSync::No; // synced this revision once; drift shows as OutOfSync
+        } else if same_revision && last.phase == OperationPhase::Succeeded {
+            // Self-heal: each one in a row waits longer than the one before.
+            let previous = last
+                .operation
+                .sync
+                .as_ref()
+                .map_or(0, |s| s.self_heal_attempts_count);
+            let elapsed = since(last.finished_at.as_deref()).unwrap_or(Duration::MAX);
+            let previous = if crate::retry::self_heal_run_over(previous, elapsed) {
+                0
+            } else {
+                previous
+            };
+            let wait = crate::retry::self_heal_delay(previous);
+            if elapsed < wait {
+                return AutoSync::RetryIn(wait - elapsed);
+            }
+            self_heal_attempts = previous + 1;
         }
     }
     AutoSync::Run(SyncRequest {
@@ -1489,7 +1503,18 @@ fn auto_sync_request(
         automated: true,
         sync_options: policy.sync_options.clone(),
         retry_count,
+        self_heal_attempts,
     })
+}
+
+/// How long ago the RFC 3339 time `at` was.
+fn since(at: Option<&str>) -> Option<Duration> {
+    let t = at?.parse::<k8s_openapi::jiff::Timestamp>().ok()?;
+    Some(
+        k8s_openapi::jiff::Timestamp::now()
+            .duration_since(t)
+            .unsigned_abs(),
+    )
 }
 
 /// The comparison as it stands after a sync that applied every object that was out of sync:

@@ -53,6 +53,8 @@ pub struct SyncRequest {
     pub sync_options: Vec<String>,
     /// Which retry of a failed sync this is (0: not a retry).
     pub retry_count: i64,
+    /// Which self-heal of the same revision in a row this is (0: not a self-heal).
+    pub self_heal_attempts: i64,
 }
 
 impl SyncRequest {
@@ -65,6 +67,7 @@ impl SyncRequest {
             automated: op.initiated_by.as_ref().is_some_and(|i| i.automated),
             sync_options: sync.sync_options.clone(),
             retry_count: 0,
+            self_heal_attempts: 0,
         }
     }
 }

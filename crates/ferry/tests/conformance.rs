@@ -1208,3 +1208,74 @@ async fn a_kustomize_app_with_a_remote_git_base() {
         "{d}"
     );
 }
+
+/// A resource that never stays: its owner reference names an object that does not exist, so
+/// Kubernetes' garbage collector deletes it after every apply. The app is always OutOfSync;
+/// self-heal tries again, but backs off between attempts (as Argo CD's self-heal backoff does)
+/// instead of syncing in a tight loop, and says so.
+#[tokio::test]
+async fn an_always_out_of_sync_resource_does_not_make_an_endless_sync_loop() {
+    let w = World::start("conf-always-oos").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    let doomed = configmap("collected", "x").replacen(
+        "metadata:\n",
+        "metadata:\n  ownerReferences:\n  - apiVersion: v1\n    kind: ConfigMap\n    name: never-there\n    uid: 00000000-0000-0000-0000-00000000dead\n",
+        1,
+    );
+    repo.write("app/doomed.yaml", &doomed)
+        .write("app/fine.yaml", &configmap("fine", "x"));
+    repo.commit("an object the garbage collector removes");
+    w.apply(&application("flappy", &repo.url(), "app", ns, AUTOMATED));
+
+    let attempts = |a: &Value| {
+        a.pointer("/status/operationState/operation/sync/selfHealAttemptsCount")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+    };
+    // A self-heal that finished, after at least one before it ...
+    let app = w
+        .wait_app("flappy", "a second self-heal finished", |a| {
+            attempts(a) >= 2 && str_at(a, "/status/operationState/phase") == Some("Succeeded")
+        })
+        .await;
+    let n = attempts(&app);
+    let finished = epoch_seconds(str_at(&app, "/status/operationState/finishedAt").unwrap());
+    // ... and the next one waits its back-off: 2s × 3^(n-1), not a tight loop.
+    let next = w
+        .wait_app("flappy", "the next self-heal", |a| attempts(a) > n)
+        .await;
+    assert_eq!(attempts(&next), n + 1, "{}", summary(&next));
+    let started = epoch_seconds(str_at(&next, "/status/operationState/startedAt").unwrap());
+    let backoff = 2 * 3_i64.pow(u32::try_from(n - 1).unwrap());
+    // Timestamps have whole seconds: one second of rounding.
+    assert!(
+        started - finished >= backoff - 1,
+        "self-heal {} started {}s after the one before, back-off {backoff}s",
+        n + 1,
+        started - finished
+    );
+    // The resource that stays is there, and the app tells the truth about the other.
+    assert!(get(&w, &["configmap/fine"]).is_some());
+    let app = w.app("flappy").unwrap();
+    assert!(
+        ["OutOfSync", "Synced"].contains(&sync_status(&app)),
+        "{}",
+        summary(&app)
+    );
+}
+
+/// Seconds since 1970 of an RFC 3339 UTC time with whole seconds (`2026-12-02T09:27:41Z`).
+fn epoch_seconds(t: &str) -> i64 {
+    let n = |range: std::ops::Range<usize>| t[range].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)
+}

@@ -62,6 +62,7 @@ pub async fn run_deletion_hooks(
         automated: true,
         sync_options: Vec::new(),
         retry_count: 0,
+        self_heal_attempts: 0,
     };
     let mut run = SyncRun {
         engine,
