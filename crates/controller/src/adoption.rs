@@ -107,3 +107,89 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::DesiredObject;
+    use serde_json::json;
+
+    fn compared(live_annotations: Option<Value>, foreign: Option<&str>) -> Compared {
+        let key = ResourceKey::new("", "ConfigMap", "web", "settings");
+        let id = "app:/ConfigMap:web/settings";
+        Compared {
+            desired: DesiredObject {
+                key,
+                object: json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "settings", "namespace": "web",
+                                 "annotations": {TRACKING_ANNOTATION: id}}}),
+                origin: "cm.yaml:1".into(),
+                hooks: Vec::new(),
+                generate_name: false,
+            },
+            live: live_annotations.map(|a| {
+                json!({"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {"name": "settings", "namespace": "web", "annotations": a}})
+            }),
+            predicted: None,
+            in_sync: false,
+            error: None,
+            foreign_owner: foreign.map(str::to_string),
+        }
+    }
+
+    fn check(c: &Compared, app_options: &[&str], strict_default: bool) -> Result<(), String> {
+        check_ownership(
+            "app",
+            std::slice::from_ref(c),
+            |obj| {
+                SyncOptions::merged(
+                    app_options.iter().copied(),
+                    ferry_core::order::resource_sync_option_entries(obj),
+                )
+            },
+            strict_default,
+        )
+    }
+
+    #[test]
+    fn untracked_objects_are_adopted_unless_strict() {
+        let untracked = compared(Some(json!({})), None);
+        assert!(untracked.untracked());
+        assert_eq!(check(&untracked, &[], false), Ok(()));
+        let refused = check(&untracked, &["FailOnUntrackedResource=true"], false).unwrap_err();
+        assert!(
+            refused.contains("ConfigMap:web/settings (cm.yaml:1)")
+                && refused.contains("FailOnUntrackedResource=false")
+                && refused.contains(&format!(
+                    "kubectl annotate configmap settings -n web {TRACKING_ANNOTATION}=app:/ConfigMap:web/settings"
+                )),
+            "{refused}"
+        );
+        // The installation's strict mode, and an app that allows adoption anyway.
+        assert!(check(&untracked, &[], true).is_err());
+        assert_eq!(
+            check(&untracked, &["FailOnUntrackedResource=false"], true),
+            Ok(())
+        );
+        assert_eq!(check(&untracked, &["Adopt=true"], true), Ok(()));
+        // Missing or already ours: nothing to adopt, strict or not.
+        assert!(!compared(None, None).untracked());
+        assert_eq!(check(&compared(None, None), &[], true), Ok(()));
+        let ours = compared(
+            Some(json!({TRACKING_ANNOTATION: "app:/ConfigMap:web/settings"})),
+            None,
+        );
+        assert_eq!(check(&ours, &[], true), Ok(()));
+    }
+
+    #[test]
+    fn another_apps_objects_are_refused_always() {
+        let theirs = compared(
+            Some(json!({TRACKING_ANNOTATION: "other:/ConfigMap:web/settings"})),
+            Some("other"),
+        );
+        let refused = check(&theirs, &["Adopt=true"], false).unwrap_err();
+        assert!(refused.contains("tracked by other"), "{refused}");
+    }
+}
