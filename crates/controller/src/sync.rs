@@ -451,14 +451,13 @@ impl SyncRun<'_> {
                     .message
                     .as_deref()
                     .is_some_and(|m| m.starts_with("adopted"))
+                && let Some(d) = stage.iter().find(|d| &d.key == key)
             {
-                if let Some(d) = stage.iter().find(|d| &d.key == key) {
-                    self.adopted.push(crate::adoption::Adopted {
-                        said: format!("{key} ({})", d.origin),
-                        api_version: d.api_version().to_string(),
-                        key: key.clone(),
-                    });
-                }
+                self.adopted.push(crate::adoption::Adopted {
+                    said: format!("{key} ({})", d.origin),
+                    api_version: d.api_version().to_string(),
+                    key: key.clone(),
+                });
             }
             self.results.push(result);
             self.applied.extend(live);
