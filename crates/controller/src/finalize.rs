@@ -1,6 +1,9 @@
-//! Deleting an Application: with the resources finalizer, its PreDelete hooks run (and must
-//! succeed), then what it tracks is deleted, then its PostDelete hooks run, then the finalizer
-//! is removed; without the finalizer, nothing runs and everything stays.
+//! Deleting an Application, with Argo CD's finalizers: `pre-delete-finalizer.argocd.argoproj.io`
+//! (its PreDelete hooks run, and must succeed, first), `resources-finalizer.argocd.argoproj.io`
+//! (what it tracks is deleted), `post-delete-finalizer.argocd.argoproj.io` (its PostDelete hooks
+//! run once the resources are gone); then the finalizers are removed. As Argo CD does, ferry adds
+//! the two hook finalizers to an app whose source has such hooks (and removes them when it has
+//! none), so that only apps with delete hooks need their source when they are deleted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,9 +33,17 @@ impl Engine {
         app: &Application,
     ) -> Result<Option<Duration>, kube::Error> {
         let name = app.metadata.name.as_deref().unwrap_or_default();
-        let Some(policy) = app.resources_finalizer() else {
-            return Ok(None);
+        let policy = app.resources_finalizer();
+        let has = |f: &str| {
+            app.metadata
+                .finalizers
+                .as_ref()
+                .is_some_and(|all| all.iter().any(|x| x == f))
         };
+        let (pre, post) = (has(PRE_DELETE_FINALIZER), has(POST_DELETE_FINALIZER));
+        if policy.is_none() && !pre && !post {
+            return Ok(None);
+        }
         let Ok(cluster) = self
             .destinations
             .resolve(
@@ -43,7 +54,7 @@ impl Engine {
         else {
             return Ok(Some(Duration::from_secs(10)));
         };
-        let hooks = match self.deletion_hooks(app).await {
+        let hooks = match self.deletion_hooks(app, pre || post).await {
             Ok(hooks) => hooks,
             Err(why) => {
                 let message = format!(
@@ -54,7 +65,7 @@ impl Engine {
             }
         };
         let mut status = app.status.clone().unwrap_or_default();
-        if !hooks.is_empty() {
+        if pre && !hooks.is_empty() {
             begin_deletion(&mut status);
             if let Err(why) =
                 run_deletion_hooks(self, app, &mut status, &cluster, &hooks, Phase::PreDelete).await
@@ -72,7 +83,7 @@ impl Engine {
         // already, and its project may hold other apps.
         let (view, _) = AppView::of(app, &self.cfg.namespace, self.cfg.child_health);
         let mut remaining = 0;
-        for r in resources {
+        for r in resources.into_iter().filter(|_| policy.is_some()) {
             let key = resource_key(&r);
             if view.protects(&key) {
                 continue;
@@ -86,7 +97,7 @@ impl Engine {
             {
                 remaining += 1;
                 if live.pointer("/metadata/deletionTimestamp").is_none() {
-                    let propagation = match policy {
+                    let propagation = match policy.unwrap_or_default() {
                         ferry_core::order::PropagationPolicy::Background => Propagation::Background,
                         _ => Propagation::Foreground,
                     };
@@ -99,7 +110,11 @@ impl Engine {
         if remaining > 0 {
             return Ok(Some(Duration::from_secs(1)));
         }
-        if !hooks.is_empty()
+        if post && !hooks.is_empty() {
+            begin_deletion(&mut status);
+        }
+        if post
+            && !hooks.is_empty()
             && let Err(why) =
                 run_deletion_hooks(self, app, &mut status, &cluster, &hooks, Phase::PostDelete)
                     .await
@@ -112,7 +127,11 @@ impl Engine {
             .clone()
             .unwrap_or_default()
             .into_iter()
-            .filter(|f| !f.starts_with(ferry_core::application::RESOURCES_FINALIZER))
+            .filter(|f| {
+                !f.starts_with(ferry_core::application::RESOURCES_FINALIZER)
+                    && f != PRE_DELETE_FINALIZER
+                    && f != POST_DELETE_FINALIZER
+            })
             .collect();
         let patch = json!({"metadata": {"finalizers": finalizers}});
         match self
@@ -126,11 +145,16 @@ impl Engine {
         }
     }
 
-    /// The app's PreDelete and PostDelete hooks, rendered from its source once per deletion.
+    /// The app's PreDelete and PostDelete hooks, rendered from its source once per deletion
+    /// (none, without rendering, unless `wanted`).
     async fn deletion_hooks(
         self: &Arc<Self>,
         app: &Application,
+        wanted: bool,
     ) -> Result<Arc<Vec<DesiredObject>>, String> {
+        if !wanted {
+            return Ok(Arc::default());
+        }
         let name = app.metadata.name.as_deref().unwrap_or_default();
         let known = self
             .memos
@@ -156,6 +180,29 @@ impl Engine {
             .or_default()
             .delete_hooks = Some(hooks.clone());
         Ok(hooks)
+    }
+
+    /// Adds Argo CD's pre- and post-delete finalizers to an app whose source has such hooks,
+    /// and removes them when it has none.
+    pub(crate) async fn keep_hook_finalizers(
+        &self,
+        app: &Application,
+        hooks: &[DesiredObject],
+    ) -> Result<(), kube::Error> {
+        let Some(finalizers) = finalizers_for_hooks(app, hooks) else {
+            return Ok(());
+        };
+        let name = app.metadata.name.as_deref().unwrap_or_default();
+        let patch = json!({"metadata": {"finalizers": finalizers}});
+        match self
+            .apps
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Records why the deletion cannot go on (a `DeletionError` condition, as Argo CD names
@@ -193,6 +240,36 @@ impl Engine {
 
 /// The condition of a deletion that cannot go on.
 pub const DELETION_ERROR: &str = "DeletionError";
+/// Argo CD's finalizer of an app with PreDelete hooks.
+pub const PRE_DELETE_FINALIZER: &str = "pre-delete-finalizer.argocd.argoproj.io";
+/// Argo CD's finalizer of an app with PostDelete hooks.
+pub const POST_DELETE_FINALIZER: &str = "post-delete-finalizer.argocd.argoproj.io";
+
+/// The finalizers `app` should have given its delete hooks: its own, with the hook finalizers
+/// added or removed; `None` when they are right already.
+pub fn finalizers_for_hooks(app: &Application, hooks: &[DesiredObject]) -> Option<Vec<String>> {
+    let has_phase = |phase: Phase| {
+        hooks
+            .iter()
+            .any(|h| h.hooks.iter().any(|t| t.deletion_phase() == Some(phase)))
+    };
+    let current = app.metadata.finalizers.clone().unwrap_or_default();
+    let mut wanted: Vec<String> = current
+        .iter()
+        .filter(|f| *f != PRE_DELETE_FINALIZER && *f != POST_DELETE_FINALIZER)
+        .cloned()
+        .collect();
+    for (phase, finalizer) in [
+        (Phase::PreDelete, PRE_DELETE_FINALIZER),
+        (Phase::PostDelete, POST_DELETE_FINALIZER),
+    ] {
+        if has_phase(phase) {
+            wanted.push(finalizer.to_string());
+        }
+    }
+    let same = wanted.len() == current.len() && wanted.iter().all(|f| current.contains(f));
+    (!same).then_some(wanted)
+}
 
 /// Makes `status` hold the deletion's operation (keeping the results of delete hooks recorded
 /// by an earlier step of it).
@@ -222,4 +299,58 @@ fn begin_deletion(status: &mut ApplicationStatus) {
         finished_at: None,
         retry_count: None,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::order::HookType;
+    use ferry_core::tracking::ResourceKey;
+
+    fn app(finalizers: &[&str]) -> Application {
+        serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "a", "finalizers": finalizers},
+            "spec": {"destination": {}}
+        }))
+        .unwrap()
+    }
+
+    fn hook(types: Vec<HookType>) -> DesiredObject {
+        DesiredObject {
+            key: ResourceKey::new("batch", "Job", "ns", "h"),
+            object: json!({}),
+            origin: "h.yaml:1".into(),
+            hooks: types,
+            generate_name: false,
+        }
+    }
+
+    #[test]
+    fn hook_finalizers_follow_the_hooks_the_source_has() {
+        let resources = ferry_core::application::RESOURCES_FINALIZER;
+        // PreDelete hooks: the pre-delete finalizer is added, others kept.
+        assert_eq!(
+            finalizers_for_hooks(&app(&[resources]), &[hook(vec![HookType::PreDelete])]),
+            Some(vec![
+                resources.to_string(),
+                PRE_DELETE_FINALIZER.to_string()
+            ])
+        );
+        // Both, already there: nothing to change.
+        let both = [hook(vec![HookType::PreDelete, HookType::PostDelete])];
+        assert_eq!(
+            finalizers_for_hooks(&app(&[POST_DELETE_FINALIZER, PRE_DELETE_FINALIZER]), &both),
+            None
+        );
+        // No delete hooks any more: they go.
+        assert_eq!(
+            finalizers_for_hooks(
+                &app(&[PRE_DELETE_FINALIZER, resources]),
+                &[hook(vec![HookType::PreSync])]
+            ),
+            Some(vec![resources.to_string()])
+        );
+        assert_eq!(finalizers_for_hooks(&app(&[]), &[]), None);
+    }
 }

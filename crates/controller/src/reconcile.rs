@@ -357,6 +357,8 @@ impl Engine {
         );
         let (view, view_problem) = AppView::of(&app, &self.cfg.namespace, self.cfg.child_health);
         fill_comparison(&mut status, &app, &view, &desired, &compared, &prunable);
+        self.keep_hook_finalizers(&app, &desired.delete_hooks)
+            .await?;
         if let Some(problem) = view_problem {
             set_condition(&mut status, condition::INVALID_SPEC_ERROR, &problem);
         }

@@ -1041,6 +1041,20 @@ async fn delete_hooks_run_around_the_deletion_of_an_app() {
     );
     assert!(get(&w, &["job/pre-delete"]).is_none());
     assert!(get(&w, &["job/post-delete"]).is_none());
+    // As Argo CD does, the app gets the finalizers of its delete hooks.
+    let app = w
+        .wait_app("doomed", "the delete-hook finalizers", |a| {
+            let finalizers = a["metadata"]["finalizers"].to_string();
+            finalizers.contains("pre-delete-finalizer.argocd.argoproj.io")
+                && finalizers.contains("post-delete-finalizer.argocd.argoproj.io")
+        })
+        .await;
+    assert!(
+        app["metadata"]["finalizers"]
+            .to_string()
+            .contains("resources-finalizer.argocd.argoproj.io"),
+        "{app}"
+    );
 
     // The PreDelete hook fails: the resources stay, and the app says why.
     w.kubectl()
