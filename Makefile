@@ -1,5 +1,5 @@
 # The commands the README names. Each target is a thin wrapper around a script in scripts/.
-.PHONY: demo demo-down test build testenv cluster-up cluster-down fmt lint bench
+.PHONY: demo demo-down test build testenv cluster-up cluster-down fmt lint bench fuzz faults
 
 CLUSTER_DIR ?= .demo/cluster
 
@@ -20,6 +20,15 @@ N ?= 1 100 1000
 PROFILE ?= configmap
 bench:
 	bench/engine/run.sh --n $(N) --profile $(PROFILE) $(BENCH_ARGS)
+
+## fuzz: long runs of the property tests: make fuzz [FUZZ_SECONDS=3600] [FUZZ_CASES=20000]
+fuzz:
+	scripts/fuzz.sh
+
+## faults: the kill -9 fault harness at full size: make faults [ROUNDS=50]
+ROUNDS ?= 50
+faults:
+	scripts/faults.sh $(ROUNDS)
 
 ## build: build ferry (debug) and the testenv binary
 build: testenv

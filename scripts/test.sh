@@ -12,6 +12,22 @@ step "helm and kustomize (pinned; target/tools/bin)"
 scripts/install-tools.sh
 export PATH="$repo/target/tools/bin:$PATH"
 
+step "browser test prerequisites: Debian's chromium, playwright-core (tests/e2e, pinned)"
+# The UI's browser test fails when these are missing (it never passes by skipping), so the test
+# command installs them: chromium from Debian's packages (as root), playwright-core from npm.
+if ! command -v chromium >/dev/null; then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+  else
+    echo "chromium is missing: apt-get install chromium (as root), then run make test again" >&2
+    exit 1
+  fi
+fi
+if [[ ! -f tests/e2e/node_modules/playwright-core/package.json ]]; then
+  (cd tests/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+fi
+
 step "testenv: build, vet, unit tests"
 scripts/local-cluster.sh build
 unformatted=$(cd testenv && gofmt -l .)

@@ -21,7 +21,7 @@ use tracing::warn;
 use crate::app_of_apps::AppView;
 use crate::desired::DesiredObject;
 use crate::reconcile::{
-    Comparison, Engine, Skip, resource_key, resource_ref, set_condition, tracked_by,
+    Comparer, Comparison, Engine, resource_key, resource_ref, set_condition, tracked_by,
 };
 use crate::sync::run_deletion_hooks;
 
@@ -166,7 +166,7 @@ impl Engine {
             return Ok(hooks);
         }
         let compared = self
-            .compare_app(app, None, self.cfg.poll_interval, None, Skip::default())
+            .compare_app(app, None, self.cfg.poll_interval, None, Comparer::Look)
             .await
             .map_err(|p| format!("{}: {}", p.kind, p.message))?;
         let Comparison::Done(found) = compared else {
@@ -275,10 +275,13 @@ pub fn finalizers_for_hooks(app: &Application, hooks: &[DesiredObject]) -> Optio
 /// by an earlier step of it).
 fn begin_deletion(status: &mut ApplicationStatus) {
     let recorded = crate::sync::recorded_deletion_hooks(status);
+    // The same attempt, resumed (ferry stopped, or the resources are still going): its start,
+    // so its hooks keep their run id. After a failed attempt, a new one with a new run id, so
+    // a failed hook runs again.
     let started = status
         .operation_state
         .as_ref()
-        .filter(|_| !recorded.is_empty())
+        .filter(|o| !recorded.is_empty() && o.phase == OperationPhase::Running)
         .and_then(|o| o.started_at.clone())
         .unwrap_or_else(crate::reconcile::now);
     status.operation_state = Some(OperationState {

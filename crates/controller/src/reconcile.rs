@@ -74,6 +74,21 @@ pub(crate) struct AppMemo {
     compared: Option<Seen>,
     /// While the app is being deleted: its PreDelete and PostDelete hooks, rendered once.
     pub(crate) delete_hooks: Option<Arc<Vec<DesiredObject>>>,
+    /// Comparisons that failed in a row (an unreachable repository, a render error): the next
+    /// try backs off exponentially from this count.
+    failures: u32,
+}
+
+/// When to try again after `failures` failed comparisons in a row of the kind `kind`. A
+/// ComparisonError may be passing (a Git or chart server that is down): 5 s, doubling, at most
+/// a poll interval. An InvalidSpecError waits for the next poll (a spec change queues the app
+/// at once anyway).
+fn retry_after_failure(kind: &str, failures: u32, poll: Duration) -> Duration {
+    if kind != condition::COMPARISON_ERROR {
+        return poll;
+    }
+    let exponent = failures.saturating_sub(1).min(10);
+    (Duration::from_secs(5) * 2u32.pow(exponent)).min(poll)
 }
 
 /// The inputs of a comparison: when none changed, neither would its result.
@@ -103,6 +118,18 @@ pub(crate) struct Skip {
     unchanged: bool,
     /// Only the revision moved: the new commit leaves the app's objects as they were.
     moved: bool,
+}
+
+/// Who compares, which decides whether the comparison is remembered.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Comparer {
+    /// A reconcile: its comparison is remembered, so the next one can be skipped when nothing
+    /// changed, and it gathers the watch events that follow it.
+    Reconcile(Skip),
+    /// A user's diff (UI, API, CLI): a look that changes nothing the controller relies on. Were
+    /// it remembered, a diff between a drift event and the reconcile it queued would make that
+    /// reconcile skip the app, leaving the drift unreported and unhealed.
+    Look,
 }
 
 /// What [`Engine::compare_app`] did.
@@ -317,7 +344,7 @@ impl Engine {
                 refresh,
                 fetch_max_age,
                 revision_override.as_deref(),
-                skip,
+                Comparer::Reconcile(skip),
             )
             .await;
         let (desired, compared, prunable, cluster) = match outcome {
@@ -329,7 +356,14 @@ impl Engine {
                 return Ok(Some(self.next_poll(&app)));
             }
             Err(problem) => {
-                warn!(app = name, "{}", problem.message);
+                let failures = {
+                    let mut memos = self.memos.lock().expect("memo lock");
+                    let memo = memos.entry(name.to_string()).or_default();
+                    memo.failures = memo.failures.saturating_add(1);
+                    memo.failures
+                };
+                let retry = retry_after_failure(problem.kind, failures, self.cfg.poll_interval);
+                warn!(app = name, failures, retry_in = ?retry, "{}", problem.message);
                 set_condition(&mut status, problem.kind, &problem.message);
                 status.sync.status = SyncStatusCode::Unknown;
                 if let Some(op) = operation {
@@ -348,7 +382,7 @@ impl Engine {
                     // A refresh is done once compared, even when the comparison failed.
                     self.write_status(&app, &status, refresh.is_some()).await?;
                 }
-                return Ok(Some(self.cfg.poll_interval));
+                return Ok(Some(retry));
             }
         };
         clear_conditions(
@@ -393,7 +427,20 @@ impl Engine {
                 .filter(|r| r.revision == desired.revision)
                 .map(|r| r.resources.clone())
                 .unwrap_or_default();
-            let started = now();
+            // A resumed operation keeps its start time: with the revision it identifies the
+            // operation, and so the hooks it already started (see `sync::HOOK_RUN_ANNOTATION`).
+            let started = app
+                .status
+                .as_ref()
+                .and_then(|s| s.operation_state.as_ref())
+                .filter(|o| o.phase == OperationPhase::Running)
+                .filter(|o| {
+                    o.sync_result
+                        .as_ref()
+                        .is_some_and(|r| r.revision == desired.revision)
+                })
+                .and_then(|o| o.started_at.clone())
+                .unwrap_or_else(now);
             info!(app = name, revision = %desired.revision, automated = request.automated, "syncing");
             // Record that a sync is running, so a restart picks it up again.
             let op = effective_operation.clone().unwrap_or_else(|| Operation {
@@ -511,6 +558,12 @@ impl Engine {
         Ok(requeue.or_else(|| Some(self.next_poll(&app))))
     }
 
+    /// How many changes the watches have seen to `app`'s live resources (ferry's own writes
+    /// aside) since the process started: a new value means something else touched them.
+    pub fn live_change_count(&self, app: &str) -> u64 {
+        self.watches.epoch(app)
+    }
+
     /// When to look at `app` again for new commits: just after the next fetch of its
     /// repositories falls due (so every app of a repository shares that fetch, and a commit is
     /// seen within one poll interval), at most one poll interval from now.
@@ -558,7 +611,7 @@ impl Engine {
         refresh: Option<RefreshType>,
         fetch_max_age: Duration,
         revision_override: Option<&str>,
-        skip: Skip,
+        comparer: Comparer,
     ) -> Result<Comparison, Problem> {
         let name = app.metadata.name.as_deref().unwrap_or_default();
         let spec = &app.spec;
@@ -735,7 +788,7 @@ impl Engine {
             spec: serde_json::to_string(&app.spec).unwrap_or_default(),
             epoch: self.watches.epoch(name),
         };
-        {
+        if let Comparer::Reconcile(skip) = comparer {
             let mut memos = self.memos.lock().expect("memo lock");
             if let Some(seen) = memos.get_mut(name).and_then(|m| m.compared.as_mut())
                 && seen.same_content(&fingerprint)
@@ -759,7 +812,9 @@ impl Engine {
                 watching &= self.watches.ensure(&cluster, &target.resource);
             }
         }
-        self.watches.compared(name);
+        if matches!(comparer, Comparer::Reconcile(_)) {
+            self.watches.compared(name);
+        }
         let ignore = |key: &ResourceKey| ignore_rules(app, key);
         let compared = compare_all(
             &cluster,
@@ -783,12 +838,14 @@ impl Engine {
                 ),
             ));
         }
-        self.memos
-            .lock()
-            .expect("memo lock")
-            .entry(name.to_string())
-            .or_default()
-            .compared = watching.then_some(fingerprint);
+        if matches!(comparer, Comparer::Reconcile(_)) {
+            // While a watch is still listing, a change may give no event: such a comparison
+            // is not remembered, so the next look compares again rather than skipping.
+            let mut memos = self.memos.lock().expect("memo lock");
+            let memo = memos.entry(name.to_string()).or_default();
+            memo.compared = watching.then_some(fingerprint);
+            memo.failures = 0;
+        }
         Ok(Comparison::Done(Box::new((
             Desired {
                 revision,
@@ -818,7 +875,7 @@ impl Engine {
                 Some(RefreshType::Hard),
                 Duration::ZERO,
                 None,
-                Skip::default(),
+                Comparer::Look,
             )
             .await
             .map_err(|p| format!("{}: {}", p.kind, p.message))?
@@ -1563,5 +1620,28 @@ fn requeue_for_health(status: &ApplicationStatus) -> Option<Duration> {
             Some(Duration::from_secs(2))
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passing_failures_back_off_exponentially_up_to_a_poll_and_spec_errors_wait_a_poll() {
+        let poll = Duration::from_secs(180);
+        let after = |n| retry_after_failure(condition::COMPARISON_ERROR, n, poll).as_secs();
+        assert_eq!([after(1), after(2), after(3), after(4)], [5, 10, 20, 40]);
+        assert_eq!(after(6), 160);
+        assert_eq!(after(7), 180);
+        assert_eq!(after(u32::MAX), 180);
+        let short = retry_after_failure(condition::COMPARISON_ERROR, 3, Duration::from_secs(1));
+        assert_eq!(
+            short,
+            Duration::from_secs(1),
+            "never later than the poll interval"
+        );
+        let spec = retry_after_failure(condition::INVALID_SPEC_ERROR, 1, poll);
+        assert_eq!(spec, poll);
     }
 }

@@ -38,6 +38,39 @@ const WAVE_HEALTH_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a hook may run before the sync fails.
 const HOOK_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// Marks each hook object with the sync operation that created it (see [`hook_run_id`]): after
+/// a restart, the resumed operation finds the hooks it started and waits for them instead of
+/// running them a second time.
+pub const HOOK_RUN_ANNOTATION: &str = "ferry.dev/hook-run";
+
+/// The identity of one sync operation, stable across restarts of ferry: the app, the revision
+/// and the operation's `startedAt` (kept when an interrupted operation is resumed). FNV-1a, so
+/// the value does not change between builds of ferry.
+fn hook_run_id(app: &str, revision: &str, started_at: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in [app, revision, started_at].join("\n").bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// The name of a `generateName` hook in the operation `run_id`: the prefix and five characters
+/// derived from the run and the hook, so each operation gets a fresh name (as with a name the
+/// API server generates) but a resumed operation finds the same one again.
+fn generated_hook_name(prefix: &str, run_id: &str, phase: Phase, key: &ResourceKey) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut hash = u64::from_str_radix(run_id, 16).unwrap_or_default();
+    for byte in format!("{}/{key}", phase.as_str()).bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    let suffix: String = (0..5)
+        .map(|i| ALPHABET[((hash >> (i * 8)) % ALPHABET.len() as u64) as usize] as char)
+        .collect();
+    format!("{prefix}{suffix}")
+}
+
 /// What to sync.
 #[derive(Debug, Clone)]
 pub struct SyncRequest {
@@ -581,45 +614,90 @@ impl SyncRun<'_> {
         }
         let policies = hook_delete_policies(&hook.object);
         let opts = self.apply_options();
-        if !hook.generate_name {
-            // A named hook's earlier run goes before the new one (BeforeHookCreation, and the
-            // only way to run a finished Job again).
-            let r = ObjectRef::of(&hook.object).map_err(|e| e.to_string())?;
-            delete_and_wait(cluster, &r).await?;
+        let object = self.hook_for_this_run(phase, hook);
+        let hook_ref = ObjectRef::of(&object).map_err(|e| e.to_string())?;
+        let live = cluster.get(&hook_ref).await.map_err(|e| e.to_string())?;
+        let run_id = object["metadata"]["annotations"][HOOK_RUN_ANNOTATION].as_str();
+        let started_by_this_run = live.as_ref().is_some_and(|l| {
+            l.pointer("/metadata/annotations")
+                .and_then(|a| a.get(HOOK_RUN_ANNOTATION))
+                .and_then(Value::as_str)
+                == run_id
+        });
+        if started_by_this_run {
+            // ferry stopped while this hook ran (or just after it finished): wait for that run.
+            info!(app = self.app_name(), hook = %hook_ref, "hook started before a restart; waiting for it rather than running it again");
+        } else {
+            if live.is_some() {
+                // A named hook's earlier run goes before the new one (BeforeHookCreation, and
+                // the only way to run a finished Job again).
+                delete_and_wait(cluster, &hook_ref).await?;
+            }
+            cluster
+                .create_or_replace(&object, false, &opts)
+                .await
+                .map_err(|e| format!("{phase:?} hook {} ({}): {e}", hook.key, hook.origin))?;
         }
-        let created = cluster
-            .create_or_replace(&hook.object, false, &opts)
-            .await
-            .map_err(|e| format!("{phase:?} hook {} ({}): {e}", hook.key, hook.origin))?;
-        let created_ref = ObjectRef::of(&created).map_err(|e| e.to_string())?;
-        result.name = created_ref.name.clone();
+        result.name = hook_ref.name.clone();
         result.hook_phase = Some(OperationPhase::Running);
         self.persist(&result).await;
 
-        let outcome = wait_hook(cluster, &created_ref).await;
+        let outcome = wait_hook(cluster, &hook_ref).await;
         let succeeded = outcome.is_ok();
-        let delete = (succeeded && policies.contains(&HookDeletePolicy::HookSucceeded))
-            || (!succeeded && policies.contains(&HookDeletePolicy::HookFailed));
-        if delete && let Err(e) = cluster.delete(&created_ref, Propagation::Background).await {
-            warn!(app = self.app_name(), "deleting hook {created_ref}: {e}");
-        }
-        match outcome {
+        // The result is recorded before the hook may be deleted: a restart in between must find
+        // it done, not gone.
+        let returned = match outcome {
             Ok(()) => {
                 result.hook_phase = Some(OperationPhase::Succeeded);
                 result.message = Some(format!("{phase:?} hook succeeded"));
-                self.persist(&result).await;
-                self.results.push(result);
                 Ok(())
             }
             Err(why) => {
                 result.hook_phase = Some(OperationPhase::Failed);
                 result.status = Some(ResultCode::SyncFailed);
                 result.message = Some(why.clone());
-                self.persist(&result).await;
-                self.results.push(result);
-                Err(format!("{phase:?} hook {} failed: {why}", created_ref))
+                Err(format!("{phase:?} hook {hook_ref} failed: {why}"))
             }
+        };
+        self.persist(&result).await;
+        self.results.push(result);
+        let delete = (succeeded && policies.contains(&HookDeletePolicy::HookSucceeded))
+            || (!succeeded && policies.contains(&HookDeletePolicy::HookFailed));
+        if delete && let Err(e) = cluster.delete(&hook_ref, Propagation::Background).await {
+            warn!(app = self.app_name(), "deleting hook {hook_ref}: {e}");
         }
+        returned
+    }
+
+    /// The hook as this sync operation creates it: marked with the operation's run id and, for
+    /// a `generateName` hook, with the name this operation gives it.
+    fn hook_for_this_run(&self, phase: Phase, hook: &DesiredObject) -> Value {
+        let op = self.status.operation_state.as_ref();
+        let revision = op
+            .and_then(|o| o.sync_result.as_ref())
+            .map_or(self.request.revision.as_str(), |r| r.revision.as_str());
+        let started_at = op.and_then(|o| o.started_at.as_deref()).unwrap_or_default();
+        let run_id = hook_run_id(self.app_name(), revision, started_at);
+        let mut object = hook.object.clone();
+        let meta = object["metadata"]
+            .as_object_mut()
+            .expect("a desired object has metadata");
+        if hook.generate_name {
+            let prefix = meta
+                .remove("generateName")
+                .and_then(|g| g.as_str().map(str::to_string))
+                .unwrap_or_default();
+            meta.insert(
+                "name".into(),
+                generated_hook_name(&prefix, &run_id, phase, &hook.key).into(),
+            );
+        }
+        let annotations = meta.entry("annotations").or_insert_with(|| json!({}));
+        if !annotations.is_object() {
+            *annotations = json!({});
+        }
+        annotations[HOOK_RUN_ANNOTATION] = run_id.into();
+        object
     }
 
     /// SyncFail hooks, after a failure; their own failures are only logged.
@@ -685,6 +763,43 @@ fn keep_ignored_fields(object: &mut Value, live: &Value, pointers: &[String]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sync_operation_keeps_its_hook_names_and_the_next_one_gets_fresh_ones() {
+        let key = ResourceKey::new("batch", "Job", "shop", "migrate-");
+        let run = hook_run_id("web", "abc123", "2026-12-02T10:00:00Z");
+        assert_eq!(run, hook_run_id("web", "abc123", "2026-12-02T10:00:00Z"));
+        assert_eq!(run.len(), 16);
+        let name = generated_hook_name("migrate-", &run, Phase::PreSync, &key);
+        assert_eq!(
+            name,
+            generated_hook_name("migrate-", &run, Phase::PreSync, &key)
+        );
+        assert!(
+            name.starts_with("migrate-") && name.len() == "migrate-".len() + 5,
+            "{name}"
+        );
+        assert!(
+            name.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        );
+        // Another operation (a later start, another revision, another app) or another phase.
+        for other in [
+            hook_run_id("web", "abc123", "2026-12-02T10:05:00Z"),
+            hook_run_id("web", "def456", "2026-12-02T10:00:00Z"),
+            hook_run_id("api", "abc123", "2026-12-02T10:00:00Z"),
+        ] {
+            assert_ne!(other, run);
+            assert_ne!(
+                generated_hook_name("migrate-", &other, Phase::PreSync, &key),
+                name
+            );
+        }
+        assert_ne!(
+            generated_hook_name("migrate-", &run, Phase::PostSync, &key),
+            name
+        );
+    }
 
     #[test]
     fn ignored_fields_keep_their_live_values() {

@@ -621,3 +621,7 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+#[path = "webhook_properties.rs"]
+mod properties;

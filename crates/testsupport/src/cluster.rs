@@ -95,6 +95,68 @@ impl Cluster {
         );
     }
 
+    /// Kills this control plane's kube-apiserver (SIGKILL, as a crash would) and starts it again
+    /// on the same etcd, port and certificates, returning once it answers `/readyz`. Clients see
+    /// refused connections in between; what is in etcd stays.
+    pub fn restart_apiserver(&self) {
+        let pid_file = self.dir.join("apiserver.pid");
+        let pid = std::fs::read_to_string(&pid_file)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", pid_file.display()));
+        let pid = pid.trim();
+        let argv = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .unwrap_or_else(|e| panic!("the apiserver (pid {pid}) is not running: {e}"));
+        let argv: Vec<String> = argv
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let killed = Command::new("kill").args(["-9", pid]).status();
+        assert!(killed.is_ok_and(|s| s.success()), "kill -9 {pid} failed");
+        // Wait until it is gone (its port is free) before starting the new one.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists()
+            && std::fs::read(format!("/proc/{pid}/stat"))
+                .map(|s| !String::from_utf8_lossy(&s).contains(") Z "))
+                .unwrap_or(false)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the apiserver did not die"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.dir.join("logs/apiserver.log"))
+            .expect("the apiserver's log");
+        let mut child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdout(log.try_clone().expect("a log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("starting the apiserver again");
+        std::fs::write(&pid_file, child.id().to_string()).expect("writing apiserver.pid");
+        // It runs until `down` or until its owner (this test process) ends; reap it then.
+        std::thread::spawn(move || child.wait());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let ready = self
+                .kubectl()
+                .try_run(&["get", "--raw", "/readyz"])
+                .is_ok_and(|out| out.trim() == "ok");
+            if ready {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the restarted apiserver was not ready within 120 s (log: {})",
+                self.dir.join("logs/apiserver.log").display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
     /// The directory holding the cluster's state, logs and kubeconfigs.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use base64::Engine as _;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -15,6 +17,22 @@ pub struct GitHttpServer {
     /// `http://127.0.0.1:<port>`
     pub base_url: String,
     task: JoinHandle<()>,
+    addr: std::net::SocketAddr,
+    project_root: PathBuf,
+    expected_auth: String,
+    fault: Arc<AtomicU8>,
+}
+
+/// How the server misbehaves, for outage tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Fault {
+    /// Serves normally.
+    None = 0,
+    /// Answers every request with 500 Internal Server Error.
+    ServerError = 1,
+    /// Accepts connections and never answers.
+    Hang = 2,
 }
 
 impl Drop for GitHttpServer {
@@ -23,28 +41,100 @@ impl Drop for GitHttpServer {
     }
 }
 
+impl GitHttpServer {
+    /// Makes the server misbehave (or behave again) from the next request on.
+    pub fn set_fault(&self, fault: Fault) {
+        self.fault.store(fault as u8, Ordering::SeqCst);
+    }
+
+    /// Stops listening: connections are refused, as with a server that is down.
+    pub fn stop(&mut self) {
+        self.task.abort();
+    }
+
+    /// Listens again on the same address after [`GitHttpServer::stop`].
+    pub async fn start_again(&mut self) {
+        self.task.abort();
+        let listener = loop {
+            // The aborted task drops its listener when it next runs: retry until it has.
+            match TcpListener::bind(self.addr).await {
+                Ok(l) => break l,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        };
+        self.task = accept_loop(
+            listener,
+            self.project_root.clone(),
+            self.expected_auth.clone(),
+            self.fault.clone(),
+        );
+    }
+}
+
 /// Serves the repositories under `project_root` to clients that authenticate as
 /// `username`/`password` (to anyone when both are empty, as a public repository is).
 pub async fn serve(project_root: PathBuf, username: &str, password: &str) -> GitHttpServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base_url = format!("http://{}", listener.local_addr().unwrap());
-    let expected = format!(
+    let addr = listener.local_addr().unwrap();
+    let base_url = format!("http://{addr}");
+    let expected_auth = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
     );
-    let task = tokio::spawn(async move {
+    let fault = Arc::new(AtomicU8::new(Fault::None as u8));
+    let task = accept_loop(
+        listener,
+        project_root.clone(),
+        expected_auth.clone(),
+        fault.clone(),
+    );
+    GitHttpServer {
+        base_url,
+        task,
+        addr,
+        project_root,
+        expected_auth,
+        fault,
+    }
+}
+
+fn accept_loop(
+    listener: TcpListener,
+    project_root: PathBuf,
+    expected: String,
+    fault: Arc<AtomicU8>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
+            let Ok((mut stream, _)) = listener.accept().await else {
                 return;
             };
             let root = project_root.clone();
             let expected = expected.clone();
+            let fault = fault.load(Ordering::SeqCst);
             tokio::spawn(async move {
+                if fault == Fault::ServerError as u8 {
+                    let _ = stream
+                        .write_all(
+                            b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        )
+                        .await;
+                    return;
+                }
+                if fault == Fault::Hang as u8 {
+                    // Hold the connection open without a word until the client gives up.
+                    let mut sink = [0u8; 1024];
+                    while let Ok(n) = stream.read(&mut sink).await {
+                        if n == 0 {
+                            return;
+                        }
+                    }
+                    return;
+                }
                 let _ = handle(stream, root, expected).await;
             });
         }
-    });
-    GitHttpServer { base_url, task }
+    })
 }
 
 async fn handle(stream: TcpStream, root: PathBuf, expected_auth: String) -> std::io::Result<()> {

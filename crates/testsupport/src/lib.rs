@@ -40,6 +40,7 @@ pub mod git_http;
 pub mod http;
 mod kubectl;
 mod namespace;
+pub mod static_http;
 mod wait;
 
 pub use cluster::{Cluster, SHARED_KUBECONFIG_ENV};

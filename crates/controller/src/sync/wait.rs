@@ -98,12 +98,23 @@ pub(super) async fn delete_and_wait(cluster: &ClusterClient, r: &ObjectRef) -> R
 }
 
 /// Waits for a hook to finish: Healthy (a Job complete, a Pod succeeded, anything else present)
-/// is success, Degraded is failure.
+/// is success, Degraded is failure. A failed read (the API server restarting) is no verdict on
+/// the hook: it is read again until the deadline. Failing the hook there would run its delete
+/// policy and, on the retry, run it a second time.
 pub(super) async fn wait_hook(cluster: &ClusterClient, r: &ObjectRef) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + HOOK_TIMEOUT;
     let mut delay = Duration::from_millis(100);
     loop {
-        let live = cluster.get(r).await.map_err(|e| e.to_string())?;
+        let live = match cluster.get(r).await {
+            Ok(live) => live,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                warn!(hook = %r, "reading the hook failed, reading again: {e}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(1));
+                continue;
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         let Some(live) = live else {
             return Err(format!("{r} disappeared before it finished"));
         };

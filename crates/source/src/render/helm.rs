@@ -214,7 +214,24 @@ pub async fn render_helm(
                 req.options.pass_credentials,
             )
             .await?;
-            let dir = extract_chart(&home, &archive, work.path(), chart).await?;
+            let dir = match extract_chart(&home, &archive, work.path(), chart).await {
+                Ok(dir) => dir,
+                Err(err) => {
+                    // A repository that served a broken archive (cut short, not gzip) must not
+                    // keep it in the cache: the next render pulls again, so the app recovers
+                    // once the repository is whole.
+                    let _ = std::fs::remove_file(&archive);
+                    return Err(match err {
+                        RenderError::ChartPull { message, .. } => RenderError::ChartPull {
+                            repo_url: redact_url(repo_url),
+                            chart: chart.clone(),
+                            version: version.clone(),
+                            message,
+                        },
+                        other => other,
+                    });
+                }
+            };
             (dir.clone(), chart.clone(), dir, PathBuf::new())
         }
     };
