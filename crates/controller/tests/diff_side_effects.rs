@@ -68,6 +68,8 @@ async fn a_diff_between_drift_and_reconcile_does_not_hide_the_drift() {
             poll_interval: Duration::from_secs(3600),
             cache_dir: cache.path().to_path_buf(),
             per_app_concurrency: 4,
+            fail_on_untracked_resource: false,
+            child_health: Default::default(),
         },
     ));
     let apps: Api<Application> = ns.api();
