@@ -34,8 +34,19 @@ pub struct Compared {
     pub in_sync: bool,
     /// Why the comparison could not be made (the API server refused the dry run).
     pub error: Option<String>,
-    /// Live exists but is tracked by another app (or not tracked at all) — not ours to change.
+    /// Live exists and is tracked by another app: not ours to change.
     pub foreign_owner: Option<String>,
+}
+
+impl Compared {
+    /// Whether the object exists but no app tracks it (no tracking id): syncing adopts it.
+    pub fn untracked(&self) -> bool {
+        self.live.as_ref().is_some_and(|live| {
+            live.pointer("/metadata/annotations")
+                .and_then(|a| a.get(ferry_core::tracking::TRACKING_ANNOTATION))
+                .is_none()
+        })
+    }
 }
 
 /// What `ignoreDifferences` says about one object: JSON pointers, and field managers whose

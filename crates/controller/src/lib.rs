@@ -6,11 +6,14 @@
 //! it for every app; [`sync::run_sync`] applies and prunes. [`sops_keys`] reads the age keys
 //! each AppProject may use for SOPS-encrypted files.
 
+pub mod adoption;
+pub mod app_of_apps;
 pub mod compare;
 pub mod controller;
 pub mod credentials;
 pub mod desired;
 pub mod destinations;
+pub mod finalize;
 pub mod history;
 pub mod jq;
 pub mod lua_health;

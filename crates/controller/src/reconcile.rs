@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferry_cluster::{ClusterClient, ObjectRef, Propagation};
+use ferry_cluster::{ClusterClient, ObjectRef};
 use ferry_core::application::{
     Application, ApplicationCondition, ApplicationSource, ApplicationStatus, HealthStatus,
     HealthStatusCode, Operation, OperationInitiator, OperationPhase, OperationState, RefreshType,
@@ -23,6 +23,7 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
+use crate::app_of_apps::AppView;
 use crate::compare::{Compared, Prunable, compare_all};
 use crate::credentials::RepoCredentials;
 use crate::desired::{DesiredObject, prepare_desired};
@@ -73,13 +74,23 @@ pub struct EngineConfig {
     /// The protocols kustomize may fetch remote bases with (default `https`, `ssh`; `file`
     /// is never allowed).
     pub kustomize_remote_protocols: Vec<String>,
+    /// Refuse to adopt existing objects that no app tracks (ferry's older behaviour), unless an
+    /// app says `FailOnUntrackedResource=false`. Off by default: they are adopted, as Argo CD
+    /// adopts them.
+    pub fail_on_untracked_resource: bool,
+    /// Whether a wave waits for the child Applications in it to be healthy (the default), or
+    /// counts them Healthy once they exist, as Argo CD does; a parent's `ferry.dev/child-health`
+    /// annotation overrides it.
+    pub child_health: crate::app_of_apps::ChildHealth,
 }
 
 /// What a reconcile remembers about an app between runs, to skip work when nothing changed.
 #[derive(Debug, Clone, Default)]
-struct AppMemo {
+pub(crate) struct AppMemo {
     /// What the last full comparison saw.
     compared: Option<Seen>,
+    /// While the app is being deleted: its PreDelete and PostDelete hooks, rendered once.
+    pub(crate) delete_hooks: Option<Arc<Vec<DesiredObject>>>,
     /// Comparisons that failed in a row (an unreachable repository, a render error): the next
     /// try backs off exponentially from this count.
     failures: u32,
@@ -119,7 +130,7 @@ impl Seen {
 
 /// Which comparisons may be skipped.
 #[derive(Debug, Clone, Copy, Default)]
-struct Skip {
+pub(crate) struct Skip {
     /// Nothing changed since the last comparison.
     unchanged: bool,
     /// Only the revision moved: the new commit leaves the app's objects as they were.
@@ -128,7 +139,7 @@ struct Skip {
 
 /// Who compares, which decides whether the comparison is remembered.
 #[derive(Debug, Clone, Copy)]
-enum Comparer {
+pub(crate) enum Comparer {
     /// A reconcile: its comparison is remembered, so the next one can be skipped when nothing
     /// changed, and it gathers the watch events that follow it.
     Reconcile(Skip),
@@ -139,7 +150,7 @@ enum Comparer {
 }
 
 /// What [`Engine::compare_app`] did.
-enum Comparison {
+pub(crate) enum Comparison {
     /// Nothing changed since the last comparison: skipped.
     Unchanged,
     /// A new revision with the same objects: skipped; the result stands, at this revision.
@@ -178,7 +189,7 @@ pub struct Engine {
     /// key it was made for: one entry per source, so renders of old commits do not pile up.
     renders: Mutex<HashMap<String, (String, Arc<RenderedSource>)>>,
     tools: RenderTools,
-    memos: Mutex<HashMap<String, AppMemo>>,
+    pub(crate) memos: Mutex<HashMap<String, AppMemo>>,
     /// When the controller first saw each pending refresh request: a fetch that started after
     /// that is fresh enough for it (one fetch serves every app a webhook push refreshes).
     pub(crate) refresh_seen: Mutex<HashMap<String, std::time::Instant>>,
@@ -186,7 +197,7 @@ pub struct Engine {
     pub(crate) queue: WorkQueue,
     /// Argo CD's `argocd-cm` settings, kept current.
     pub(crate) settings: crate::settings::SettingsWatch,
-    events: kube::runtime::events::Recorder,
+    pub(crate) events: kube::runtime::events::Recorder,
     /// Sync results and durations; registered into the server's registry by the binary.
     pub metrics: crate::metrics::ControllerMetrics,
 }
@@ -208,7 +219,7 @@ struct RenderedOne {
 }
 
 /// Desired state, the comparison, what to prune, and the destination cluster.
-type Compared3 = (Desired, Vec<Compared>, Vec<Prunable>, ClusterClient);
+pub(crate) type Compared3 = (Desired, Vec<Compared>, Vec<Prunable>, ClusterClient);
 
 /// One object's two sides, for `ferry app diff` and the API: normalized (server-maintained
 /// fields dropped) and with Secret values masked, so they can be shown as they are.
@@ -225,13 +236,15 @@ pub struct ResourceDiff {
 }
 
 /// The result of working out an app's desired state.
-struct Desired {
+pub(crate) struct Desired {
     revision: String,
     commit: Option<CommitInfo>,
     /// Ordinary resources: compared, applied, pruned.
     objects: Vec<DesiredObject>,
     /// Hooks that run in a sync phase (PreSync, Sync, PostSync, SyncFail); never compared.
     hooks: Vec<DesiredObject>,
+    /// Hooks that run when the app is deleted (PreDelete, PostDelete).
+    pub(crate) delete_hooks: Vec<DesiredObject>,
     /// Directory, Kustomize or Helm, per rendered source.
     source_types: Vec<String>,
     /// Objects Git declares that `argocd-cm`'s resource exclusions/inclusions leave alone.
@@ -239,9 +252,9 @@ struct Desired {
 }
 
 /// A failure that becomes a condition on the app.
-struct Problem {
-    kind: &'static str,
-    message: String,
+pub(crate) struct Problem {
+    pub(crate) kind: &'static str,
+    pub(crate) message: String,
 }
 
 impl Problem {
@@ -254,7 +267,7 @@ impl Problem {
     }
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     k8s_openapi::jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
         .to_string()
@@ -422,8 +435,14 @@ impl Engine {
             &[condition::COMPARISON_ERROR, condition::INVALID_SPEC_ERROR],
         );
         let settings = self.settings.current().await;
-        fill_comparison(&mut status, &app, &desired, &compared, &prunable, &settings);
+        let (view, view_problem) = AppView::of(&app, &self.cfg.namespace, self.cfg.child_health);
+        fill_comparison(&mut status, &app, &view, &desired, &compared, &prunable, &settings);
         crate::settings::report_settings_problems(&mut status, &app, &settings, &desired.excluded);
+        self.keep_hook_finalizers(&app, &desired.delete_hooks)
+            .await?;
+        if let Some(problem) = view_problem {
+            set_condition(&mut status, condition::INVALID_SPEC_ERROR, &problem);
+        }
 
         // Decide whether to sync.
         let mut requeue = requeue_for_health(&status);
@@ -506,6 +525,7 @@ impl Engine {
                 sync: Some(SyncOperation {
                     revision: Some(desired.revision.clone()),
                     prune: request.prune,
+                    self_heal_attempts_count: request.self_heal_attempts,
                     ..Default::default()
                 }),
                 initiated_by: Some(OperationInitiator {
@@ -605,6 +625,7 @@ impl Engine {
                 fill_comparison(
                     &mut status,
                     &app,
+                    &view,
                     &desired,
                     &after,
                     &[],
@@ -676,7 +697,7 @@ impl Engine {
     }
 
     /// Works out the desired state and compares it with the cluster.
-    async fn compare_app(
+    pub(crate) async fn compare_app(
         self: &Arc<Self>,
         app: &Application,
         refresh: Option<RefreshType>,
@@ -864,8 +885,14 @@ impl Engine {
             }
         }
 
-        // Hooks run during syncs only; `Skip` (and the delete hooks ferry does not run yet)
-        // leave the object out altogether.
+        // PreDelete and PostDelete hooks run when the app is deleted (see `finalize`).
+        let delete_hooks: Vec<DesiredObject> = objects
+            .iter()
+            .filter(|o| o.hooks.iter().any(|h| h.deletion_phase().is_some()))
+            .cloned()
+            .collect();
+        // Hooks run during syncs only; `Skip` and the delete hooks leave the object out of the
+        // sync altogether.
         let (hooks, objects): (Vec<DesiredObject>, Vec<DesiredObject>) = objects
             .into_iter()
             .filter(|o| !o.is_hook() || o.hooks.iter().any(|h| h.phase().is_some()))
@@ -898,9 +925,12 @@ impl Engine {
             }
         }
 
+        // While a watch is still listing, a change may give no event: such a comparison is
+        // not remembered, so the next look compares again rather than skipping.
+        let mut watching = true;
         for o in &objects {
             if let Ok(target) = cluster.resolve(o.api_version(), &o.key.kind).await {
-                self.watches.ensure(&cluster, &target.resource);
+                watching &= self.watches.ensure(&cluster, &target.resource);
             }
         }
         if matches!(comparer, Comparer::Reconcile(_)) {
@@ -931,13 +961,12 @@ impl Engine {
             ));
         }
         if matches!(comparer, Comparer::Reconcile(_)) {
-            self.memos.lock().expect("memo lock").insert(
-                name.to_string(),
-                AppMemo {
-                    compared: Some(fingerprint),
-                    failures: 0,
-                },
-            );
+            // While a watch is still listing, a change may give no event: such a comparison
+            // is not remembered, so the next look compares again rather than skipping.
+            let mut memos = self.memos.lock().expect("memo lock");
+            let memo = memos.entry(name.to_string()).or_default();
+            memo.compared = watching.then_some(fingerprint);
+            memo.failures = 0;
         }
         Ok(Comparison::Done(Box::new((
             Desired {
@@ -945,6 +974,7 @@ impl Engine {
                 commit,
                 objects,
                 hooks,
+                delete_hooks,
                 source_types,
                 excluded,
             },
@@ -1249,11 +1279,14 @@ impl Engine {
         let settings = self.settings.last();
         let server = cluster_server(&app.spec);
         let wanted: BTreeSet<&ResourceKey> = desired.iter().map(|d| &d.key).collect();
+        // An app never prunes itself or its project, whatever Git says.
+        let (view, _) = AppView::of(app, &self.cfg.namespace, self.cfg.child_health);
         let mut out = Vec::new();
         for r in app.status.iter().flat_map(|s| &s.resources) {
             let key = resource_key(r);
             if wanted.contains(&key)
                 || r.hook == Some(true)
+                || view.protects(&key)
                 || settings.is_excluded(&key.group, &key.kind, &server)
             {
                 continue;
@@ -1329,78 +1362,22 @@ impl Engine {
             .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(written) => {
+                // An app that manages itself watches itself: the event of this write is its own
+                // and is no drift (else every status write would start another comparison).
+                let (view, _) = AppView::of(app, &self.cfg.namespace, self.cfg.child_health);
+                if status
+                    .resources
+                    .iter()
+                    .any(|r| view.is_self(&resource_key(r)))
+                    && let Ok(written) = serde_json::to_value(&written)
+                {
+                    self.watches.expect_own_write(&written, None);
+                }
+                Ok(())
+            }
             // Deleted meanwhile, or the operation was already cleared: the next look sorts it out.
             Err(kube::Error::Api(s)) if s.code == 404 || s.code == 422 => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// An Application being deleted: with the resources finalizer, delete what it tracks, then
-    /// drop the finalizer; without, leave everything.
-    async fn finalize(&self, app: &Application) -> Result<Option<Duration>, kube::Error> {
-        let name = app.metadata.name.as_deref().unwrap_or_default();
-        let Some(policy) = app.resources_finalizer() else {
-            return Ok(None);
-        };
-        // What the app tracks depends on the tracking method.
-        self.settings.current().await;
-        let Ok(cluster) = self
-            .destinations
-            .resolve(
-                app.spec.destination.server.as_deref(),
-                app.spec.destination.name.as_deref(),
-            )
-            .await
-        else {
-            return Ok(Some(Duration::from_secs(10)));
-        };
-        let resources = app
-            .status
-            .as_ref()
-            .map(|s| s.resources.clone())
-            .unwrap_or_default();
-        let mut remaining = 0;
-        for r in resources {
-            let key = resource_key(&r);
-            let obj_ref = resource_ref(&r);
-            if let Ok(Some(live)) = cluster.get(&obj_ref).await
-                && self.tracks(&live, name, &key)
-                // `Delete=false` (or `confirm`): the resource outlives its app.
-                && ferry_core::order::sync_options(&live).delete
-                && !ferry_core::order::sync_options(&live).delete_confirm
-            {
-                remaining += 1;
-                if live.pointer("/metadata/deletionTimestamp").is_none() {
-                    let propagation = match policy {
-                        ferry_core::order::PropagationPolicy::Background => Propagation::Background,
-                        _ => Propagation::Foreground,
-                    };
-                    if let Err(e) = cluster.delete(&obj_ref, propagation).await {
-                        warn!(app = name, "deleting {obj_ref}: {e}");
-                    }
-                }
-            }
-        }
-        if remaining > 0 {
-            return Ok(Some(Duration::from_secs(1)));
-        }
-        let finalizers: Vec<String> = app
-            .metadata
-            .finalizers
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|f| !f.starts_with(ferry_core::application::RESOURCES_FINALIZER))
-            .collect();
-        let patch = json!({"metadata": {"finalizers": finalizers}});
-        match self
-            .apps
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(_) => Ok(None),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -1435,12 +1412,12 @@ fn masked_diff(
 }
 
 /// The identity of a resource listed in an app's status.
-fn resource_key(r: &ResourceStatus) -> ResourceKey {
+pub(crate) fn resource_key(r: &ResourceStatus) -> ResourceKey {
     ResourceKey::new(&r.group, &r.kind, &r.namespace, &r.name)
 }
 
 /// Where a resource listed in an app's status lives.
-fn resource_ref(r: &ResourceStatus) -> ObjectRef {
+pub(crate) fn resource_ref(r: &ResourceStatus) -> ObjectRef {
     let api_version = if r.group.is_empty() {
         r.version.clone()
     } else {
@@ -1523,6 +1500,7 @@ pub(crate) fn clear_conditions(status: &mut ApplicationStatus, kinds: &[&str]) {
 fn fill_comparison(
     status: &mut ApplicationStatus,
     app: &Application,
+    view: &AppView,
     desired: &Desired,
     compared: &[Compared],
     prunable: &[Prunable],
@@ -1541,11 +1519,25 @@ fn fill_comparison(
             .next()
             .unwrap_or_default()
             .to_string();
+        // An app shows no health for itself (it would be its own health, and never settle).
+        let own = view.is_self(&c.desired.key);
         let health = match &c.live {
-            None => HealthStatus {
+            None => Some(HealthStatus {
                 status: HealthStatusCode::Missing,
                 message: None,
-            },
+            }),
+            Some(_) if own => None,
+            // A child Application as the parent's child-health setting says; anything else by
+            // the built-in rules or argocd-cm's Lua checks.
+            Some(live) if c.desired.key.group == "argoproj.io" && c.desired.key.kind == "Application" => {
+                Some(match view.health(&c.desired.key, live) {
+                    Some(h) => h.into(),
+                    None => HealthStatus {
+                        status: HealthStatusCode::Healthy,
+                        message: None,
+                    },
+                })
+            }
             Some(live) => {
                 let h = crate::settings::resource_health(
                     settings,
@@ -1553,16 +1545,18 @@ fn fill_comparison(
                     &c.desired.key,
                     &mut health_errors,
                 );
-                HealthStatus {
+                Some(HealthStatus {
                     status: h.status,
                     message: h.message,
-                }
+                })
             }
         };
         if let Some(owner) = &c.foreign_owner {
             shared.push(format!("{} is tracked by {owner}", c.desired.key));
         }
-        worst = worst.max(health.status);
+        if let Some(h) = &health {
+            worst = worst.max(h.status);
+        }
         collect_images(&c.desired.object, &mut images);
         resources.push(ResourceStatus {
             group: c.desired.key.group.clone(),
@@ -1575,7 +1569,7 @@ fn fill_comparison(
             } else {
                 SyncStatusCode::OutOfSync
             }),
-            health: Some(health),
+            health,
             ..Default::default()
         });
     }
@@ -1754,6 +1748,7 @@ fn auto_sync_request(
         return AutoSync::No;
     }
     let mut retry_count = 0;
+    let mut self_heal_attempts = 0;
     if let Some(last) = &status.operation_state {
         let same_revision = last
             .sync_result
@@ -1766,22 +1761,31 @@ fn auto_sync_request(
                 return AutoSync::No; // failed at this revision; a new commit or a manual sync is needed
             }
             let wait = crate::retry::backoff(policy.retry.as_ref(), attempt);
-            let elapsed = last
-                .finished_at
-                .as_deref()
-                .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
-                .map(|t| {
-                    k8s_openapi::jiff::Timestamp::now()
-                        .duration_since(t)
-                        .unsigned_abs()
-                })
-                .unwrap_or(wait);
+            let elapsed = since(last.finished_at.as_deref()).unwrap_or(wait);
             if elapsed < wait {
                 return AutoSync::RetryIn(wait - elapsed);
             }
             retry_count = attempt;
         } else if same_revision && !automated.self_heal && last.phase == OperationPhase::Succeeded {
             return AutoSync::No; // synced this revision once; drift shows as OutOfSync
+        } else if same_revision && last.phase == OperationPhase::Succeeded {
+            // Self-heal: each one in a row waits longer than the one before.
+            let previous = last
+                .operation
+                .sync
+                .as_ref()
+                .map_or(0, |s| s.self_heal_attempts_count);
+            let elapsed = since(last.finished_at.as_deref()).unwrap_or(Duration::MAX);
+            let previous = if crate::retry::self_heal_run_over(previous, elapsed) {
+                0
+            } else {
+                previous
+            };
+            let wait = crate::retry::self_heal_delay(previous);
+            if elapsed < wait {
+                return AutoSync::RetryIn(wait - elapsed);
+            }
+            self_heal_attempts = previous + 1;
         }
     }
     AutoSync::Run(SyncRequest {
@@ -1791,7 +1795,18 @@ fn auto_sync_request(
         automated: true,
         sync_options: policy.sync_options.clone(),
         retry_count,
+        self_heal_attempts,
     })
+}
+
+/// How long ago the RFC 3339 time `at` was.
+fn since(at: Option<&str>) -> Option<Duration> {
+    let t = at?.parse::<k8s_openapi::jiff::Timestamp>().ok()?;
+    Some(
+        k8s_openapi::jiff::Timestamp::now()
+            .duration_since(t)
+            .unsigned_abs(),
+    )
 }
 
 /// The comparison as it stands after a sync that applied every object that was out of sync:

@@ -72,9 +72,51 @@ pub fn backoff(retry: Option<&RetryStrategy>, attempt: i64) -> Duration {
         .min(max)
 }
 
+/// Self-heal back-off, with Argo CD's defaults (`--self-heal-backoff-timeout-seconds 2`,
+/// `--self-heal-backoff-factor 3`, `--self-heal-backoff-cap-seconds 300`): a resource that
+/// keeps drifting (something in the cluster undoes every apply) is synced again after 0s, 2s,
+/// 6s, 18s, ... at most 5 minutes, not in a tight loop.
+const SELF_HEAL_BASE: Duration = Duration::from_secs(2);
+const SELF_HEAL_FACTOR: u32 = 3;
+const SELF_HEAL_CAP: Duration = Duration::from_secs(300);
+/// After this long without a self-heal, the next one counts from zero again.
+const SELF_HEAL_COOLDOWN: Duration = Duration::from_secs(300);
+
+/// How long after the last self-heal sync the next may run, when `previous` self-heals of the
+/// same revision ran in a row.
+pub fn self_heal_delay(previous: i64) -> Duration {
+    if previous <= 0 {
+        return Duration::ZERO;
+    }
+    let exponent = u32::try_from((previous - 1).clamp(0, 30)).unwrap_or(30);
+    SELF_HEAL_BASE
+        .saturating_mul(SELF_HEAL_FACTOR.saturating_pow(exponent))
+        .min(SELF_HEAL_CAP)
+}
+
+/// Whether a run of `previous` self-heals is over, `elapsed` after the last one finished: the
+/// drift it fought was settled for a while (longer than the run's own back-off would wait).
+pub fn self_heal_run_over(previous: i64, elapsed: Duration) -> bool {
+    elapsed >= SELF_HEAL_COOLDOWN.max(self_heal_delay(previous + 1) * 2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn self_heal_backs_off_three_times_longer_up_to_five_minutes() {
+        let secs = |n| self_heal_delay(n).as_secs();
+        assert_eq!(
+            [0, 1, 2, 3, 4, 5, 6, 7, 40].map(secs),
+            [0, 2, 6, 18, 54, 162, 300, 300, 300]
+        );
+        // A run goes on while the next attempt is due; a long quiet time ends it.
+        assert!(!self_heal_run_over(3, Duration::from_secs(54)));
+        assert!(!self_heal_run_over(7, Duration::from_secs(300)));
+        assert!(self_heal_run_over(7, Duration::from_secs(600)));
+        assert!(self_heal_run_over(1, Duration::from_secs(3600)));
+    }
     use ferry_core::application::Backoff;
 
     #[test]

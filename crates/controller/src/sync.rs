@@ -11,22 +11,27 @@ use std::time::Duration;
 
 use ferry_cluster::{ApplyOptions, ClusterClient, ObjectRef, Propagation};
 use ferry_core::application::{
-    Application, ApplicationStatus, HealthStatusCode, Operation, OperationPhase, ResourceResult,
-    ResultCode, SyncOperation,
+    Application, ApplicationStatus, Operation, OperationPhase, ResourceResult, ResultCode,
+    SyncOperation,
 };
-use ferry_core::health::assess_health;
 use ferry_core::order::{
     HookDeletePolicy, Phase, PropagationPolicy, SyncOptions, hook_delete_policies, kind_rank,
     resource_sync_option_entries, sync_wave,
 };
-use ferry_core::tracking::{ResourceKey, TRACKING_ANNOTATION};
+use ferry_core::tracking::ResourceKey;
 use futures::StreamExt as _;
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
+use crate::app_of_apps::AppView;
 use crate::compare::{Compared, Prunable};
 use crate::desired::DesiredObject;
 use crate::reconcile::Engine;
+
+mod delete_hooks;
+mod wait;
+pub use delete_hooks::{recorded_deletion_hooks, run_deletion_hooks};
+use wait::{delete_and_wait, wait_hook};
 
 /// How long a wave may take to become healthy before the sync fails.
 const WAVE_HEALTH_TIMEOUT: Duration = Duration::from_secs(300);
@@ -81,6 +86,8 @@ pub struct SyncRequest {
     pub sync_options: Vec<String>,
     /// Which retry of a failed sync this is (0: not a retry).
     pub retry_count: i64,
+    /// Which self-heal of the same revision in a row this is (0: not a self-heal).
+    pub self_heal_attempts: i64,
 }
 
 impl SyncRequest {
@@ -93,6 +100,7 @@ impl SyncRequest {
             automated: op.initiated_by.as_ref().is_some_and(|i| i.automated),
             sync_options: sync.sync_options.clone(),
             retry_count: 0,
+            self_heal_attempts: 0,
         }
     }
 }
@@ -163,6 +171,10 @@ struct SyncRun<'a> {
     app_options: Vec<String>,
     results: Vec<ResourceResult>,
     applied: Vec<AppliedObject>,
+    /// Objects that existed untracked and were applied with this app's tracking id.
+    adopted: Vec<crate::adoption::Adopted>,
+    /// How the app sees itself and its children.
+    view: AppView,
 }
 
 /// Runs one sync of `app`. `status` is the app's status with the running operation; finished
@@ -190,8 +202,12 @@ pub async fn run_sync(
         app_options,
         results: Vec::new(),
         applied: Vec::new(),
+        adopted: Vec::new(),
+        view: AppView::of(app, &engine.cfg.namespace, engine.cfg.child_health).0,
     };
-    match run.execute().await {
+    let executed = run.execute().await;
+    engine.record_adoptions(app, &run.adopted).await;
+    match executed {
         Ok(message) => SyncOutcome {
             phase: OperationPhase::Succeeded,
             message,
@@ -233,7 +249,12 @@ impl SyncRun<'_> {
     }
 
     async fn execute(&mut self) -> Result<String, String> {
-        self.refuse_foreign_objects()?;
+        crate::adoption::check_ownership(
+            self.app_name(),
+            self.inputs.compared,
+            |obj| self.options_for(obj),
+            self.engine.cfg.fail_on_untracked_resource,
+        )?;
         let cluster = self.inputs.cluster;
         let app_options = SyncOptions::parse(self.app_options.iter().map(String::as_str));
         if app_options.create_namespace && !self.request.dry_run {
@@ -293,7 +314,7 @@ impl SyncRun<'_> {
             }
             let more_follows = Some(*wave) != last_wave || has_post_sync;
             if more_follows && !self.request.dry_run {
-                wait_healthy(cluster, &in_wave, &self.engine.settings.last())
+                self.wait_wave_healthy(*wave, &in_wave)
                     .await
                     .map_err(|m| format!("wave {wave}: {m}"))?;
             }
@@ -336,51 +357,6 @@ impl SyncRun<'_> {
                 count(ResultCode::Pruned)
             )
         })
-    }
-
-    /// Refuses, before anything is applied, objects another app tracks or nobody tracks
-    /// (unless `Adopt=true`).
-    fn refuse_foreign_objects(&self) -> Result<(), String> {
-        let app_name = self.app_name();
-        for c in self.inputs.compared {
-            if let Some(owner) = &c.foreign_owner {
-                return Err(format!(
-                    "{} ({}) already exists and is tracked by {owner}; ferry does not take objects from another app",
-                    c.desired.key, c.desired.origin
-                ));
-            }
-            let adopt = self.options_for(&c.desired.object);
-            if let Some(live) = &c.live
-                && !self.engine.tracks(live, app_name, &c.desired.key)
-                && live
-                    .pointer("/metadata/annotations")
-                    .and_then(|a| a.get(TRACKING_ANNOTATION))
-                    .is_none()
-                && !adopt
-                    .unrecognized
-                    .iter()
-                    .any(|o| o.eq_ignore_ascii_case("Adopt=true"))
-            {
-                let id = c.desired.object["metadata"]["annotations"][TRACKING_ANNOTATION]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                let ns = if c.desired.key.namespace.is_empty() {
-                    String::new()
-                } else {
-                    format!(" -n {}", c.desired.key.namespace)
-                };
-                return Err(format!(
-                    "{} ({}) already exists and is not managed by any app; to let {app_name} adopt it, annotate it: \
-                     kubectl annotate {} {}{ns} {TRACKING_ANNOTATION}={id}",
-                    c.desired.key,
-                    c.desired.origin,
-                    c.desired.key.kind.to_lowercase(),
-                    c.desired.key.name,
-                ));
-            }
-        }
-        Ok(())
     }
 
     /// `CreateNamespace=true`: the destination namespace, with `managedNamespaceMetadata`.
@@ -439,6 +415,7 @@ impl SyncRun<'_> {
             if out_of_sync_only && compared.is_some_and(|c| c.in_sync) {
                 continue;
             }
+            let adopts = compared.is_some_and(Compared::untracked);
             let options = self.options_for(&d.object);
             let mut object = d.object.clone();
             if options.respect_ignore_differences
@@ -463,10 +440,11 @@ impl SyncRun<'_> {
                 };
                 match applied {
                     Ok(live) => {
-                        let done = if opts.dry_run {
-                            "would apply (dry run)"
-                        } else {
-                            "applied"
+                        let done = match (opts.dry_run, adopts) {
+                            (true, false) => "would apply (dry run)",
+                            (true, true) => "would adopt (dry run): it exists with no tracking id",
+                            (false, false) => "applied",
+                            (false, true) => "adopted: it existed with no tracking id",
                         };
                         let live = (!opts.dry_run).then(|| (d.key.clone(), live));
                         (
@@ -502,6 +480,19 @@ impl SyncRun<'_> {
             .map(|(r, _, _)| r.name.clone())
             .collect();
         for (result, live, _) in applied {
+            if let Some((key, _)) = &live
+                && result
+                    .message
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with("adopted"))
+                && let Some(d) = stage.iter().find(|d| &d.key == key)
+            {
+                self.adopted.push(crate::adoption::Adopted {
+                    said: format!("{key} ({})", d.origin),
+                    api_version: d.api_version().to_string(),
+                    key: key.clone(),
+                });
+            }
             self.results.push(result);
             self.applied.extend(live);
         }
@@ -732,9 +723,20 @@ impl SyncRun<'_> {
             return;
         };
         let sync_result = op.sync_result.get_or_insert_with(Default::default);
-        let mut all: Vec<ResourceResult> = self.inputs.resumed.to_vec();
-        all.extend(self.results.iter().cloned());
-        all.push(latest.clone());
+        // A later result of the same hook or object replaces the earlier one (a hook that
+        // succeeded before a restart is listed once).
+        let mut all: Vec<ResourceResult> = Vec::new();
+        let later = self.results.iter().chain(std::iter::once(latest));
+        for r in self.inputs.resumed.iter().chain(later) {
+            let same = |o: &ResourceResult| {
+                (&o.hook_type, &o.kind, &o.namespace, &o.name)
+                    == (&r.hook_type, &r.kind, &r.namespace, &r.name)
+            };
+            match all.iter_mut().find(|o| same(o)) {
+                Some(earlier) => *earlier = r.clone(),
+                None => all.push(r.clone()),
+            }
+        }
         sync_result.resources = all;
         if let Err(e) = self.engine.write_status(self.app, self.status, false).await {
             warn!(app = self.app_name(), "recording sync progress: {e}");
@@ -756,100 +758,6 @@ fn keep_ignored_fields(object: &mut Value, live: &Value, pointers: &[String]) {
         if let Some(Value::Object(map)) = object.pointer_mut(parent) {
             map.insert(last, value);
         }
-    }
-}
-
-async fn delete_and_wait(cluster: &ClusterClient, r: &ObjectRef) -> Result<(), String> {
-    if !cluster
-        .delete(r, Propagation::Background)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        return Ok(());
-    }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while cluster.get(r).await.map_err(|e| e.to_string())?.is_some() {
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!(
-                "{r} from an earlier run was not deleted within 120s"
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
-}
-
-/// Waits for a hook to finish: Healthy (a Job complete, a Pod succeeded, anything else present)
-/// is success, Degraded is failure. A failed read (the API server restarting) is no verdict on
-/// the hook: it is read again until the deadline. Failing the hook there would run its delete
-/// policy and, on the retry, run it a second time.
-async fn wait_hook(cluster: &ClusterClient, r: &ObjectRef) -> Result<(), String> {
-    let deadline = tokio::time::Instant::now() + HOOK_TIMEOUT;
-    let mut delay = Duration::from_millis(100);
-    loop {
-        let live = match cluster.get(r).await {
-            Ok(live) => live,
-            Err(e) if tokio::time::Instant::now() < deadline => {
-                warn!(hook = %r, "reading the hook failed, reading again: {e}");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(1));
-                continue;
-            }
-            Err(e) => return Err(e.to_string()),
-        };
-        let Some(live) = live else {
-            return Err(format!("{r} disappeared before it finished"));
-        };
-        if let Some(h) = assess_health(&live) {
-            match h.status {
-                HealthStatusCode::Healthy => return Ok(()),
-                HealthStatusCode::Degraded => {
-                    return Err(h.message.unwrap_or_else(|| "it failed".into()));
-                }
-                _ => {}
-            }
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!("did not finish within {}s", HOOK_TIMEOUT.as_secs()));
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(1));
-    }
-}
-
-async fn wait_healthy(
-    cluster: &ClusterClient,
-    objects: &[&DesiredObject],
-    settings: &ferry_core::settings::ArgoSettings,
-) -> Result<(), String> {
-    let deadline = tokio::time::Instant::now() + WAVE_HEALTH_TIMEOUT;
-    let mut delay = Duration::from_millis(100);
-    loop {
-        let mut waiting = None;
-        for d in objects {
-            let r = ObjectRef::of(&d.object).map_err(|e| e.to_string())?;
-            let live = cluster.get(&r).await.map_err(|e| e.to_string())?;
-            // Custom health checks from argocd-cm gate waves too, as in Argo CD.
-            let health = live
-                .as_ref()
-                .map(|l| crate::settings::resource_health(settings, l, &d.key, &mut Vec::new()))
-                .map_or(HealthStatusCode::Healthy, |h| h.status);
-            match (live, health) {
-                (None, _) => waiting = Some(format!("{} is missing", d.key)),
-                (_, HealthStatusCode::Degraded) => return Err(format!("{} is Degraded", d.key)),
-                (_, HealthStatusCode::Healthy | HealthStatusCode::Suspended) => {}
-                (_, other) => waiting = Some(format!("{} is {other:?}", d.key)),
-            }
-        }
-        let Some(what) = waiting else { return Ok(()) };
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!(
-                "not healthy within {}s: {what}",
-                WAVE_HEALTH_TIMEOUT.as_secs()
-            ));
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(2));
     }
 }
 

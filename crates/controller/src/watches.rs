@@ -28,6 +28,10 @@ pub struct WatchHub {
     /// Writes ferry made itself (uid, resourceVersion): their events change nothing ferry does
     /// not know already, so they neither bump the epoch nor queue the app.
     own_writes: Arc<Mutex<HashSet<(String, String)>>>,
+    /// Watches whose initial listing is done: from then on, every change is an event. (A
+    /// change made while a watch is still listing, such as an object created and deleted at
+    /// once, may give no event at all.)
+    ready: Arc<Mutex<HashSet<String>>>,
     /// When each app's live resources were last compared: events that follow a comparison
     /// closely are gathered into one comparison (an App-of-Apps root sees an event for every
     /// child status change while its children sync).
@@ -58,6 +62,7 @@ impl WatchHub {
             queue,
             epochs,
             own_writes: Arc::default(),
+            ready: Arc::default(),
             compared_at: Arc::default(),
         }
     }
@@ -116,8 +121,9 @@ impl WatchHub {
             .unwrap_or_default()
     }
 
-    /// Starts a watch on `resource` in `cluster` unless one runs already.
-    pub fn ensure(&self, cluster: &ClusterClient, resource: &ApiResource) {
+    /// Starts a watch on `resource` in `cluster` unless one runs already. Returns whether the
+    /// watch is ready (its initial listing done), so that no change can go unseen.
+    pub fn ensure(&self, cluster: &ClusterClient, resource: &ApiResource) -> bool {
         let key = format!(
             "{}|{}|{}",
             cluster.name(),
@@ -125,8 +131,9 @@ impl WatchHub {
             resource.kind
         );
         if !self.started.lock().expect("watch lock").insert(key.clone()) {
-            return;
+            return self.ready.lock().expect("ready lock").contains(&key);
         }
+        let ready = self.ready.clone();
         debug!(watch = %key, "starting a watch");
         // An Api of PartialObjectMeta asks for metadata only: a fraction of the memory and bytes.
         let api: Api<PartialObjectMeta<DynamicObject>> =
@@ -152,6 +159,10 @@ impl WatchHub {
                         o.metadata
                     }
                     Ok(Event::Delete(o)) => o.metadata,
+                    Ok(Event::InitDone) => {
+                        ready.lock().expect("ready lock").insert(key.clone());
+                        continue;
+                    }
                     Ok(_) => continue, // the initial listing: nothing changed
                     Err(e) => {
                         debug!(watch = %key, "watch error (retrying): {e}");
@@ -185,5 +196,6 @@ impl WatchHub {
                 }
             }
         });
+        false
     }
 }

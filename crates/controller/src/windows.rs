@@ -102,6 +102,7 @@ mod tests {
             automated,
             sync_options: Vec::new(),
             retry_count: 0,
+            self_heal_attempts: 0,
         }
     }
 

@@ -71,6 +71,8 @@ async fn a_diff_between_drift_and_reconcile_does_not_hide_the_drift() {
             // The test's repository is a local one.
             allow_file_repos: true,
             kustomize_remote_protocols: vec!["https".into(), "ssh".into()],
+            fail_on_untracked_resource: false,
+            child_health: Default::default(),
         },
     ));
     let apps: Api<Application> = ns.api();

@@ -1013,6 +1013,14 @@ pub struct SyncOperation {
     /// Argo CD's `syncStrategy` (`apply` / `hook`), kept as opaque JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync_strategy: Option<Value>,
+    /// How many self-heal syncs of the same revision ran in a row (Argo CD's field): each
+    /// waits longer than the one before.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub self_heal_attempts_count: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// A resource selected for a selective sync.

@@ -478,6 +478,19 @@ fn application(obj: &Value) -> Health {
     if operation_running {
         return Health::new(Progressing, "The application is syncing");
     }
+    // ferry-specific: a child whose desired state could not be worked out is not on its way
+    // to anything; its health says so rather than "Progressing".
+    for type_ in ["InvalidSpecError", "ComparisonError"] {
+        if let Some(c) = condition(obj, type_) {
+            return Health::new(
+                Unknown,
+                format!(
+                    "{type_}: {}",
+                    c.get("message").and_then(Value::as_str).unwrap_or_default()
+                ),
+            );
+        }
+    }
     match obj.pointer("/status/health") {
         Some(health) if health.get("status").and_then(Value::as_str).is_some() => {
             let status: HealthStatus = serde_json::from_value(health.clone()).unwrap_or_default();
@@ -1149,6 +1162,15 @@ mod tests {
                                       "operationState": {"phase": "Succeeded"}}})),
                 Healthy,
                 "",
+            ),
+            (
+                "comparison failed",
+                app(json!({"status": {"health": {"status": "Healthy"},
+                                      "sync": {"status": "Unknown"},
+                                      "conditions": [{"type": "ComparisonError",
+                                                      "message": "repo unreachable"}]}})),
+                Unknown,
+                "ComparisonError: repo unreachable",
             ),
         ]);
     }

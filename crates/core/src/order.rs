@@ -156,6 +156,10 @@ pub enum Phase {
     PostSync,
     /// Hooks that run when the sync failed.
     SyncFail,
+    /// Hooks that run when the Application is deleted, before its resources are.
+    PreDelete,
+    /// Hooks that run when the Application is deleted, after its resources are gone.
+    PostDelete,
 }
 
 impl Phase {
@@ -166,6 +170,8 @@ impl Phase {
             Self::Sync => "Sync",
             Self::PostSync => "PostSync",
             Self::SyncFail => "SyncFail",
+            Self::PreDelete => "PreDelete",
+            Self::PostDelete => "PostDelete",
         }
     }
 }
@@ -204,6 +210,15 @@ impl HookType {
             Self::PostSync => Some(Phase::PostSync),
             Self::SyncFail => Some(Phase::SyncFail),
             Self::Skip | Self::PreDelete | Self::PostDelete => None,
+        }
+    }
+
+    /// The deletion phase this hook runs in: PreDelete or PostDelete, else `None`.
+    pub fn deletion_phase(self) -> Option<Phase> {
+        match self {
+            Self::PreDelete => Some(Phase::PreDelete),
+            Self::PostDelete => Some(Phase::PostDelete),
+            _ => None,
         }
     }
 
@@ -354,6 +369,10 @@ pub struct SyncOptions {
     pub respect_ignore_differences: bool,
     /// `FailOnSharedResource=true`: fail when a resource is tracked by another Application.
     pub fail_on_shared_resource: bool,
+    /// `FailOnUntrackedResource=true|false` (ferry's own): refuse, or allow, adopting an existing
+    /// object that no app tracks; `None` when not set (the installation's default decides).
+    /// ferry's older `Adopt=true` means `FailOnUntrackedResource=false`.
+    pub fail_on_untracked_resource: Option<bool>,
     /// `PrunePropagationPolicy=foreground|background|orphan` (default foreground).
     pub prune_propagation_policy: PropagationPolicy,
     /// Entries that were not recognised, as written.
@@ -377,6 +396,7 @@ impl Default for SyncOptions {
             skip_dry_run_on_missing_resource: false,
             respect_ignore_differences: false,
             fail_on_shared_resource: false,
+            fail_on_untracked_resource: None,
             prune_propagation_policy: PropagationPolicy::Foreground,
             unrecognized: Vec::new(),
         }
@@ -434,6 +454,10 @@ impl SyncOptions {
             }
             ("RespectIgnoreDifferences", Some(b)) => set(&mut self.respect_ignore_differences, b),
             ("FailOnSharedResource", Some(b)) => set(&mut self.fail_on_shared_resource, b),
+            ("FailOnUntrackedResource", Some(b)) => {
+                set(&mut self.fail_on_untracked_resource, Some(b))
+            }
+            ("Adopt", Some(b)) => set(&mut self.fail_on_untracked_resource, Some(!b)),
             ("PrunePropagationPolicy", _) => match value.as_str() {
                 "foreground" => set(
                     &mut self.prune_propagation_policy,
@@ -704,6 +728,13 @@ mod tests {
             [HookType::Sync]
         );
         assert_eq!(HookType::SyncFail.phase(), Some(Phase::SyncFail));
+        assert_eq!(HookType::PreDelete.phase(), None);
+        assert_eq!(HookType::PreDelete.deletion_phase(), Some(Phase::PreDelete));
+        assert_eq!(
+            HookType::PostDelete.deletion_phase(),
+            Some(Phase::PostDelete)
+        );
+        assert_eq!(HookType::Sync.deletion_phase(), None);
         assert_eq!(HookType::PostDelete.phase(), None);
     }
 
@@ -764,6 +795,17 @@ mod tests {
         assert!(o.respect_ignore_differences && o.fail_on_shared_resource);
         assert_eq!(o.prune_propagation_policy, PropagationPolicy::Orphan);
         assert!(o.unrecognized.is_empty(), "{:?}", o.unrecognized);
+    }
+
+    #[test]
+    fn untracked_objects_follow_the_last_word_on_adoption() {
+        assert_eq!(SyncOptions::parse([]).fail_on_untracked_resource, None);
+        let strict = SyncOptions::parse(["FailOnUntrackedResource=true"]);
+        assert_eq!(strict.fail_on_untracked_resource, Some(true));
+        // ferry's older spelling, and a resource's own option over the app's.
+        let adopt = SyncOptions::merged(["FailOnUntrackedResource=true"], ["Adopt=true"]);
+        assert_eq!(adopt.fail_on_untracked_resource, Some(false));
+        assert!(adopt.unrecognized.is_empty(), "{:?}", adopt.unrecognized);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use ferry_testsupport::{Cluster, GitRepo};
+use ferry_testsupport::{Cluster, GitRepo, Probe, wait_until};
 use serde_json::Value;
 
 // Helpers ------------------------------------------------------------------------------------
@@ -1004,5 +1004,106 @@ async fn respect_ignore_differences_keeps_the_live_replicas_on_sync() {
         web.pointer("/spec/replicas").and_then(Value::as_i64),
         Some(5),
         "RespectIgnoreDifferences: the sync keeps the scaled replicas"
+    );
+}
+
+/// PreDelete and PostDelete hooks, as Argo CD runs them when an app with the resources
+/// finalizer is deleted: not during syncs; PreDelete first, and while it fails the resources
+/// stay (with a DeletionError); then the resources go, then PostDelete runs, then the app.
+#[tokio::test]
+async fn delete_hooks_run_around_the_deletion_of_an_app() {
+    let w = World::start("delete-hooks").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    let pre = |pod: &[(&str, &str)]| job("pre-delete", &[(HOOK, "PreDelete")], pod);
+    repo.write("app/cm.yaml", &configmap("keep-until-pre-delete", "x"))
+        .write("app/pre.yaml", &pre(&[FAIL]))
+        .write(
+            "app/post.yaml",
+            &job("post-delete", &[(HOOK, "PostDelete")], &[]),
+        );
+    repo.commit("an app with delete hooks");
+    let manifest = application("doomed", &repo.url(), "app", ns, AUTOMATED).replacen(
+        "metadata:\n  name: doomed\n",
+        "metadata:\n  name: doomed\n  finalizers:\n  - resources-finalizer.argocd.argoproj.io\n",
+        1,
+    );
+    w.apply(&manifest);
+    let app = w.wait_synced_healthy("doomed").await;
+    // Delete hooks are neither resources nor sync hooks.
+    assert!(
+        app["status"]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["kind"] == "ConfigMap"),
+        "{app}"
+    );
+    assert!(get(&w, &["job/pre-delete"]).is_none());
+    assert!(get(&w, &["job/post-delete"]).is_none());
+    // As Argo CD does, the app gets the finalizers of its delete hooks.
+    let app = w
+        .wait_app("doomed", "the delete-hook finalizers", |a| {
+            let finalizers = a["metadata"]["finalizers"].to_string();
+            finalizers.contains("pre-delete-finalizer.argocd.argoproj.io")
+                && finalizers.contains("post-delete-finalizer.argocd.argoproj.io")
+        })
+        .await;
+    assert!(
+        app["metadata"]["finalizers"]
+            .to_string()
+            .contains("resources-finalizer.argocd.argoproj.io"),
+        "{app}"
+    );
+
+    // The PreDelete hook fails: the resources stay, and the app says why.
+    w.kubectl()
+        .run(&["delete", "application", "doomed", "--wait=false"]);
+    let app = w
+        .wait_app("doomed", "a DeletionError after the failed hook", |a| {
+            // Each attempt (one per poll interval) runs the hook again: wait for one's end.
+            op_phase(a) == Some("Failed")
+                && hook_phase(a, "PreDelete", "pre-delete").as_deref() == Some("Failed")
+        })
+        .await;
+    assert!(
+        conditions(&app)
+            .iter()
+            .any(|c| c.starts_with("DeletionError")
+                && c.contains("PreDelete hook")
+                && c.contains("pre-delete")),
+        "{}",
+        summary(&app)
+    );
+    assert!(get(&w, &["configmap/keep-until-pre-delete"]).is_some());
+    assert!(get(&w, &["job/post-delete"]).is_none());
+
+    // Fixed in Git: the next attempt runs the new hook, deletes the resources, runs PostDelete
+    // and lets the app go.
+    repo.write("app/pre.yaml", &pre(&[]));
+    repo.commit("the PreDelete hook works");
+    wait_until("the app to be gone", STEP, || async {
+        match w.app("doomed") {
+            None => Probe::Done(()),
+            Some(a) => Probe::pending(summary(&a)),
+        }
+    })
+    .await;
+    assert!(get(&w, &["configmap/keep-until-pre-delete"]).is_none());
+    let pre_job = must_get(&w, &["job/pre-delete"]);
+    let post_job = w
+        .wait_object(&["job/post-delete"], "the PostDelete Job", |j| {
+            j.is_some_and(|j| j.pointer("/status/completionTime").is_some())
+        })
+        .await
+        .unwrap();
+    assert!(
+        pre_job.pointer("/status/completionTime").is_some(),
+        "{pre_job}"
+    );
+    // In order: PreDelete finished before PostDelete was created.
+    assert!(
+        completed(&pre_job) <= created(&post_job),
+        "{pre_job}\n{post_job}"
     );
 }

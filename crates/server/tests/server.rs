@@ -60,6 +60,8 @@ async fn start(ns: &TestNamespace, insecure: bool, secrets: WebhookSecretSource)
             per_app_concurrency: 4,
             allow_file_repos: true,
             kustomize_remote_protocols: vec!["https".into(), "ssh".into()],
+            fail_on_untracked_resource: false,
+            child_health: Default::default(),
         },
     ));
     let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), ns.name());
@@ -955,6 +957,8 @@ async fn tls_serves_https_and_marks_cookies_secure() {
             per_app_concurrency: 4,
             allow_file_repos: true,
             kustomize_remote_protocols: vec!["https".into(), "ssh".into()],
+            fail_on_untracked_resource: false,
+            child_health: Default::default(),
         },
     ));
     let err = Server::bind(config.clone(), ns.client(), engine.clone())

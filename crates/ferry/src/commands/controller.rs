@@ -37,6 +37,18 @@ pub(crate) struct ControllerArgs {
 
     #[command(flatten)]
     pub(crate) sources: SourceArgs,
+
+    /// Refuse to adopt an existing object that Git declares and no app tracks (by default it
+    /// is adopted, as Argo CD does). An app's sync option `FailOnUntrackedResource=false`
+    /// still allows it for that app.
+    #[arg(long)]
+    fail_on_untracked_resource: bool,
+
+    /// Whether a wave waits for the child Applications in it to be healthy (`wait`), or counts
+    /// them Healthy once they exist, as Argo CD does (`ignore`). A parent's annotation
+    /// `ferry.dev/child-health` overrides it.
+    #[arg(long, default_value = "wait", value_parser = parse_child_health)]
+    child_health: ferry_controller::app_of_apps::ChildHealth,
 }
 
 /// Which repositories and remote bases ferry may fetch, shared by every command that renders.
@@ -76,6 +88,8 @@ impl SourceArgs {
             per_app_concurrency,
             allow_file_repos: self.allow_file_repos,
             kustomize_remote_protocols: self.kustomize_remote_protocols.clone(),
+            fail_on_untracked_resource: false,
+            child_health: Default::default(),
         }
     }
 }
@@ -95,6 +109,10 @@ fn parse_remote_protocol(s: &str) -> Result<String, String> {
     }
 }
 
+fn parse_child_health(s: &str) -> Result<ferry_controller::app_of_apps::ChildHealth, String> {
+    s.parse()
+}
+
 impl ControllerArgs {
     /// The engine for `client`, its metrics (and the API request metrics) registered in
     /// `metrics`' registry.
@@ -112,15 +130,15 @@ impl ControllerArgs {
         std::fs::create_dir_all(&cache_dir).map_err(|e| {
             anyhow::anyhow!("creating the cache directory {}: {e}", cache_dir.display())
         })?;
-        let engine = Engine::new(
-            client,
-            self.sources.engine_config(
-                &self.namespace,
-                self.poll_interval,
-                cache_dir,
-                self.per_app_concurrency,
-            ),
+        let mut config = self.sources.engine_config(
+            &self.namespace,
+            self.poll_interval,
+            cache_dir,
+            self.per_app_concurrency,
         );
+        config.fail_on_untracked_resource = self.fail_on_untracked_resource;
+        config.child_health = self.child_health;
+        let engine = Engine::new(client, config);
         // One registry for the process: the server's metrics, the controller's, API requests.
         engine.metrics.register(metrics.registry_mut());
         ferry_cluster::ApiMetrics::global().register(metrics.registry_mut());
