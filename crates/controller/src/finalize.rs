@@ -20,9 +20,7 @@ use tracing::warn;
 
 use crate::app_of_apps::AppView;
 use crate::desired::DesiredObject;
-use crate::reconcile::{
-    Comparer, Comparison, Engine, resource_key, resource_ref, set_condition,
-};
+use crate::reconcile::{Comparer, Comparison, Engine, resource_key, resource_ref, set_condition};
 use crate::sync::run_deletion_hooks;
 
 impl Engine {

@@ -436,7 +436,15 @@ impl Engine {
         );
         let settings = self.settings.current().await;
         let (view, view_problem) = AppView::of(&app, &self.cfg.namespace, self.cfg.child_health);
-        fill_comparison(&mut status, &app, &view, &desired, &compared, &prunable, &settings);
+        fill_comparison(
+            &mut status,
+            &app,
+            &view,
+            &desired,
+            &compared,
+            &prunable,
+            &settings,
+        );
         crate::settings::report_settings_problems(&mut status, &app, &settings, &desired.excluded);
         self.keep_hook_finalizers(&app, &desired.delete_hooks)
             .await?;
@@ -1529,7 +1537,9 @@ fn fill_comparison(
             Some(_) if own => None,
             // A child Application as the parent's child-health setting says; anything else by
             // the built-in rules or argocd-cm's Lua checks.
-            Some(live) if c.desired.key.group == "argoproj.io" && c.desired.key.kind == "Application" => {
+            Some(live)
+                if c.desired.key.group == "argoproj.io" && c.desired.key.kind == "Application" =>
+            {
                 Some(match view.health(&c.desired.key, live) {
                     Some(h) => h.into(),
                     None => HealthStatus {

@@ -1130,7 +1130,7 @@ spec:
 }
 
 /// Flags the operator gives ferry to let kustomize fetch remote bases over plain `http` (the
-/// default allows only https and ssh). Empty while ferry has no such restriction.
+/// default allows only https and ssh).
 const KUSTOMIZE_HTTP_FLAGS: &[&str] = &["--kustomize-remote-protocols", "https,ssh,http"];
 
 /// A Kustomize overlay whose base is a remote Git URL (`http://host/org/repo.git//path?ref=v1`),

@@ -290,7 +290,14 @@ pub async fn render_kustomize(
     let mut seen = BTreeSet::new();
     let mut sops_inputs = Vec::new();
     check_kustomization_tree(&root, &dir, allowed, &mut seen, &mut sops_inputs)?;
-    check_option_paths(&root, &dir, &req.options, allowed, &mut seen, &mut sops_inputs)?;
+    check_option_paths(
+        &root,
+        &dir,
+        &req.options,
+        allowed,
+        &mut seen,
+        &mut sops_inputs,
+    )?;
     let edits = req.options.edits()?;
 
     // A render that decrypts inputs marks its directory, so a crashed process's leftovers can
