@@ -424,9 +424,8 @@ impl ClusterClient {
         };
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let established = self
-                .get(&r)
-                .await?
+            let crd = self.get(&r).await?;
+            let established = crd
                 .as_ref()
                 .and_then(|c| c.pointer("/status/conditions"))
                 .and_then(Value::as_array)
@@ -434,7 +433,10 @@ impl ClusterClient {
                     cs.iter()
                         .any(|c| c["type"] == "Established" && c["status"] == "True")
                 });
-            if established {
+            // Established is not yet served: the API server's discovery picks the new kind up
+            // a moment later (longer on a busy machine). Wait until it resolves too, or a
+            // resource of the kind applied next fails with "no kind".
+            if established && self.served_by_discovery(crd.as_ref()).await {
                 self.forget_discovery();
                 return Ok(());
             }
@@ -446,6 +448,26 @@ impl ClusterClient {
             }
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
+    }
+
+    /// Whether discovery serves the kind of the CustomResourceDefinition `crd` (its group, its
+    /// first served version); true when the definition does not say (nothing to wait for).
+    async fn served_by_discovery(&self, crd: Option<&Value>) -> bool {
+        let Some(crd) = crd else { return false };
+        let group = crd.pointer("/spec/group").and_then(Value::as_str);
+        let kind = crd.pointer("/spec/names/kind").and_then(Value::as_str);
+        let version = crd
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .and_then(|vs| vs.iter().find(|v| v["served"] == true))
+            .and_then(|v| v["name"].as_str());
+        let (Some(group), Some(kind), Some(version)) = (group, kind, version) else {
+            return true;
+        };
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        kube::discovery::pinned_kind(&self.client, &gvk)
+            .await
+            .is_ok()
     }
 
     /// Forgets what discovery said about every kind, e.g. after CRDs changed.
