@@ -268,7 +268,9 @@ async fn check_out(
     let root = &options.repo_root;
     let mut urls = remote_urls(root).await;
     urls.extend(options.repo_urls.iter().map(|u| normalize_repo_url(u)));
-    let repos = RepoCache::new(options.cache_dir.join("this-repo"));
+    // The clone the person running preview chose: read through a local URL. (Other
+    // repositories that Applications name stay under the file-URL rule.)
+    let repos = RepoCache::new(options.cache_dir.join("this-repo")).with_file_repos(true);
     let url = format!("file://{}", root.display());
     let mut checkouts = Vec::new();
     for (which, revision) in revisions {
