@@ -332,10 +332,10 @@ async fn sops_files_are_decrypted_with_the_projects_keys_and_the_canary_stays_in
         assert_eq!(reply.status, 200, "{path}: {}", reply.body);
         seen.push((path.to_owned(), reply.body));
     }
-    // The controller's own /metrics (ferry run serves them beside the controller).
+    // The controller's own /metrics, on the listener Prometheus scrapes (no sign-in there).
     let addr = w
         .controller
-        .logged_address("serving the API")
+        .logged_address("serving /metrics")
         .parse()
         .unwrap();
     let metrics = ferry_testsupport::http::request(addr, "GET", "/metrics", &[], b"");

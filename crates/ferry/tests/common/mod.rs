@@ -70,6 +70,9 @@ impl Controller {
                 // Many controllers run at once: each serves on a port of its own.
                 "--listen",
                 "127.0.0.1:0",
+                // /metrics without sign-in, as Prometheus scrapes it (the UI port needs one).
+                "--metrics-listen",
+                "127.0.0.1:0",
             ],
         )
     }
