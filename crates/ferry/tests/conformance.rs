@@ -929,64 +929,6 @@ async fn hooks_of_every_type_with_every_delete_policy_and_skip() {
 
 // Sources as the workshop writes them ------------------------------------------------------------
 
-/// A static HTTP/1.1 file server for a Helm chart repository (GET only, one request per
-/// connection); stops when dropped.
-struct ChartServer {
-    url: String,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for ChartServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn serve_charts(root: std::path::PathBuf) -> ChartServer {
-    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let root = root.clone();
-            tokio::spawn(async move {
-                let mut reader = BufReader::new(stream);
-                let mut request = String::new();
-                reader.read_line(&mut request).await.ok()?;
-                loop {
-                    let mut line = String::new();
-                    reader.read_line(&mut line).await.ok()?;
-                    if line.trim().is_empty() {
-                        break;
-                    }
-                }
-                let path = request.split_whitespace().nth(1).unwrap_or("/");
-                let path = path
-                    .split('?')
-                    .next()
-                    .unwrap_or_default()
-                    .trim_start_matches('/');
-                let file = (!path.split('/').any(|c| c == ".." || c.is_empty()))
-                    .then(|| std::fs::read(root.join(path)).ok())
-                    .flatten();
-                let (status, body) = match file {
-                    Some(body) => ("200 OK", body),
-                    None => ("404 Not Found", Vec::new()),
-                };
-                let head = format!(
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let mut stream = reader.into_inner();
-                stream.write_all(head.as_bytes()).await.ok()?;
-                stream.write_all(&body).await.ok()?;
-                stream.shutdown().await.ok()
-            });
-        }
-    });
-    ChartServer { url, task }
-}
-
 /// Runs the pinned helm (from PATH) with a private HOME; panics on failure.
 fn helm(home: &std::path::Path, args: &[&str]) {
     let out = std::process::Command::new("helm")
@@ -1061,7 +1003,7 @@ spec:
             ],
         );
     }
-    let server = serve_charts(served.clone()).await;
+    let server = ferry_testsupport::static_http::StaticServer::serve(served.clone()).await;
     helm(
         dir.path(),
         &[
