@@ -16,6 +16,13 @@ use ferry_testsupport::{GitRepo, Probe, wait_until};
 
 use crate::common::{STEP, World, application, ferry_bin};
 
+/// How long [`UiServer::login`] waits between attempts: longer than the server's 1 s pause between
+/// forced re-reads of the accounts.
+const LOGIN_RETRY: Duration = Duration::from_millis(1_500);
+/// How often [`UiServer::login`] tries: fewer than the 5 failures that lock an account out, and
+/// together longer than the server's 3 s account cache.
+const LOGIN_ATTEMPTS: u32 = 4;
+
 /// The value of the fixture Secret's `password`: no page may show it.
 pub const SECRET_VALUE: &str = "hunter2-from-git";
 
@@ -344,9 +351,18 @@ impl UiServer {
             urlencode(user),
             urlencode(password)
         );
-        let cookie = wait_until(&format!("logging in as {user}"), STEP, || async {
+        // An account created a moment ago may not be in the server's account cache yet (it is
+        // kept for 3 s). A failed login re-reads the accounts, for a name the server does not know
+        // yet at most once a second, and every failure counts towards the lock-out (5 in 5
+        // minutes). So: at most LOGIN_ATTEMPTS tries, LOGIN_RETRY apart, never in a tight loop.
+        let mut seen = Vec::new();
+        let mut cookie = None;
+        for attempt in 0..LOGIN_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(LOGIN_RETRY).await;
+            }
             let r = self.post_form("/login", &form, &[]);
-            let cookie = r
+            let session = r
                 .headers
                 .iter()
                 .filter(|(n, _)| n == "set-cookie")
@@ -356,12 +372,17 @@ impl UiServer {
                         .filter(|c| c.starts_with("ferry_session=") && c.len() > 14)
                 })
                 .map(str::to_string);
-            match cookie {
-                Some(c) if r.status == 303 => Probe::Done(c),
-                _ => Probe::pending(format!("{} {:?}", r.status, r.header("location"))),
+            match session {
+                Some(c) if r.status == 303 => {
+                    cookie = Some(c);
+                    break;
+                }
+                _ => seen.push(format!("{} {:?}", r.status, r.header("location"))),
             }
-        })
-        .await;
+        }
+        let Some(cookie) = cookie else {
+            panic!("logging in as {user} failed {LOGIN_ATTEMPTS} times: {seen:?}");
+        };
         let page = request(self.addr, "GET", "/", &[("Cookie", &cookie)], b"");
         assert_eq!(page.status, 200, "{}", page.body);
         let csrf = page
