@@ -20,7 +20,8 @@ use tracing::warn;
 
 use crate::app_of_apps::AppView;
 use crate::desired::DesiredObject;
-use crate::reconcile::{Comparer, Comparison, Engine, resource_key, resource_ref, set_condition};
+use crate::engine::Engine;
+use crate::status::{resource_key, resource_ref, set_condition};
 use crate::sync::run_deletion_hooks;
 
 impl Engine {
@@ -43,6 +44,7 @@ impl Engine {
             return Ok(None);
         }
         let Ok(cluster) = self
+            .differ
             .destinations
             .resolve(
                 app.spec.destination.server.as_deref(),
@@ -81,7 +83,7 @@ impl Engine {
         // already, and its project may hold other apps.
         let (view, _) = AppView::of(app, &self.cfg.namespace, self.cfg.child_health);
         // What the app tracks depends on argocd-cm's tracking method: read it first.
-        self.settings.current().await;
+        self.settings().current().await;
         let mut remaining = 0;
         for r in resources.into_iter().filter(|_| policy.is_some()) {
             let key = resource_key(&r);
@@ -165,14 +167,15 @@ impl Engine {
         if let Some(hooks) = known {
             return Ok(hooks);
         }
-        let compared = self
-            .compare_app(app, None, self.cfg.poll_interval, None, Comparer::Look)
+        // Only the hooks are needed: the source is rendered, nothing is compared.
+        let failed = |e: crate::error::AppError| format!("{}: {e}", e.condition());
+        let target = self.differ.admit(app).await.map_err(failed)?;
+        let desired = self
+            .differ
+            .desired(app, &target, None, self.cfg.poll_interval, None)
             .await
-            .map_err(|p| format!("{}: {}", p.kind, p.message))?;
-        let Comparison::Done(found) = compared else {
-            unreachable!("a comparison that may not be skipped");
-        };
-        let hooks = Arc::new(found.0.delete_hooks);
+            .map_err(failed)?;
+        let hooks = Arc::new(desired.delete_hooks);
         self.memos
             .lock()
             .expect("memo lock")
@@ -283,7 +286,7 @@ fn begin_deletion(status: &mut ApplicationStatus) {
         .as_ref()
         .filter(|o| !recorded.is_empty() && o.phase == OperationPhase::Running)
         .and_then(|o| o.started_at.clone())
-        .unwrap_or_else(crate::reconcile::now);
+        .unwrap_or_else(crate::status::now);
     status.operation_state = Some(OperationState {
         operation: Operation {
             initiated_by: Some(OperationInitiator {

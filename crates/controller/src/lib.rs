@@ -6,27 +6,38 @@
 //! it for every app; [`sync::run_sync`] applies and prunes. [`sops_keys`] reads the age keys
 //! each AppProject may use for SOPS-encrypted files.
 
+mod admit;
 pub mod adoption;
 pub mod app_of_apps;
+mod auto_sync;
 pub mod compare;
 pub mod controller;
 pub mod credentials;
 pub mod desired;
 pub mod destinations;
+pub mod differ;
+pub mod engine;
+mod error;
+mod fetch;
 pub mod finalize;
 pub mod history;
 pub mod jq;
 pub mod lua_health;
+mod memo;
 pub mod metrics;
 pub mod normalize;
+mod operation;
 pub mod queue;
 pub mod reconcile;
+mod render;
 pub mod retry;
 pub mod settings;
 pub mod sops_keys;
+pub mod status;
 pub mod sync;
 pub mod watches;
 mod windows;
 
 pub use controller::run_controller;
-pub use reconcile::{Engine, EngineConfig, ResourceDiff};
+pub use differ::{Differ, ResourceDiff};
+pub use engine::{Engine, EngineConfig};

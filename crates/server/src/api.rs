@@ -201,7 +201,7 @@ pub async fn application_diff(
         .costly
         .check(&caller.name)
         .map_err(|wait| crate::hardening::too_many("diff", wait))?;
-    let diffs = state.engine.diff_app(&name).await.map_err(|e| {
+    let diffs = state.differ.diff_app(&name).await.map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "comparison_failed",

@@ -545,7 +545,7 @@ pub(crate) fn diff_lines(live: Option<&Value>, desired: Option<&Value>) -> Vec<D
 }
 
 /// `GET /applications/{name}/diff`: desired (Git) against live, Secret values masked by the
-/// engine.
+/// differ.
 pub(crate) async fn diff_page(
     State(state): State<Arc<ServerState>>,
     Extension(principal): Extension<Principal>,
@@ -558,7 +558,7 @@ pub(crate) async fn diff_page(
             .costly
             .check(&principal.name)
             .map_err(|wait| UiError::from(crate::hardening::too_many("diff", wait)))?;
-        let diffs = state.engine.diff_app(&name).await.map_err(|e| {
+        let diffs = state.differ.diff_app(&name).await.map_err(|e| {
             UiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!("comparing application {name} with Git: {e}"),
