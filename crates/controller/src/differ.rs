@@ -14,9 +14,9 @@ use kube::api::Api;
 use serde_json::Value;
 use tracing::warn;
 
+use crate::config::EngineConfig;
 use crate::credentials::RepoCredentials;
 use crate::destinations::Destinations;
-use crate::engine::EngineConfig;
 use crate::sops_keys::SopsKeys;
 
 /// Everything a comparison reads: projects, clusters, repositories and their credentials,

@@ -2,7 +2,6 @@
 //! [`Differ`], what each app's last look saw, the watches and the queue), and its settings.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,39 +10,11 @@ use ferry_core::tracking::ResourceKey;
 use kube::api::Api;
 use serde_json::Value;
 
+pub use crate::config::EngineConfig;
 use crate::differ::Differ;
-use crate::memo::AppMemo;
+use crate::memo::Memos;
 use crate::queue::WorkQueue;
 use crate::watches::WatchHub;
-
-/// The controller's settings.
-#[derive(Debug, Clone)]
-pub struct EngineConfig {
-    /// The namespace holding Applications, AppProjects and ferry's Secrets.
-    pub namespace: String,
-    /// The field manager of ferry's server-side applies.
-    pub field_manager: String,
-    /// How often repositories are checked for new commits.
-    pub poll_interval: Duration,
-    /// Where repository mirrors and checkouts are kept.
-    pub cache_dir: PathBuf,
-    /// How many API requests one app makes at once while comparing or applying.
-    pub per_app_concurrency: usize,
-    /// Allow `repoURL: file://…` and local paths (tests and demos; off in production: a local
-    /// URL reads any repository the process can read).
-    pub allow_file_repos: bool,
-    /// The protocols kustomize may fetch remote bases with (default `https`, `ssh`; `file`
-    /// is never allowed).
-    pub kustomize_remote_protocols: Vec<String>,
-    /// Refuse to adopt existing objects that no app tracks (ferry's older behaviour), unless an
-    /// app says `FailOnUntrackedResource=false`. Off by default: they are adopted, as Argo CD
-    /// adopts them.
-    pub fail_on_untracked_resource: bool,
-    /// Whether a wave waits for the child Applications in it to be healthy (the default), or
-    /// counts them Healthy once they exist, as Argo CD does; a parent's `ferry.dev/child-health`
-    /// annotation overrides it.
-    pub child_health: crate::app_of_apps::ChildHealth,
-}
 
 /// Shared state of the controller: the app API, the differ, memories of earlier looks, the
 /// watches and the queue.
@@ -52,7 +23,7 @@ pub struct Engine {
     pub(crate) apps: Api<Application>,
     /// Works out desired states and compares them (with its caches of checkouts and renders).
     pub(crate) differ: Arc<Differ>,
-    pub(crate) memos: Mutex<HashMap<String, AppMemo>>,
+    pub(crate) memos: Memos,
     /// When the controller first saw each pending refresh request: a fetch that started after
     /// that is fresh enough for it (one fetch serves every app a webhook push refreshes).
     pub(crate) refresh_seen: Mutex<HashMap<String, std::time::Instant>>,
@@ -82,7 +53,7 @@ impl Engine {
                 Differ::new(client.clone(), cfg.clone()).with_metrics(metrics.clone()),
             ),
             metrics,
-            memos: Mutex::default(),
+            memos: Memos::default(),
             refresh_seen: Mutex::default(),
             watches: WatchHub::new(queue.clone(), Arc::default()),
             queue,
@@ -142,7 +113,7 @@ impl Engine {
 
     /// Forgets everything about the app `name` (it was deleted).
     pub(crate) fn forget(&self, name: &str) {
-        self.memos.lock().expect("memo lock").remove(name);
+        self.memos.forget(name);
         self.queue.forget(name);
         self.watches.forget(name);
     }

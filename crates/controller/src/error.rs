@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ferry_source::{GitError, RenderError};
 
-use crate::status::condition;
+use crate::conditions::condition;
 
 /// A failure that keeps an app from being compared. Messages carry no credentials (every
 /// constructor redacts URLs in them): conditions, logs and Events show them as they are.

@@ -19,9 +19,10 @@ use serde_json::json;
 use tracing::warn;
 
 use crate::app_of_apps::AppView;
+use crate::conditions::set_condition;
 use crate::desired::DesiredObject;
 use crate::engine::Engine;
-use crate::status::{resource_key, resource_ref, set_condition};
+use crate::status::{resource_key, resource_ref};
 use crate::sync::run_deletion_hooks;
 
 impl Engine {
@@ -158,13 +159,7 @@ impl Engine {
             return Ok(Arc::default());
         }
         let name = app.metadata.name.as_deref().unwrap_or_default();
-        let known = self
-            .memos
-            .lock()
-            .expect("memo lock")
-            .get(name)
-            .and_then(|m| m.delete_hooks.clone());
-        if let Some(hooks) = known {
+        if let Some(hooks) = self.memos.delete_hooks(name) {
             return Ok(hooks);
         }
         // Only the hooks are needed: the source is rendered, nothing is compared.
@@ -176,12 +171,7 @@ impl Engine {
             .await
             .map_err(failed)?;
         let hooks = Arc::new(desired.delete_hooks);
-        self.memos
-            .lock()
-            .expect("memo lock")
-            .entry(name.to_string())
-            .or_default()
-            .delete_hooks = Some(hooks.clone());
+        self.memos.set_delete_hooks(name, Some(hooks.clone()));
         Ok(hooks)
     }
 
@@ -234,9 +224,7 @@ impl Engine {
         set_condition(&mut status, DELETION_ERROR, &message);
         self.write_status(app, &status, false).await?;
         // The next attempt renders again: a fixed source is picked up.
-        if let Some(m) = self.memos.lock().expect("memo lock").get_mut(name) {
-            m.delete_hooks = None;
-        }
+        self.memos.set_delete_hooks(name, None);
         Ok(Some(self.cfg.poll_interval))
     }
 }
@@ -286,7 +274,7 @@ fn begin_deletion(status: &mut ApplicationStatus) {
         .as_ref()
         .filter(|o| !recorded.is_empty() && o.phase == OperationPhase::Running)
         .and_then(|o| o.started_at.clone())
-        .unwrap_or_else(crate::status::now);
+        .unwrap_or_else(crate::conditions::now);
     status.operation_state = Some(OperationState {
         operation: Operation {
             initiated_by: Some(OperationInitiator {

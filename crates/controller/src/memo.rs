@@ -1,23 +1,20 @@
 //! What a reconcile remembers about an app between runs, so that a look at an app where
 //! nothing changed costs no comparison.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::Mutex;
 
-use ferry_core::application::{Application, RefreshType};
-
-use crate::compare::AppComparison;
+use crate::comparison::AppComparison;
 use crate::desired::DesiredObject;
-use crate::engine::Engine;
-use crate::error::AppError;
 
 /// What a reconcile remembers about an app between runs, to skip work when nothing changed.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct AppMemo {
+struct AppMemo {
     /// What the last full comparison saw.
     compared: Option<Seen>,
     /// While the app is being deleted: its PreDelete and PostDelete hooks, rendered once.
-    pub(crate) delete_hooks: Option<Arc<Vec<DesiredObject>>>,
+    delete_hooks: Option<Arc<Vec<DesiredObject>>>,
     /// Comparisons that failed in a row (an unreachable repository, a render error): the next
     /// try backs off exponentially from this count.
     failures: u32,
@@ -25,15 +22,16 @@ pub(crate) struct AppMemo {
 
 /// The inputs of a comparison: when none changed, neither would its result.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Seen {
+pub(crate) struct Seen {
     /// Every source's commit (or chart version).
-    revisions: String,
+    pub(crate) revisions: String,
     /// A hash of the desired objects and hooks, as they would be applied.
-    content: u64,
-    /// The app's spec.
-    spec: String,
-    /// The change count of the app's live resources (see [`WatchHub::epoch`]).
-    epoch: u64,
+    pub(crate) content: u64,
+    /// The app's spec (and the `argocd-cm` version).
+    pub(crate) spec: String,
+    /// The change count of the app's live resources (see
+    /// [`WatchHub::epoch`](crate::watches::WatchHub::epoch)).
+    pub(crate) epoch: u64,
 }
 
 impl Seen {
@@ -52,7 +50,7 @@ pub(crate) struct Skip {
     pub(crate) moved: bool,
 }
 
-/// What [`Engine::compare_app`] did.
+/// What a reconcile's comparison did.
 pub(crate) enum Comparison {
     /// Nothing changed since the last comparison: skipped.
     Unchanged,
@@ -63,7 +61,7 @@ pub(crate) enum Comparison {
 }
 
 /// A hash of the desired objects (stable within the process, which is all the memo needs).
-fn content_hash(objects: &[DesiredObject], hooks: &[DesiredObject]) -> u64 {
+pub(crate) fn content_hash(objects: &[DesiredObject], hooks: &[DesiredObject]) -> u64 {
     use std::hash::{Hash as _, Hasher as _};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for o in objects.iter().chain(hooks) {
@@ -74,83 +72,70 @@ fn content_hash(objects: &[DesiredObject], hooks: &[DesiredObject]) -> u64 {
     h.finish()
 }
 
-impl Engine {
-    /// Works out `app`'s desired state and compares it with its cluster, as a reconcile does:
-    /// the comparison is remembered, so the next one is skipped (as `skip` allows) when nothing
-    /// that could change its result changed, and the app's resources are watched from now on.
-    ///
-    /// Diffs for users go through [`crate::Differ`] instead, and remember nothing: were they
-    /// remembered, a diff between a drift event and the reconcile it queued would make that
-    /// reconcile skip the app, leaving the drift unreported and unhealed.
-    pub(crate) async fn compare_app(
-        &self,
-        app: &Application,
-        refresh: Option<RefreshType>,
-        fetch_max_age: Duration,
-        revision_override: Option<&str>,
-        skip: Skip,
-    ) -> Result<Comparison, AppError> {
-        let name = app.metadata.name.as_deref().unwrap_or_default();
-        let differ = &self.differ;
-        let target = differ.admit(app).await?;
-        let desired = differ
-            .desired(app, &target, refresh, fetch_max_age, revision_override)
-            .await?;
+/// What is remembered about every app, by name.
+#[derive(Debug, Default)]
+pub(crate) struct Memos(Mutex<HashMap<String, AppMemo>>);
 
-        // Skip the comparison when nothing that could change its result changed.
-        let fingerprint = Seen {
-            revisions: desired.revisions.clone(),
-            content: content_hash(&desired.objects, &desired.hooks),
-            spec: format!(
-                "{}|{}",
-                serde_json::to_string(&app.spec).unwrap_or_default(),
-                differ.settings.version()
-            ),
-            epoch: self.watches.epoch(name),
-        };
-        {
-            let mut memos = self.memos.lock().expect("memo lock");
-            if let Some(seen) = memos.get_mut(name).and_then(|m| m.compared.as_mut())
-                && seen.same_content(&fingerprint)
-            {
-                if seen.revisions == fingerprint.revisions {
-                    if skip.unchanged {
-                        return Ok(Comparison::Unchanged);
-                    }
-                } else if skip.moved {
-                    seen.revisions = fingerprint.revisions;
-                    return Ok(Comparison::RevisionMoved(desired.revision));
-                }
-            }
-        }
+/// Whether a comparison may be skipped.
+pub(crate) enum Skipped {
+    /// Nothing changed since the last comparison.
+    Unchanged,
+    /// Only the revision moved (now remembered).
+    RevisionMoved,
+}
 
-        // While a watch is still listing, a change may give no event: such a comparison is
-        // not remembered, so the next look compares again rather than skipping.
-        let mut watching = true;
-        for o in &desired.objects {
-            if let Ok(resolved) = target.cluster.resolve(o.api_version(), &o.key.kind).await {
-                watching &= self.watches.ensure(&target.cluster, &resolved.resource);
-            }
+impl Memos {
+    fn with<T>(&self, name: &str, f: impl FnOnce(&mut AppMemo) -> T) -> T {
+        let mut memos = self.0.lock().expect("memo lock");
+        f(memos.entry(name.to_string()).or_default())
+    }
+
+    /// Whether a comparison of `name` whose inputs are `seen` may be skipped as `skip` allows.
+    pub(crate) fn may_skip(&self, name: &str, seen: &Seen, skip: Skip) -> Option<Skipped> {
+        let mut memos = self.0.lock().expect("memo lock");
+        let last = memos.get_mut(name)?.compared.as_mut()?;
+        if !last.same_content(seen) {
+            return None;
         }
-        self.watches.compared(name);
-        let found = differ.compare(app, target, desired).await?;
-        let mut memos = self.memos.lock().expect("memo lock");
-        let memo = memos.entry(name.to_string()).or_default();
-        memo.compared = watching.then_some(fingerprint);
-        memo.failures = 0;
-        Ok(Comparison::Done(Box::new(found)))
+        if last.revisions == seen.revisions {
+            skip.unchanged.then_some(Skipped::Unchanged)
+        } else if skip.moved {
+            last.revisions.clone_from(&seen.revisions);
+            Some(Skipped::RevisionMoved)
+        } else {
+            None
+        }
+    }
+
+    /// Remembers a comparison of `name` (only when every watch it relies on is running: while
+    /// a watch is still listing, a change may give no event) and clears its failures.
+    pub(crate) fn compared(&self, name: &str, seen: Seen, watching: bool) {
+        self.with(name, |m| {
+            m.compared = watching.then_some(seen);
+            m.failures = 0;
+        });
     }
 
     /// Counts one more failed comparison of `name` in a row; returns the count.
     pub(crate) fn count_failure(&self, name: &str) -> u32 {
-        let mut memos = self.memos.lock().expect("memo lock");
-        let memo = memos.entry(name.to_string()).or_default();
-        memo.failures = memo.failures.saturating_add(1);
-        memo.failures
+        self.with(name, |m| {
+            m.failures = m.failures.saturating_add(1);
+            m.failures
+        })
     }
 
-    /// Forgets what the last comparison of `name` saw, so the next look compares again.
-    pub(crate) fn forget_comparison(&self, name: &str) {
-        self.memos.lock().expect("memo lock").remove(name);
+    /// Forgets everything about `name`, so the next look compares again.
+    pub(crate) fn forget(&self, name: &str) {
+        self.0.lock().expect("memo lock").remove(name);
+    }
+
+    /// The delete hooks of `name` rendered earlier, while it is being deleted.
+    pub(crate) fn delete_hooks(&self, name: &str) -> Option<Arc<Vec<DesiredObject>>> {
+        self.with(name, |m| m.delete_hooks.clone())
+    }
+
+    /// Remembers (or, with `None`, forgets) the delete hooks of `name`.
+    pub(crate) fn set_delete_hooks(&self, name: &str, hooks: Option<Arc<Vec<DesiredObject>>>) {
+        self.with(name, |m| m.delete_hooks = hooks);
     }
 }

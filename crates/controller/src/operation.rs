@@ -16,11 +16,13 @@ use tracing::info;
 
 use crate::app_of_apps::AppView;
 use crate::auto_sync::{AutoSync, PendingWork, auto_sync_request};
-use crate::compare::{AppComparison, Compared, Prunable};
+use crate::compare::{Compared, Prunable};
+use crate::comparison::AppComparison;
+use crate::conditions::{clear_conditions, condition, now, set_condition};
 use crate::desired::DesiredObject;
 use crate::engine::Engine;
 use crate::reconcile::Look;
-use crate::status::{clear_conditions, condition, now, requeue_for_health, set_condition};
+use crate::status::requeue_for_health;
 use crate::sync::{SyncInputs, SyncOutcome, SyncRequest, run_sync};
 
 impl Engine {
@@ -263,7 +265,7 @@ impl Engine {
         } else {
             // Look again right away: health moves on, and status should show the result; a
             // failed automated sync comes back when its retry is due.
-            self.forget_comparison(name);
+            self.memos.forget(name);
             requeue = Some(Duration::from_millis(500));
         }
         Ok(requeue)

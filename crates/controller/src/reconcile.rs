@@ -15,11 +15,12 @@ use ferry_core::application::{
 use tracing::warn;
 
 use crate::app_of_apps::AppView;
-use crate::compare::AppComparison;
+use crate::comparison::AppComparison;
+use crate::conditions::{clear_conditions, condition, now, set_condition};
 use crate::engine::Engine;
 use crate::error::AppError;
-use crate::memo::{Comparison, Skip};
-use crate::status::{clear_conditions, condition, now, requeue_for_health, set_condition};
+use crate::memo::{Comparison, Seen, Skip, Skipped, content_hash};
+use crate::status::requeue_for_health;
 
 /// What one reconcile is asked to do, from the app as it was read.
 pub(crate) struct Look {
@@ -181,7 +182,7 @@ impl Engine {
         look: &Look,
     ) -> Result<Option<Duration>, kube::Error> {
         let name = app.metadata.name.as_deref().unwrap_or_default();
-        let failures = self.count_failure(name);
+        let failures = self.memos.count_failure(name);
         let retry = error.retry_after(failures, self.cfg.poll_interval);
         warn!(app = name, failures, retry_in = ?retry, "{error}");
         let message = error.to_string();
@@ -238,5 +239,58 @@ impl Engine {
             set_condition(status, condition::INVALID_SPEC_ERROR, &problem);
         }
         Ok(view)
+    }
+
+    /// Works out `app`'s desired state and compares it with its cluster, as a reconcile does:
+    /// the comparison is remembered, so the next one is skipped (as `skip` allows) when nothing
+    /// that could change its result changed, and the app's resources are watched from now on.
+    ///
+    /// Diffs for users go through [`crate::Differ`] instead, and remember nothing: were they
+    /// remembered, a diff between a drift event and the reconcile it queued would make that
+    /// reconcile skip the app, leaving the drift unreported and unhealed.
+    pub(crate) async fn compare_app(
+        &self,
+        app: &Application,
+        refresh: Option<RefreshType>,
+        fetch_max_age: Duration,
+        revision_override: Option<&str>,
+        skip: Skip,
+    ) -> Result<Comparison, AppError> {
+        let name = app.metadata.name.as_deref().unwrap_or_default();
+        let differ = &self.differ;
+        let target = differ.admit(app).await?;
+        let desired = differ
+            .desired(app, &target, refresh, fetch_max_age, revision_override)
+            .await?;
+
+        // Skip the comparison when nothing that could change its result changed.
+        let fingerprint = Seen {
+            revisions: desired.revisions.clone(),
+            content: content_hash(&desired.objects, &desired.hooks),
+            spec: format!(
+                "{}|{}",
+                serde_json::to_string(&app.spec).unwrap_or_default(),
+                differ.settings.version()
+            ),
+            epoch: self.watches.epoch(name),
+        };
+        match self.memos.may_skip(name, &fingerprint, skip) {
+            Some(Skipped::Unchanged) => return Ok(Comparison::Unchanged),
+            Some(Skipped::RevisionMoved) => return Ok(Comparison::RevisionMoved(desired.revision)),
+            None => {}
+        }
+
+        // While a watch is still listing, a change may give no event: such a comparison is
+        // not remembered, so the next look compares again rather than skipping.
+        let mut watching = true;
+        for o in &desired.objects {
+            if let Ok(resolved) = target.cluster.resolve(o.api_version(), &o.key.kind).await {
+                watching &= self.watches.ensure(&target.cluster, &resolved.resource);
+            }
+        }
+        self.watches.compared(name);
+        let found = differ.compare(app, target, desired).await?;
+        self.memos.compared(name, fingerprint, watching);
+        Ok(Comparison::Done(Box::new(found)))
     }
 }

@@ -424,8 +424,12 @@ impl SyncRun<'_> {
                 keep_ignored_fields(
                     &mut object,
                     live,
-                    &crate::compare::ignore_rules(self.app, &self.engine.settings().last(), &d.key)
-                        .pointers,
+                    &crate::comparison::ignore_rules(
+                        self.app,
+                        &self.engine.settings().last(),
+                        &d.key,
+                    )
+                    .pointers,
                 );
             }
             // `Validate=false` needs a plain write too: server-side apply refuses unknown

@@ -23,7 +23,7 @@ mod live {
 
     use ferry_cluster::{ClusterClient, ObjectRef};
     use ferry_controller::compare::compare_all;
-    use ferry_controller::compare::ignore_rules;
+    use ferry_controller::comparison::ignore_rules;
     use ferry_controller::desired::prepare_desired;
     use ferry_controller::normalize::normalize;
     use ferry_core::application::Application;
