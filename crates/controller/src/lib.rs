@@ -19,6 +19,7 @@ pub mod jq;
 pub mod lua_health;
 pub mod metrics;
 pub mod normalize;
+pub mod operations;
 pub mod queue;
 pub mod reconcile;
 pub mod retry;
