@@ -226,6 +226,8 @@ fn refuse_if_pending(app: &Application, name: &str) -> Result<(), OperationError
 /// Requests a sync of `app` (as read by the caller) for user `username`; returns the request
 /// id (the operation's [`REQUEST_INFO`] entry, by which [`wait_for_operation`] knows its
 /// result). Refuses when an operation is pending; see the module's documentation for the 409s.
+/// When the app moved to another project between the caller's read and a retry, the request
+/// is not made ([`OperationError::Conflict`]): the caller's permission was for the old one.
 pub async fn request_sync(
     apps: &Api<Application>,
     app: &Application,
@@ -244,11 +246,19 @@ async fn request_operation(
     username: &str,
 ) -> Result<String, OperationError> {
     let name = app.metadata.name.clone().unwrap_or_default();
+    let project = app.spec.project.clone();
     let (operation, request) = sync_request_operation(sync, username);
     let mut app = app.clone();
     let mut attempt = 1;
     loop {
         refuse_if_pending(&app, &name)?;
+        // The caller's permission was checked against the project read first.
+        if app.spec.project != project {
+            return Err(OperationError::Conflict {
+                name,
+                attempts: attempt,
+            });
+        }
         let patch = guarded_operation_patch(&operation, app.metadata.resource_version.as_deref());
         match apps
             .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
