@@ -14,6 +14,7 @@
 
 use std::time::Duration;
 
+pub use ferry_core::application::RefreshType;
 use ferry_core::application::{
     Application, ApplicationStatus, HealthStatusCode, OperationState, REFRESH_ANNOTATION,
     REQUEST_INFO, SyncStatusCode, sync_request_operation,
@@ -40,9 +41,7 @@ pub enum OperationError {
         namespace: String,
     },
     /// Another operation is pending; it is left alone.
-    #[error(
-        "application {name} already has an operation pending; wait for it or try again later"
-    )]
+    #[error("application {name} already has an operation pending; wait for it or try again later")]
     OperationPending {
         /// The application's name.
         name: String,
@@ -84,15 +83,14 @@ pub enum OperationError {
         last_seen: String,
     },
     /// The Kubernetes API failed `doing` something.
-    #[error("{doing} of application {name}: {source}")]
+    #[error("{doing} of application {name}: {error}")]
     Kube {
         /// The application's name.
         name: String,
         /// What was being done, e.g. "requesting a sync".
         doing: &'static str,
-        /// The API's error.
-        #[source]
-        source: kube::Error,
+        /// The API's error (in the message already, so not a `source` to print twice).
+        error: kube::Error,
     },
 }
 
@@ -109,8 +107,8 @@ impl OperationError {
         }
     }
 
-    fn kube(apps: &Api<Application>, name: &str, doing: &'static str, source: kube::Error) -> Self {
-        match &source {
+    fn kube(apps: &Api<Application>, name: &str, doing: &'static str, error: kube::Error) -> Self {
+        match &error {
             kube::Error::Api(e) if e.code == 404 => Self::NotFound {
                 name: name.to_string(),
                 namespace: namespace_of(apps),
@@ -118,7 +116,7 @@ impl OperationError {
             _ => Self::Kube {
                 name: name.to_string(),
                 doing,
-                source,
+                error,
             },
         }
     }
@@ -174,32 +172,8 @@ pub fn automation_off_patch() -> Value {
     json!({"spec": {"syncPolicy": {"automated": null}}})
 }
 
-/// A normal refresh compares again; a hard one also drops cached renders and fetches again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefreshKind {
-    /// Compare with Git again.
-    Normal,
-    /// Also drop cached renders and fetch the repository again.
-    Hard,
-}
-
-impl RefreshKind {
-    /// `hard` when true, `normal` otherwise.
-    pub fn hard_if(hard: bool) -> Self {
-        if hard { Self::Hard } else { Self::Normal }
-    }
-
-    /// The annotation's value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Normal => "normal",
-            Self::Hard => "hard",
-        }
-    }
-}
-
 /// The merge patch that asks for a refresh.
-pub fn refresh_patch(kind: RefreshKind) -> Value {
+pub fn refresh_patch(kind: RefreshType) -> Value {
     json!({"metadata": {"annotations": {REFRESH_ANNOTATION: kind.as_str()}}})
 }
 
@@ -341,7 +315,7 @@ pub async fn rollback(
 pub async fn request_refresh(
     apps: &Api<Application>,
     name: &str,
-    kind: RefreshKind,
+    kind: RefreshType,
 ) -> Result<(), OperationError> {
     apps.patch(
         name,
@@ -514,13 +488,20 @@ mod tests {
             json!({"spec": {"syncPolicy": {"automated": null}}})
         );
         assert_eq!(
-            refresh_patch(RefreshKind::hard_if(true)),
+            refresh_patch(RefreshType::hard_if(true)),
             json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "hard"}}})
         );
         assert_eq!(
-            refresh_patch(RefreshKind::hard_if(false)),
+            refresh_patch(RefreshType::hard_if(false)),
             json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}})
         );
+        // The controller reads back what was asked for.
+        for kind in [RefreshType::Normal, RefreshType::Hard] {
+            let mut v = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                "metadata": {"name": "web"}, "spec": {}});
+            v["metadata"]["annotations"] = refresh_patch(kind)["metadata"]["annotations"].clone();
+            assert_eq!(app(v).refresh_requested(), Some(kind));
+        }
     }
 
     fn app(v: Value) -> Application {

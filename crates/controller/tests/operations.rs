@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use ferry_controller::operations::{
-    self, OperationError, RefreshKind, SyncParams, WantedStatus,
-};
+use ferry_controller::operations::{self, OperationError, RefreshType, SyncParams, WantedStatus};
 use ferry_core::application::{Application, OperationPhase, REQUEST_INFO};
 use ferry_testsupport::{Cluster, TestNamespace};
 use kube::Api;
@@ -106,8 +104,15 @@ async fn concurrent_sync_requests_leave_exactly_one_operation() {
     assert!(lost.to_string().contains("application web"), "{lost}");
     let now = operations::get(&apps, "web").await.expect("app read");
     assert_eq!(pending_request(&now).as_deref(), Some(won.as_str()));
-    let sync = now.operation.and_then(|o| o.sync).expect("a sync operation");
-    assert_eq!(sync.revision.as_deref(), Some(revision), "the winner's request");
+    let sync = now
+        .operation
+        .and_then(|o| o.sync)
+        .expect("a sync operation");
+    assert_eq!(
+        sync.revision.as_deref(),
+        Some(revision),
+        "the winner's request"
+    );
 
     // A third request, from a fresh read, is refused as well and leaves the operation alone.
     let fresh = operations::get(&apps, "web").await.expect("app read");
@@ -179,7 +184,10 @@ async fn rollback_turns_automation_off_then_requests_the_entry_revision() {
     assert!(done.automation_turned_off);
     let now = operations::get(&apps, "web").await.expect("app read");
     assert!(!now.spec.is_automated(), "automated sync is off");
-    assert_eq!(pending_request(&now).as_deref(), Some(done.request.as_str()));
+    assert_eq!(
+        pending_request(&now).as_deref(),
+        Some(done.request.as_str())
+    );
     let sync = now.operation.clone().and_then(|o| o.sync).expect("a sync");
     assert_eq!(sync.revision.as_deref(), Some("abc123"));
     assert!(sync.prune);
@@ -217,7 +225,7 @@ async fn rollback_refuses_before_touching_automation_when_an_operation_is_pendin
 #[tokio::test]
 async fn refresh_sets_the_annotation_and_a_missing_app_is_not_found() {
     let (ns, apps) = namespace_with_app("ops-refresh", false).await;
-    operations::request_refresh(&apps, "web", RefreshKind::Hard)
+    operations::request_refresh(&apps, "web", RefreshType::Hard)
         .await
         .expect("refresh requested");
     let app = operations::get(&apps, "web").await.expect("app read");
@@ -229,7 +237,7 @@ async fn refresh_sets_the_annotation_and_a_missing_app_is_not_found() {
             .map(String::as_str),
         Some("hard")
     );
-    let missing = operations::request_refresh(&apps, "nothing", RefreshKind::Normal).await;
+    let missing = operations::request_refresh(&apps, "nothing", RefreshType::Normal).await;
     match missing {
         Err(OperationError::NotFound { name, namespace }) => {
             assert_eq!(name, "nothing");

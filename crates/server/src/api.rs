@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use ferry_controller::operations::{self, RefreshKind, SyncParams};
+use ferry_controller::operations::{self, RefreshType, SyncParams};
 use ferry_core::application::Application;
 use kube::api::ListParams;
 use serde::Deserialize;
@@ -313,7 +313,7 @@ pub async fn refresh_application(
             .check(&caller.name)
             .map_err(|wait| crate::hardening::too_many("hard refresh", wait))?;
     }
-    let kind = RefreshKind::hard_if(query.hard);
+    let kind = RefreshType::hard_if(query.hard);
     operations::request_refresh(&state.apps, &name, kind).await?;
     Ok((
         StatusCode::ACCEPTED,

@@ -82,11 +82,9 @@ impl From<OperationError> for ApiError {
             OperationError::Timeout { .. } => {
                 Self::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message)
             }
-            OperationError::Kube {
-                name,
-                doing,
-                source,
-            } => Self::kube(&format!("{doing} of application {name}"), &source),
+            OperationError::Kube { name, doing, error } => {
+                Self::kube(&format!("{doing} of application {name}"), &error)
+            }
         }
     }
 }

@@ -19,7 +19,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ferry_controller::operations::{self, RefreshKind};
+use ferry_controller::operations::{self, RefreshType};
 use ferry_core::application::Application;
 use ferry_source::git::normalize_repo_url;
 use hmac::{Hmac, KeyInit, Mac};
@@ -392,7 +392,7 @@ pub async fn refresh_matching_apps(
         let Some(name) = app.metadata.name.clone() else {
             continue;
         };
-        match operations::request_refresh(&state.apps, &name, RefreshKind::Normal).await {
+        match operations::request_refresh(&state.apps, &name, RefreshType::Normal).await {
             Ok(_) => refreshed.push(name),
             Err(e) => tracing::warn!(app = %name, "requesting a refresh after a webhook push: {e}"),
         }

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::http::header::LOCATION;
 use axum::response::{IntoResponse, Response};
 use ferry_cluster::{ClusterClient, ObjectRef};
-use ferry_controller::operations::{self, RefreshKind, SyncParams};
+use ferry_controller::operations::{self, RefreshType, SyncParams};
 use ferry_core::application::Application;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,8 +21,8 @@ use super::tree::{NodeKey, TreeNode, build_tree, live_objects};
 use super::{
     Chrome, UiError, encode_component, health_class, render, respond, short_revision, sync_class,
 };
-use crate::{ApiError, ServerState};
 use crate::auth::Principal;
+use crate::{ApiError, ServerState};
 
 /// Reads app `name` if `principal` may read it; 404 otherwise (whether it exists or not).
 async fn readable_app(
@@ -710,7 +710,7 @@ pub(crate) async fn refresh_form(
                 .check(&principal.name)
                 .map_err(|wait| crate::hardening::too_many("hard refresh", wait))?;
         }
-        operations::request_refresh(&state.apps, &name, RefreshKind::hard_if(hard))
+        operations::request_refresh(&state.apps, &name, RefreshType::hard_if(hard))
             .await
             .map_err(ApiError::from)?;
         Ok(back_to(
