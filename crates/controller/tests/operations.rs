@@ -317,3 +317,24 @@ async fn waits_return_what_the_controller_wrote_or_say_what_they_last_saw() {
         other => panic!("expected a timeout: {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_sync_request_is_not_made_when_the_app_moved_to_another_project_meanwhile() {
+    let (_ns, apps) = namespace_with_app("ops-project", false).await;
+    // The caller checked its permission on this read (project default).
+    let checked = operations::get(&apps, "web").await.expect("app read");
+    apps.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"project": "other"}})),
+    )
+    .await
+    .expect("project changed");
+    let refused = operations::request_sync(&apps, &checked, &SyncParams::default(), "alice").await;
+    assert!(
+        matches!(&refused, Err(OperationError::Conflict { name, .. }) if name == "web"),
+        "{refused:?}"
+    );
+    let now = operations::get(&apps, "web").await.expect("app read");
+    assert!(now.operation.is_none(), "no operation was set");
+}
