@@ -1,10 +1,11 @@
 //! ferry's controller: it watches Argo CD `Application`s and reconciles each one from Git into
 //! its destination cluster.
 //!
-//! Start with [`reconcile::Engine::reconcile`], which follows one app through the data flow
-//! (fetch → render → prepare → compare → sync → status); [`controller::run_controller`] runs
-//! it for every app; [`sync::run_sync`] applies and prunes. [`sops_keys`] reads the age keys
-//! each AppProject may use for SOPS-encrypted files.
+//! Start with [`Engine::reconcile`], which follows one app through the data flow as a list of
+//! steps (admit → fetch → render → desired → compare → status → sync), each in its own module;
+//! [`controller::run_controller`] runs it for every app; [`sync::run_sync`] applies and prunes.
+//! A [`Differ`] works out diffs without a controller; [`operations`] is how the CLI, API, UI and
+//! webhooks ask for a sync, refresh or rollback. docs/architecture.md walks through it all.
 
 mod admit;
 pub mod adoption;
@@ -30,7 +31,7 @@ pub mod lua_health;
 mod memo;
 pub mod metrics;
 pub mod normalize;
-mod operation;
+pub mod operations;
 pub mod queue;
 pub mod reconcile;
 mod render;
@@ -39,6 +40,7 @@ pub mod settings;
 pub mod sops_keys;
 pub mod status;
 pub mod sync;
+mod sync_step;
 pub mod watches;
 mod windows;
 

@@ -1,4 +1,4 @@
-//! Running an operation: whether a sync is due (requested, or automated as Argo CD decides),
+//! The reconcile's sync step: whether a sync is due (requested, or automated as Argo CD decides),
 //! whether a sync window holds it back, and the sync itself with its record in the status
 //! (operation state, history, Events, metrics).
 
