@@ -113,7 +113,7 @@ pub(crate) fn auto_sync_request(
 }
 
 /// How long ago the RFC 3339 time `at` was.
-fn since(at: Option<&str>) -> Option<Duration> {
+pub(crate) fn since(at: Option<&str>) -> Option<Duration> {
     let t = at?.parse::<k8s_openapi::jiff::Timestamp>().ok()?;
     Some(
         k8s_openapi::jiff::Timestamp::now()

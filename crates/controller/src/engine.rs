@@ -30,6 +30,8 @@ pub struct Engine {
     pub(crate) watches: WatchHub,
     pub(crate) queue: WorkQueue,
     pub(crate) events: kube::runtime::events::Recorder,
+    /// When running syncs began waiting for each wave (see [`crate::memo::WaveWaits`]).
+    pub(crate) wave_waits: crate::memo::WaveWaits,
     /// Sync results and durations; registered into the server's registry by the binary.
     pub metrics: crate::metrics::ControllerMetrics,
 }
@@ -55,6 +57,7 @@ impl Engine {
             metrics,
             memos: Memos::default(),
             refresh_seen: Mutex::default(),
+            wave_waits: Default::default(),
             watches: WatchHub::new(queue.clone(), Arc::default()),
             queue,
             events: kube::runtime::events::Recorder::new(

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use crate::comparison::AppComparison;
 use crate::desired::DesiredObject;
@@ -137,5 +138,31 @@ impl Memos {
     /// Remembers (or, with `None`, forgets) the delete hooks of `name`.
     pub(crate) fn set_delete_hooks(&self, name: &str, hooks: Option<Arc<Vec<DesiredObject>>>) {
         self.with(name, |m| m.delete_hooks = hooks);
+    }
+}
+
+/// When each running sync (by its run id) first looked at each of its waves, for the wave's
+/// health deadline across sync steps. In memory only: after a restart of ferry a wave's wait
+/// starts again, which only ever waits longer.
+#[derive(Debug, Default)]
+pub(crate) struct WaveWaits(Mutex<HashMap<(String, i64), Instant>>);
+
+impl WaveWaits {
+    /// When sync `run_id` first looked at `wave` (now, if it never did).
+    pub(crate) fn since(&self, run_id: &str, wave: i64) -> Instant {
+        *self
+            .0
+            .lock()
+            .expect("wave waits lock")
+            .entry((run_id.to_string(), wave))
+            .or_insert_with(Instant::now)
+    }
+
+    /// Forgets sync `run_id` (it ended).
+    pub(crate) fn forget(&self, run_id: &str) {
+        self.0
+            .lock()
+            .expect("wave waits lock")
+            .retain(|(id, _), _| id != run_id);
     }
 }

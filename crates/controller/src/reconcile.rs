@@ -45,11 +45,6 @@ impl Look {
             .and_then(|o| o.sync.as_ref())
             .and_then(|s| s.revision.as_deref())
     }
-
-    /// Whether this reconcile's status write clears the app's requests.
-    fn clears_requests(&self) -> bool {
-        self.operation.is_some() || self.refresh.is_some()
-    }
 }
 
 impl Engine {
@@ -105,8 +100,18 @@ impl Engine {
                 .run_operation(&app, &mut status, &found, &view, &request, &look)
                 .await?;
         }
-        self.write_status(&app, &status, look.clears_requests())
-            .await?;
+        // A sync that goes on at the next reconcile keeps its operation.
+        let running = status
+            .operation_state
+            .as_ref()
+            .is_some_and(|o| o.phase == OperationPhase::Running);
+        self.write_status_clearing(
+            &app,
+            &status,
+            look.operation.is_some() && !running,
+            look.refresh.is_some(),
+        )
+        .await?;
         Ok(requeue.or_else(|| Some(self.next_poll(&app))))
     }
 

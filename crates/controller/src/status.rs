@@ -64,15 +64,28 @@ impl Engine {
         status: &ApplicationStatus,
         clear_requests: bool,
     ) -> Result<(), kube::Error> {
+        self.write_status_clearing(app, status, clear_requests, clear_requests)
+            .await
+    }
+
+    /// Writes `status`, clearing the app's `operation` and its refresh annotation as asked (a
+    /// sync that goes on in the next reconcile keeps its operation, but its refresh is done).
+    pub(crate) async fn write_status_clearing(
+        &self,
+        app: &Application,
+        status: &ApplicationStatus,
+        clear_operation: bool,
+        clear_refresh: bool,
+    ) -> Result<(), kube::Error> {
         let name = app.metadata.name.as_deref().unwrap_or_default();
         let mut ops = vec![json!({"op": "add", "path": "/status", "value": status})];
-        if clear_requests {
-            if app.operation.is_some() {
-                ops.push(json!({"op": "remove", "path": "/operation"}));
-            }
-            if app.refresh_requested().is_some() {
-                ops.push(json!({"op": "remove", "path": "/metadata/annotations/argocd.argoproj.io~1refresh"}));
-            }
+        if clear_operation && app.operation.is_some() {
+            ops.push(json!({"op": "remove", "path": "/operation"}));
+        }
+        if clear_refresh && app.refresh_requested().is_some() {
+            ops.push(
+                json!({"op": "remove", "path": "/metadata/annotations/argocd.argoproj.io~1refresh"}),
+            );
         }
         let patch: json_patch::Patch =
             serde_json::from_value(Value::Array(ops)).expect("a well-formed JSON patch");

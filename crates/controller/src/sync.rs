@@ -3,8 +3,11 @@
 //! the next wave starts when this one is healthy), pruning, then PostSync hooks once everything
 //! is healthy. A failure stops the sync and runs the SyncFail hooks.
 //!
-//! Hooks that finished are written to the Application's status as they finish, so a sync that
-//! was interrupted (ferry killed) resumes without running them again.
+//! A sync runs in steps. Where it would wait (for a hook to finish, for a wave to become
+//! healthy) it stops instead, with its results so far in the operation state, and the next
+//! reconcile of the app goes on from there: nothing already applied is applied again, no hook
+//! that ran is run again. So no worker waits on a sync, and a sync that was interrupted (ferry
+//! killed) resumes the same way.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -31,7 +34,32 @@ use crate::engine::Engine;
 mod delete_hooks;
 mod wait;
 pub use delete_hooks::{recorded_deletion_hooks, run_deletion_hooks};
-use wait::{delete_and_wait, wait_hook};
+use wait::{HookState, delete_and_wait, hook_state, wait_hook};
+
+/// Why a sync stopped before its end.
+#[derive(Debug)]
+pub(crate) enum Halt {
+    /// It failed: the SyncFail hooks run and the operation fails.
+    Failed(String),
+    /// It waits (for a hook to finish, for a wave to become healthy): the operation stays
+    /// Running, and the next reconcile goes on from here.
+    Waiting(String),
+}
+
+impl From<String> for Halt {
+    fn from(message: String) -> Self {
+        Halt::Failed(message)
+    }
+}
+
+impl Halt {
+    /// What it says.
+    pub(crate) fn message(self) -> String {
+        match self {
+            Halt::Failed(m) | Halt::Waiting(m) => m,
+        }
+    }
+}
 
 /// How long a wave may take to become healthy before the sync fails.
 const WAVE_HEALTH_TIMEOUT: Duration = Duration::from_secs(300);
@@ -122,10 +150,10 @@ pub struct SyncInputs<'a> {
     pub resumed: &'a [ResourceResult],
 }
 
-/// How a sync ended.
+/// How a sync ended, or where it stopped to wait.
 #[derive(Debug)]
 pub struct SyncOutcome {
-    /// Succeeded or Failed.
+    /// Succeeded or Failed; Running when it waits, to go on at the next reconcile.
     pub phase: OperationPhase,
     /// A one-line summary.
     pub message: String,
@@ -175,6 +203,9 @@ struct SyncRun<'a> {
     adopted: Vec<crate::adoption::Adopted>,
     /// How the app sees itself and its children.
     view: AppView,
+    /// Stop where the sync would wait (a sync step), rather than wait (deletion hooks,
+    /// SyncFail hooks).
+    stepwise: bool,
 }
 
 /// Runs one sync of `app`. `status` is the app's status with the running operation; finished
@@ -204,28 +235,48 @@ pub async fn run_sync(
         applied: Vec::new(),
         adopted: Vec::new(),
         view: AppView::of(app, &engine.cfg.namespace, engine.cfg.child_health).0,
+        stepwise: true,
     };
     let executed = run.execute().await;
     engine.record_adoptions(app, &run.adopted).await;
-    match executed {
-        Ok(message) => SyncOutcome {
-            phase: OperationPhase::Succeeded,
-            message,
-            results: run.results,
-            applied: run.applied,
-        },
-        Err(message) => {
+    let (phase, message) = match executed {
+        Ok(message) => (OperationPhase::Succeeded, message),
+        Err(Halt::Waiting(message)) => (OperationPhase::Running, message),
+        Err(Halt::Failed(message)) => {
             if !request.dry_run {
+                run.stepwise = false;
                 run.run_sync_fail_hooks().await;
             }
-            SyncOutcome {
-                phase: OperationPhase::Failed,
-                message,
-                results: run.results,
-                applied: run.applied,
-            }
+            (OperationPhase::Failed, message)
+        }
+    };
+    if phase != OperationPhase::Running {
+        engine.wave_waits.forget(&run.run_id());
+    }
+    SyncOutcome {
+        phase,
+        message,
+        results: merge_results(run.inputs.resumed, &run.results),
+        applied: run.applied,
+    }
+}
+
+/// The results of earlier steps of a sync with those of this one: a later result of the same
+/// hook or object replaces the earlier one in its place, so the list stays in the order things
+/// were first done.
+fn merge_results(earlier: &[ResourceResult], later: &[ResourceResult]) -> Vec<ResourceResult> {
+    let mut all: Vec<ResourceResult> = Vec::new();
+    for r in earlier.iter().chain(later) {
+        let same = |o: &ResourceResult| {
+            (&o.hook_type, &o.group, &o.kind, &o.namespace, &o.name)
+                == (&r.hook_type, &r.group, &r.kind, &r.namespace, &r.name)
+        };
+        match all.iter_mut().find(|o| same(o)) {
+            Some(found) => *found = r.clone(),
+            None => all.push(r.clone()),
         }
     }
+    all
 }
 
 impl SyncRun<'_> {
@@ -248,7 +299,7 @@ impl SyncRun<'_> {
         }
     }
 
-    async fn execute(&mut self) -> Result<String, String> {
+    async fn execute(&mut self) -> Result<String, Halt> {
         crate::adoption::check_ownership(
             self.app_name(),
             self.inputs.compared,
@@ -314,9 +365,7 @@ impl SyncRun<'_> {
             }
             let more_follows = Some(*wave) != last_wave || has_post_sync;
             if more_follows && !self.request.dry_run {
-                self.wait_wave_healthy(*wave, &in_wave)
-                    .await
-                    .map_err(|m| format!("wave {wave}: {m}"))?;
+                self.wait_wave_healthy(*wave, &in_wave).await?;
             }
         }
 
@@ -411,6 +460,11 @@ impl SyncRun<'_> {
             SyncOptions::parse(self.app_options.iter().map(String::as_str)).apply_out_of_sync_only;
         let mut applies = Vec::new();
         for d in stage {
+            // Applied by an earlier step of this sync: not again.
+            if let Some(done) = self.applied_before(d) {
+                self.results.push(done);
+                continue;
+            }
             let compared = self.inputs.compared.iter().find(|c| c.desired.key == d.key);
             if out_of_sync_only && compared.is_some_and(|c| c.in_sync) {
                 continue;
@@ -571,8 +625,21 @@ impl SyncRun<'_> {
         Ok(())
     }
 
+    /// An earlier step's result for this object, when it applied it.
+    fn applied_before(&self, d: &DesiredObject) -> Option<ResourceResult> {
+        self.inputs
+            .resumed
+            .iter()
+            .find(|r| {
+                r.hook_type.is_none()
+                    && r.status == Some(ResultCode::Synced)
+                    && ResourceKey::new(&r.group, &r.kind, &r.namespace, &r.name) == d.key
+            })
+            .cloned()
+    }
+
     /// Runs the hooks of one phase and wave, in kind order, one at a time.
-    async fn run_hooks(&mut self, phase: Phase, hooks: &[&DesiredObject]) -> Result<(), String> {
+    async fn run_hooks(&mut self, phase: Phase, hooks: &[&DesiredObject]) -> Result<(), Halt> {
         let mut ordered = hooks.to_vec();
         ordered.sort_by_key(|h| (kind_rank(&h.key.group, &h.key.kind), h.key.name.clone()));
         for hook in ordered {
@@ -600,7 +667,7 @@ impl SyncRun<'_> {
             .cloned()
     }
 
-    async fn run_hook(&mut self, phase: Phase, hook: &DesiredObject) -> Result<(), String> {
+    async fn run_hook(&mut self, phase: Phase, hook: &DesiredObject) -> Result<(), Halt> {
         let cluster = self.inputs.cluster;
         let mut result = ResourceResult {
             hook_type: Some(phase.as_str().into()),
@@ -630,8 +697,8 @@ impl SyncRun<'_> {
                 == run_id
         });
         if started_by_this_run {
-            // ferry stopped while this hook ran (or just after it finished): wait for that run.
-            info!(app = self.app_name(), hook = %hook_ref, "hook started before a restart; waiting for it rather than running it again");
+            // An earlier step (or a ferry that stopped) started this hook: wait for that run.
+            tracing::debug!(app = self.app_name(), hook = %hook_ref, "hook started earlier in this sync; not run again");
         } else {
             if live.is_some() {
                 // A named hook's earlier run goes before the new one (BeforeHookCreation, and
@@ -645,9 +712,26 @@ impl SyncRun<'_> {
         }
         result.name = hook_ref.name.clone();
         result.hook_phase = Some(OperationPhase::Running);
-        self.persist(&result).await;
+        if !started_by_this_run || !self.stepwise {
+            // Recorded before anything waits: a restart must find the hook started.
+            self.persist(&result).await;
+        }
 
-        let outcome = wait_hook(cluster, &hook_ref).await;
+        let outcome = if self.stepwise {
+            match hook_state(cluster, &hook_ref).await {
+                HookState::Running(what) => {
+                    result.message = Some(format!("{phase:?} hook running"));
+                    self.results.push(result);
+                    return Err(Halt::Waiting(format!(
+                        "waiting for {phase:?} hook {hook_ref}{what}"
+                    )));
+                }
+                HookState::Succeeded => Ok(()),
+                HookState::Failed(why) => Err(why),
+            }
+        } else {
+            wait_hook(cluster, &hook_ref).await
+        };
         let succeeded = outcome.is_ok();
         // The result is recorded before the hook may be deleted: a restart in between must find
         // it done, not gone.
@@ -661,7 +745,9 @@ impl SyncRun<'_> {
                 result.hook_phase = Some(OperationPhase::Failed);
                 result.status = Some(ResultCode::SyncFailed);
                 result.message = Some(why.clone());
-                Err(format!("{phase:?} hook {hook_ref} failed: {why}"))
+                Err(Halt::Failed(format!(
+                    "{phase:?} hook {hook_ref} failed: {why}"
+                )))
             }
         };
         self.persist(&result).await;
@@ -677,12 +763,7 @@ impl SyncRun<'_> {
     /// The hook as this sync operation creates it: marked with the operation's run id and, for
     /// a `generateName` hook, with the name this operation gives it.
     fn hook_for_this_run(&self, phase: Phase, hook: &DesiredObject) -> Value {
-        let op = self.status.operation_state.as_ref();
-        let revision = op
-            .and_then(|o| o.sync_result.as_ref())
-            .map_or(self.request.revision.as_str(), |r| r.revision.as_str());
-        let started_at = op.and_then(|o| o.started_at.as_deref()).unwrap_or_default();
-        let run_id = hook_run_id(self.app_name(), revision, started_at);
+        let run_id = self.run_id();
         let mut object = hook.object.clone();
         let meta = object["metadata"]
             .as_object_mut()
@@ -705,6 +786,16 @@ impl SyncRun<'_> {
         object
     }
 
+    /// The identity of this sync operation (see [`hook_run_id`]).
+    fn run_id(&self) -> String {
+        let op = self.status.operation_state.as_ref();
+        let revision = op
+            .and_then(|o| o.sync_result.as_ref())
+            .map_or(self.request.revision.as_str(), |r| r.revision.as_str());
+        let started_at = op.and_then(|o| o.started_at.as_deref()).unwrap_or_default();
+        hook_run_id(self.app_name(), revision, started_at)
+    }
+
     /// SyncFail hooks, after a failure; their own failures are only logged.
     async fn run_sync_fail_hooks(&mut self) {
         let mut fail_hooks: Vec<&DesiredObject> = self
@@ -716,7 +807,7 @@ impl SyncRun<'_> {
         fail_hooks.sort_by_key(|h| sync_wave(&h.object).unwrap_or(0));
         for hook in fail_hooks {
             if let Err(e) = self.run_hook(Phase::SyncFail, hook).await {
-                warn!(app = self.app_name(), "{e}");
+                warn!(app = self.app_name(), "{}", e.message());
             }
         }
     }
@@ -729,19 +820,9 @@ impl SyncRun<'_> {
         let sync_result = op.sync_result.get_or_insert_with(Default::default);
         // A later result of the same hook or object replaces the earlier one (a hook that
         // succeeded before a restart is listed once).
-        let mut all: Vec<ResourceResult> = Vec::new();
-        let later = self.results.iter().chain(std::iter::once(latest));
-        for r in self.inputs.resumed.iter().chain(later) {
-            let same = |o: &ResourceResult| {
-                (&o.hook_type, &o.kind, &o.namespace, &o.name)
-                    == (&r.hook_type, &r.kind, &r.namespace, &r.name)
-            };
-            match all.iter_mut().find(|o| same(o)) {
-                Some(earlier) => *earlier = r.clone(),
-                None => all.push(r.clone()),
-            }
-        }
-        sync_result.resources = all;
+        let mut so_far = self.results.clone();
+        so_far.push(latest.clone());
+        sync_result.resources = merge_results(self.inputs.resumed, &so_far);
         if let Err(e) = self.engine.write_status(self.app, self.status, false).await {
             warn!(app = self.app_name(), "recording sync progress: {e}");
         }

@@ -37,6 +37,17 @@ impl Engine {
         requeue: &mut Option<Duration>,
     ) -> Option<SyncRequest> {
         match &look.effective_operation {
+            // A sync that goes on from an earlier reconcile keeps its retry and self-heal
+            // counts.
+            Some(op) if look.operation.is_none() => op.sync.as_ref().map(|s| SyncRequest {
+                retry_count: status
+                    .operation_state
+                    .as_ref()
+                    .and_then(|o| o.retry_count)
+                    .unwrap_or(0),
+                self_heal_attempts: s.self_heal_attempts_count,
+                ..SyncRequest::manual(op, s)
+            }),
             Some(op) => op.sync.as_ref().map(|s| SyncRequest::manual(op, s)),
             None => match auto_sync_request(
                 app,
@@ -63,6 +74,14 @@ impl Engine {
         request: Option<&SyncRequest>,
     ) -> Option<String> {
         let project = self.differ.project(&app.spec.project).await.ok().flatten();
+        // A sync already under way finishes, as in Argo CD: windows gate starting one.
+        let under_way = status.operation_state.as_ref().is_some_and(|o| {
+            o.phase == OperationPhase::Running
+                && o.sync_result
+                    .as_ref()
+                    .is_some_and(|r| !r.resources.is_empty())
+        });
+        let request = request.filter(|_| !under_way);
         crate::windows::gate_sync(status, app, project.as_ref(), request)
     }
 
@@ -138,8 +157,20 @@ impl Engine {
             })
             .and_then(|o| o.started_at.clone())
             .unwrap_or_else(now);
-        info!(app = name, revision = %found.desired.revision, automated = request.automated, "syncing");
-        // Record that a sync is running, so a restart picks it up again.
+        // A sync that an earlier reconcile started goes on where it stopped.
+        let continuing = app.status.as_ref().is_some_and(|s| {
+            s.operation_state
+                .as_ref()
+                .and_then(|o| o.started_at.as_deref())
+                == Some(started.as_str())
+                && s.operation_state
+                    .as_ref()
+                    .is_some_and(|o| o.phase == OperationPhase::Running)
+        });
+        if !continuing {
+            info!(app = name, revision = %found.desired.revision, automated = request.automated, "syncing");
+        }
+        // Record that a sync is running, so the next reconcile (or a restart) goes on with it.
         let op = look
             .effective_operation
             .clone()
@@ -167,9 +198,11 @@ impl Engine {
             }),
             started_at: Some(started.clone()),
             finished_at: None,
-            retry_count: None,
+            retry_count: (request.retry_count > 0).then_some(request.retry_count),
         });
-        self.write_status(app, status, false).await?;
+        if !continuing {
+            self.write_status(app, status, false).await?;
+        }
 
         let SyncOutcome {
             phase,
@@ -191,6 +224,17 @@ impl Engine {
             request,
         )
         .await;
+        if phase == OperationPhase::Running {
+            // It waits: recorded with its results so far, it goes on at the next reconcile (or
+            // sooner, when a watch sees one of its objects change).
+            if let Some(state) = status.operation_state.as_mut() {
+                state.message = Some(message);
+                if let Some(result) = state.sync_result.as_mut() {
+                    result.resources = results;
+                }
+            }
+            return Ok(Some(step_delay(&started)));
+        }
         let finished = now();
         status.operation_state = Some(OperationState {
             operation: op.clone(),
@@ -307,4 +351,14 @@ fn compared_after_sync(
             }
         })
         .collect()
+}
+
+/// How soon a sync that waits looks again: every second at first, then less often as its wait
+/// goes on (a watch event on its objects queues it sooner anyway).
+fn step_delay(started: &str) -> Duration {
+    match crate::auto_sync::since(Some(started)) {
+        Some(d) if d < Duration::from_secs(10) => Duration::from_secs(1),
+        Some(d) if d < Duration::from_secs(60) => Duration::from_secs(2),
+        _ => Duration::from_secs(5),
+    }
 }

@@ -1146,32 +1146,39 @@ async fn drift_and_wait(w: &World, apps: std::ops::Range<usize>) -> std::time::D
     drifted.elapsed()
 }
 
-/// One app's sync waits in a PreSync hook that runs for ten minutes, while 20 other apps drift:
-/// every one of them is put back while that sync is still waiting. For the record (no timed
-/// assertion), the time from the drift to the last reversal is printed next to the same figure
-/// for 20 further apps drifted before the long sync started.
+/// Ten apps' syncs wait in PreSync hooks that run for ten minutes (more syncs than the
+/// controller has workers), while 20 other apps drift: every one of them is put back while those
+/// syncs are still waiting. For the record (no timed assertion), the time from the drift to the
+/// last reversal is printed next to the same figure for 20 further apps drifted before the long
+/// syncs started.
 #[tokio::test]
-async fn a_long_pre_sync_hook_does_not_hold_back_drift_reversal_in_other_apps() {
+async fn long_pre_sync_hooks_do_not_hold_back_drift_reversal_in_other_apps() {
     const OTHERS: usize = 20;
+    const LONG: usize = 10;
     let w = World::start("hook-long-others").await;
     let ns = w.ns.name().to_string();
     let repo = GitRepo::new();
-    repo.write(
-        "slow/long.yaml",
-        &job(
-            "long",
-            &[(HOOK, "PreSync")],
-            &[("testenv.ferry.dev/run-for", "600s")],
-        ),
-    )
-    .write("slow/after.yaml", &configmap("after-long", "1"));
+    for l in 0..LONG {
+        repo.write(
+            &format!("slow-{l}/long.yaml"),
+            &job(
+                &format!("long-{l}"),
+                &[(HOOK, "PreSync")],
+                &[("testenv.ferry.dev/run-for", "600s")],
+            ),
+        )
+        .write(
+            &format!("slow-{l}/after.yaml"),
+            &configmap(&format!("after-long-{l}"), "1"),
+        );
+    }
     for i in 0..2 * OTHERS {
         repo.write(
             &format!("app-{i}/cm.yaml"),
             &configmap(&format!("cm-{i}"), "git"),
         );
     }
-    let sha = repo.commit("one app with a ten-minute PreSync hook, forty without");
+    let sha = repo.commit("ten apps with a ten-minute PreSync hook, forty without");
     for i in 0..2 * OTHERS {
         w.apply(&application(
             &format!("other-{i}"),
@@ -1187,25 +1194,34 @@ async fn a_long_pre_sync_hook_does_not_hold_back_drift_reversal_in_other_apps() 
     // The baseline: drift with no long sync anywhere.
     let baseline = drift_and_wait(&w, OTHERS..2 * OTHERS).await;
 
-    w.apply(&application("slow", &repo.url(), "slow", &ns, AUTOMATED));
-    w.wait_app("slow", "its sync waiting in the PreSync hook", |a| {
-        op_phase(a) == Some("Running") && get(&w, &["job/long"]).is_some()
-    })
-    .await;
+    for l in 0..LONG {
+        let name = format!("slow-{l}");
+        w.apply(&application(&name, &repo.url(), &name, &ns, AUTOMATED));
+    }
+    for l in 0..LONG {
+        w.wait_app(
+            &format!("slow-{l}"),
+            "its sync waiting in the PreSync hook",
+            |a| op_phase(a) == Some("Running") && get(&w, &[&format!("job/long-{l}")]).is_some(),
+        )
+        .await;
+    }
     let during = drift_and_wait(&w, 0..OTHERS).await;
 
-    let slow = w.app("slow").expect("the app");
-    assert_eq!(
-        op_phase(&slow),
-        Some("Running"),
-        "the long sync must still be waiting in its hook: {slow}"
-    );
-    assert!(
-        get(&w, &["configmap/after-long"]).is_none(),
-        "the Sync phase ran before its PreSync hook ended: {slow}"
-    );
+    for l in 0..LONG {
+        let slow = w.app(&format!("slow-{l}")).expect("the app");
+        assert_eq!(
+            op_phase(&slow),
+            Some("Running"),
+            "the long sync must still be waiting in its hook: {slow}"
+        );
+        assert!(
+            get(&w, &[&format!("configmap/after-long-{l}")]).is_none(),
+            "the Sync phase ran before its PreSync hook ended: {slow}"
+        );
+    }
     eprintln!(
-        "MEASURE long-hook: {OTHERS} drifted apps reverted in {:.2}s while another app's sync waited in a PreSync hook; \
+        "MEASURE long-hooks: {OTHERS} drifted apps reverted in {:.2}s while {LONG} other apps' syncs waited in PreSync hooks; \
          {:.2}s with no long sync (ratio {:.2})",
         during.as_secs_f64(),
         baseline.as_secs_f64(),

@@ -82,9 +82,13 @@ pub async fn run_deletion_hooks(
         applied: Vec::new(),
         adopted: Vec::new(),
         view: AppView::of(app, &engine.cfg.namespace, engine.cfg.child_health).0,
+        // An app being deleted has no sync to go on with: its hooks are waited for.
+        stepwise: false,
     };
     for in_wave in waves.values() {
-        run.run_hooks(phase, in_wave).await?;
+        run.run_hooks(phase, in_wave)
+            .await
+            .map_err(super::Halt::message)?;
     }
     Ok(())
 }

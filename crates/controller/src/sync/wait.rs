@@ -1,5 +1,7 @@
 //! Waiting within a sync: for a wave to become healthy (naming what it waits for, a child
-//! Application with its own state), for a hook to finish, for an old hook to be gone.
+//! Application with its own state), for a hook to finish, for an old hook to be gone. A sync
+//! step looks once and stops ([`Halt::Waiting`]) where it would wait; deletion and SyncFail
+//! hooks are waited for.
 
 use std::time::Duration;
 
@@ -8,7 +10,7 @@ use ferry_core::application::HealthStatusCode;
 use ferry_core::health::{Health, assess_health};
 use tracing::warn;
 
-use super::{HOOK_TIMEOUT, SyncRun, WAVE_HEALTH_TIMEOUT};
+use super::{HOOK_TIMEOUT, Halt, SyncRun, WAVE_HEALTH_TIMEOUT};
 use crate::app_of_apps::describe;
 use crate::desired::DesiredObject;
 
@@ -20,9 +22,17 @@ impl SyncRun<'_> {
         &mut self,
         wave: i64,
         objects: &[&DesiredObject],
-    ) -> Result<(), String> {
+    ) -> Result<(), Halt> {
         let cluster = self.inputs.cluster;
-        let deadline = tokio::time::Instant::now() + WAVE_HEALTH_TIMEOUT;
+        let failed = |m: String| Halt::Failed(format!("wave {wave}: {m}"));
+        // A sync step's wait began at its first look at this wave (after a restart of ferry,
+        // at the first look since).
+        let deadline = if self.stepwise {
+            let since = self.engine.wave_waits.since(&self.run_id(), wave);
+            tokio::time::Instant::from_std(since + WAVE_HEALTH_TIMEOUT)
+        } else {
+            tokio::time::Instant::now() + WAVE_HEALTH_TIMEOUT
+        };
         let mut delay = Duration::from_millis(100);
         let mut said = String::new();
         let settings = self.engine.settings().last();
@@ -32,8 +42,17 @@ impl SyncRun<'_> {
                 if self.view.is_self(&d.key) {
                     continue;
                 }
-                let r = ObjectRef::of(&d.object).map_err(|e| e.to_string())?;
-                let Some(live) = cluster.get(&r).await.map_err(|e| e.to_string())? else {
+                let r = ObjectRef::of(&d.object).map_err(|e| failed(e.to_string()))?;
+                let live = match cluster.get(&r).await {
+                    Ok(live) => live,
+                    // A failed read (the API server restarting) is no verdict on the wave.
+                    Err(e) if self.stepwise => {
+                        waiting = Some(format!("{} (reading it failed: {e})", d.key));
+                        continue;
+                    }
+                    Err(e) => return Err(failed(e.to_string())),
+                };
+                let Some(live) = live else {
                     waiting = Some(format!("{} (Missing)", d.key));
                     continue;
                 };
@@ -50,7 +69,10 @@ impl SyncRun<'_> {
                 };
                 match health.status {
                     HealthStatusCode::Degraded => {
-                        return Err(format!("Degraded: {}", describe(&d.key, &live, &health)));
+                        return Err(failed(format!(
+                            "Degraded: {}",
+                            describe(&d.key, &live, &health)
+                        )));
                     }
                     HealthStatusCode::Healthy | HealthStatusCode::Suspended => {}
                     _ => waiting = Some(describe(&d.key, &live, &health)),
@@ -58,12 +80,15 @@ impl SyncRun<'_> {
             }
             let Some(what) = waiting else { return Ok(()) };
             if tokio::time::Instant::now() >= deadline {
-                return Err(format!(
+                return Err(failed(format!(
                     "not healthy within {}s: waiting for {what}",
                     WAVE_HEALTH_TIMEOUT.as_secs()
-                ));
+                )));
             }
             let now_said = format!("wave {wave}: waiting for {what}");
+            if self.stepwise {
+                return Err(Halt::Waiting(now_said));
+            }
             if now_said != said {
                 self.report_progress(&now_said).await;
                 said = now_said;
@@ -141,4 +166,52 @@ pub(super) async fn wait_hook(cluster: &ClusterClient, r: &ObjectRef) -> Result<
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(1));
     }
+}
+
+/// What a look at a running hook found.
+pub(super) enum HookState {
+    /// Still running (with what to add to "waiting for …", e.g. a failed read).
+    Running(String),
+    /// Finished well.
+    Succeeded,
+    /// Failed, or ran longer than it may.
+    Failed(String),
+}
+
+/// One look at a hook: Healthy (a Job complete, a Pod succeeded, anything else present) is
+/// success, Degraded is failure. It may run [`HOOK_TIMEOUT`] from its creation (kept by the
+/// cluster, so a restart of ferry does not reset it). A failed read is no verdict on the hook.
+pub(super) async fn hook_state(cluster: &ClusterClient, r: &ObjectRef) -> HookState {
+    let live = match cluster.get(r).await {
+        Ok(live) => live,
+        Err(e) => {
+            warn!(hook = %r, "reading the hook failed, looking again later: {e}");
+            return HookState::Running(format!(" (reading it failed: {e})"));
+        }
+    };
+    let Some(live) = live else {
+        return HookState::Failed(format!("{r} disappeared before it finished"));
+    };
+    if let Some(h) = assess_health(&live) {
+        match h.status {
+            HealthStatusCode::Healthy => return HookState::Succeeded,
+            HealthStatusCode::Degraded => {
+                return HookState::Failed(h.message.unwrap_or_else(|| "it failed".into()));
+            }
+            _ => {}
+        }
+    }
+    let ran_for = live
+        .pointer("/metadata/creationTimestamp")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+        .map(|t| {
+            k8s_openapi::jiff::Timestamp::now()
+                .duration_since(t)
+                .unsigned_abs()
+        });
+    if ran_for.is_some_and(|d| d >= HOOK_TIMEOUT) {
+        return HookState::Failed(format!("did not finish within {}s", HOOK_TIMEOUT.as_secs()));
+    }
+    HookState::Running(String::new())
 }
