@@ -20,7 +20,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ferry_core::application::{Application, REFRESH_ANNOTATION};
-use ferry_source::git::normalize_repo_url;
+use ferry_core::repo_url::normalize_repo_url;
 use hmac::{Hmac, KeyInit, Mac};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, Patch, PatchParams};

@@ -647,43 +647,21 @@ fn url_password(url: &str) -> Option<String> {
 /// [`ferry_core::redact`].
 pub use ferry_core::redact::redact_url;
 
-/// The key under which a repository is cached: userinfo dropped, scheme and host lower-cased,
-/// trailing `/` and `.git` removed. `HTTPS://Example.com/org/Repo.git/` and
-/// `https://example.com/org/Repo` share a mirror; `…/org/repo` (different case) does not.
-pub fn normalize_repo_url(url: &str) -> String {
-    let url = url.trim();
-    let (scheme, rest) = match url.split_once("://") {
-        Some((s, r)) => (Some(s.to_ascii_lowercase()), r),
-        None => (None, url),
-    };
-    let (authority, path) = match scheme {
-        Some(_) => rest.split_at(rest.find('/').unwrap_or(rest.len())),
-        // scp-like `user@host:path`
-        None => match rest.split_once(':') {
-            Some((a, p)) if !a.contains('/') => (a, p),
-            _ => ("", rest),
-        },
-    };
-    let host = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, h)| h)
-        .to_ascii_lowercase();
-    let mut path = path.trim_end_matches('/');
-    path = path.strip_suffix(".git").unwrap_or(path);
-    match scheme {
-        Some(s) => format!("{s}://{host}{path}"),
-        None if host.is_empty() => path.to_owned(),
-        None => format!("{host}:{path}"),
-    }
-}
+/// The key under which a repository is cached and its credentials are found: one
+/// normalization for all of ferry, see [`ferry_core::repo_url`].
+pub use ferry_core::repo_url::RepoUrl;
 
 /// `<last path segment>-<hash>`: readable, and unique per normalized URL. The hash is keyed
 /// by `key` (a secret of the cache, see [`cache_key`]): the directory of another repository
 /// cannot be guessed from its URL.
 pub(crate) fn repo_dir_name(key: &[u8], url: &str) -> String {
     use sha2::Digest as _;
-    let normalized = normalize_repo_url(url);
-    let last = normalized.rsplit(['/', ':']).next().unwrap_or_default();
+    let normalized = RepoUrl::new(url);
+    let last = normalized
+        .as_str()
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or_default();
     let readable: String = last
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
@@ -697,7 +675,7 @@ pub(crate) fn repo_dir_name(key: &[u8], url: &str) -> String {
     let mut hasher = sha2::Sha256::new();
     hasher.update(key);
     hasher.update([0u8]);
-    hasher.update(normalized.as_bytes());
+    hasher.update(normalized.as_str().as_bytes());
     let digest = hasher.finalize();
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     format!("{readable}-{hex}")
@@ -752,7 +730,7 @@ pub struct RepoCache {
     root: PathBuf,
     key: Vec<u8>,
     git: Git,
-    repos: Mutex<HashMap<String, Arc<tokio::sync::Mutex<RepoState>>>>,
+    repos: Mutex<HashMap<RepoUrl, Arc<tokio::sync::Mutex<RepoState>>>>,
     fetches: AtomicUsize,
     /// Revisions already resolved in a mirror, valid until the mirror's refs change: keyed by
     /// mirror path and revision; each entry remembers the mirror's generation it was read at.
@@ -876,7 +854,7 @@ impl RepoCache {
 
     fn slot(&self, url: &str) -> Arc<tokio::sync::Mutex<RepoState>> {
         let mut repos = self.repos.lock().unwrap_or_else(|e| e.into_inner());
-        repos.entry(normalize_repo_url(url)).or_default().clone()
+        repos.entry(RepoUrl::new(url)).or_default().clone()
     }
 
     /// Fetches all branches and tags of `url` into its mirror (creating it on first use).
@@ -1561,23 +1539,20 @@ mod tests {
     }
 
     #[test]
-    fn normalizes_urls_for_the_cache_key() {
-        assert_eq!(
-            normalize_repo_url("HTTPS://user:pw@Example.COM/Org/Repo.git/"),
-            "https://example.com/Org/Repo"
-        );
-        assert_eq!(
-            normalize_repo_url("git@GitHub.com:org/repo.git"),
-            "github.com:org/repo"
-        );
-        assert_eq!(normalize_repo_url("/srv/git/repo.git"), "/srv/git/repo");
+    fn mirror_names_follow_the_normalized_url() {
         assert_eq!(
             repo_dir_name(b"k", "https://a/x.git"),
             repo_dir_name(b"k", "https://A/x")
         );
+        // One rule for all of ferry (Argo CD's): URLs that differ only in case are one
+        // repository, and userinfo is not part of the key.
+        assert_eq!(
+            repo_dir_name(b"k", "https://a/x"),
+            repo_dir_name(b"k", "https://user:pw@a/X")
+        );
         assert_ne!(
             repo_dir_name(b"k", "https://a/x"),
-            repo_dir_name(b"k", "https://a/X")
+            repo_dir_name(b"k", "https://a/y")
         );
         assert!(repo_dir_name(b"k", "https://a/my-repo.git").starts_with("my-repo-"));
         // Another key, another name: directories cannot be guessed without the cache's key.
