@@ -7,11 +7,13 @@
 //! force-pushes: a real conflict aborts the rebase and fails naming the files, and the remote
 //! is left as it was.
 //!
-//! Every `git` runs through [`ferry_source::run_command`] the way `ferry_source::git` runs
-//! it (that crate's command builder is private, so this module builds the same environment):
-//! a private temporary `HOME` with an empty global config, no system config, no terminal
-//! prompts, `LC_ALL=C`, only the `file`, `git`, `http`, `https` and `ssh` transports, hooks
-//! off, and a timeout. Credentials never appear in argv, URLs, logs or errors:
+//! Every `git` is built by the engine's hardened command builder
+//! ([`ferry_source::git::GitCommand`]) and run through [`ferry_source::run_command`]: a
+//! private temporary `HOME` with an empty global config, no system config, no terminal
+//! prompts, `LC_ALL=C`, only the `file`, `git`, `http`, `https` and `ssh` transports, git's
+//! low-speed limit (a server that stops sending fails the step in about 30 s), and a timeout;
+//! this module adds hooks and signing off. Credentials never appear in argv, URLs, logs or
+//! errors:
 //!
 //! - username and password reach git through a credential helper whose text is in argv but
 //!   whose values come from the child's environment (`FERRY_GIT_USERNAME`,

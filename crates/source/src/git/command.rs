@@ -21,8 +21,9 @@ pub enum HostKeys {
     /// Argo CD's `argocd-ssh-known-hosts-cm`); unknown hosts are refused and the system's
     /// known hosts are ignored.
     Strict,
-    /// Hosts the system's or the private `known_hosts` list are checked; a host seen for the
-    /// first time is accepted (a pipeline step with a throw-away `HOME`).
+    /// Hosts listed in the system's or the private `known_hosts` are checked against their
+    /// keys; a host seen for the first time is accepted (a pipeline step with a throw-away
+    /// `HOME`).
     AcceptNew,
 }
 
@@ -283,4 +284,92 @@ pub(crate) fn url_password(url: &str) -> Option<String> {
     let (userinfo, _) = authority.rsplit_once('@')?;
     let (_, password) = userinfo.split_once(':')?;
     (!password.is_empty()).then(|| password.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn args_and_env(spec: &CommandSpec) -> (Vec<String>, HashMap<String, String>) {
+        (spec.args.clone(), spec.env.iter().cloned().collect())
+    }
+
+    #[test]
+    fn every_command_is_hardened() {
+        let git = GitCommand::new("/h", Duration::from_secs(9));
+        let spec = git.build(
+            Path::new("/w"),
+            &["ls-remote", "https://example.com/r"],
+            &Credentials::none(),
+            None,
+        );
+        let (args, env) = args_and_env(&spec);
+        assert_eq!(args[..2], ["-c", "credential.helper="]);
+        assert!(args.ends_with(&["ls-remote".into(), "https://example.com/r".into()]));
+        assert_eq!(env["HOME"], "/h");
+        assert_eq!(env["GIT_CONFIG_NOSYSTEM"], "1");
+        assert_eq!(env["GIT_CONFIG_GLOBAL"], "/h/gitconfig");
+        assert_eq!(env["GIT_TERMINAL_PROMPT"], "0");
+        assert_eq!(env["GIT_ALLOW_PROTOCOL"], REMOTE_PROTOCOLS);
+        assert!(env["GIT_SSH_COMMAND"].contains("StrictHostKeyChecking=yes"));
+        assert!(env["GIT_SSH_COMMAND"].contains("GlobalKnownHostsFile=/dev/null"));
+        assert_eq!(spec.label.as_deref(), Some("git ls-remote"));
+    }
+
+    #[test]
+    fn the_low_speed_limit_is_passed_as_config() {
+        let limited =
+            GitCommand::new("/h", Duration::from_secs(9)).low_speed_limit(Some(LowSpeedLimit {
+                bytes_per_second: 0,
+                seconds: 7,
+            }));
+        let (args, _) =
+            args_and_env(&limited.build(Path::new("/w"), &["fetch"], &Credentials::none(), None));
+        // 0 would switch git's limit off: at least 1 byte/s.
+        assert!(
+            args.contains(&"http.lowSpeedLimit=1".to_owned()),
+            "{args:?}"
+        );
+        assert!(args.contains(&"http.lowSpeedTime=7".to_owned()), "{args:?}");
+        let default = GitCommand::new("/h", Duration::from_secs(9));
+        let (args, _) =
+            args_and_env(&default.build(Path::new("/w"), &["fetch"], &Credentials::none(), None));
+        assert!(
+            args.contains(&"http.lowSpeedTime=30".to_owned()),
+            "{args:?}"
+        );
+        let off = default.low_speed_limit(None);
+        let (args, _) =
+            args_and_env(&off.build(Path::new("/w"), &["fetch"], &Credentials::none(), None));
+        assert!(!args.iter().any(|a| a.contains("lowSpeed")), "{args:?}");
+    }
+
+    #[test]
+    fn pipeline_settings_add_config_env_and_accept_new_hosts() {
+        let git = GitCommand::new("/h", Duration::from_secs(9))
+            .protocols(ALL_PROTOCOLS)
+            .host_keys(HostKeys::AcceptNew)
+            .config("core.hooksPath=/dev/null")
+            .env("GIT_AUTHOR_NAME", "Bot");
+        let creds = Credentials::basic("u", "hunter2");
+        let spec = git.build(Path::new("/w"), &["push", "origin"], &creds, None);
+        let (args, env) = args_and_env(&spec);
+        assert_eq!(args[2..4], ["-c", "core.hooksPath=/dev/null"]);
+        assert_eq!(env["GIT_ALLOW_PROTOCOL"], ALL_PROTOCOLS);
+        assert_eq!(env["GIT_AUTHOR_NAME"], "Bot");
+        assert!(env["GIT_SSH_COMMAND"].contains("StrictHostKeyChecking=accept-new"));
+        assert!(!env["GIT_SSH_COMMAND"].contains("GlobalKnownHostsFile"));
+        assert!(!args.iter().any(|a| a.contains("hunter2")), "{args:?}");
+        assert_eq!(env["FERRY_GIT_PASSWORD"], "hunter2");
+    }
+
+    #[test]
+    fn recognises_curls_low_speed_abort() {
+        assert!(stalled(
+            "fatal: unable to access 'http://h/r/': Operation too slow. Less than 1 bytes/sec transferred the last 30 seconds"
+        ));
+        assert!(!stalled("fatal: Authentication failed for 'http://h/r/'"));
+    }
 }

@@ -6,10 +6,13 @@
 //! `targetRevision` into a commit SHA; [`RepoCache::checkout`] gives a read-only working tree of
 //! that commit; [`RepoCache::commit_info`] says who made it.
 //!
-//! Every `git` runs through [`run_command`] with a private `HOME`
+//! Every `git` is built by [`GitCommand`] (shared with the pipeline tools) and runs through
+//! [`run_command`](crate::command::run_command) with a private `HOME`
 //! and an empty global config, no system config, no terminal prompts, `LC_ALL=C`, and only the
-//! `file`, `git`, `http`, `https` and `ssh` transports. Credentials never appear in argv, URLs,
-//! errors or logs:
+//! `file`, `git`, `http`, `https` and `ssh` transports, and git's low-speed limit
+//! ([`LowSpeedLimit`]: a server that stops sending fails with [`GitError::Stalled`] instead of
+//! holding the fetch until the timeout). Credentials never appear in argv, URLs, errors or
+//! logs:
 //!
 //! - username and password reach git through a credential helper whose *text* is in argv
 //!   (`-c credential.helper=!f() { … }; f`) but whose values are read from the child's
