@@ -11,7 +11,7 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use crate::compare::Compared;
-use crate::reconcile::Engine;
+use crate::engine::Engine;
 
 /// The sync option that turns strict mode on (`true`) or off (`false`) for one app or object.
 pub const STRICT_OPTION: &str = "FailOnUntrackedResource";

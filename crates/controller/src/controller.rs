@@ -12,7 +12,7 @@ use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher::{self, Event};
 use tracing::{Instrument as _, info, info_span, warn};
 
-use crate::reconcile::Engine;
+use crate::engine::Engine;
 
 /// What of an Application makes it worth reconciling again when it changes (not its status,
 /// which ferry itself writes).

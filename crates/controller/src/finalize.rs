@@ -19,8 +19,10 @@ use serde_json::json;
 use tracing::warn;
 
 use crate::app_of_apps::AppView;
+use crate::conditions::set_condition;
 use crate::desired::DesiredObject;
-use crate::reconcile::{Comparer, Comparison, Engine, resource_key, resource_ref, set_condition};
+use crate::engine::Engine;
+use crate::status::{resource_key, resource_ref};
 use crate::sync::run_deletion_hooks;
 
 impl Engine {
@@ -43,6 +45,7 @@ impl Engine {
             return Ok(None);
         }
         let Ok(cluster) = self
+            .differ
             .destinations
             .resolve(
                 app.spec.destination.server.as_deref(),
@@ -81,7 +84,7 @@ impl Engine {
         // already, and its project may hold other apps.
         let (view, _) = AppView::of(app, &self.cfg.namespace, self.cfg.child_health);
         // What the app tracks depends on argocd-cm's tracking method: read it first.
-        self.settings.current().await;
+        self.settings().current().await;
         let mut remaining = 0;
         for r in resources.into_iter().filter(|_| policy.is_some()) {
             let key = resource_key(&r);
@@ -156,29 +159,19 @@ impl Engine {
             return Ok(Arc::default());
         }
         let name = app.metadata.name.as_deref().unwrap_or_default();
-        let known = self
-            .memos
-            .lock()
-            .expect("memo lock")
-            .get(name)
-            .and_then(|m| m.delete_hooks.clone());
-        if let Some(hooks) = known {
+        if let Some(hooks) = self.memos.delete_hooks(name) {
             return Ok(hooks);
         }
-        let compared = self
-            .compare_app(app, None, self.cfg.poll_interval, None, Comparer::Look)
+        // Only the hooks are needed: the source is rendered, nothing is compared.
+        let failed = |e: crate::error::AppError| format!("{}: {e}", e.condition());
+        let target = self.differ.admit(app).await.map_err(failed)?;
+        let desired = self
+            .differ
+            .desired(app, &target, None, self.cfg.poll_interval, None)
             .await
-            .map_err(|p| format!("{}: {}", p.kind, p.message))?;
-        let Comparison::Done(found) = compared else {
-            unreachable!("a comparison that may not be skipped");
-        };
-        let hooks = Arc::new(found.0.delete_hooks);
-        self.memos
-            .lock()
-            .expect("memo lock")
-            .entry(name.to_string())
-            .or_default()
-            .delete_hooks = Some(hooks.clone());
+            .map_err(failed)?;
+        let hooks = Arc::new(desired.delete_hooks);
+        self.memos.set_delete_hooks(name, Some(hooks.clone()));
         Ok(hooks)
     }
 
@@ -231,9 +224,7 @@ impl Engine {
         set_condition(&mut status, DELETION_ERROR, &message);
         self.write_status(app, &status, false).await?;
         // The next attempt renders again: a fixed source is picked up.
-        if let Some(m) = self.memos.lock().expect("memo lock").get_mut(name) {
-            m.delete_hooks = None;
-        }
+        self.memos.set_delete_hooks(name, None);
         Ok(Some(self.cfg.poll_interval))
     }
 }
@@ -283,7 +274,7 @@ fn begin_deletion(status: &mut ApplicationStatus) {
         .as_ref()
         .filter(|o| !recorded.is_empty() && o.phase == OperationPhase::Running)
         .and_then(|o| o.started_at.clone())
-        .unwrap_or_else(crate::reconcile::now);
+        .unwrap_or_else(crate::conditions::now);
     status.operation_state = Some(OperationState {
         operation: Operation {
             initiated_by: Some(OperationInitiator {

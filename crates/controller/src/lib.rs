@@ -1,32 +1,49 @@
 //! ferry's controller: it watches Argo CD `Application`s and reconciles each one from Git into
 //! its destination cluster.
 //!
-//! Start with [`reconcile::Engine::reconcile`], which follows one app through the data flow
-//! (fetch → render → prepare → compare → sync → status); [`controller::run_controller`] runs
-//! it for every app; [`sync::run_sync`] applies and prunes. [`sops_keys`] reads the age keys
-//! each AppProject may use for SOPS-encrypted files.
+//! Start with [`Engine::reconcile`], which follows one app through the data flow as a list of
+//! steps (admit → fetch → render → desired → compare → status → sync), each in its own module;
+//! [`controller::run_controller`] runs it for every app; [`sync::run_sync`] applies and prunes.
+//! A [`Differ`] works out diffs without a controller; [`operations`] is how the CLI, API, UI and
+//! webhooks ask for a sync, refresh or rollback. docs/architecture.md walks through it all.
 
+mod admit;
 pub mod adoption;
 pub mod app_of_apps;
+mod auto_sync;
 pub mod compare;
+pub mod comparison;
+pub mod conditions;
+mod config;
 pub mod controller;
 pub mod credentials;
 pub mod desired;
+mod desired_state;
 pub mod destinations;
+pub mod differ;
+pub mod engine;
+mod error;
+mod fetch;
 pub mod finalize;
 pub mod history;
 pub mod jq;
 pub mod lua_health;
+mod memo;
 pub mod metrics;
 pub mod normalize;
+pub mod operations;
 pub mod queue;
 pub mod reconcile;
+mod render;
 pub mod retry;
 pub mod settings;
 pub mod sops_keys;
+pub mod status;
 pub mod sync;
+mod sync_step;
 pub mod watches;
 mod windows;
 
 pub use controller::run_controller;
-pub use reconcile::{Engine, EngineConfig, ResourceDiff};
+pub use differ::{Differ, ResourceDiff};
+pub use engine::{Engine, EngineConfig};

@@ -207,7 +207,7 @@ pub(crate) fn report_settings_problems(
     settings: &ArgoSettings,
     excluded: &[String],
 ) {
-    use crate::reconcile::{clear_conditions, condition, set_condition};
+    use crate::conditions::{clear_conditions, condition, set_condition};
     let name = app.metadata.name.as_deref().unwrap_or_default();
     let mut bad = Vec::new();
     for (i, d) in app.spec.ignore_differences.iter().enumerate() {

@@ -26,7 +26,7 @@ use tracing::{info, warn};
 use crate::app_of_apps::AppView;
 use crate::compare::{Compared, Prunable};
 use crate::desired::DesiredObject;
-use crate::reconcile::Engine;
+use crate::engine::Engine;
 
 mod delete_hooks;
 mod wait;
@@ -424,8 +424,12 @@ impl SyncRun<'_> {
                 keep_ignored_fields(
                     &mut object,
                     live,
-                    &crate::reconcile::ignore_rules(self.app, &self.engine.settings.last(), &d.key)
-                        .pointers,
+                    &crate::comparison::ignore_rules(
+                        self.app,
+                        &self.engine.settings().last(),
+                        &d.key,
+                    )
+                    .pointers,
                 );
             }
             // `Validate=false` needs a plain write too: server-side apply refuses unknown

@@ -5,7 +5,7 @@ use ferry_core::application::{Application, ApplicationStatus};
 use ferry_core::project::AppProject;
 use ferry_core::sync_window::evaluate_for_app;
 
-use crate::reconcile::{clear_conditions, condition, set_condition};
+use crate::conditions::{clear_conditions, condition, set_condition};
 use crate::sync::SyncRequest;
 
 /// Checks `request` against the sync windows of `project`; returns why it may not run now, if

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_controller::reconcile::{Engine, EngineConfig};
+use ferry_controller::{Engine, EngineConfig};
 use ferry_core::application::{Application, SyncStatusCode};
 use ferry_testsupport::{Cluster, GitRepo, Probe, wait_until};
 use kube::Api;
@@ -131,7 +131,7 @@ async fn a_diff_between_drift_and_reconcile_does_not_hide_the_drift() {
     .await;
 
     // A user looks at the diff before the queued reconcile runs: it shows the drift...
-    let diffs = engine.diff_app("web").await.expect("the diff");
+    let diffs = engine.differ().diff_app("web").await.expect("the diff");
     let drifted = diffs
         .iter()
         .find(|d| d.key.kind == "ConfigMap" && d.key.name == "settings")

@@ -1107,3 +1107,108 @@ async fn delete_hooks_run_around_the_deletion_of_an_app() {
         "{pre_job}\n{post_job}"
     );
 }
+
+// A sync stuck in a long hook and the other apps ---------------------------------------------
+
+/// Drifts the ConfigMaps `cm-{i}` for every `i` in `apps` and waits until all are back at their
+/// Git value; returns how long that took.
+async fn drift_and_wait(w: &World, apps: std::ops::Range<usize>) -> std::time::Duration {
+    let drifted = std::time::Instant::now();
+    for i in apps.clone() {
+        w.kubectl().run(&[
+            "patch",
+            "configmap",
+            &format!("cm-{i}"),
+            "--type=merge",
+            "-p",
+            r#"{"data":{"value":"drifted"}}"#,
+        ]);
+    }
+    wait_until(
+        "every drifted ConfigMap back at its Git value",
+        STEP,
+        || async {
+            let left: Vec<usize> = apps
+                .clone()
+                .filter(|i| {
+                    get(w, &[&format!("configmap/cm-{i}")])
+                        .is_none_or(|cm| cm["data"]["value"] != "git")
+                })
+                .collect();
+            if left.is_empty() {
+                Probe::Done(())
+            } else {
+                Probe::pending(format!("still drifted: {left:?}"))
+            }
+        },
+    )
+    .await;
+    drifted.elapsed()
+}
+
+/// One app's sync waits in a PreSync hook that runs for ten minutes, while 20 other apps drift:
+/// every one of them is put back while that sync is still waiting. For the record (no timed
+/// assertion), the time from the drift to the last reversal is printed next to the same figure
+/// for 20 further apps drifted before the long sync started.
+#[tokio::test]
+async fn a_long_pre_sync_hook_does_not_hold_back_drift_reversal_in_other_apps() {
+    const OTHERS: usize = 20;
+    let w = World::start("hook-long-others").await;
+    let ns = w.ns.name().to_string();
+    let repo = GitRepo::new();
+    repo.write(
+        "slow/long.yaml",
+        &job(
+            "long",
+            &[(HOOK, "PreSync")],
+            &[("testenv.ferry.dev/run-for", "600s")],
+        ),
+    )
+    .write("slow/after.yaml", &configmap("after-long", "1"));
+    for i in 0..2 * OTHERS {
+        repo.write(
+            &format!("app-{i}/cm.yaml"),
+            &configmap(&format!("cm-{i}"), "git"),
+        );
+    }
+    let sha = repo.commit("one app with a ten-minute PreSync hook, forty without");
+    for i in 0..2 * OTHERS {
+        w.apply(&application(
+            &format!("other-{i}"),
+            &repo.url(),
+            &format!("app-{i}"),
+            &ns,
+            AUTOMATED,
+        ));
+    }
+    for i in 0..2 * OTHERS {
+        wait_synced_at(&w, &format!("other-{i}"), &sha).await;
+    }
+    // The baseline: drift with no long sync anywhere.
+    let baseline = drift_and_wait(&w, OTHERS..2 * OTHERS).await;
+
+    w.apply(&application("slow", &repo.url(), "slow", &ns, AUTOMATED));
+    w.wait_app("slow", "its sync waiting in the PreSync hook", |a| {
+        op_phase(a) == Some("Running") && get(&w, &["job/long"]).is_some()
+    })
+    .await;
+    let during = drift_and_wait(&w, 0..OTHERS).await;
+
+    let slow = w.app("slow").expect("the app");
+    assert_eq!(
+        op_phase(&slow),
+        Some("Running"),
+        "the long sync must still be waiting in its hook: {slow}"
+    );
+    assert!(
+        get(&w, &["configmap/after-long"]).is_none(),
+        "the Sync phase ran before its PreSync hook ended: {slow}"
+    );
+    eprintln!(
+        "MEASURE long-hook: {OTHERS} drifted apps reverted in {:.2}s while another app's sync waited in a PreSync hook; \
+         {:.2}s with no long sync (ratio {:.2})",
+        during.as_secs_f64(),
+        baseline.as_secs_f64(),
+        during.as_secs_f64() / baseline.as_secs_f64().max(0.001)
+    );
+}

@@ -12,8 +12,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use ferry_core::application::{Application, REFRESH_ANNOTATION, sync_request_operation};
-use kube::api::{ListParams, Patch, PatchParams};
+use ferry_controller::operations::{self, RefreshType, SyncParams};
+use ferry_core::application::Application;
+use kube::api::ListParams;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -201,7 +202,7 @@ pub async fn application_diff(
         .costly
         .check(&caller.name)
         .map_err(|wait| crate::hardening::too_many("diff", wait))?;
-    let diffs = state.engine.diff_app(&name).await.map_err(|e| {
+    let diffs = state.differ.diff_app(&name).await.map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "comparison_failed",
@@ -266,71 +267,6 @@ fn parse_body<T: serde::de::DeserializeOwned>(
         .map_err(|e| ApiError::bad_body(format!("reading the JSON body: {e}")))
 }
 
-/// 409 when `app` already has an operation pending.
-fn refuse_if_pending(app: &Application) -> Result<(), ApiError> {
-    if app.operation.is_none() {
-        return Ok(());
-    }
-    let name = app.metadata.name.as_deref().unwrap_or_default();
-    Err(ApiError::new(
-        StatusCode::CONFLICT,
-        "operation_pending",
-        format!(
-            "application {name} already has an operation pending; wait for it or try again later"
-        ),
-    ))
-}
-
-/// Sets `.operation.sync` on `app`, refusing (409) when an operation is pending. The patch
-/// carries the resourceVersion read, so a concurrent request for an operation cannot be
-/// overwritten; when the app changed for another reason (the controller writing its status),
-/// it is read again and, still without an operation, asked again (a few times).
-async fn request_operation(
-    state: &ServerState,
-    caller: &Principal,
-    app: &Application,
-    sync: Value,
-) -> Result<String, ApiError> {
-    const ATTEMPTS: usize = 5;
-    let name = app.metadata.name.clone().unwrap_or_default();
-    let (operation, request) = sync_request_operation(sync, &caller.name);
-    let mut app = app.clone();
-    let mut attempt = 1;
-    loop {
-        refuse_if_pending(&app)?;
-        let patch = json!({
-            "metadata": {"resourceVersion": app.metadata.resource_version},
-            "operation": operation,
-        });
-        match state
-            .apps
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(_) => return Ok(request),
-            Err(kube::Error::Api(e)) if e.code == 409 && attempt < ATTEMPTS => {
-                attempt += 1;
-                app = get_app(state, caller, &name).await?;
-            }
-            Err(e) => {
-                return Err(
-                    match ApiError::kube(&format!("requesting a sync of {name}"), &e) {
-                        c if c.status == StatusCode::CONFLICT => ApiError::new(
-                            StatusCode::CONFLICT,
-                            "operation_pending",
-                            format!(
-                                "application {name} kept changing while the sync was requested; \
-                                 try again"
-                            ),
-                        ),
-                        other => other,
-                    },
-                );
-            }
-        }
-    }
-}
-
 /// `POST /api/v1/applications/{name}/sync`: body `{revision?, prune?, dryRun?}`; 202 with the
 /// request id once `.operation` is set.
 pub async fn sync_application(
@@ -341,11 +277,13 @@ pub async fn sync_application(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body: SyncBody = parse_body(&body, Some(SyncBody::default()))?;
     let app = get_app_to_change(&state, &caller, &name, "sync").await?;
-    let mut sync = json!({"prune": body.prune, "dryRun": body.dry_run});
-    if let Some(r) = body.revision.filter(|r| !r.is_empty()) {
-        sync["revision"] = json!(r);
-    }
-    let request = request_operation(&state, &caller, &app, sync).await?;
+    let params = SyncParams {
+        revision: body.revision.filter(|r| !r.is_empty()),
+        prune: body.prune,
+        dry_run: body.dry_run,
+        sync_options: Vec::new(),
+    };
+    let request = operations::request_sync(&state.apps, &app, &params, &caller.name).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"name": name, "request": request})),
@@ -375,16 +313,11 @@ pub async fn refresh_application(
             .check(&caller.name)
             .map_err(|wait| crate::hardening::too_many("hard refresh", wait))?;
     }
-    let kind = if query.hard { "hard" } else { "normal" };
-    let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: kind}}});
-    state
-        .apps
-        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map_err(|e| ApiError::kube(&format!("requesting a refresh of {name}"), &e))?;
+    let kind = RefreshType::hard_if(query.hard);
+    operations::request_refresh(&state.apps, &name, kind).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"name": name, "refresh": kind})),
+        Json(json!({"name": name, "refresh": kind.as_str()})),
     ))
 }
 
@@ -397,41 +330,11 @@ pub async fn rollback_application(
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body: RollbackBody = parse_body(&body, None)?;
-    let mut app = get_app_to_change(&state, &caller, &name, "roll back").await?;
-    let history = app.status.clone().unwrap_or_default().history;
-    let Some(entry) = history.iter().find(|h| h.id == body.id) else {
-        let ids: Vec<String> = history.iter().map(|h| h.id.to_string()).collect();
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "history_entry_not_found",
-            format!(
-                "application {name} has no history entry {} (entries: {})",
-                body.id,
-                ids.join(", ")
-            ),
-        ));
-    };
-    // Refuse before touching the sync policy.
-    refuse_if_pending(&app)?;
-    let revision = entry.revision.clone().unwrap_or_default();
-    if app.spec.is_automated() {
-        let patch = json!({"spec": {"syncPolicy": {"automated": null}}});
-        app = state
-            .apps
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(|e| ApiError::kube(&format!("turning automated sync of {name} off"), &e))?;
-    }
-    let request = request_operation(
-        &state,
-        &caller,
-        &app,
-        json!({"revision": revision, "prune": body.prune}),
-    )
-    .await?;
+    let app = get_app_to_change(&state, &caller, &name, "roll back").await?;
+    let done = operations::rollback(&state.apps, &app, body.id, body.prune, &caller.name).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"name": name, "request": request, "revision": revision})),
+        Json(json!({"name": name, "request": done.request, "revision": done.revision})),
     ))
 }
 

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use ferry_controller::operations::OperationError;
 use serde_json::json;
 
 /// An error answered to an API client.
@@ -60,6 +61,30 @@ impl ApiError {
                 "kubernetes_error",
                 format!("{doing}: {err}"),
             ),
+        }
+    }
+}
+
+impl From<OperationError> for ApiError {
+    /// 404 for a missing app or history entry, 409 for a pending operation (or one that could
+    /// not be requested for the app kept changing), 504 for a wait that timed out, and
+    /// [`ApiError::kube`]'s mapping (502 mostly) for the Kubernetes API's failures.
+    fn from(e: OperationError) -> Self {
+        let message = e.to_string();
+        match e {
+            OperationError::NotFound { name, namespace } => Self::app_not_found(&name, &namespace),
+            OperationError::OperationPending { .. } | OperationError::Conflict { .. } => {
+                Self::new(StatusCode::CONFLICT, "operation_pending", message)
+            }
+            OperationError::NoHistoryEntry { .. } => {
+                Self::new(StatusCode::NOT_FOUND, "history_entry_not_found", message)
+            }
+            OperationError::Timeout { .. } => {
+                Self::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message)
+            }
+            OperationError::Kube { name, doing, error } => {
+                Self::kube(&format!("{doing} of application {name}"), &error)
+            }
         }
     }
 }

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::Method;
 use axum::routing::{MethodRouter, get, post};
-use ferry_controller::Engine;
+use ferry_controller::Differ;
 use ferry_core::application::Application;
 use kube::api::Api;
 
@@ -94,8 +94,8 @@ impl ServerConfig {
 pub struct ServerState {
     /// The settings the server was started with.
     pub config: ServerConfig,
-    /// The controller's engine (used for diffs).
-    pub engine: Arc<Engine>,
+    /// Works out diffs (the controller's own differ in `ferry run`; the server's otherwise).
+    pub differ: Arc<Differ>,
     /// A client for the cluster ferry runs against.
     pub client: kube::Client,
     /// The Applications of [`ServerConfig::namespace`].
@@ -159,9 +159,9 @@ impl Server {
     pub async fn bind(
         config: ServerConfig,
         client: kube::Client,
-        engine: Arc<Engine>,
+        differ: Arc<Differ>,
     ) -> Result<Server, ServeError> {
-        Self::bind_with_metrics(config, client, engine, Metrics::new()).await
+        Self::bind_with_metrics(config, client, differ, Metrics::new()).await
     }
 
     /// Binds `config.listen`, exposing `metrics` (to which the controller may have added its
@@ -169,7 +169,7 @@ impl Server {
     pub async fn bind_with_metrics(
         config: ServerConfig,
         client: kube::Client,
-        engine: Arc<Engine>,
+        differ: Arc<Differ>,
         metrics: Metrics,
     ) -> Result<Server, ServeError> {
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -200,7 +200,7 @@ impl Server {
             ui: ui::UiState::new(&client, &config.namespace),
             auth: auth::AuthState::new(client.clone(), &config.namespace),
             config,
-            engine,
+            differ,
             client,
             metrics: Arc::new(metrics),
             costly: hardening::CostlyLimiter::default(),
@@ -271,10 +271,10 @@ impl Server {
 pub async fn serve(
     config: ServerConfig,
     client: kube::Client,
-    engine: Arc<Engine>,
+    differ: Arc<Differ>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    Server::bind(config, client, engine)
+    Server::bind(config, client, differ)
         .await?
         .run(shutdown)
         .await

@@ -19,11 +19,12 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ferry_core::application::{Application, REFRESH_ANNOTATION};
+use ferry_controller::operations::{self, RefreshType};
+use ferry_core::application::Application;
 use ferry_core::repo_url::normalize_repo_url;
 use hmac::{Hmac, KeyInit, Mac};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -391,12 +392,7 @@ pub async fn refresh_matching_apps(
         let Some(name) = app.metadata.name.clone() else {
             continue;
         };
-        let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: "normal"}}});
-        match state
-            .apps
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
+        match operations::request_refresh(&state.apps, &name, RefreshType::Normal).await {
             Ok(_) => refreshed.push(name),
             Err(e) => tracing::warn!(app = %name, "requesting a refresh after a webhook push: {e}"),
         }

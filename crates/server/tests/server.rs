@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_controller::{Engine, EngineConfig};
+use ferry_controller::{Differ, EngineConfig};
 use ferry_core::application::Application;
 use ferry_server::{Server, ServerConfig, WebhookSecretSource};
 use ferry_testsupport::http::{Reply, parse_reply, request_head};
@@ -50,7 +50,7 @@ async fn start(ns: &TestNamespace, insecure: bool, secrets: WebhookSecretSource)
     ferry_testsupport::install_crypto_provider();
     let cache = tempfile::tempdir().unwrap();
     let client = ns.client();
-    let engine = Arc::new(Engine::new(
+    let engine = Arc::new(Differ::new(
         client.clone(),
         EngineConfig {
             namespace: ns.name().to_string(),
@@ -947,7 +947,7 @@ async fn tls_serves_https_and_marks_cookies_secure() {
         cert: cert.clone(),
         key: dir.path().join("missing.key"),
     });
-    let engine = Arc::new(Engine::new(
+    let engine = Arc::new(Differ::new(
         ns.client(),
         EngineConfig {
             namespace: ns.name().to_string(),

@@ -11,7 +11,7 @@ use ferry_core::order::{Phase, sync_wave};
 use super::{SyncInputs, SyncRequest, SyncRun};
 use crate::app_of_apps::AppView;
 use crate::desired::DesiredObject;
-use crate::reconcile::Engine;
+use crate::engine::Engine;
 
 /// The results of deletion hooks recorded in `status` (by an earlier, interrupted or failed,
 /// step of the same deletion).

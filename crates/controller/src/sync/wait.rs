@@ -25,7 +25,7 @@ impl SyncRun<'_> {
         let deadline = tokio::time::Instant::now() + WAVE_HEALTH_TIMEOUT;
         let mut delay = Duration::from_millis(100);
         let mut said = String::new();
-        let settings = self.engine.settings.last();
+        let settings = self.engine.settings().last();
         loop {
             let mut waiting = None;
             for d in objects {

@@ -215,6 +215,21 @@ pub enum RefreshType {
     Hard,
 }
 
+impl RefreshType {
+    /// [`RefreshType::Hard`] when `hard`, [`RefreshType::Normal`] otherwise.
+    pub fn hard_if(hard: bool) -> Self {
+        if hard { Self::Hard } else { Self::Normal }
+    }
+
+    /// The value of [`REFRESH_ANNOTATION`] that asks for this refresh.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::Hard => "hard",
+        }
+    }
+}
+
 /// `spec` of an Application.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

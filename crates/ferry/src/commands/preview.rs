@@ -23,9 +23,9 @@ mod live {
 
     use ferry_cluster::{ClusterClient, ObjectRef};
     use ferry_controller::compare::compare_all;
+    use ferry_controller::comparison::ignore_rules;
     use ferry_controller::desired::prepare_desired;
     use ferry_controller::normalize::normalize;
-    use ferry_controller::reconcile::ignore_rules;
     use ferry_core::application::Application;
     use ferry_core::tracking::{ResourceKey, TRACKING_ANNOTATION, is_tracked_by};
     use ferry_pipeline::RenderTools;

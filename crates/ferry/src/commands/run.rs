@@ -43,7 +43,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
         None => (None, std::sync::Arc::new(metrics)),
         Some(config) => {
             let server =
-                ferry_server::Server::bind_with_metrics(config, client, engine.clone(), metrics)
+                ferry_server::Server::bind_with_metrics(config, client, engine.differ(), metrics)
                     .await?;
             tracing::info!(address = %server.local_addr(), "serving the API, UI, webhooks and metrics");
             let metrics = server.metrics();

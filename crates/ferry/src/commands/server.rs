@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use ferry_controller::Engine;
+use ferry_controller::Differ;
 use ferry_server::{ServerConfig, TlsFiles, WebhookSecretSource};
 
 use super::kube::KubeArgs;
@@ -107,12 +107,12 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
         .config(&args.namespace, false)?
         .context("no address to listen on")?;
     let client = args.kube.client().await?;
-    // The engine only renders for diffs here; its checkouts go to a directory of this process.
+    // The differ renders for diffs only; its checkouts go to a directory of this process.
     let cache = tempfile::Builder::new()
         .prefix("ferry-server-")
         .tempdir()
         .context("creating the server's cache directory")?;
-    let engine = Arc::new(Engine::new(
+    let differ = Arc::new(Differ::new(
         client.clone(),
         args.sources.engine_config(
             &args.namespace,
@@ -123,7 +123,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     ));
     let mut metrics = ferry_server::Metrics::new();
     ferry_cluster::ApiMetrics::global().register(metrics.registry_mut());
-    ferry_server::Server::bind_with_metrics(config, client, engine, metrics)
+    ferry_server::Server::bind_with_metrics(config, client, differ, metrics)
         .await?
         .run(shutdown_signal())
         .await?;

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::Extension;
-use axum::body::Bytes;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::header::LOCATION;
 use axum::response::{IntoResponse, Response};
 use ferry_cluster::{ClusterClient, ObjectRef};
+use ferry_controller::operations::{self, RefreshType, SyncParams};
 use ferry_core::application::Application;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,8 +21,8 @@ use super::tree::{NodeKey, TreeNode, build_tree, live_objects};
 use super::{
     Chrome, UiError, encode_component, health_class, render, respond, short_revision, sync_class,
 };
-use crate::ServerState;
 use crate::auth::Principal;
+use crate::{ApiError, ServerState};
 
 /// Reads app `name` if `principal` may read it; 404 otherwise (whether it exists or not).
 async fn readable_app(
@@ -545,7 +545,7 @@ pub(crate) fn diff_lines(live: Option<&Value>, desired: Option<&Value>) -> Vec<D
 }
 
 /// `GET /applications/{name}/diff`: desired (Git) against live, Secret values masked by the
-/// engine.
+/// differ.
 pub(crate) async fn diff_page(
     State(state): State<Arc<ServerState>>,
     Extension(principal): Extension<Principal>,
@@ -558,7 +558,7 @@ pub(crate) async fn diff_page(
             .costly
             .check(&principal.name)
             .map_err(|wait| UiError::from(crate::hardening::too_many("diff", wait)))?;
-        let diffs = state.engine.diff_app(&name).await.map_err(|e| {
+        let diffs = state.differ.diff_app(&name).await.map_err(|e| {
             UiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!("comparing application {name} with Git: {e}"),
@@ -621,11 +621,15 @@ fn checked(v: &Option<String>) -> bool {
     matches!(v.as_deref(), Some("on" | "true" | "1" | "yes"))
 }
 
-/// Checks that `principal` may act on app `name`, before an action.
-async fn may_sync(state: &ServerState, principal: &Principal, name: &str) -> Result<(), UiError> {
+/// Reads app `name` for an action, checking that `principal` may act on it.
+async fn may_sync(
+    state: &ServerState,
+    principal: &Principal,
+    name: &str,
+) -> Result<Application, UiError> {
     let app = readable_app(state, principal, name).await?;
     if principal.can_sync(&app.spec.project) {
-        Ok(())
+        Ok(app)
     } else {
         Err(UiError::new(
             StatusCode::FORBIDDEN,
@@ -658,8 +662,8 @@ fn form_error(e: axum::extract::rejection::FormRejection) -> UiError {
     UiError::new(StatusCode::BAD_REQUEST, format!("reading the form: {e}"))
 }
 
-/// `POST /applications/{name}/sync` (form: `prune`, `dryRun`, `revision`, `_csrf`): the API's
-/// sync, then back to the app page.
+/// `POST /applications/{name}/sync` (form: `prune`, `dryRun`, `revision`, `_csrf`): requests
+/// the sync as the API does, then back to the app page.
 pub(crate) async fn sync_form(
     State(state): State<Arc<ServerState>>,
     Extension(principal): Extension<Principal>,
@@ -669,18 +673,19 @@ pub(crate) async fn sync_form(
     let chrome = Chrome::new(format!("{name}: sync"), &principal);
     let result = async {
         let Form(f) = form.map_err(form_error)?;
-        may_sync(&state, &principal, &name).await?;
-        let mut body = json!({"prune": checked(&f.prune), "dryRun": checked(&f.dry_run)});
-        if let Some(r) = f.revision.filter(|r| !r.trim().is_empty()) {
-            body["revision"] = json!(r.trim());
-        }
-        let _accepted = crate::api::sync_application(
-            State(state.clone()),
-            Extension(principal.clone()),
-            Path(name.clone()),
-            Bytes::from(body.to_string()),
-        )
-        .await?;
+        let app = may_sync(&state, &principal, &name).await?;
+        let params = SyncParams {
+            revision: f
+                .revision
+                .map(|r| r.trim().to_string())
+                .filter(|r| !r.is_empty()),
+            prune: checked(&f.prune),
+            dry_run: checked(&f.dry_run),
+            sync_options: Vec::new(),
+        };
+        operations::request_sync(&state.apps, &app, &params, &principal.name)
+            .await
+            .map_err(ApiError::from)?;
         Ok(back_to(&name, "sync"))
     }
     .await;
@@ -699,13 +704,15 @@ pub(crate) async fn refresh_form(
         let Form(f) = form.map_err(form_error)?;
         may_sync(&state, &principal, &name).await?;
         let hard = checked(&f.hard);
-        let _accepted = crate::api::refresh_application(
-            State(state.clone()),
-            Extension(principal.clone()),
-            Path(name.clone()),
-            Ok(Query(crate::api::RefreshQuery { hard })),
-        )
-        .await?;
+        if hard {
+            state
+                .costly
+                .check(&principal.name)
+                .map_err(|wait| crate::hardening::too_many("hard refresh", wait))?;
+        }
+        operations::request_refresh(&state.apps, &name, RefreshType::hard_if(hard))
+            .await
+            .map_err(ApiError::from)?;
         Ok(back_to(
             &name,
             if hard { "hard-refresh" } else { "refresh" },
@@ -736,15 +743,10 @@ pub(crate) async fn rollback_form(
                         "choose the history entry to roll back to (its id)",
                     )
                 })?;
-        may_sync(&state, &principal, &name).await?;
-        let body = json!({"id": id, "prune": checked(&f.prune)});
-        let _accepted = crate::api::rollback_application(
-            State(state.clone()),
-            Extension(principal.clone()),
-            Path(name.clone()),
-            Bytes::from(body.to_string()),
-        )
-        .await?;
+        let app = may_sync(&state, &principal, &name).await?;
+        operations::rollback(&state.apps, &app, id, checked(&f.prune), &principal.name)
+            .await
+            .map_err(ApiError::from)?;
         Ok(back_to(&name, "rollback"))
     }
     .await;

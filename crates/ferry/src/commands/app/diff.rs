@@ -2,9 +2,7 @@
 //! controller runs), dry-runs it against the cluster, and prints a unified diff of each object
 //! that differs. Secret values are masked. Exit code 1 when something differs, as `kubectl diff`.
 
-use std::sync::Arc;
-
-use ferry_controller::Engine;
+use ferry_controller::Differ;
 use similar::TextDiff;
 
 use super::{Common, EXIT_FAILED};
@@ -25,7 +23,7 @@ pub(crate) struct Args {
 pub(crate) async fn run(c: &Common, args: &Args) -> anyhow::Result<i32> {
     c.get(&args.name).await?; // a clear error when the app does not exist
     let cache = tempfile::Builder::new().prefix("ferry-diff-").tempdir()?;
-    let engine = Arc::new(Engine::new(
+    let differ = Differ::new(
         c.kube.client().await?,
         args.sources.engine_config(
             &c.namespace,
@@ -33,8 +31,8 @@ pub(crate) async fn run(c: &Common, args: &Args) -> anyhow::Result<i32> {
             cache.path().to_path_buf(),
             8,
         ),
-    ));
-    let diffs = engine
+    );
+    let diffs = differ
         .diff_app(&args.name)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -1,9 +1,7 @@
 //! `ferry app refresh NAME [--hard]`: sets Argo CD's refresh annotation; ferry compares again
 //! and removes it.
 
-use ferry_core::application::REFRESH_ANNOTATION;
-use kube::api::{Patch, PatchParams};
-use serde_json::json;
+use ferry_controller::operations::{self, RefreshType};
 
 use super::Common;
 
@@ -19,10 +17,12 @@ pub(crate) struct Args {
 
 pub(crate) async fn run(c: &Common, args: &Args) -> anyhow::Result<i32> {
     let (apps, _) = c.get(&args.name).await?;
-    let kind = if args.hard { "hard" } else { "normal" };
-    let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: kind}}});
-    apps.patch(&args.name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
-    println!("application {} refresh ({kind}) requested", args.name);
+    let kind = RefreshType::hard_if(args.hard);
+    operations::request_refresh(&apps, &args.name, kind).await?;
+    println!(
+        "application {} refresh ({}) requested",
+        args.name,
+        kind.as_str()
+    );
     Ok(0)
 }

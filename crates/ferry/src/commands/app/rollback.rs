@@ -4,11 +4,10 @@
 
 use std::time::Duration;
 
-use kube::api::{Patch, PatchParams};
-use serde_json::json;
+use ferry_controller::operations;
 
-use super::Common;
-use super::sync::{request_operation, wait_for_operation};
+use super::sync::wait_for_operation;
+use super::{Common, cli_user};
 use crate::commands::controller::parse_duration;
 
 /// Arguments of `ferry app rollback`.
@@ -28,35 +27,16 @@ pub(crate) struct Args {
 
 pub(crate) async fn run(c: &Common, args: &Args) -> anyhow::Result<i32> {
     let (apps, app) = c.get(&args.name).await?;
-    let status = app.status.clone().unwrap_or_default();
-    let Some(entry) = status.history.iter().find(|h| h.id == args.id) else {
-        let ids: Vec<String> = status.history.iter().map(|h| h.id.to_string()).collect();
-        anyhow::bail!(
-            "application {} has no history entry {} (entries: {})",
-            args.name,
-            args.id,
-            ids.join(", ")
-        );
-    };
-    let revision = entry.revision.clone().unwrap_or_default();
-    if app.spec.is_automated() {
-        let patch = json!({"spec": {"syncPolicy": {"automated": null}}});
-        apps.patch(&args.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
+    let done = operations::rollback(&apps, &app, args.id, args.prune, &cli_user()).await?;
+    if done.automation_turned_off {
         println!(
             "automated sync of {} turned off (re-enable it in Git when the rollback is done)",
             args.name
         );
     }
-    let request = request_operation(
-        &apps,
-        &args.name,
-        json!({"revision": revision, "prune": args.prune}),
-    )
-    .await?;
     println!(
-        "rolling {} back to history entry {} ({revision})",
-        args.name, args.id
+        "rolling {} back to history entry {} ({})",
+        args.name, args.id, done.revision
     );
-    wait_for_operation(&apps, &args.name, &request, args.timeout).await
+    wait_for_operation(&apps, &args.name, &done.request, args.timeout).await
 }

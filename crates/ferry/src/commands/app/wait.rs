@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use ferry_core::application::{HealthStatusCode, SyncStatusCode};
+use ferry_controller::operations::{self, OperationError, WantedStatus};
 
 use super::{Common, EXIT_FAILED};
 use crate::commands::controller::parse_duration;
@@ -31,28 +31,22 @@ pub(crate) async fn run(c: &Common, args: &Args) -> anyhow::Result<i32> {
     } else {
         (true, true)
     };
-    let deadline = tokio::time::Instant::now() + args.timeout;
-    loop {
-        let status = apps.get(&args.name).await?.status.unwrap_or_default();
-        let synced = status.sync.status == SyncStatusCode::Synced;
-        let healthy = status.health.status == HealthStatusCode::Healthy;
-        if (!want_sync || synced) && (!want_health || healthy) {
+    let wanted = WantedStatus {
+        synced: want_sync,
+        healthy: want_health,
+    };
+    match operations::wait_for_status(&apps, &args.name, wanted, args.timeout).await {
+        Ok(status) => {
             println!(
                 "{}: {:?} and {:?}",
                 args.name, status.sync.status, status.health.status
             );
-            return Ok(0);
+            Ok(0)
         }
-        if tokio::time::Instant::now() >= deadline {
-            eprintln!(
-                "timed out after {}s: {} is {:?} and {:?}",
-                args.timeout.as_secs(),
-                args.name,
-                status.sync.status,
-                status.health.status
-            );
-            return Ok(EXIT_FAILED);
+        Err(e @ OperationError::Timeout { .. }) => {
+            eprintln!("{e}");
+            Ok(EXIT_FAILED)
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        Err(e) => Err(e.into()),
     }
 }

@@ -1,0 +1,120 @@
+//! The controller's [`Engine`]: the shared state of every reconcile (the app API, the
+//! [`Differ`], what each app's last look saw, the watches and the queue), and its settings.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferry_core::application::Application;
+use ferry_core::tracking::ResourceKey;
+use kube::api::Api;
+use serde_json::Value;
+
+pub use crate::config::EngineConfig;
+use crate::differ::Differ;
+use crate::memo::Memos;
+use crate::queue::WorkQueue;
+use crate::watches::WatchHub;
+
+/// Shared state of the controller: the app API, the differ, memories of earlier looks, the
+/// watches and the queue.
+pub struct Engine {
+    pub(crate) cfg: EngineConfig,
+    pub(crate) apps: Api<Application>,
+    /// Works out desired states and compares them (with its caches of checkouts and renders).
+    pub(crate) differ: Arc<Differ>,
+    pub(crate) memos: Memos,
+    /// When the controller first saw each pending refresh request: a fetch that started after
+    /// that is fresh enough for it (one fetch serves every app a webhook push refreshes).
+    pub(crate) refresh_seen: Mutex<HashMap<String, std::time::Instant>>,
+    pub(crate) watches: WatchHub,
+    pub(crate) queue: WorkQueue,
+    pub(crate) events: kube::runtime::events::Recorder,
+    /// Sync results and durations; registered into the server's registry by the binary.
+    pub metrics: crate::metrics::ControllerMetrics,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Builds the engine for `client` (the cluster ferry runs against).
+    pub fn new(client: kube::Client, cfg: EngineConfig) -> Self {
+        let queue = WorkQueue::default();
+        let metrics = crate::metrics::ControllerMetrics::default();
+        Engine {
+            apps: Api::namespaced(client.clone(), &cfg.namespace),
+            differ: Arc::new(
+                Differ::new(client.clone(), cfg.clone()).with_metrics(metrics.clone()),
+            ),
+            metrics,
+            memos: Memos::default(),
+            refresh_seen: Mutex::default(),
+            watches: WatchHub::new(queue.clone(), Arc::default()),
+            queue,
+            events: kube::runtime::events::Recorder::new(
+                client,
+                kube::runtime::events::Reporter {
+                    controller: "ferry".into(),
+                    instance: std::env::var("HOSTNAME").ok(),
+                },
+            ),
+            cfg,
+        }
+    }
+
+    /// The engine's differ: in `ferry run`, the UI and API show diffs through it and so share
+    /// its checkouts and renders (and remember nothing the controller relies on).
+    pub fn differ(&self) -> Arc<Differ> {
+        self.differ.clone()
+    }
+
+    /// `argocd-cm`'s settings, kept current.
+    pub(crate) fn settings(&self) -> &crate::settings::SettingsWatch {
+        &self.differ.settings
+    }
+
+    /// How many changes the watches have seen to `app`'s live resources (ferry's own writes
+    /// aside) since the process started: a new value means something else touched them.
+    pub fn live_change_count(&self, app: &str) -> u64 {
+        self.watches.epoch(app)
+    }
+
+    /// When to look at `app` again for new commits: just after the next fetch of its
+    /// repositories falls due (so every app of a repository shares that fetch, and a commit is
+    /// seen within one poll interval), at most one poll interval from now.
+    pub(crate) fn next_poll(&self, app: &Application) -> Duration {
+        const AFTER_DUE: Duration = Duration::from_millis(50);
+        app.spec
+            .effective_sources()
+            .iter()
+            .filter(|s| s.chart.is_none())
+            .filter_map(|s| {
+                self.differ
+                    .repos
+                    .fetch_due_in(&s.repo_url, self.cfg.poll_interval)
+            })
+            .map(|due| due + AFTER_DUE)
+            .min()
+            .unwrap_or(self.cfg.poll_interval)
+            .min(self.cfg.poll_interval)
+    }
+
+    /// Whether `live` (the object `key`) belongs to `app`, under the tracking method of
+    /// `argocd-cm`.
+    pub(crate) fn tracks(&self, live: &Value, app: &str, key: &ResourceKey) -> bool {
+        self.differ.tracks(live, app, key)
+    }
+
+    /// Forgets everything about the app `name` (it was deleted).
+    pub(crate) fn forget(&self, name: &str) {
+        self.memos.forget(name);
+        self.queue.forget(name);
+        self.watches.forget(name);
+    }
+}

@@ -1,0 +1,75 @@
+//! Fetching: a Git source's checkout at the revision the app asks for, with the repository's
+//! credentials and (for SSH) the operator's known hosts.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ferry_core::application::ApplicationSource;
+
+use crate::differ::Differ;
+use crate::error::AppError;
+
+impl Differ {
+    /// Fetches (once per repo per poll) and checks out a Git source at its target revision (or
+    /// `revision_override`): the commit SHA and the checkout's root.
+    pub(crate) async fn checkout_source(
+        &self,
+        source: &ApplicationSource,
+        max_age: Duration,
+        revision_override: Option<&str>,
+    ) -> Result<(String, PathBuf), AppError> {
+        let url = &source.repo_url;
+        let revision = revision_override
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| source.target_revision_or_head());
+        // Credentials are read (a LIST of Secrets) only when git will talk to the remote: a
+        // fetch is due, or a commit or ref that may be missing from the mirror is asked for.
+        // Otherwise the fetch below is skipped (a slack second covers the time until it checks).
+        let may_fetch_one = revision.starts_with("refs/")
+            || (revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit()));
+        let (creds, max_age) = if self.repos.fetch_due(url, max_age) || may_fetch_one {
+            let creds = self
+                .credentials
+                .for_url(url)
+                .await
+                .map_err(AppError::unavailable)?;
+            (creds, max_age)
+        } else {
+            (
+                ferry_source::git::Credentials::none(),
+                max_age + Duration::from_secs(1),
+            )
+        };
+        let started = std::time::Instant::now();
+        let repo = crate::metrics::RepoLabels {
+            repo: ferry_core::redact::redact_url(url),
+        };
+        let git_failed = |e: ferry_source::GitError| {
+            self.metrics.git_errors.get_or_create(&repo).inc();
+            let message = self.credentials.explain_host_key(e.to_string());
+            AppError::git(&e, message)
+        };
+        // SSH checks host keys strictly, against the operator's ConfigMap.
+        if ferry_source::git::url_protocol(url) == "ssh" && self.repos.fetch_due(url, max_age) {
+            let known_hosts = self
+                .credentials
+                .known_hosts()
+                .await
+                .map_err(AppError::unavailable)?;
+            self.repos
+                .set_known_hosts(&known_hosts)
+                .map_err(|e| AppError::unavailable(e.to_string()))?;
+        }
+        let sha = self
+            .repos
+            .resolve_fresh(url, &creds, revision, max_age)
+            .await
+            .map_err(git_failed)?;
+        let root = self.repos.checkout(url, &sha).await.map_err(git_failed)?;
+        self.metrics
+            .git_seconds
+            .get_or_create(&repo)
+            .observe(started.elapsed().as_secs_f64());
+        Ok((sha, root))
+    }
+}

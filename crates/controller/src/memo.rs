@@ -1,0 +1,141 @@
+//! What a reconcile remembers about an app between runs, so that a look at an app where
+//! nothing changed costs no comparison.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use crate::comparison::AppComparison;
+use crate::desired::DesiredObject;
+
+/// What a reconcile remembers about an app between runs, to skip work when nothing changed.
+#[derive(Debug, Clone, Default)]
+struct AppMemo {
+    /// What the last full comparison saw.
+    compared: Option<Seen>,
+    /// While the app is being deleted: its PreDelete and PostDelete hooks, rendered once.
+    delete_hooks: Option<Arc<Vec<DesiredObject>>>,
+    /// Comparisons that failed in a row (an unreachable repository, a render error): the next
+    /// try backs off exponentially from this count.
+    failures: u32,
+}
+
+/// The inputs of a comparison: when none changed, neither would its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Seen {
+    /// Every source's commit (or chart version).
+    pub(crate) revisions: String,
+    /// A hash of the desired objects and hooks, as they would be applied.
+    pub(crate) content: u64,
+    /// The app's spec (and the `argocd-cm` version).
+    pub(crate) spec: String,
+    /// The change count of the app's live resources (see
+    /// [`WatchHub::epoch`](crate::watches::WatchHub::epoch)).
+    pub(crate) epoch: u64,
+}
+
+impl Seen {
+    /// Same objects, spec and live resources; the revision may differ.
+    fn same_content(&self, other: &Seen) -> bool {
+        self.content == other.content && self.spec == other.spec && self.epoch == other.epoch
+    }
+}
+
+/// Which comparisons may be skipped.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Skip {
+    /// Nothing changed since the last comparison.
+    pub(crate) unchanged: bool,
+    /// Only the revision moved: the new commit leaves the app's objects as they were.
+    pub(crate) moved: bool,
+}
+
+/// What a reconcile's comparison did.
+pub(crate) enum Comparison {
+    /// Nothing changed since the last comparison: skipped.
+    Unchanged,
+    /// A new revision with the same objects: skipped; the result stands, at this revision.
+    RevisionMoved(String),
+    /// Compared.
+    Done(Box<AppComparison>),
+}
+
+/// A hash of the desired objects (stable within the process, which is all the memo needs).
+pub(crate) fn content_hash(objects: &[DesiredObject], hooks: &[DesiredObject]) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for o in objects.iter().chain(hooks) {
+        o.object.to_string().hash(&mut h);
+        o.hooks.len().hash(&mut h);
+    }
+    objects.len().hash(&mut h);
+    h.finish()
+}
+
+/// What is remembered about every app, by name.
+#[derive(Debug, Default)]
+pub(crate) struct Memos(Mutex<HashMap<String, AppMemo>>);
+
+/// Whether a comparison may be skipped.
+pub(crate) enum Skipped {
+    /// Nothing changed since the last comparison.
+    Unchanged,
+    /// Only the revision moved (now remembered).
+    RevisionMoved,
+}
+
+impl Memos {
+    fn with<T>(&self, name: &str, f: impl FnOnce(&mut AppMemo) -> T) -> T {
+        let mut memos = self.0.lock().expect("memo lock");
+        f(memos.entry(name.to_string()).or_default())
+    }
+
+    /// Whether a comparison of `name` whose inputs are `seen` may be skipped as `skip` allows.
+    pub(crate) fn may_skip(&self, name: &str, seen: &Seen, skip: Skip) -> Option<Skipped> {
+        let mut memos = self.0.lock().expect("memo lock");
+        let last = memos.get_mut(name)?.compared.as_mut()?;
+        if !last.same_content(seen) {
+            return None;
+        }
+        if last.revisions == seen.revisions {
+            skip.unchanged.then_some(Skipped::Unchanged)
+        } else if skip.moved {
+            last.revisions.clone_from(&seen.revisions);
+            Some(Skipped::RevisionMoved)
+        } else {
+            None
+        }
+    }
+
+    /// Remembers a comparison of `name` (only when every watch it relies on is running: while
+    /// a watch is still listing, a change may give no event) and clears its failures.
+    pub(crate) fn compared(&self, name: &str, seen: Seen, watching: bool) {
+        self.with(name, |m| {
+            m.compared = watching.then_some(seen);
+            m.failures = 0;
+        });
+    }
+
+    /// Counts one more failed comparison of `name` in a row; returns the count.
+    pub(crate) fn count_failure(&self, name: &str) -> u32 {
+        self.with(name, |m| {
+            m.failures = m.failures.saturating_add(1);
+            m.failures
+        })
+    }
+
+    /// Forgets everything about `name`, so the next look compares again.
+    pub(crate) fn forget(&self, name: &str) {
+        self.0.lock().expect("memo lock").remove(name);
+    }
+
+    /// The delete hooks of `name` rendered earlier, while it is being deleted.
+    pub(crate) fn delete_hooks(&self, name: &str) -> Option<Arc<Vec<DesiredObject>>> {
+        self.with(name, |m| m.delete_hooks.clone())
+    }
+
+    /// Remembers (or, with `None`, forgets) the delete hooks of `name`.
+    pub(crate) fn set_delete_hooks(&self, name: &str, hooks: Option<Arc<Vec<DesiredObject>>>) {
+        self.with(name, |m| m.delete_hooks = hooks);
+    }
+}

@@ -1,0 +1,206 @@
+//! Rendering: one source of an app (a directory, a Kustomize folder or a Helm chart, from Git or
+//! from a chart repository) into manifests, cached by what the output depends on.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_core::application::{Application, ApplicationSource, RefreshType};
+use ferry_source::git::CommitInfo;
+use ferry_source::render::RenderedSource;
+
+use crate::differ::Differ;
+use crate::error::AppError;
+
+/// One rendered source.
+pub(crate) struct RenderedOne {
+    pub(crate) revision: String,
+    pub(crate) commit: Option<CommitInfo>,
+    pub(crate) source_type: String,
+    pub(crate) output: Arc<RenderedSource>,
+}
+
+impl Differ {
+    /// Renders one source (a directory, a Kustomize folder or a Helm chart from Git or from a
+    /// chart repository), cached by commit (or chart version), path and options.
+    pub(crate) async fn render_source(
+        &self,
+        app: &Application,
+        source: &ApplicationSource,
+        value_refs: &BTreeMap<String, PathBuf>,
+        refresh: Option<RefreshType>,
+        fetch_max_age: Duration,
+        revision_override: Option<&str>,
+    ) -> Result<RenderedOne, AppError> {
+        let url = &source.repo_url;
+        let from_chart_repo = source.chart.is_some();
+        let (revision, checkout_root, commit) = if from_chart_repo {
+            // A chart repository: the revision is the chart version (or range).
+            let version = revision_override
+                .filter(|r| !r.is_empty())
+                .or(source.target_revision.as_deref())
+                .unwrap_or_default()
+                .to_string();
+            (version, None, None)
+        } else {
+            let (sha, root) = self
+                .checkout_source(source, fetch_max_age, revision_override)
+                .await?;
+            let info = self.repos.commit_info(url, &sha).await.ok();
+            (sha, Some(root), info)
+        };
+        let app_name = app.metadata.name.clone().unwrap_or_default();
+        let namespace = app.spec.destination.namespace.clone().unwrap_or_default();
+        // A plain directory renders the same from every commit that leaves its files alone:
+        // keyed by its Git tree id, a commit elsewhere in the repository renders nothing again.
+        let plain_directory = !from_chart_repo
+            && source.helm.is_none()
+            && source.kustomize.is_none()
+            && value_refs.is_empty();
+        let content_id = if plain_directory {
+            let path = source.path.as_deref().unwrap_or(".");
+            self.repos
+                .tree_id(url, &revision, path)
+                .await
+                .ok()
+                .flatten()
+                .map(|tree| format!("tree:{tree}"))
+        } else {
+            None
+        };
+        let key = serde_json::json!([
+            url,
+            content_id.as_deref().unwrap_or(&revision),
+            source.path,
+            source.chart,
+            source.directory,
+            source.helm,
+            source.kustomize,
+            app_name,
+            namespace,
+            value_refs,
+        ])
+        .to_string();
+        let slot = serde_json::json!([app_name, url, source.path, source.chart]).to_string();
+        if refresh == Some(RefreshType::Hard) {
+            self.renders
+                .lock()
+                .expect("render cache lock")
+                .remove(&slot);
+        }
+        // The keys the app's project may use are part of the key: a render that decrypted SOPS
+        // files is reused only while the same keys are allowed (a revoked key stops working at
+        // the next reconcile).
+        let project = if app.spec.project.is_empty() {
+            "default"
+        } else {
+            app.spec.project.as_str()
+        };
+        let cached = self
+            .renders
+            .lock()
+            .expect("render cache lock")
+            .get(&slot)
+            .and_then(|(made_for, r)| {
+                let fingerprint = made_for.strip_prefix(&key)?.strip_prefix('|')?;
+                Some((fingerprint.to_owned(), r.clone()))
+            });
+        let mut keys = None;
+        let cached = match cached {
+            Some((fingerprint, r)) if fingerprint.is_empty() => Some(r),
+            Some((fingerprint, r)) => {
+                let ring = self.project_keys(project).await?;
+                let same = ring.recipients().join(",") == fingerprint;
+                keys = Some(ring);
+                same.then_some(r)
+            }
+            None => None,
+        };
+        let rendered = match cached {
+            Some(r) => r,
+            None => {
+                let credentials = if from_chart_repo {
+                    self.credentials
+                        .for_url(url)
+                        .await
+                        .map_err(AppError::unavailable)?
+                } else {
+                    Default::default()
+                };
+                let keys = match keys {
+                    Some(k) => k,
+                    None => self.project_keys(project).await?,
+                };
+                let used_keys = keys.clone();
+                let mut request = ferry_source::render::application::source_render(
+                    app,
+                    source,
+                    checkout_root,
+                    &revision,
+                    value_refs,
+                    credentials,
+                );
+                request.keys = keys;
+                let started = std::time::Instant::now();
+                let out = ferry_source::render::render_source(&self.tools, &request)
+                    .await
+                    .inspect(|_| {
+                        self.metrics
+                            .render_seconds
+                            .get_or_create(&crate::metrics::RepoLabels {
+                                repo: ferry_core::redact::redact_url(url),
+                            })
+                            .observe(started.elapsed().as_secs_f64());
+                    })
+                    .map_err(|e| {
+                        let at = if from_chart_repo {
+                            revision.clone()
+                        } else {
+                            crate::status::short(&revision).to_string()
+                        };
+                        // Where an app's SOPS keys come from, when none of them fits.
+                        let hint = match &e {
+                            ferry_source::RenderError::Sops(
+                                ferry_secrets::SopsError::NoMatchingKey { .. },
+                            ) => format!(
+                                " (project {project}'s keys are the *.agekey entries of Secrets \
+                                 labelled {}=true whose annotation {} names it)",
+                                crate::sops_keys::SOPS_KEYS_LABEL,
+                                crate::sops_keys::SOPS_PROJECTS_ANNOTATION
+                            ),
+                            _ => String::new(),
+                        };
+                        AppError::render(&e, format!("{url} at {at}: {e}{hint}"))
+                    })?;
+                // A render that decrypted something is reused only while the project's keys
+                // stay the same (checked on each reuse); one that did not needs no check.
+                let fingerprint = if used_keys.was_used() {
+                    used_keys.recipients().join(",")
+                } else {
+                    String::new()
+                };
+                let rendered = Arc::new(out);
+                self.renders
+                    .lock()
+                    .expect("render cache lock")
+                    .insert(slot, (format!("{key}|{fingerprint}"), rendered.clone()));
+                rendered
+            }
+        };
+        Ok(RenderedOne {
+            revision,
+            commit,
+            source_type: rendered.source_type.to_string(),
+            output: rendered.clone(),
+        })
+    }
+
+    /// The age keys AppProject `project` may use for SOPS files.
+    async fn project_keys(&self, project: &str) -> Result<ferry_source::render::KeyRing, AppError> {
+        self.sops_keys
+            .for_project(project)
+            .await
+            .map_err(AppError::unavailable)
+    }
+}

@@ -1,0 +1,310 @@
+//! The reconcile's sync step: whether a sync is due (requested, or automated as Argo CD decides),
+//! whether a sync window holds it back, and the sync itself with its record in the status
+//! (operation state, history, Events, metrics).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_core::application::{
+    Application, ApplicationStatus, Operation, OperationInitiator, OperationPhase, OperationState,
+    SyncOperation,
+};
+use ferry_core::tracking::ResourceKey;
+use serde_json::Value;
+use tracing::info;
+
+use crate::app_of_apps::AppView;
+use crate::auto_sync::{AutoSync, PendingWork, auto_sync_request};
+use crate::compare::{Compared, Prunable};
+use crate::comparison::AppComparison;
+use crate::conditions::{clear_conditions, condition, now, set_condition};
+use crate::desired::DesiredObject;
+use crate::engine::Engine;
+use crate::reconcile::Look;
+use crate::status::requeue_for_health;
+use crate::sync::{SyncInputs, SyncOutcome, SyncRequest, run_sync};
+
+impl Engine {
+    /// The sync to run now, if any: the one the app asks for, or an automated one. A retry
+    /// that is due later lowers `requeue` to then.
+    pub(crate) fn sync_request(
+        &self,
+        app: &Application,
+        status: &ApplicationStatus,
+        found: &AppComparison,
+        look: &Look,
+        requeue: &mut Option<Duration>,
+    ) -> Option<SyncRequest> {
+        match &look.effective_operation {
+            Some(op) => op.sync.as_ref().map(|s| SyncRequest::manual(op, s)),
+            None => match auto_sync_request(
+                app,
+                status,
+                &found.desired.revision,
+                &PendingWork::of(&found.compared, &found.prunable),
+            ) {
+                AutoSync::Run(r) => Some(r),
+                AutoSync::RetryIn(after) => {
+                    *requeue = Some(requeue.map_or(after, |r| r.min(after)));
+                    None
+                }
+                AutoSync::No => None,
+            },
+        }
+    }
+
+    /// Why a sync window of the app's project holds `request` back, if one does (the
+    /// conditions about windows are set on `status` either way).
+    pub(crate) async fn held_by_window(
+        &self,
+        app: &Application,
+        status: &mut ApplicationStatus,
+        request: Option<&SyncRequest>,
+    ) -> Option<String> {
+        let project = self.differ.project(&app.spec.project).await.ok().flatten();
+        crate::windows::gate_sync(status, app, project.as_ref(), request)
+    }
+
+    /// Records a sync held back by a window: a requested sync stays pending (running, as in
+    /// Argo CD) until a window lets it through; a refresh is done.
+    pub(crate) async fn hold(
+        &self,
+        app: &Application,
+        mut status: ApplicationStatus,
+        look: &Look,
+        request: Option<&SyncRequest>,
+        reason: &str,
+    ) -> Result<Option<Duration>, kube::Error> {
+        let name = app.metadata.name.as_deref().unwrap_or_default();
+        info!(app = name, "sync held back: {reason}");
+        let manual = request.is_some_and(|r| !r.automated);
+        if let (Some(op), true) = (&look.effective_operation, manual) {
+            let started = status
+                .operation_state
+                .as_ref()
+                .filter(|o| o.phase == OperationPhase::Running)
+                .and_then(|o| o.started_at.clone())
+                .unwrap_or_else(now);
+            status.operation_state = Some(OperationState {
+                operation: op.clone(),
+                phase: OperationPhase::Running,
+                message: Some(format!("Sync operation blocked by sync window: {reason}")),
+                sync_result: None,
+                started_at: Some(started),
+                finished_at: None,
+                retry_count: None,
+            });
+        }
+        self.write_status(app, &status, !manual && look.refresh.is_some())
+            .await?;
+        Ok(Some(self.next_poll(app)))
+    }
+
+    /// Runs the sync `request` and records it in `status`. Returns when to look again.
+    pub(crate) async fn run_operation(
+        self: &Arc<Self>,
+        app: &Application,
+        status: &mut ApplicationStatus,
+        found: &AppComparison,
+        view: &AppView,
+        request: &SyncRequest,
+        look: &Look,
+    ) -> Result<Option<Duration>, kube::Error> {
+        let name = app.metadata.name.as_deref().unwrap_or_default();
+        let requeue;
+        // A sync of this revision that was running when ferry stopped: its finished hooks
+        // are not run again.
+        let resumed: Vec<ferry_core::application::ResourceResult> = app
+            .status
+            .as_ref()
+            .and_then(|s| s.operation_state.as_ref())
+            .filter(|o| o.phase == OperationPhase::Running)
+            .and_then(|o| o.sync_result.as_ref())
+            .filter(|r| r.revision == found.desired.revision)
+            .map(|r| r.resources.clone())
+            .unwrap_or_default();
+        // A resumed operation keeps its start time: with the revision it identifies the
+        // operation, and so the hooks it already started (see `sync::HOOK_RUN_ANNOTATION`).
+        let started = app
+            .status
+            .as_ref()
+            .and_then(|s| s.operation_state.as_ref())
+            .filter(|o| o.phase == OperationPhase::Running)
+            .filter(|o| {
+                o.sync_result
+                    .as_ref()
+                    .is_some_and(|r| r.revision == found.desired.revision)
+            })
+            .and_then(|o| o.started_at.clone())
+            .unwrap_or_else(now);
+        info!(app = name, revision = %found.desired.revision, automated = request.automated, "syncing");
+        // Record that a sync is running, so a restart picks it up again.
+        let op = look
+            .effective_operation
+            .clone()
+            .unwrap_or_else(|| Operation {
+                sync: Some(SyncOperation {
+                    revision: Some(found.desired.revision.clone()),
+                    prune: request.prune,
+                    self_heal_attempts_count: request.self_heal_attempts,
+                    ..Default::default()
+                }),
+                initiated_by: Some(OperationInitiator {
+                    username: None,
+                    automated: true,
+                }),
+                ..Default::default()
+            });
+        status.operation_state = Some(OperationState {
+            operation: op.clone(),
+            phase: OperationPhase::Running,
+            message: Some("syncing".into()),
+            sync_result: Some(ferry_core::application::SyncOperationResult {
+                resources: resumed.clone(),
+                revision: found.desired.revision.clone(),
+                ..Default::default()
+            }),
+            started_at: Some(started.clone()),
+            finished_at: None,
+            retry_count: None,
+        });
+        self.write_status(app, status, false).await?;
+
+        let SyncOutcome {
+            phase,
+            message,
+            results,
+            applied,
+        } = run_sync(
+            self,
+            app,
+            status,
+            SyncInputs {
+                cluster: &found.cluster,
+                objects: &found.desired.objects,
+                hooks: &found.desired.hooks,
+                compared: &found.compared,
+                prunable: &found.prunable,
+                resumed: &resumed,
+            },
+            request,
+        )
+        .await;
+        let finished = now();
+        status.operation_state = Some(OperationState {
+            operation: op.clone(),
+            phase,
+            message: Some(message.clone()),
+            sync_result: Some(ferry_core::application::SyncOperationResult {
+                resources: results,
+                revision: found.desired.revision.clone(),
+                source: app.spec.effective_sources().first().map(|s| (*s).clone()),
+                ..Default::default()
+            }),
+            started_at: Some(started.clone()),
+            finished_at: Some(finished.clone()),
+            retry_count: (request.retry_count > 0).then_some(request.retry_count),
+        });
+        self.metrics
+            .syncs
+            .get_or_create(&crate::metrics::SyncLabels {
+                name: name.to_string(),
+                phase: format!("{phase:?}"),
+            })
+            .inc();
+        self.record_event(app, phase, &message, &found.desired.revision)
+            .await;
+        if phase == OperationPhase::Succeeded && !request.dry_run {
+            clear_conditions(status, &[condition::SYNC_ERROR]);
+            crate::history::record(
+                status,
+                app,
+                &found.desired.revision,
+                found.desired.commit.as_ref(),
+                &started,
+                &finished,
+                op.initiated_by.clone(),
+            );
+        } else if phase != OperationPhase::Succeeded {
+            set_condition(status, condition::SYNC_ERROR, &message);
+        }
+        // When the sync applied every object that differed and nothing else was to do (no
+        // hooks, nothing to prune), the apply answers are the live objects: the status is
+        // filled from them, with no second comparison. Their watch events are ferry's own
+        // and are ignored; anything else that changes them still queues the app.
+        let settled_by_sync = (phase == OperationPhase::Succeeded && !request.dry_run)
+            .then(|| {
+                compared_after_sync(
+                    &found.compared,
+                    &found.prunable,
+                    &found.desired.hooks,
+                    &applied,
+                )
+            })
+            .flatten();
+        if let Some(after) = settled_by_sync {
+            for (key, live) in &applied {
+                let before = found
+                    .compared
+                    .iter()
+                    .find(|c| &c.desired.key == key)
+                    .and_then(|c| c.live.as_ref());
+                self.watches.expect_own_write(live, before);
+            }
+            crate::status::fill_comparison(
+                status,
+                app,
+                view,
+                &found.desired,
+                &after,
+                &[],
+                &*self.settings().current().await,
+            );
+            requeue = requeue_for_health(status);
+        } else {
+            // Look again right away: health moves on, and status should show the result; a
+            // failed automated sync comes back when its retry is due.
+            self.memos.forget(name);
+            requeue = Some(Duration::from_millis(500));
+        }
+        Ok(requeue)
+    }
+}
+
+/// The comparison as it stands after a sync that applied every object that was out of sync:
+/// `None` unless that sync was that simple (no hooks, nothing prunable, every differing object
+/// applied and answered), in which case the answers are the live side and all is in sync.
+fn compared_after_sync(
+    compared: &[Compared],
+    prunable: &[Prunable],
+    hooks: &[DesiredObject],
+    applied: &[(ResourceKey, Value)],
+) -> Option<Vec<Compared>> {
+    if !prunable.is_empty() || !hooks.is_empty() {
+        return None;
+    }
+    let applied: HashMap<&ResourceKey, &Value> = applied.iter().map(|(k, v)| (k, v)).collect();
+    compared
+        .iter()
+        .map(|c| {
+            if c.error.is_some() || c.foreign_owner.is_some() {
+                return None;
+            }
+            match applied.get(&c.desired.key) {
+                Some(live) => {
+                    let mut live = (*live).clone();
+                    crate::compare::drop_managed_fields(&mut live);
+                    Some(Compared {
+                        live: Some(live.clone()),
+                        predicted: Some(live),
+                        in_sync: true,
+                        ..c.clone()
+                    })
+                }
+                None if c.in_sync => Some(c.clone()),
+                None => None,
+            }
+        })
+        .collect()
+}
