@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use ferry_source::git::{Credentials, normalize_repo_url};
+use ferry_core::repo_url::normalize_repo_url;
+use ferry_source::git::Credentials;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ListParams};
 

@@ -9,6 +9,8 @@
 //!   ([`AppProjectSpec::permits_source`]), deploy there
 //!   ([`AppProjectSpec::permits_destination`]), create that kind
 //!   ([`AppProjectSpec::permits_resource`])?
+//! - [`repo_url`]: [`RepoUrl`], the one normalization of repository URLs used to compare them,
+//!   key caches and credentials, and match `sourceRepos` (userinfo is never kept).
 //! - [`tracking`]: [`ResourceKey`], the identity of an object used throughout ferry, and the
 //!   tracking annotation ([`TrackingId`], [`is_tracked_by`]) that says which app owns an object.
 //! - [`order`]: how a sync is sequenced — phases, waves ([`sync_wave`]), kind order
@@ -31,6 +33,7 @@ mod health_crds;
 pub mod order;
 pub mod project;
 pub mod redact;
+pub mod repo_url;
 pub mod settings;
 pub mod sync_window;
 pub mod tracking;
@@ -46,4 +49,5 @@ pub use order::{
     prune_order, sync_options, sync_wave,
 };
 pub use project::{AppProject, AppProjectSpec, GroupKind, ProjectDestination, default_project};
+pub use repo_url::RepoUrl;
 pub use tracking::{ResourceKey, TRACKING_ANNOTATION, TrackingId, is_tracked_by};

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::application::null_as_default;
 use crate::glob::glob_match;
+use crate::repo_url::RepoUrl;
 
 /// `spec` of an Argo CD `AppProject`: the guard rails for the Applications that belong to it.
 ///
@@ -138,20 +139,6 @@ fn split_negation(pattern: &str) -> (bool, &str) {
     }
 }
 
-/// Normalizes a repository URL for comparison, as Argo CD does: trimmed, lowercase, without a
-/// trailing `/` or `.git`.
-fn normalize_repo_url(url: &str) -> String {
-    let url = url.trim().to_lowercase();
-    let url = url.trim_end_matches('/');
-    url.strip_suffix(".git").unwrap_or(url).to_owned()
-}
-
-/// Matches a repository URL pattern: `*` alone matches every URL; otherwise `*` stays within one
-/// path segment and `**` crosses segments.
-fn repo_matches(pattern: &str, url: &str) -> bool {
-    pattern == "*" || glob_match(&normalize_repo_url(pattern), url, Some('/'))
-}
-
 impl AppProjectSpec {
     /// Whether an Application of this project may use the repository `repo_url`.
     ///
@@ -159,11 +146,11 @@ impl AppProjectSpec {
     /// lone `*` matches every URL, `*` matches within one path segment
     /// (`https://github.com/org/*`) and `**` across segments. Entries starting with `!` deny.
     pub fn permits_source(&self, repo_url: &str) -> bool {
-        let url = normalize_repo_url(repo_url);
+        let url = RepoUrl::new(repo_url);
         let mut allowed = false;
         for entry in &self.source_repos {
             let (deny, pattern) = split_negation(entry);
-            if repo_matches(pattern, &url) {
+            if url.matches_pattern(pattern) {
                 if deny {
                     return false;
                 }

@@ -22,8 +22,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use ferry_core::RepoUrl;
 use ferry_core::application::{Application, ApplicationSource};
-use ferry_source::git::{Credentials, RepoCache, normalize_repo_url};
+use ferry_source::git::{Credentials, RepoCache};
 use ferry_source::render::application::{is_ref_only, source_render};
 use ferry_source::render::source::detect_source_type;
 use ferry_source::render::{
@@ -188,8 +189,8 @@ pub async fn find_applications(
 /// The repository being worked on, checked out at one revision.
 #[derive(Clone, Debug)]
 pub struct ThisRepo {
-    /// Normalized URLs (`ferry_source::git::normalize_repo_url`) that name this repository.
-    pub urls: Vec<String>,
+    /// The URLs that name this repository.
+    pub urls: Vec<RepoUrl>,
     /// The checkout.
     pub root: PathBuf,
 }
@@ -197,18 +198,18 @@ pub struct ThisRepo {
 impl ThisRepo {
     /// Whether `repo_url` names this repository.
     pub fn is(&self, repo_url: &str) -> bool {
-        let url = normalize_repo_url(repo_url);
-        self.urls.iter().any(|u| u.eq_ignore_ascii_case(&url))
+        let url = RepoUrl::new(repo_url);
+        self.urls.contains(&url)
     }
 }
 
 /// The URLs of the clone's remotes, normalized.
-pub async fn remote_urls(root: &Path) -> Vec<String> {
+pub async fn remote_urls(root: &Path) -> Vec<RepoUrl> {
     query_repo(root, &["config", "--get-regexp", r"^remote\..*\.url$"])
         .await
         .map(|out| {
             out.lines()
-                .filter_map(|l| l.split_once(' ').map(|(_, url)| normalize_repo_url(url)))
+                .filter_map(|l| l.split_once(' ').map(|(_, url)| RepoUrl::new(url)))
                 .collect()
         })
         .unwrap_or_default()
@@ -607,7 +608,7 @@ mod tests {
     #[test]
     fn this_repo_matches_normalized_urls() {
         let repo = ThisRepo {
-            urls: vec![normalize_repo_url("https://git.example/Org/Repo.git")],
+            urls: vec![RepoUrl::new("https://git.example/Org/Repo.git")],
             root: PathBuf::from("/r"),
         };
         assert!(repo.is("https://git.example/Org/Repo"));

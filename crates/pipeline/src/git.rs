@@ -7,11 +7,13 @@
 //! force-pushes: a real conflict aborts the rebase and fails naming the files, and the remote
 //! is left as it was.
 //!
-//! Every `git` runs through [`ferry_source::run_command`] the way `ferry_source::git` runs
-//! it (that crate's command builder is private, so this module builds the same environment):
-//! a private temporary `HOME` with an empty global config, no system config, no terminal
-//! prompts, `LC_ALL=C`, only the `file`, `git`, `http`, `https` and `ssh` transports, hooks
-//! off, and a timeout. Credentials never appear in argv, URLs, logs or errors:
+//! Every `git` is built by the engine's hardened command builder
+//! ([`ferry_source::git::GitCommand`]) and run through [`ferry_source::run_command`]: a
+//! private temporary `HOME` with an empty global config, no system config, no terminal
+//! prompts, `LC_ALL=C`, only the `file`, `git`, `http`, `https` and `ssh` transports, git's
+//! low-speed limit (a server that stops sending fails the step in about 30 s), and a timeout;
+//! this module adds hooks and signing off. Credentials never appear in argv, URLs, logs or
+//! errors:
 //!
 //! - username and password reach git through a credential helper whose text is in argv but
 //!   whose values come from the child's environment (`FERRY_GIT_USERNAME`,
@@ -25,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ferry_source::command::{CommandError, CommandSpec, run_command};
-use ferry_source::git::{Credentials, redact_url};
+use ferry_source::git::{ALL_PROTOCOLS, Credentials, GitCommand, HostKeys, redact_url};
 use tempfile::TempDir;
 
 /// The default timeout of one git command.
@@ -290,10 +292,6 @@ fn check_name(what: &'static str, name: &str) -> Result<(), PipelineGitError> {
     Ok(())
 }
 
-/// The credential helper: its text is in argv, the values come from the child's environment.
-const CREDENTIAL_HELPER: &str = "credential.helper=!f() { test \"$1\" = get || exit 0; \
-     echo \"username=${FERRY_GIT_USERNAME}\"; echo \"password=${FERRY_GIT_PASSWORD}\"; }; f";
-
 /// Runs git the way `ferry_source::git` does, for one pipeline step.
 struct Runner {
     home: TempDir,
@@ -355,82 +353,24 @@ impl Runner {
         })
     }
 
+    /// The hardened git command line (ferry-source's [`GitCommand`]) with the pipeline's
+    /// additions: no hooks, no signing, the commit identity, and ssh host keys accepted on
+    /// first sight (the `HOME` is thrown away after the step).
     fn spec(&self, cwd: &Path, args: &[&str]) -> CommandSpec {
-        let home = self.home.path();
-        let mut argv: Vec<String> = vec![
-            "-c".into(),
-            "credential.helper=".into(),
-            "-c".into(),
-            "core.hooksPath=/dev/null".into(),
-            "-c".into(),
-            "commit.gpgSign=false".into(),
-            "-c".into(),
-            "advice.pushUpdateRejected=false".into(),
-        ];
-        let mut spec = CommandSpec::new("git", cwd)
-            .with_timeout(self.timeout)
-            .with_env("HOME", home.to_string_lossy())
-            .with_env("GIT_CONFIG_NOSYSTEM", "1")
-            .with_env(
-                "GIT_CONFIG_GLOBAL",
-                home.join("gitconfig").to_string_lossy(),
-            )
-            .with_env("GIT_TERMINAL_PROMPT", "0")
-            .with_env("GIT_ALLOW_PROTOCOL", "file:git:http:https:ssh")
-            .with_env("LC_ALL", "C");
-        for secret in [&self.creds.password, &self.creds.ssh_private_key]
-            .into_iter()
-            .flatten()
-        {
-            spec = spec.with_secret(secret.expose());
-        }
-        if self.creds.username.is_some() || self.creds.password.is_some() {
-            argv.push("-c".into());
-            argv.push(CREDENTIAL_HELPER.into());
-            spec = spec
-                .with_env(
-                    "FERRY_GIT_USERNAME",
-                    self.creds.username.clone().unwrap_or_default(),
-                )
-                .with_env(
-                    "FERRY_GIT_PASSWORD",
-                    self.creds
-                        .password
-                        .as_ref()
-                        .map(|p| p.expose().to_owned())
-                        .unwrap_or_default(),
-                );
-        }
-        if self.creds.insecure {
-            argv.push("-c".into());
-            argv.push("http.sslVerify=false".into());
-        }
-        let mut ssh = format!(
-            "ssh -o BatchMode=yes -o UserKnownHostsFile={}",
-            shell_quote(&home.join("known_hosts").to_string_lossy())
-        );
-        ssh.push_str(if self.creds.insecure {
-            " -o StrictHostKeyChecking=no"
-        } else {
-            " -o StrictHostKeyChecking=accept-new"
-        });
-        if let Some(key) = &self.key_file {
-            ssh.push_str(" -o IdentitiesOnly=yes -i ");
-            ssh.push_str(&shell_quote(&key.to_string_lossy()));
-        }
-        spec = spec.with_env("GIT_SSH_COMMAND", ssh);
+        let mut git = GitCommand::new(self.home.path(), self.timeout)
+            .protocols(ALL_PROTOCOLS)
+            .host_keys(HostKeys::AcceptNew)
+            .config("core.hooksPath=/dev/null")
+            .config("commit.gpgSign=false")
+            .config("advice.pushUpdateRejected=false");
         if let Some(id) = &self.identity {
-            spec = spec
-                .with_env("GIT_AUTHOR_NAME", &id.name)
-                .with_env("GIT_AUTHOR_EMAIL", &id.email)
-                .with_env("GIT_COMMITTER_NAME", &id.name)
-                .with_env("GIT_COMMITTER_EMAIL", &id.email);
+            git = git
+                .env("GIT_AUTHOR_NAME", &id.name)
+                .env("GIT_AUTHOR_EMAIL", &id.email)
+                .env("GIT_COMMITTER_NAME", &id.name)
+                .env("GIT_COMMITTER_EMAIL", &id.email);
         }
-        argv.extend(args.iter().map(|a| (*a).to_owned()));
-        spec.args = argv;
-        let sub = args.iter().find(|a| !a.starts_with('-')).unwrap_or(&"");
-        spec.label = Some(format!("git {sub}"));
-        spec
+        git.build(cwd, args, &self.creds, self.key_file.as_deref())
     }
 
     async fn run(&self, cwd: &Path, args: &[&str]) -> Result<String, CommandError> {
@@ -449,10 +389,6 @@ impl Runner {
         tracing::debug!(command = %spec.display(), "running git");
         run_command(spec).await.map(|out| out.stdout_text())
     }
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 fn git_error(action: impl Into<String>) -> impl FnOnce(CommandError) -> PipelineGitError {

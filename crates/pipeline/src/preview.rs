@@ -25,8 +25,9 @@ mod report;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use ferry_core::RepoUrl;
 use ferry_core::tracking::ResourceKey;
-use ferry_source::git::{Credentials, RepoCache, normalize_repo_url};
+use ferry_source::git::{Credentials, RepoCache};
 use ferry_source::render::{Manifest, RenderTools};
 use serde_json::Value;
 
@@ -264,10 +265,10 @@ async fn resolve(root: &Path, which: &'static str, revision: &str) -> Result<Str
 async fn check_out(
     options: &PreviewOptions,
     revisions: &[(&'static str, &str)],
-) -> Result<(Vec<PathBuf>, Vec<String>), PreviewError> {
+) -> Result<(Vec<PathBuf>, Vec<RepoUrl>), PreviewError> {
     let root = &options.repo_root;
     let mut urls = remote_urls(root).await;
-    urls.extend(options.repo_urls.iter().map(|u| normalize_repo_url(u)));
+    urls.extend(options.repo_urls.iter().map(RepoUrl::from));
     // The clone the person running preview chose: read through a local URL. (Other
     // repositories that Applications name stay under the file-URL rule.)
     let repos = RepoCache::new(options.cache_dir.join("this-repo")).with_file_repos(true);

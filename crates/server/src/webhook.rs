@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ferry_controller::operations::{self, RefreshType};
 use ferry_core::application::Application;
-use ferry_source::git::normalize_repo_url;
+use ferry_core::repo_url::normalize_repo_url;
 use hmac::{Hmac, KeyInit, Mac};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};

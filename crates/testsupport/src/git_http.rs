@@ -33,6 +33,9 @@ pub enum Fault {
     ServerError = 1,
     /// Accepts connections and never answers.
     Hang = 2,
+    /// Reads the request, answers `200 OK` with headers that promise a body, and then sends
+    /// nothing more while holding the connection open (a server that stalls mid-answer).
+    Stall = 3,
 }
 
 impl Drop for GitHttpServer {
@@ -121,6 +124,10 @@ fn accept_loop(
                         .await;
                     return;
                 }
+                if fault == Fault::Stall as u8 {
+                    let _ = stall(stream).await;
+                    return;
+                }
                 if fault == Fault::Hang as u8 {
                     // Hold the connection open without a word until the client gives up.
                     let mut sink = [0u8; 1024];
@@ -135,6 +142,28 @@ fn accept_loop(
             });
         }
     })
+}
+
+/// Reads a request's head, promises a body in a `200 OK`, then waits for the client to leave.
+async fn stall(stream: TcpStream) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).await? == 0 || line.trim_end().is_empty() {
+            break;
+        }
+    }
+    let mut stream = reader.into_inner();
+    stream
+        .write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/x-git-upload-pack-advertisement\r\n\
+              Cache-Control: no-cache\r\nContent-Length: 65536\r\n\r\n",
+        )
+        .await?;
+    stream.flush().await?;
+    let mut sink = [0u8; 1024];
+    while stream.read(&mut sink).await? > 0 {}
+    Ok(())
 }
 
 async fn handle(stream: TcpStream, root: PathBuf, expected_auth: String) -> std::io::Result<()> {

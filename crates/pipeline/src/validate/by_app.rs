@@ -13,7 +13,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use ferry_source::git::normalize_repo_url;
+use ferry_core::RepoUrl;
 use ferry_source::render::{RenderTools, SourceType};
 
 use super::{
@@ -36,7 +36,7 @@ pub async fn validate_apps(
     }
     let (root, rel) = checkout_of(path);
     let mut urls = remote_urls(&root).await;
-    urls.extend(repo_urls.iter().map(|u| normalize_repo_url(u)));
+    urls.extend(repo_urls.iter().map(RepoUrl::from));
     let cache = tempfile::Builder::new()
         .prefix("ferry-validate-")
         .tempdir()
