@@ -83,7 +83,7 @@ echo "control plane up in $(( ($(date +%s%N) - start) / 1000000 )) ms"
 export FERRY_TEST_KUBECONFIG="$cluster_dir/kubeconfig"
 
 step "cargo test"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 
 step "benchmark: make bench N=10, quick (checks that it runs; asserts no timings)"
 python3 -m unittest discover -s bench/engine

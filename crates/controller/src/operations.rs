@@ -16,8 +16,8 @@ use std::time::Duration;
 
 pub use ferry_core::application::RefreshType;
 use ferry_core::application::{
-    Application, ApplicationStatus, HealthStatusCode, OperationState, REFRESH_ANNOTATION,
-    REQUEST_INFO, SyncStatusCode, sync_request_operation,
+    Application, ApplicationStatus, HealthStatusCode, OperationPhase, OperationState,
+    REFRESH_ANNOTATION, REQUEST_INFO, SyncStatusCode, sync_request_operation,
 };
 use kube::Api;
 use kube::api::{Patch, PatchParams};
@@ -402,21 +402,33 @@ pub struct WantedStatus {
     pub synced: bool,
     /// The app is Healthy.
     pub healthy: bool,
+    /// No operation is running (a sync goes on while its hooks run, with the app's resources
+    /// already Synced and Healthy).
+    pub settled: bool,
 }
 
 impl WantedStatus {
     /// Whether `status` is what is wanted.
     pub fn is_met(self, status: &ApplicationStatus) -> bool {
+        let running = status
+            .operation_state
+            .as_ref()
+            .is_some_and(|o| o.phase == OperationPhase::Running);
         (!self.synced || status.sync.status == SyncStatusCode::Synced)
             && (!self.healthy || status.health.status == HealthStatusCode::Healthy)
+            && (!self.settled || !running)
     }
 
     fn describe(self) -> &'static str {
-        match (self.synced, self.healthy) {
-            (true, true) => "Synced and Healthy",
-            (true, false) => "Synced",
-            (false, true) => "Healthy",
-            (false, false) => "present",
+        match (self.synced, self.healthy, self.settled) {
+            (true, true, true) => "Synced and Healthy with no operation running",
+            (true, true, false) => "Synced and Healthy",
+            (true, false, true) => "Synced with no operation running",
+            (true, false, false) => "Synced",
+            (false, true, true) => "Healthy with no operation running",
+            (false, true, false) => "Healthy",
+            (false, false, true) => "without a running operation",
+            (false, false, false) => "present",
         }
     }
 }
@@ -547,11 +559,32 @@ mod tests {
             json!({"sync": {"status": "Synced"}, "health": {"status": "Progressing"}}),
         )
         .expect("a status");
-        let want = |synced, healthy| WantedStatus { synced, healthy };
+        let want = |synced, healthy| WantedStatus {
+            synced,
+            healthy,
+            settled: false,
+        };
         assert!(want(true, false).is_met(&status));
         assert!(!want(false, true).is_met(&status));
         assert!(!want(true, true).is_met(&status));
         assert!(want(false, false).is_met(&status));
+
+        // Synced and Healthy while a PostSync hook still runs: settled only once it ends.
+        let running: ApplicationStatus = serde_json::from_value(json!({
+            "sync": {"status": "Synced"}, "health": {"status": "Healthy"},
+            "operationState": {"operation": {"sync": {}}, "phase": "Running"}
+        }))
+        .expect("a status");
+        let all = WantedStatus {
+            synced: true,
+            healthy: true,
+            settled: true,
+        };
+        assert!(want(true, true).is_met(&running));
+        assert!(!all.is_met(&running));
+        let mut done = running.clone();
+        done.operation_state.as_mut().expect("a state").phase = OperationPhase::Succeeded;
+        assert!(all.is_met(&done));
     }
 
     #[test]

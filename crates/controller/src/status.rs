@@ -153,7 +153,6 @@ pub(crate) fn fill_comparison(
     let mut health_errors = Vec::new();
     let mut resources = Vec::new();
     let mut images = BTreeSet::new();
-    let mut worst = HealthStatusCode::Healthy;
     let mut shared = Vec::new();
     for c in compared {
         let version = c
@@ -199,9 +198,6 @@ pub(crate) fn fill_comparison(
         };
         if let Some(owner) = &c.foreign_owner {
             shared.push(format!("{} is tracked by {owner}", c.desired.key));
-        }
-        if let Some(h) = &health {
-            worst = worst.max(h.status);
         }
         collect_images(&c.desired.object, &mut images);
         resources.push(ResourceStatus {
@@ -285,6 +281,11 @@ pub(crate) fn fill_comparison(
             &shared.join("; "),
         );
     }
+    let worst = ferry_core::health::worst(
+        resources
+            .iter()
+            .filter_map(|r| r.health.as_ref().map(|h| h.status)),
+    );
     let message = resources
         .iter()
         .filter(|r| {

@@ -18,8 +18,8 @@ use ferry_core::application::{
     SyncOperation,
 };
 use ferry_core::order::{
-    HookDeletePolicy, Phase, PropagationPolicy, SyncOptions, hook_delete_policies, kind_rank,
-    resource_sync_option_entries, sync_wave,
+    HookDeletePolicy, Phase, PlannedObject, PropagationPolicy, SyncOptions, hook_delete_policies,
+    kind_rank, plan_stages, prune_order, resource_sync_option_entries, sync_wave,
 };
 use ferry_core::tracking::ResourceKey;
 use futures::StreamExt as _;
@@ -312,13 +312,20 @@ impl SyncRun<'_> {
             self.ensure_namespace(cluster).await?;
         }
 
-        // Group everything by phase and wave; a malformed wave stops the sync before anything
-        // is applied.
-        let mut resources: BTreeMap<i64, Vec<&DesiredObject>> = BTreeMap::new();
+        // The plan: resources in stages of one wave and kind rank each (core's `plan_stages`),
+        // hooks by phase and wave. A malformed wave stops the sync before anything is applied.
+        let mut planned = Vec::new();
+        let mut by_key: BTreeMap<&ResourceKey, &DesiredObject> = BTreeMap::new();
         for d in self.inputs.objects {
             let wave = sync_wave(&d.object).map_err(|e| format!("{}: {e}", d.origin))?;
-            resources.entry(wave).or_default().push(d);
+            planned.push(PlannedObject {
+                key: d.key.clone(),
+                wave,
+                phase: Phase::Sync,
+            });
+            by_key.insert(&d.key, d);
         }
+        let stages = plan_stages(&planned);
         let mut hooks: BTreeMap<(Phase, i64), Vec<&DesiredObject>> = BTreeMap::new();
         for h in self.inputs.hooks {
             let wave = sync_wave(&h.object).map_err(|e| format!("{}: {e}", h.origin))?;
@@ -341,24 +348,23 @@ impl SyncRun<'_> {
         }
 
         // The Sync phase, wave by wave.
-        let sync_waves: BTreeSet<i64> = resources
-            .keys()
-            .copied()
+        let sync_waves: BTreeSet<i64> = stages
+            .iter()
+            .map(|s| s.wave)
             .chain(hook_waves(Phase::Sync))
             .collect();
         let last_wave = sync_waves.iter().next_back().copied();
         let has_post_sync = !hook_waves(Phase::PostSync).is_empty();
         for wave in &sync_waves {
-            let in_wave = resources.get(wave).cloned().unwrap_or_default();
-            let mut by_kind: BTreeMap<u32, Vec<&DesiredObject>> = BTreeMap::new();
-            for d in &in_wave {
-                by_kind
-                    .entry(kind_rank(&d.key.group, &d.key.kind))
-                    .or_default()
-                    .push(d);
-            }
-            for (_, stage) in by_kind {
-                self.apply_stage(&stage).await?;
+            let mut in_wave = Vec::new();
+            for stage in stages.iter().filter(|s| s.wave == *wave) {
+                let objects: Vec<&DesiredObject> = stage
+                    .objects
+                    .iter()
+                    .filter_map(|k| by_key.get(k).copied())
+                    .collect();
+                self.apply_stage(&objects).await?;
+                in_wave.extend(objects);
             }
             if let Some(wave_hooks) = hooks.get(&(Phase::Sync, *wave)) {
                 self.run_hooks(Phase::Sync, wave_hooks).await?;
@@ -574,8 +580,17 @@ impl SyncRun<'_> {
     /// Deletes tracked leftovers, highest wave first (as Argo CD does).
     async fn prune(&mut self) -> Result<(), String> {
         let cluster = self.inputs.cluster;
-        let mut ordered: Vec<&Prunable> = self.inputs.prunable.iter().collect();
-        ordered.sort_by_key(|p| std::cmp::Reverse(sync_wave(&p.live).unwrap_or(0)));
+        let waves: Vec<(ResourceKey, i64)> = self
+            .inputs
+            .prunable
+            .iter()
+            .map(|p| (p.key.clone(), sync_wave(&p.live).unwrap_or(0)))
+            .collect();
+        let ordered: Vec<&Prunable> = prune_order(&waves)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.inputs.prunable.iter().find(|p| p.key == k))
+            .collect();
         for p in ordered {
             let (key, r, api_version) = (&p.key, &p.target, &p.target.api_version);
             let options = self.options_for(&p.live);

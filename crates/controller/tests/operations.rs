@@ -301,6 +301,7 @@ async fn waits_return_what_the_controller_wrote_or_say_what_they_last_saw() {
     let both = WantedStatus {
         synced: true,
         healthy: true,
+        settled: false,
     };
     let status = operations::wait_for_status(&apps, "web", both, Duration::from_secs(60))
         .await

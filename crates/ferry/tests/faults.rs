@@ -342,6 +342,35 @@ async fn a_git_outage_keeps_resources_and_recovers_by_itself() {
     );
     assert!(uid(&w, "added").is_none());
 
+    // Up, but it stops sending: the answer starts and then nothing more comes. Git's low-speed
+    // limit (1 byte/s for 30 s) ends the fetch, rather than the 3-minute command timeout.
+    server.set_fault(ferry_testsupport::git_http::Fault::Stall);
+    w.kubectl().run(&[
+        "annotate",
+        "application",
+        "outage",
+        "--overwrite",
+        "argocd.argoproj.io/refresh=hard",
+    ]);
+    let app = w
+        .wait_app(
+            "outage",
+            "a ComparisonError saying the Git server stopped sending",
+            |a| conditions(a).iter().any(|c| c.contains("stopped sending")),
+        )
+        .await;
+    let text = conditions(&app).join("; ");
+    assert!(
+        text.contains(&url),
+        "the condition names the repository: {text}"
+    );
+    assert_eq!(
+        uid(&w, "kept").as_deref(),
+        Some(kept_uid.as_str()),
+        "resources are kept"
+    );
+    assert!(uid(&w, "added").is_none());
+
     // Healthy again: the commit pushed during the outage is applied with no manual step.
     server.set_fault(ferry_testsupport::git_http::Fault::None);
     let app = w
@@ -712,6 +741,7 @@ async fn a_stalled_cluster_does_not_hold_up_other_apps() {
         w.wait_synced_healthy(n).await;
     }
 
+    let peak_before = w.controller.peak_rss_kib();
     proxy.stall(true);
     for n in names {
         repo.write(&format!("{n}/c.yaml"), &configmap(&format!("{n}-cm"), "2"));
@@ -756,4 +786,9 @@ async fn a_stalled_cluster_does_not_hold_up_other_apps() {
         w.kubectl()
             .run(&["get", "configmap", "far-cm", "-o", "jsonpath={.data.value}"]);
     assert_eq!(far_value, "2");
+    eprintln!(
+        "MEASURE stalled-cluster: controller peak RSS {:?} KiB before the stall, {:?} KiB after it",
+        peak_before,
+        w.controller.peak_rss_kib()
+    );
 }

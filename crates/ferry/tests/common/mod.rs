@@ -134,6 +134,22 @@ impl Controller {
     }
 
     /// Kills the controller at once (SIGKILL), as a crash would.
+    /// The process id of the running controller.
+    #[allow(dead_code)] // not every test binary that includes this module reads it
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The controller's peak resident memory so far (`VmHWM`), in KiB.
+    #[allow(dead_code)] // not every test binary that includes this module reads it
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -248,9 +264,13 @@ impl World {
     }
 
     /// Waits until the app is Synced and Healthy.
+    /// Waits until the app is Synced and Healthy with no operation running (a sync goes on,
+    /// with the app's resources Synced and Healthy, while its PostSync hooks run).
     pub async fn wait_synced_healthy(&self, name: &str) -> Value {
-        self.wait_app(name, "Synced and Healthy", |a| {
-            sync_status(a) == "Synced" && health_status(a) == "Healthy"
+        self.wait_app(name, "Synced and Healthy, no operation running", |a| {
+            sync_status(a) == "Synced"
+                && health_status(a) == "Healthy"
+                && a.pointer("/status/operationState/phase") != Some(&Value::from("Running"))
         })
         .await
     }

@@ -1,4 +1,4 @@
-//! `ferry app wait NAME [--sync] [--health] [--timeout 2m]`.
+//! `ferry app wait NAME [--sync] [--health] [--operation] [--timeout 2m]`.
 
 use std::time::Duration;
 
@@ -18,6 +18,9 @@ pub(crate) struct Args {
     /// Wait until the app is Healthy.
     #[arg(long)]
     health: bool,
+    /// Wait until no operation is running (a sync goes on while its hooks run).
+    #[arg(long)]
+    operation: bool,
     /// How long to wait before giving up (exit code 1).
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
     timeout: Duration,
@@ -25,15 +28,19 @@ pub(crate) struct Args {
 
 pub(crate) async fn run(c: &Common, args: &Args) -> anyhow::Result<i32> {
     let (apps, _) = c.get(&args.name).await?;
-    // Neither flag: wait for both, as `argocd app wait` does.
-    let (want_sync, want_health) = if args.sync || args.health {
-        (args.sync, args.health)
+    // No flag: wait for all three, as `argocd app wait` does.
+    let wanted = if args.sync || args.health || args.operation {
+        WantedStatus {
+            synced: args.sync,
+            healthy: args.health,
+            settled: args.operation,
+        }
     } else {
-        (true, true)
-    };
-    let wanted = WantedStatus {
-        synced: want_sync,
-        healthy: want_health,
+        WantedStatus {
+            synced: true,
+            healthy: true,
+            settled: true,
+        }
     };
     match operations::wait_for_status(&apps, &args.name, wanted, args.timeout).await {
         Ok(status) => {
