@@ -33,39 +33,14 @@ impl Differ {
     pub(crate) async fn admit(&self, app: &Application) -> Result<Target, AppError> {
         let spec = &app.spec;
         let dest_ns = spec.destination.namespace.clone().unwrap_or_default();
-        if spec
-            .destination
-            .server
-            .as_deref()
-            .unwrap_or_default()
-            .is_empty()
-            && spec
-                .destination
-                .name
-                .as_deref()
-                .unwrap_or_default()
-                .is_empty()
-        {
-            return Err(AppError::invalid_spec(
-                "spec.destination names no cluster: set destination.server (e.g. https://kubernetes.default.svc) or destination.name",
-            ));
-        }
-        if let (Some(server), Some(cluster_name)) = (
-            spec.destination.server.as_deref().filter(|s| !s.is_empty()),
-            spec.destination.name.as_deref().filter(|n| !n.is_empty()),
-        ) {
-            // As Argo CD: one field or the other. Checking one and connecting to the other would
-            // let an app past its project's rules.
-            return Err(AppError::invalid_spec(format!(
-                "spec.destination sets both server ({server}) and name ({cluster_name}): set only one of them"
-            )));
+        // One source at least, each with a URL; one destination field (core's spec rules, the
+        // same `ferry validate` checks).
+        let problems = ferry_core::application::spec_problems(spec);
+        if !problems.is_empty() {
+            let all: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            return Err(AppError::invalid_spec(all.join("; ")));
         }
         let sources = spec.effective_sources();
-        if sources.is_empty() {
-            return Err(AppError::invalid_spec(
-                "spec.source (or spec.sources) is missing: name a repoURL and a path",
-            ));
-        }
         let project_name = if spec.project.is_empty() {
             "default"
         } else {

@@ -334,16 +334,20 @@ impl AppRenderer {
         app: &'a FoundApp,
         repo: &ThisRepo,
     ) -> Result<(Vec<Located<'a>>, BTreeMap<String, PathBuf>), AppsError> {
-        let sources = app.app.spec.effective_sources();
-        if sources.is_empty() {
+        // The engine's rules about sources (core's spec rules); the destination does not matter
+        // for rendering.
+        let problems: Vec<String> = ferry_core::application::spec_problems(&app.app.spec)
+            .iter()
+            .filter(|p| p.field != ferry_core::application::SpecField::Destination)
+            .map(ToString::to_string)
+            .collect();
+        if !problems.is_empty() {
             return Err(AppsError::Render {
                 app: app.name.clone(),
-                message: format!(
-                    "{}: spec.source (or spec.sources) is missing: name a repoURL and a path",
-                    app.origin
-                ),
+                message: format!("{}: {}", app.origin, problems.join("; ")),
             });
         }
+        let sources = app.app.spec.effective_sources();
         let mut value_refs = BTreeMap::new();
         let mut located = Vec::new();
         for source in sources {

@@ -17,8 +17,10 @@ use serde_json::Value;
 
 use crate::order::PropagationPolicy;
 
+mod rules;
 mod status;
 
+pub use rules::{SpecField, SpecProblem, spec_problems};
 pub use status::*;
 
 /// API group of Argo CD's resources.

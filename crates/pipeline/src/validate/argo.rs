@@ -1,14 +1,17 @@
 //! Argo CD's `Application` and `AppProject` (`argoproj.io/v1alpha1`): the fields ferry knows,
 //! as CRD-style schemas, and the rules ferry's engine needs before it can render an app.
 //!
-//! The schemas list every field of `ferry_core`'s `Application` and `AppProject` types, so a
-//! misspelled field is reported. Blocks ferry passes through without reading (`helm`,
-//! `kustomize`, `plugin`, `directory.jsonnet`, `operation`, `status`) accept anything, and so do
-//! the Argo CD fields ferry does not implement but real repositories carry (`sourceHydrator`;
-//! an AppProject's `roles`, `syncWindows`, `orphanedResources`, `signatureKeys`,
+//! The schemas type fields of `ferry_core`'s `Application` and `AppProject` types (a test checks
+//! that every typed field is one the core types read, and that the CRDs `ferry install` applies
+//! agree), so a misspelled field is reported. Blocks ferry passes through without reading
+//! (`helm`, `kustomize`, `plugin`, `directory.jsonnet`, `operation`, `status`) accept anything,
+//! and so do the Argo CD fields ferry does not implement but real repositories carry
+//! (`sourceHydrator`; an AppProject's `roles`, `orphanedResources`, `signatureKeys`,
 //! `destinationServiceAccounts`, `permitOnlyProjectScopedClusters`), so manifests written for
-//! Argo CD validate as they are. A CRD for these kinds among the inputs (or given with `--crd`)
-//! replaces the schema; the rules below apply either way:
+//! Argo CD validate as they are. `syncWindows` are read by the engine, which reports a window it
+//! cannot evaluate on the app; here they are accepted as they are. A CRD for these kinds among
+//! the inputs (or given with `--crd`) replaces the schema; the rules apply either way. They are
+//! core's spec rules ([`ferry_core::application::spec_problems`]), the ones the engine applies:
 //!
 //! - an Application has `spec.source` or `spec.sources` (a non-empty list), and every source has
 //!   a `repoURL`;
@@ -160,65 +163,35 @@ fn key(name: &str) -> Segment {
     Segment::Key(name.into())
 }
 
-fn non_empty(value: Option<&Value>) -> bool {
-    value
-        .and_then(Value::as_str)
-        .is_some_and(|s| !s.trim().is_empty())
-}
-
-/// The rules an Application must follow beyond its schema.
+/// The rules an Application must follow beyond its schema: core's spec rules (the ones the
+/// engine applies), each reported at its field.
 pub(crate) fn check_application(object: &Value) -> Vec<Issue> {
+    use ferry_core::application::{ApplicationSpec, SpecField, spec_problems};
     let mut issues = Vec::new();
-    let Some(spec) = object.get("spec").and_then(Value::as_object) else {
+    let Some(raw) = object.get("spec").filter(|s| s.is_object()) else {
         return issues; // a missing or mistyped spec is the schema's to report
     };
-    let spec_path = [key("spec")];
-    let mut sources: Vec<(Vec<Segment>, &Value)> = Vec::new();
-    match (spec.get("source"), spec.get("sources")) {
-        (_, Some(Value::Array(list))) if !list.is_empty() => {
-            for (i, s) in list.iter().enumerate() {
-                sources.push((vec![key("spec"), key("sources"), Segment::Index(i)], s));
-            }
-        }
-        (Some(s @ Value::Object(_)), _) => sources.push((vec![key("spec"), key("source")], s)),
-        _ => issues.push(Issue::new(
-            &spec_path,
-            Target::Value,
-            "missing source: set spec.source, or spec.sources with at least one entry",
-        )),
-    }
-    for (path, s) in sources {
-        if s.is_object() && !non_empty(s.get("repoURL")) {
-            issues.push(Issue::new(
-                &path,
-                Target::Value,
-                "missing required field \"repoURL\"",
-            ));
-        }
-    }
-    match spec.get("destination") {
-        Some(d @ Value::Object(_)) => {
-            let path = [key("spec"), key("destination")];
-            match (non_empty(d.get("server")), non_empty(d.get("name"))) {
-                (false, false) => issues.push(Issue::new(
-                    &path,
-                    Target::Value,
-                    "destination needs server (an API server URL) or name (a cluster name)",
-                )),
-                (true, true) => issues.push(Issue::new(
-                    &path,
-                    Target::Value,
-                    "destination sets both server and name; keep one",
-                )),
-                _ => {}
-            }
-        }
-        Some(Value::Null) | None => issues.push(Issue::new(
-            &spec_path,
+    // A field of the wrong type is the schema's to report too.
+    let Ok(spec) = serde_json::from_value::<ApplicationSpec>(raw.clone()) else {
+        return issues;
+    };
+    let no_destination = matches!(raw.get("destination"), None | Some(Value::Null));
+    if no_destination {
+        issues.push(Issue::new(
+            &[key("spec")],
             Target::Value,
             "missing required field \"destination\" (with server or name)",
-        )),
-        Some(_) => {} // the schema reports the type
+        ));
+    }
+    for problem in spec_problems(&spec) {
+        let path = match problem.field {
+            SpecField::Spec => vec![key("spec")],
+            SpecField::Source => vec![key("spec"), key("source")],
+            SpecField::Sources(i) => vec![key("spec"), key("sources"), Segment::Index(i)],
+            SpecField::Destination if no_destination => continue,
+            SpecField::Destination => vec![key("spec"), key("destination")],
+        };
+        issues.push(Issue::new(&path, Target::Value, &problem.message));
     }
     issues
 }
@@ -249,8 +222,163 @@ mod tests {
             "destination": {"server": "s", "name": "n"}}});
         assert_eq!(
             messages(&both),
-            ["destination sets both server and name; keep one"]
+            ["sets both server (s) and name (n): keep one"]
         );
         assert_eq!(schemas().len(), 2);
+    }
+
+    /// Every leaf of a schema below `path`: its path (`None` for an array's item) and schema.
+    /// Blocks kept as they are (`x-kubernetes-preserve-unknown-fields`) are not descended.
+    fn leaves(
+        schema: &Value,
+        path: Vec<Option<String>>,
+        out: &mut Vec<(Vec<Option<String>>, Value)>,
+    ) {
+        if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
+            return;
+        }
+        if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+            for (name, sub) in props {
+                let mut p = path.clone();
+                p.push(Some(name.clone()));
+                leaves(sub, p, out);
+            }
+        } else if let Some(items) = schema.get("items").filter(|_| schema["type"] == "array") {
+            if items.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
+                return;
+            }
+            if items.get("properties").is_some() {
+                let mut p = path.clone();
+                p.push(None);
+                leaves(items, p, out);
+            } else {
+                out.push((path, schema.clone()));
+            }
+        } else {
+            out.push((path, schema.clone()));
+        }
+    }
+
+    /// An example value of a leaf's type.
+    fn example(schema: &Value) -> Value {
+        match schema["type"].as_str() {
+            Some("string") => json!("x"),
+            Some("boolean") => json!(true),
+            Some("integer") => json!(2),
+            Some("array") => json!([example(&schema["items"])]),
+            Some("object") if schema.get("additionalProperties").is_some() => json!({"k": "x"}),
+            _ => json!({}),
+        }
+    }
+
+    /// An object with only `path` set to `value` (one item in each array on the way).
+    fn with_path(path: &[Option<String>], value: Value) -> Value {
+        match path.split_first() {
+            None => value,
+            Some((Some(name), rest)) => json!({ name.as_str(): with_path(rest, value) }),
+            Some((None, rest)) => json!([with_path(rest, value)]),
+        }
+    }
+
+    fn at<'a>(v: &'a Value, path: &[Option<String>]) -> Option<&'a Value> {
+        match path.split_first() {
+            None => Some(v),
+            Some((Some(name), rest)) => at(v.get(name)?, rest),
+            Some((None, rest)) => at(v.get(0)?, rest),
+        }
+    }
+
+    fn spec_leaves(schema: &Value) -> Vec<(Vec<Option<String>>, Value)> {
+        let mut out = Vec::new();
+        leaves(
+            &schema["properties"]["spec"],
+            vec![Some("spec".into())],
+            &mut out,
+        );
+        assert!(out.len() > 10, "the walk found too few fields: {out:?}");
+        out
+    }
+
+    fn shown(path: &[Option<String>]) -> String {
+        path.iter()
+            .map(|p| p.clone().unwrap_or_else(|| "[0]".into()))
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+
+    /// The validator's schema and the engine's types agree: every field the schema types is one
+    /// that `ferry_core` reads and writes back (so `ferry validate` never accepts a field the
+    /// engine would silently drop, nor refuses one it reads).
+    #[test]
+    fn every_typed_field_of_the_schemas_is_a_field_of_the_core_types() {
+        /// The typed fields the core type drops.
+        fn dropped<T: serde::de::DeserializeOwned + serde::Serialize>(
+            kind: &str,
+            schema: &Value,
+        ) -> Vec<String> {
+            let mut out = Vec::new();
+            for (path, leaf) in spec_leaves(schema) {
+                let value = example(&leaf);
+                let mut object = with_path(&path, value.clone());
+                object["metadata"] = json!({"name": "x"});
+                let typed: T = serde_json::from_value(object.clone()).unwrap_or_else(|e| {
+                    panic!("{kind}: {} = {value} does not read: {e}", shown(&path))
+                });
+                let back = serde_json::to_value(&typed).expect("serializes");
+                if at(&back, &path) != Some(&value) {
+                    out.push(shown(&path));
+                }
+            }
+            out
+        }
+        assert_eq!(
+            dropped::<ferry_core::application::Application>("Application", &application_schema()),
+            Vec::<String>::new(),
+            "fields the validator types but the engine drops"
+        );
+        // Accepted so that Argo CD's manifests validate, but not read by ferry (see the
+        // module's documentation).
+        assert_eq!(
+            dropped::<ferry_core::project::AppProject>("AppProject", &app_project_schema()),
+            ["spec.permitOnlyProjectScopedClusters"],
+            "fields the validator types but the engine drops"
+        );
+    }
+
+    /// The CRDs `ferry install` applies type nothing the validator types differently.
+    #[test]
+    fn the_installed_crds_agree_with_the_validator() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests/crds");
+        for (file, ours) in [
+            ("applications.argoproj.io.yaml", application_schema()),
+            ("appprojects.argoproj.io.yaml", app_project_schema()),
+        ] {
+            let text = std::fs::read_to_string(dir.join(file)).expect("the CRD");
+            let crd: Value = serde_saphyr::from_str(&text).expect("the CRD parses");
+            let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+            let mut typed = Vec::new();
+            leaves(
+                &schema["properties"]["spec"],
+                vec![Some("spec".into())],
+                &mut typed,
+            );
+            for (path, leaf) in typed {
+                let mut node = &ours["properties"]["spec"];
+                for p in &path[1..] {
+                    node = match p {
+                        Some(name) => &node["properties"][name.as_str()],
+                        None => &node["items"],
+                    };
+                }
+                assert_eq!(
+                    node["type"],
+                    leaf["type"],
+                    "{file}: {} is typed {} in the CRD and {} in the validator",
+                    shown(&path),
+                    leaf["type"],
+                    node["type"]
+                );
+            }
+        }
     }
 }
