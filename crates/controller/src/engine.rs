@@ -121,3 +121,48 @@ impl Engine {
         self.watches.forget(name);
     }
 }
+
+/// Writes a sync's progress into its app's status.
+pub(crate) struct StatusWriter<'a> {
+    engine: &'a Engine,
+    app: &'a Application,
+}
+
+impl crate::sync::Progress for StatusWriter<'_> {
+    fn record<'a>(
+        &'a self,
+        status: &'a ferry_core::application::ApplicationStatus,
+    ) -> futures::future::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Err(e) = self.engine.write_status(self.app, status, false).await {
+                let name = self.app.metadata.name.as_deref().unwrap_or_default();
+                tracing::warn!(app = name, "recording sync progress: {e}");
+            }
+        })
+    }
+}
+
+impl Engine {
+    /// What a sync of `app` needs from the engine, with `progress` as the status writer.
+    pub(crate) fn sync_env<'a>(
+        &'a self,
+        app: &Application,
+        progress: &'a StatusWriter<'a>,
+    ) -> crate::sync::SyncEnv<'a> {
+        crate::sync::SyncEnv {
+            field_manager: &self.cfg.field_manager,
+            concurrency: self.cfg.per_app_concurrency,
+            fail_on_untracked_resource: self.cfg.fail_on_untracked_resource,
+            settings: self.settings().last(),
+            view: crate::app_of_apps::AppView::of(app, &self.cfg.namespace, self.cfg.child_health)
+                .0,
+            wave_waits: &self.wave_waits,
+            progress,
+        }
+    }
+
+    /// A status writer for the syncs of `app`.
+    pub(crate) fn status_writer<'a>(&'a self, app: &'a Application) -> StatusWriter<'a> {
+        StatusWriter { engine: self, app }
+    }
+}

@@ -66,10 +66,12 @@ impl Engine {
             }
         };
         let mut status = app.status.clone().unwrap_or_default();
+        let writer = self.status_writer(app);
+        let env = self.sync_env(app, &writer);
         if pre && !hooks.is_empty() {
             begin_deletion(&mut status);
             if let Err(why) =
-                run_deletion_hooks(self, app, &mut status, &cluster, &hooks, Phase::PreDelete).await
+                run_deletion_hooks(&env, app, &mut status, &cluster, &hooks, Phase::PreDelete).await
             {
                 let message = format!("{why}; the app's resources are kept until it succeeds");
                 return self.deletion_failed_with(app, status, message).await;
@@ -119,7 +121,7 @@ impl Engine {
         if post
             && !hooks.is_empty()
             && let Err(why) =
-                run_deletion_hooks(self, app, &mut status, &cluster, &hooks, Phase::PostDelete)
+                run_deletion_hooks(&env, app, &mut status, &cluster, &hooks, Phase::PostDelete)
                     .await
         {
             return self.deletion_failed_with(app, status, why).await;

@@ -3,7 +3,7 @@
 //!
 //! Start with [`Engine::reconcile`], which follows one app through the data flow as a list of
 //! steps (admit → fetch → render → desired → compare → status → sync), each in its own module;
-//! [`controller::run_controller`] runs it for every app; [`sync::run_sync`] applies and prunes.
+//! [`controller::run_controller`] runs it for every app; [`sync`] applies and prunes, in steps.
 //! A [`Differ`] works out diffs without a controller; [`operations`] is how the CLI, API, UI and
 //! webhooks ask for a sync, refresh or rollback. docs/architecture.md walks through it all.
 

@@ -29,11 +29,11 @@ use tracing::{info, warn};
 use crate::app_of_apps::AppView;
 use crate::compare::{Compared, Prunable};
 use crate::desired::DesiredObject;
-use crate::engine::Engine;
+use crate::memo::WaveWaits;
 
 mod delete_hooks;
 mod wait;
-pub use delete_hooks::{recorded_deletion_hooks, run_deletion_hooks};
+pub(crate) use delete_hooks::{recorded_deletion_hooks, run_deletion_hooks};
 use wait::{HookState, delete_and_wait, hook_state, wait_hook};
 
 /// Why a sync stopped before its end.
@@ -133,6 +133,33 @@ impl SyncRequest {
     }
 }
 
+/// What a sync needs from around it: how to write to the cluster, the settings it reads, and
+/// where it reports progress. Not the controller's Engine: a sync knows nothing of queues, memos
+/// or watches.
+pub(crate) struct SyncEnv<'a> {
+    /// The field manager of every apply.
+    pub(crate) field_manager: &'a str,
+    /// How many objects of one stage are applied at once.
+    pub(crate) concurrency: usize,
+    /// Strict mode: refuse untracked objects unless a resource says otherwise.
+    pub(crate) fail_on_untracked_resource: bool,
+    /// `argocd-cm`'s settings (ignore rules, Lua health checks).
+    pub(crate) settings: std::sync::Arc<ferry_core::settings::ArgoSettings>,
+    /// How the app sees itself and its children.
+    pub(crate) view: AppView,
+    /// When this sync's waves began waiting, across sync steps.
+    pub(crate) wave_waits: &'a WaveWaits,
+    /// Writes the app's status as the sync goes (hooks started and finished, what it waits for).
+    pub(crate) progress: &'a dyn Progress,
+}
+
+/// Where a sync writes its progress.
+pub(crate) trait Progress: Sync {
+    /// Writes `status` (the app's, with the running operation). A failure is the writer's to
+    /// log: the sync goes on, and its outcome is written at its end.
+    fn record<'a>(&'a self, status: &'a ApplicationStatus) -> futures::future::BoxFuture<'a, ()>;
+}
+
 /// What a sync works on.
 #[derive(Clone, Copy)]
 pub struct SyncInputs<'a> {
@@ -161,6 +188,8 @@ pub struct SyncOutcome {
     pub results: Vec<ResourceResult>,
     /// The objects as the API server answered each (non-dry-run) apply: what is live now.
     pub applied: Vec<(ResourceKey, Value)>,
+    /// Objects that existed untracked and were applied with this app's tracking id.
+    pub adopted: Vec<crate::adoption::Adopted>,
 }
 
 fn result_for(
@@ -191,7 +220,7 @@ type AppliedObject = (ResourceKey, Value);
 
 /// One sync in progress.
 struct SyncRun<'a> {
-    engine: &'a Engine,
+    env: &'a SyncEnv<'a>,
     app: &'a Application,
     status: &'a mut ApplicationStatus,
     inputs: SyncInputs<'a>,
@@ -201,8 +230,6 @@ struct SyncRun<'a> {
     applied: Vec<AppliedObject>,
     /// Objects that existed untracked and were applied with this app's tracking id.
     adopted: Vec<crate::adoption::Adopted>,
-    /// How the app sees itself and its children.
-    view: AppView,
     /// Stop where the sync would wait (a sync step), rather than wait (deletion hooks,
     /// SyncFail hooks).
     stepwise: bool,
@@ -210,8 +237,8 @@ struct SyncRun<'a> {
 
 /// Runs one sync of `app`. `status` is the app's status with the running operation; finished
 /// hooks are written into it (and to the cluster) as they finish.
-pub async fn run_sync(
-    engine: &Engine,
+pub(crate) async fn run_sync(
+    env: &SyncEnv<'_>,
     app: &Application,
     status: &mut ApplicationStatus,
     inputs: SyncInputs<'_>,
@@ -225,7 +252,7 @@ pub async fn run_sync(
         .cloned()
         .collect();
     let mut run = SyncRun {
-        engine,
+        env,
         app,
         status,
         inputs,
@@ -234,11 +261,9 @@ pub async fn run_sync(
         results: Vec::new(),
         applied: Vec::new(),
         adopted: Vec::new(),
-        view: AppView::of(app, &engine.cfg.namespace, engine.cfg.child_health).0,
         stepwise: true,
     };
     let executed = run.execute().await;
-    engine.record_adoptions(app, &run.adopted).await;
     let (phase, message) = match executed {
         Ok(message) => (OperationPhase::Succeeded, message),
         Err(Halt::Waiting(message)) => (OperationPhase::Running, message),
@@ -251,13 +276,14 @@ pub async fn run_sync(
         }
     };
     if phase != OperationPhase::Running {
-        engine.wave_waits.forget(&run.run_id());
+        env.wave_waits.forget(&run.run_id());
     }
     SyncOutcome {
         phase,
         message,
         results: merge_results(run.inputs.resumed, &run.results),
         applied: run.applied,
+        adopted: run.adopted,
     }
 }
 
@@ -295,7 +321,7 @@ impl SyncRun<'_> {
     fn apply_options(&self) -> ApplyOptions {
         ApplyOptions {
             dry_run: self.request.dry_run,
-            ..ApplyOptions::new(&self.engine.cfg.field_manager)
+            ..ApplyOptions::new(self.env.field_manager)
         }
     }
 
@@ -304,7 +330,7 @@ impl SyncRun<'_> {
             self.app_name(),
             self.inputs.compared,
             |obj| self.options_for(obj),
-            self.engine.cfg.fail_on_untracked_resource,
+            self.env.fail_on_untracked_resource,
         )?;
         let cluster = self.inputs.cluster;
         let app_options = SyncOptions::parse(self.app_options.iter().map(String::as_str));
@@ -444,7 +470,7 @@ impl SyncRun<'_> {
             desired["metadata"]["annotations"] = json!(m.annotations);
         }
         // Its own field manager: the labels it sets are the app's, not those of anyone else.
-        let opts = ApplyOptions::new(&format!("{}-namespace", self.engine.cfg.field_manager));
+        let opts = ApplyOptions::new(&format!("{}-namespace", self.env.field_manager));
         cluster
             .apply(&desired, &opts)
             .await
@@ -484,12 +510,7 @@ impl SyncRun<'_> {
                 keep_ignored_fields(
                     &mut object,
                     live,
-                    &crate::comparison::ignore_rules(
-                        self.app,
-                        &self.engine.settings().last(),
-                        &d.key,
-                    )
-                    .pointers,
+                    &crate::comparison::ignore_rules(self.app, &self.env.settings, &d.key).pointers,
                 );
             }
             // `Validate=false` needs a plain write too: server-side apply refuses unknown
@@ -530,7 +551,7 @@ impl SyncRun<'_> {
         }
         let applied: Vec<(ResourceResult, Option<AppliedObject>, bool)> =
             futures::stream::iter(applies)
-                .buffer_unordered(self.engine.cfg.per_app_concurrency.max(1))
+                .buffer_unordered(self.env.concurrency.max(1))
                 .collect()
                 .await;
         let failed: Vec<String> = applied
@@ -838,9 +859,7 @@ impl SyncRun<'_> {
         let mut so_far = self.results.clone();
         so_far.push(latest.clone());
         sync_result.resources = merge_results(self.inputs.resumed, &so_far);
-        if let Err(e) = self.engine.write_status(self.app, self.status, false).await {
-            warn!(app = self.app_name(), "recording sync progress: {e}");
-        }
+        self.env.progress.record(self.status).await;
     }
 }
 

@@ -204,13 +204,16 @@ impl Engine {
             self.write_status(app, status, false).await?;
         }
 
+        let writer = self.status_writer(app);
+        let env = self.sync_env(app, &writer);
         let SyncOutcome {
             phase,
             message,
             results,
             applied,
+            adopted,
         } = run_sync(
-            self,
+            &env,
             app,
             status,
             SyncInputs {
@@ -224,6 +227,7 @@ impl Engine {
             request,
         )
         .await;
+        self.record_adoptions(app, &adopted).await;
         if phase == OperationPhase::Running {
             // It waits: recorded with its results so far, it goes on at the next reconcile (or
             // sooner, when a watch sees one of its objects change).

@@ -600,13 +600,17 @@ async fn a_failed_sync_is_retried_as_the_retry_policy_says() {
     let spec = "  syncPolicy:\n    automated: {}\n    retry:\n      limit: 2\n      backoff:\n        duration: 1s\n        factor: 1\n";
     w.apply(&application("retried", &repo.url(), "app", ns, spec));
     let app = w
-        .wait_app("retried", "two retries used up, the last one finished", |a| {
-            // A retry shows its count while it runs, as in Argo CD.
-            a.pointer("/status/operationState/retryCount")
-                .and_then(Value::as_i64)
-                == Some(2)
-                && a.pointer("/status/operationState/phase") != Some(&Value::from("Running"))
-        })
+        .wait_app(
+            "retried",
+            "two retries used up, the last one finished",
+            |a| {
+                // A retry shows its count while it runs, as in Argo CD.
+                a.pointer("/status/operationState/retryCount")
+                    .and_then(Value::as_i64)
+                    == Some(2)
+                    && a.pointer("/status/operationState/phase") != Some(&Value::from("Running"))
+            },
+        )
         .await;
     assert_eq!(
         app.pointer("/status/operationState/phase")

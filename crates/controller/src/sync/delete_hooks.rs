@@ -9,13 +9,11 @@ use ferry_core::application::{Application, ApplicationStatus, ResourceResult};
 use ferry_core::order::{Phase, sync_wave};
 
 use super::{SyncInputs, SyncRequest, SyncRun};
-use crate::app_of_apps::AppView;
 use crate::desired::DesiredObject;
-use crate::engine::Engine;
 
 /// The results of deletion hooks recorded in `status` (by an earlier, interrupted or failed,
 /// step of the same deletion).
-pub fn recorded_deletion_hooks(status: &ApplicationStatus) -> Vec<ResourceResult> {
+pub(crate) fn recorded_deletion_hooks(status: &ApplicationStatus) -> Vec<ResourceResult> {
     status
         .operation_state
         .iter()
@@ -35,8 +33,8 @@ pub fn recorded_deletion_hooks(status: &ApplicationStatus) -> Vec<ResourceResult
 /// hooks that succeeded earlier in this deletion are not run again. `status` must hold the
 /// deletion's operation state: each hook's result is written there as it finishes. Returns the
 /// first failure.
-pub async fn run_deletion_hooks(
-    engine: &Engine,
+pub(crate) async fn run_deletion_hooks(
+    env: &super::SyncEnv<'_>,
     app: &Application,
     status: &mut ApplicationStatus,
     cluster: &ClusterClient,
@@ -65,7 +63,7 @@ pub async fn run_deletion_hooks(
         self_heal_attempts: 0,
     };
     let mut run = SyncRun {
-        engine,
+        env,
         app,
         status,
         inputs: SyncInputs {
@@ -81,7 +79,6 @@ pub async fn run_deletion_hooks(
         results: Vec::new(),
         applied: Vec::new(),
         adopted: Vec::new(),
-        view: AppView::of(app, &engine.cfg.namespace, engine.cfg.child_health).0,
         // An app being deleted has no sync to go on with: its hooks are waited for.
         stepwise: false,
     };

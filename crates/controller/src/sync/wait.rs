@@ -28,18 +28,18 @@ impl SyncRun<'_> {
         // A sync step's wait began at its first look at this wave (after a restart of ferry,
         // at the first look since).
         let deadline = if self.stepwise {
-            let since = self.engine.wave_waits.since(&self.run_id(), wave);
+            let since = self.env.wave_waits.since(&self.run_id(), wave);
             tokio::time::Instant::from_std(since + WAVE_HEALTH_TIMEOUT)
         } else {
             tokio::time::Instant::now() + WAVE_HEALTH_TIMEOUT
         };
         let mut delay = Duration::from_millis(100);
         let mut said = String::new();
-        let settings = self.engine.settings().last();
+        let settings = self.env.settings.clone();
         loop {
             let mut waiting = None;
             for d in objects {
-                if self.view.is_self(&d.key) {
+                if self.env.view.is_self(&d.key) {
                     continue;
                 }
                 let r = ObjectRef::of(&d.object).map_err(|e| failed(e.to_string()))?;
@@ -58,10 +58,11 @@ impl SyncRun<'_> {
                 };
                 // A child Application as the parent's child-health setting says; anything else
                 // by the built-in rules or argocd-cm's Lua checks, which gate waves as in Argo CD.
-                let health = if self.view.is_self(&d.key) {
+                let health = if self.env.view.is_self(&d.key) {
                     Health::bare(HealthStatusCode::Healthy)
                 } else if d.key.group == "argoproj.io" && d.key.kind == "Application" {
-                    self.view
+                    self.env
+                        .view
                         .health(&d.key, &live)
                         .unwrap_or_else(|| Health::bare(HealthStatusCode::Healthy))
                 } else {
@@ -104,9 +105,7 @@ impl SyncRun<'_> {
             return;
         };
         op.message = Some(message.to_string());
-        if let Err(e) = self.engine.write_status(self.app, self.status, false).await {
-            warn!(app = self.app_name(), "recording sync progress: {e}");
-        }
+        self.env.progress.record(self.status).await;
     }
 }
 
