@@ -14,12 +14,12 @@ use crate::compare::Compared;
 use crate::engine::Engine;
 
 /// The sync option that turns strict mode on (`true`) or off (`false`) for one app or object.
-pub const STRICT_OPTION: &str = "FailOnUntrackedResource";
+pub(crate) const STRICT_OPTION: &str = "FailOnUntrackedResource";
 
 /// Refuses, before anything is applied, objects another app tracks, and (in strict mode)
 /// objects nobody tracks. `options_for` gives an object's sync options (the app's, then its
 /// own); `strict_default` is the installation's setting.
-pub fn check_ownership(
+pub(crate) fn check_ownership(
     app_name: &str,
     compared: &[Compared],
     options_for: impl Fn(&Value) -> SyncOptions,
@@ -61,7 +61,7 @@ pub fn check_ownership(
 
 /// An object a sync adopted.
 #[derive(Debug, Clone)]
-pub struct Adopted {
+pub(crate) struct Adopted {
     /// The object and the file it comes from, in words.
     pub said: String,
     /// Its `apiVersion`.

@@ -12,16 +12,16 @@ use crate::destinations::SECRET_TYPE_LABEL;
 
 /// Reads repository credentials from the controller's namespace.
 #[derive(Clone)]
-pub struct RepoCredentials {
+pub(crate) struct RepoCredentials {
     secrets: Api<Secret>,
     config_maps: Api<ConfigMap>,
     namespace: String,
 }
 
 /// The ConfigMap holding SSH known hosts, as Argo CD names it.
-pub const KNOWN_HOSTS_CONFIG_MAP: &str = "argocd-ssh-known-hosts-cm";
+pub(crate) const KNOWN_HOSTS_CONFIG_MAP: &str = "argocd-ssh-known-hosts-cm";
 /// Its key.
-pub const KNOWN_HOSTS_KEY: &str = "ssh_known_hosts";
+pub(crate) const KNOWN_HOSTS_KEY: &str = "ssh_known_hosts";
 
 impl std::fmt::Debug for RepoCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -31,7 +31,7 @@ impl std::fmt::Debug for RepoCredentials {
 
 impl RepoCredentials {
     /// Credentials from Secrets in `namespace`.
-    pub fn new(client: kube::Client, namespace: &str) -> Self {
+    pub(crate) fn new(client: kube::Client, namespace: &str) -> Self {
         RepoCredentials {
             secrets: Api::namespaced(client.clone(), namespace),
             config_maps: Api::namespaced(client, namespace),
@@ -41,7 +41,7 @@ impl RepoCredentials {
 
     /// The SSH known hosts from ConfigMap `argocd-ssh-known-hosts-cm` (key `ssh_known_hosts`);
     /// empty when it does not exist (then every SSH host is unknown, and refused).
-    pub async fn known_hosts(&self) -> Result<String, String> {
+    pub(crate) async fn known_hosts(&self) -> Result<String, String> {
         let cm = self
             .config_maps
             .get_opt(KNOWN_HOSTS_CONFIG_MAP)
@@ -55,13 +55,13 @@ impl RepoCredentials {
 
     /// `message` (a git failure) with a hint where to add the host key when ssh refused an
     /// unknown one.
-    pub fn explain_host_key(&self, message: String) -> String {
+    pub(crate) fn explain_host_key(&self, message: String) -> String {
         host_key_hint(message, &self.namespace)
     }
 
     /// The credentials for `url`: a `repository` Secret for exactly this URL wins, then the
     /// `repo-creds` Secret with the longest matching prefix; none means anonymous access.
-    pub async fn for_url(&self, url: &str) -> Result<Credentials, String> {
+    pub(crate) async fn for_url(&self, url: &str) -> Result<Credentials, String> {
         let want = normalize_repo_url(url);
         let list = self
             .secrets
@@ -111,7 +111,7 @@ impl RepoCredentials {
 /// ends at a path boundary. `https://git.corp.com` covers `https://git.corp.com/team/repo`,
 /// never `https://git.corp.com.evil.io/repo`; `https://git.corp.com/team` does not cover
 /// `https://git.corp.com/teammate/repo`. (Argo CD compares plain prefixes.)
-pub fn prefix_matches(prefix: &str, url: &str) -> bool {
+pub(crate) fn prefix_matches(prefix: &str, url: &str) -> bool {
     if prefix.is_empty() {
         return false;
     }
@@ -125,7 +125,7 @@ pub fn prefix_matches(prefix: &str, url: &str) -> bool {
 }
 
 /// Adds to a git failure caused by an unknown SSH host key where to add that key.
-pub fn host_key_hint(message: String, namespace: &str) -> String {
+pub(crate) fn host_key_hint(message: String, namespace: &str) -> String {
     let unknown = message.contains("Host key verification failed")
         || message.contains("host key is known")
         || message.contains("REMOTE HOST IDENTIFICATION HAS CHANGED");

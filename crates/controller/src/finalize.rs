@@ -232,15 +232,18 @@ impl Engine {
 }
 
 /// The condition of a deletion that cannot go on.
-pub const DELETION_ERROR: &str = "DeletionError";
+pub(crate) const DELETION_ERROR: &str = "DeletionError";
 /// Argo CD's finalizer of an app with PreDelete hooks.
-pub const PRE_DELETE_FINALIZER: &str = "pre-delete-finalizer.argocd.argoproj.io";
+pub(crate) const PRE_DELETE_FINALIZER: &str = "pre-delete-finalizer.argocd.argoproj.io";
 /// Argo CD's finalizer of an app with PostDelete hooks.
-pub const POST_DELETE_FINALIZER: &str = "post-delete-finalizer.argocd.argoproj.io";
+pub(crate) const POST_DELETE_FINALIZER: &str = "post-delete-finalizer.argocd.argoproj.io";
 
 /// The finalizers `app` should have given its delete hooks: its own, with the hook finalizers
 /// added or removed; `None` when they are right already.
-pub fn finalizers_for_hooks(app: &Application, hooks: &[DesiredObject]) -> Option<Vec<String>> {
+pub(crate) fn finalizers_for_hooks(
+    app: &Application,
+    hooks: &[DesiredObject],
+) -> Option<Vec<String>> {
     let has_phase = |phase: Phase| {
         hooks
             .iter()

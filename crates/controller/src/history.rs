@@ -8,10 +8,10 @@ use ferry_core::application::{
 use ferry_source::git::CommitInfo;
 
 /// How many entries are kept when the Application does not say.
-pub const DEFAULT_HISTORY_LIMIT: i64 = 10;
+pub(crate) const DEFAULT_HISTORY_LIMIT: i64 = 10;
 
 /// Appends an entry for a successful sync of `revision`.
-pub fn record(
+pub(crate) fn record(
     status: &mut ApplicationStatus,
     app: &Application,
     revision: &str,

@@ -11,7 +11,7 @@ use jaq_json::Val;
 use serde_json::Value;
 
 /// Checks that `expression` parses as a jq path expression; the error says why not.
-pub fn check_expression(expression: &str) -> Result<(), String> {
+pub(crate) fn check_expression(expression: &str) -> Result<(), String> {
     compile_delete(expression).map(|_| ())
 }
 
@@ -58,7 +58,7 @@ fn compile_delete(expression: &str) -> Result<Filter, String> {
 /// Removes from `value` what each expression selects. Expressions that do not parse are
 /// skipped (the caller reports them, see [`check_expression`]); an expression that fails on this
 /// value (a path through a field of the wrong type) leaves it as it is, as in Argo CD.
-pub fn delete_paths(value: &mut Value, expressions: &[String]) {
+pub(crate) fn delete_paths(value: &mut Value, expressions: &[String]) {
     for expression in expressions {
         let Ok(filter) = compile_delete(expression) else {
             continue;

@@ -3,20 +3,20 @@
 //!
 //! Start with [`Engine::reconcile`], which follows one app through the data flow as a list of
 //! steps (admit → fetch → render → desired → compare → status → sync), each in its own module;
-//! [`controller::run_controller`] runs it for every app; [`sync`] applies and prunes, in steps.
+//! [`run_controller`] runs it for every app; the `sync` module applies and prunes, in steps.
 //! A [`Differ`] works out diffs without a controller; [`operations`] is how the CLI, API, UI and
 //! webhooks ask for a sync, refresh or rollback. docs/architecture.md walks through it all.
 
 mod admit;
-pub mod adoption;
+mod adoption;
 pub mod app_of_apps;
 mod auto_sync;
 pub mod compare;
 pub mod comparison;
 pub mod conditions;
 mod config;
-pub mod controller;
-pub mod credentials;
+mod controller;
+mod credentials;
 pub mod desired;
 mod desired_state;
 pub mod destinations;
@@ -24,24 +24,24 @@ pub mod differ;
 pub mod engine;
 mod error;
 mod fetch;
-pub mod finalize;
-pub mod history;
-pub mod jq;
-pub mod lua_health;
+mod finalize;
+mod history;
+mod jq;
+mod lua_health;
 mod memo;
 pub mod metrics;
 pub mod normalize;
 pub mod operations;
-pub mod queue;
-pub mod reconcile;
+mod queue;
+mod reconcile;
 mod render;
-pub mod retry;
-pub mod settings;
-pub mod sops_keys;
-pub mod status;
-pub mod sync;
+mod retry;
+mod settings;
+mod sops_keys;
+mod status;
+mod sync;
 mod sync_step;
-pub mod watches;
+mod watches;
 mod windows;
 
 pub use controller::run_controller;

@@ -14,10 +14,10 @@ use mlua::{HookTriggers, Lua, LuaOptions, LuaSerdeExt as _, StdLib, Value as Lua
 use serde_json::Value;
 
 /// How many Lua instructions a health check may run.
-pub const INSTRUCTION_BUDGET: u64 = 20_000_000;
+pub(crate) const INSTRUCTION_BUDGET: u64 = 20_000_000;
 
 /// How much memory a health check may use.
-pub const MEMORY_LIMIT: usize = 32 * 1024 * 1024;
+pub(crate) const MEMORY_LIMIT: usize = 32 * 1024 * 1024;
 
 /// Instructions between two looks at the budget.
 const HOOK_EVERY: u32 = 10_000;
@@ -36,7 +36,7 @@ const REMOVED_GLOBALS: [&str; 8] = [
 
 /// Runs `script` on `obj`. The error says what went wrong (it does not name the setting: the
 /// caller does).
-pub fn run_health_script(script: &str, obj: &Value) -> Result<Health, String> {
+pub(crate) fn run_health_script(script: &str, obj: &Value) -> Result<Health, String> {
     let lua = Lua::new_with(
         StdLib::TABLE | StdLib::STRING | StdLib::MATH,
         LuaOptions::default(),

@@ -24,7 +24,7 @@ struct State {
 
 /// A de-duplicating queue of Application names. Cheap to clone.
 #[derive(Clone, Default)]
-pub struct WorkQueue {
+pub(crate) struct WorkQueue {
     state: Arc<Mutex<State>>,
     notify: Arc<Notify>,
 }
@@ -42,7 +42,7 @@ impl std::fmt::Debug for WorkQueue {
 impl WorkQueue {
     /// Queues `name` now, ahead of apps that are only due for their next poll: something
     /// happened to it (drift, a change of the app, a refresh or sync request).
-    pub fn add(&self, name: &str) {
+    pub(crate) fn add(&self, name: &str) {
         self.push(name, true);
     }
 
@@ -68,13 +68,13 @@ impl WorkQueue {
     }
 
     /// Queues `name` after `delay`, unless an earlier delayed add is already due sooner.
-    pub fn add_after(&self, name: &str, delay: Duration) {
+    pub(crate) fn add_after(&self, name: &str, delay: Duration) {
         self.schedule(name, delay, false);
     }
 
     /// Queues `name` after `delay` as [`WorkQueue::add`] does (ahead of due polls), unless an
     /// earlier delayed add is already due sooner.
-    pub fn add_urgent_after(&self, name: &str, delay: Duration) {
+    pub(crate) fn add_urgent_after(&self, name: &str, delay: Duration) {
         self.schedule(name, delay, true);
     }
 
@@ -112,7 +112,7 @@ impl WorkQueue {
     }
 
     /// Waits for the next name and marks it active.
-    pub async fn next(&self) -> String {
+    pub(crate) async fn next(&self) -> String {
         loop {
             let notified = self.notify.notified();
             {
@@ -138,7 +138,7 @@ impl WorkQueue {
     }
 
     /// Marks `name` done; queues it again if it was added while active.
-    pub fn done(&self, name: &str) {
+    pub(crate) fn done(&self, name: &str) {
         let again = {
             let mut s = self.state.lock().expect("queue lock");
             s.active.remove(name);
@@ -150,7 +150,7 @@ impl WorkQueue {
     }
 
     /// Drops any delayed re-queue of `name` (e.g. the app was deleted).
-    pub fn forget(&self, name: &str) {
+    pub(crate) fn forget(&self, name: &str) {
         self.state.lock().expect("queue lock").delayed.remove(name);
     }
 }

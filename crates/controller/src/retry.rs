@@ -10,7 +10,7 @@ const DEFAULT_FACTOR: u32 = 2;
 const DEFAULT_MAX: Duration = Duration::from_secs(180);
 
 /// Parses a Go-style duration as Argo CD writes them: `5s`, `2m`, `1m30s`, `1h`, `500ms`.
-pub fn parse_go_duration(text: &str) -> Option<Duration> {
+pub(crate) fn parse_go_duration(text: &str) -> Option<Duration> {
     let mut rest = text.trim();
     if rest.is_empty() {
         return None;
@@ -41,7 +41,7 @@ pub fn parse_go_duration(text: &str) -> Option<Duration> {
 }
 
 /// Whether attempt number `attempt` (1 = the first retry) may run under `retry`.
-pub fn may_retry(retry: Option<&RetryStrategy>, attempt: i64) -> bool {
+pub(crate) fn may_retry(retry: Option<&RetryStrategy>, attempt: i64) -> bool {
     match retry.and_then(|r| r.limit) {
         None => false,
         Some(limit) if limit < 0 => true,
@@ -50,7 +50,7 @@ pub fn may_retry(retry: Option<&RetryStrategy>, attempt: i64) -> bool {
 }
 
 /// How long to wait before retry number `attempt` (1-based).
-pub fn backoff(retry: Option<&RetryStrategy>, attempt: i64) -> Duration {
+pub(crate) fn backoff(retry: Option<&RetryStrategy>, attempt: i64) -> Duration {
     let b = retry.and_then(|r| r.backoff.clone()).unwrap_or_default();
     let base = b
         .duration
@@ -84,7 +84,7 @@ const SELF_HEAL_COOLDOWN: Duration = Duration::from_secs(300);
 
 /// How long after the last self-heal sync the next may run, when `previous` self-heals of the
 /// same revision ran in a row.
-pub fn self_heal_delay(previous: i64) -> Duration {
+pub(crate) fn self_heal_delay(previous: i64) -> Duration {
     if previous <= 0 {
         return Duration::ZERO;
     }
@@ -96,7 +96,7 @@ pub fn self_heal_delay(previous: i64) -> Duration {
 
 /// Whether a run of `previous` self-heals is over, `elapsed` after the last one finished: the
 /// drift it fought was settled for a while (longer than the run's own back-off would wait).
-pub fn self_heal_run_over(previous: i64, elapsed: Duration) -> bool {
+pub(crate) fn self_heal_run_over(previous: i64, elapsed: Duration) -> bool {
     elapsed >= SELF_HEAL_COOLDOWN.max(self_heal_delay(previous + 1) * 2)
 }
 

@@ -9,7 +9,7 @@ use kube::api::Api;
 use kube::runtime::reflector::{self, Store, store::Writer};
 
 /// The ConfigMap's name, as Argo CD names it.
-pub const ARGOCD_CM: &str = "argocd-cm";
+pub(crate) const ARGOCD_CM: &str = "argocd-cm";
 
 /// The current settings from `argocd-cm` (defaults when it does not exist).
 pub(crate) struct SettingsWatch {

@@ -12,15 +12,15 @@ use kube::api::{Api, ListParams};
 use tracing::warn;
 
 /// The label that marks a Secret as holding SOPS age keys.
-pub const SOPS_KEYS_LABEL: &str = "ferry.dev/sops-keys";
+pub(crate) const SOPS_KEYS_LABEL: &str = "ferry.dev/sops-keys";
 /// The annotation naming the AppProjects that may use a key Secret (`team-a,team-b`, or `*`).
-pub const SOPS_PROJECTS_ANNOTATION: &str = "ferry.dev/sops-projects";
+pub(crate) const SOPS_PROJECTS_ANNOTATION: &str = "ferry.dev/sops-projects";
 /// The suffix of the data entries that hold age identities.
-pub const AGE_KEY_SUFFIX: &str = ".agekey";
+pub(crate) const AGE_KEY_SUFFIX: &str = ".agekey";
 
 /// Reads SOPS key Secrets from the controller's namespace.
 #[derive(Clone)]
-pub struct SopsKeys {
+pub(crate) struct SopsKeys {
     secrets: Api<Secret>,
 }
 
@@ -31,7 +31,7 @@ impl std::fmt::Debug for SopsKeys {
 }
 
 /// Whether the annotation value `projects` allows `project`.
-pub fn project_allowed(projects: &str, project: &str) -> bool {
+pub(crate) fn project_allowed(projects: &str, project: &str) -> bool {
     projects
         .split(',')
         .map(str::trim)
@@ -40,7 +40,7 @@ pub fn project_allowed(projects: &str, project: &str) -> bool {
 
 impl SopsKeys {
     /// Key Secrets in `namespace`.
-    pub fn new(client: kube::Client, namespace: &str) -> Self {
+    pub(crate) fn new(client: kube::Client, namespace: &str) -> Self {
         SopsKeys {
             secrets: Api::namespaced(client, namespace),
         }
@@ -48,7 +48,7 @@ impl SopsKeys {
 
     /// The keys `project` may use. An entry that is not an age identity is skipped with a
     /// warning naming the Secret and entry (never its content).
-    pub async fn for_project(&self, project: &str) -> Result<KeyRing, String> {
+    pub(crate) async fn for_project(&self, project: &str) -> Result<KeyRing, String> {
         let list = self
             .secrets
             .list(&ListParams::default().labels(&format!("{SOPS_KEYS_LABEL}=true")))

@@ -69,7 +69,7 @@ const HOOK_TIMEOUT: Duration = Duration::from_secs(600);
 /// Marks each hook object with the sync operation that created it (see [`hook_run_id`]): after
 /// a restart, the resumed operation finds the hooks it started and waits for them instead of
 /// running them a second time.
-pub const HOOK_RUN_ANNOTATION: &str = "ferry.dev/hook-run";
+pub(crate) const HOOK_RUN_ANNOTATION: &str = "ferry.dev/hook-run";
 
 /// The identity of one sync operation, stable across restarts of ferry: the app, the revision
 /// and the operation's `startedAt` (kept when an interrupted operation is resumed). FNV-1a, so
@@ -101,7 +101,7 @@ fn generated_hook_name(prefix: &str, run_id: &str, phase: Phase, key: &ResourceK
 
 /// What to sync.
 #[derive(Debug, Clone)]
-pub struct SyncRequest {
+pub(crate) struct SyncRequest {
     /// The revision being synced (a commit SHA).
     pub revision: String,
     /// Delete tracked objects that left the desired set.
@@ -120,7 +120,7 @@ pub struct SyncRequest {
 
 impl SyncRequest {
     /// The request a user made through `.operation.sync`.
-    pub fn manual(op: &Operation, sync: &SyncOperation) -> Self {
+    pub(crate) fn manual(op: &Operation, sync: &SyncOperation) -> Self {
         SyncRequest {
             revision: sync.revision.clone().unwrap_or_default(),
             prune: sync.prune,
@@ -162,7 +162,7 @@ pub(crate) trait Progress: Sync {
 
 /// What a sync works on.
 #[derive(Clone, Copy)]
-pub struct SyncInputs<'a> {
+pub(crate) struct SyncInputs<'a> {
     /// The destination cluster.
     pub cluster: &'a ClusterClient,
     /// The desired resources.
@@ -179,7 +179,7 @@ pub struct SyncInputs<'a> {
 
 /// How a sync ended, or where it stopped to wait.
 #[derive(Debug)]
-pub struct SyncOutcome {
+pub(crate) struct SyncOutcome {
     /// Succeeded or Failed; Running when it waits, to go on at the next reconcile.
     pub phase: OperationPhase,
     /// A one-line summary.

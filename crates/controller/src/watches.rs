@@ -21,7 +21,7 @@ use crate::queue::WorkQueue;
 
 /// The set of running watches, and where their events go.
 #[derive(Clone, Default)]
-pub struct WatchHub {
+pub(crate) struct WatchHub {
     started: Arc<Mutex<HashSet<String>>>,
     queue: WorkQueue,
     epochs: Arc<Mutex<HashMap<String, u64>>>,
@@ -56,7 +56,7 @@ impl std::fmt::Debug for WatchHub {
 
 impl WatchHub {
     /// A hub that queues apps on `queue` and bumps their entries in `epochs`.
-    pub fn new(queue: WorkQueue, epochs: Arc<Mutex<HashMap<String, u64>>>) -> Self {
+    pub(crate) fn new(queue: WorkQueue, epochs: Arc<Mutex<HashMap<String, u64>>>) -> Self {
         WatchHub {
             started: Arc::default(),
             queue,
@@ -68,7 +68,7 @@ impl WatchHub {
     }
 
     /// Notes that `app`'s live resources are being compared now.
-    pub fn compared(&self, app: &str) {
+    pub(crate) fn compared(&self, app: &str) {
         self.compared_at
             .lock()
             .expect("compared lock")
@@ -76,13 +76,17 @@ impl WatchHub {
     }
 
     /// Forgets `app` (deleted).
-    pub fn forget(&self, app: &str) {
+    pub(crate) fn forget(&self, app: &str) {
         self.compared_at.lock().expect("compared lock").remove(app);
     }
 
     /// Remembers that ferry itself wrote `live` (an apply's answer) when it changed the object
     /// (its resourceVersion differs from `before`'s): the watch event of that write is ignored.
-    pub fn expect_own_write(&self, live: &serde_json::Value, before: Option<&serde_json::Value>) {
+    pub(crate) fn expect_own_write(
+        &self,
+        live: &serde_json::Value,
+        before: Option<&serde_json::Value>,
+    ) {
         let field = |v: &serde_json::Value, f: &str| {
             v.pointer(&format!("/metadata/{f}"))
                 .and_then(serde_json::Value::as_str)
@@ -101,18 +105,8 @@ impl WatchHub {
         own.insert((uid, rv));
     }
 
-    /// How many watches run.
-    pub fn len(&self) -> usize {
-        self.started.lock().expect("watch lock").len()
-    }
-
-    /// Whether no watch runs yet.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The current change count of `app`'s resources.
-    pub fn epoch(&self, app: &str) -> u64 {
+    pub(crate) fn epoch(&self, app: &str) -> u64 {
         self.epochs
             .lock()
             .expect("epoch lock")
@@ -123,7 +117,7 @@ impl WatchHub {
 
     /// Starts a watch on `resource` in `cluster` unless one runs already. Returns whether the
     /// watch is ready (its initial listing done), so that no change can go unseen.
-    pub fn ensure(&self, cluster: &ClusterClient, resource: &ApiResource) -> bool {
+    pub(crate) fn ensure(&self, cluster: &ClusterClient, resource: &ApiResource) -> bool {
         let key = format!(
             "{}|{}|{}",
             cluster.name(),
