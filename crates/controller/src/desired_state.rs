@@ -4,10 +4,47 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ferry_core::application::{Application, RefreshType};
+use ferry_core::application::{Application, RefreshType, SyncOperation};
 
 use crate::desired::{DesiredObject, prepare_desired};
 use crate::error::AppError;
+
+/// The revisions a look at an app is pinned to: an operation's (a sync to a given revision, or
+/// a sync under way, which keeps the revisions it started with, whatever its branches do
+/// meanwhile). No pins: each source's target revision.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Pins {
+    /// One per source, in the spec's order (`operation.sync.revisions`).
+    each: Vec<String>,
+    /// One for every rendered source (`operation.sync.revision`).
+    all: Option<String>,
+}
+
+impl Pins {
+    /// The pins of a sync operation.
+    pub(crate) fn of(sync: Option<&SyncOperation>) -> Self {
+        let Some(sync) = sync else {
+            return Pins::default();
+        };
+        Pins {
+            each: sync.revisions.clone(),
+            all: sync.revision.clone().filter(|r| !r.is_empty()),
+        }
+    }
+
+    /// The revision source `i` is pinned to; `rendered`: the source is rendered (a source that
+    /// only lends its files by `ref` follows `revision` only when pinned one by one).
+    pub(crate) fn for_source(&self, i: usize, rendered: bool) -> Option<&str> {
+        if !self.each.is_empty() {
+            return self
+                .each
+                .get(i)
+                .map(String::as_str)
+                .filter(|r| !r.is_empty());
+        }
+        self.all.as_deref().filter(|_| rendered)
+    }
+}
 
 /// The result of working out an app's desired state.
 pub(crate) struct Desired {
@@ -15,6 +52,8 @@ pub(crate) struct Desired {
     pub(crate) revision: String,
     /// Every source's revision, joined: a new commit in any of them is a change.
     pub(crate) revisions: String,
+    /// Each source's revision, in the spec's order (what an operation pins them to).
+    pub(crate) source_revisions: Vec<String>,
     /// The first rendered source's commit.
     pub(crate) commit: Option<ferry_source::git::CommitInfo>,
     /// Ordinary resources: compared, applied, pruned.
@@ -39,15 +78,19 @@ impl crate::differ::Differ {
         target: &crate::admit::Target,
         refresh: Option<RefreshType>,
         fetch_max_age: Duration,
-        revision_override: Option<&str>,
+        pins: &Pins,
     ) -> Result<Desired, AppError> {
         let sources = app.spec.effective_sources();
         // Sources with `ref` lend their checkout to the others' Helm value files (`$ref/...`).
         let mut value_refs = BTreeMap::new();
         // Every source's revision: a new commit in any of them is a change.
         let mut all_revisions = Vec::new();
-        for source in sources.iter().filter(|s| s.ref_.is_some()) {
-            let (sha, root) = self.checkout_source(source, fetch_max_age, None).await?;
+        let mut source_revisions = vec![String::new(); sources.len()];
+        for (i, source) in sources.iter().enumerate().filter(|(_, s)| s.ref_.is_some()) {
+            let (sha, root) = self
+                .checkout_source(source, fetch_max_age, pins.for_source(i, false))
+                .await?;
+            source_revisions[i].clone_from(&sha);
             all_revisions.push(sha);
             value_refs.insert(source.ref_.clone().unwrap_or_default(), root);
         }
@@ -56,7 +99,7 @@ impl crate::differ::Differ {
         let mut revision = String::new();
         let mut commit = None;
         let mut source_types = Vec::new();
-        for source in &sources {
+        for (i, source) in sources.iter().enumerate() {
             if ferry_source::render::application::is_ref_only(source) {
                 continue; // a `ref` source only lends its files to others
             }
@@ -67,9 +110,10 @@ impl crate::differ::Differ {
                     &value_refs,
                     refresh,
                     fetch_max_age,
-                    revision_override,
+                    pins.for_source(i, true),
                 )
                 .await?;
+            source_revisions[i].clone_from(&rendered.revision);
             all_revisions.push(rendered.revision.clone());
             if revision.is_empty() {
                 revision = rendered.revision;
@@ -112,6 +156,7 @@ impl crate::differ::Differ {
         Ok(Desired {
             revision,
             revisions: all_revisions.join(","),
+            source_revisions,
             commit,
             objects,
             hooks,

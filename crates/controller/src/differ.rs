@@ -150,7 +150,7 @@ impl Differ {
                 &target,
                 Some(RefreshType::Hard),
                 std::time::Duration::ZERO,
-                None,
+                &crate::desired_state::Pins::default(),
             )
             .await
             .map_err(failed)?;

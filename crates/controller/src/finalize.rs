@@ -169,7 +169,13 @@ impl Engine {
         let target = self.differ.admit(app).await.map_err(failed)?;
         let desired = self
             .differ
-            .desired(app, &target, None, self.cfg.poll_interval, None)
+            .desired(
+                app,
+                &target,
+                None,
+                self.cfg.poll_interval,
+                &crate::desired_state::Pins::default(),
+            )
             .await
             .map_err(failed)?;
         let hooks = Arc::new(desired.delete_hooks);

@@ -41,7 +41,9 @@ pub enum OperationError {
         namespace: String,
     },
     /// Another operation is pending; it is left alone.
-    #[error("application {name} already has an operation pending; wait for it or try again later")]
+    #[error(
+        "application {name} already has an operation pending or running; wait for it or try again later"
+    )]
     OperationPending {
         /// The application's name.
         name: String,
@@ -188,13 +190,20 @@ pub async fn get(apps: &Api<Application>, name: &str) -> Result<Application, Ope
         })
 }
 
+/// Refuses when an operation is asked for (`.operation`) or still running (an automated sync
+/// leaves no `.operation`), as Argo CD refuses: "another operation is already in progress".
 fn refuse_if_pending(app: &Application, name: &str) -> Result<(), OperationError> {
-    match app.operation {
-        Some(_) => Err(OperationError::OperationPending {
+    let running = app
+        .status
+        .as_ref()
+        .and_then(|s| s.operation_state.as_ref())
+        .is_some_and(|o| o.phase == OperationPhase::Running);
+    if app.operation.is_some() || running {
+        return Err(OperationError::OperationPending {
             name: name.to_string(),
-        }),
-        None => Ok(()),
+        });
     }
+    Ok(())
 }
 
 /// Requests a sync of `app` (as read by the caller) for user `username`; returns the request
@@ -408,12 +417,16 @@ pub struct WantedStatus {
 }
 
 impl WantedStatus {
-    /// Whether `status` is what is wanted.
-    pub fn is_met(self, status: &ApplicationStatus) -> bool {
-        let running = status
-            .operation_state
-            .as_ref()
-            .is_some_and(|o| o.phase == OperationPhase::Running);
+    /// Whether `app` is as wanted.
+    pub fn is_met(self, app: &Application) -> bool {
+        let default = ApplicationStatus::default();
+        let status = app.status.as_ref().unwrap_or(&default);
+        // An operation asked for and not picked up yet counts as running.
+        let running = app.operation.is_some()
+            || status
+                .operation_state
+                .as_ref()
+                .is_some_and(|o| o.phase == OperationPhase::Running);
         (!self.synced || status.sync.status == SyncStatusCode::Synced)
             && (!self.healthy || status.health.status == HealthStatusCode::Healthy)
             && (!self.settled || !running)
@@ -442,8 +455,10 @@ pub async fn wait_for_status(
 ) -> Result<ApplicationStatus, OperationError> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let status = get(apps, name).await?.status.unwrap_or_default();
-        if wanted.is_met(&status) {
+        let app = get(apps, name).await?;
+        let met = wanted.is_met(&app);
+        let status = app.status.unwrap_or_default();
+        if met {
             return Ok(status);
         }
         if tokio::time::Instant::now() >= deadline {
@@ -555,10 +570,14 @@ mod tests {
 
     #[test]
     fn wanted_status() {
-        let status: ApplicationStatus = serde_json::from_value(
-            json!({"sync": {"status": "Synced"}, "health": {"status": "Progressing"}}),
-        )
-        .expect("a status");
+        let app_with = |status: Value| -> Application {
+            serde_json::from_value(
+                json!({"metadata": {"name": "web"}, "spec": {}, "status": status}),
+            )
+            .expect("an app")
+        };
+        let status =
+            app_with(json!({"sync": {"status": "Synced"}, "health": {"status": "Progressing"}}));
         let want = |synced, healthy| WantedStatus {
             synced,
             healthy,
@@ -570,11 +589,10 @@ mod tests {
         assert!(want(false, false).is_met(&status));
 
         // Synced and Healthy while a PostSync hook still runs: settled only once it ends.
-        let running: ApplicationStatus = serde_json::from_value(json!({
+        let running = app_with(json!({
             "sync": {"status": "Synced"}, "health": {"status": "Healthy"},
             "operationState": {"operation": {"sync": {}}, "phase": "Running"}
-        }))
-        .expect("a status");
+        }));
         let all = WantedStatus {
             synced: true,
             healthy: true,
@@ -583,8 +601,17 @@ mod tests {
         assert!(want(true, true).is_met(&running));
         assert!(!all.is_met(&running));
         let mut done = running.clone();
-        done.operation_state.as_mut().expect("a state").phase = OperationPhase::Succeeded;
+        let state = done
+            .status
+            .as_mut()
+            .and_then(|s| s.operation_state.as_mut());
+        state.expect("a state").phase = OperationPhase::Succeeded;
         assert!(all.is_met(&done));
+        // A sync asked for and not picked up yet: not settled either.
+        let mut asked = done.clone();
+        asked.operation = Some(Default::default());
+        assert!(!all.is_met(&asked));
+        assert!(want(true, true).is_met(&asked));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use tracing::warn;
 use crate::app_of_apps::AppView;
 use crate::comparison::AppComparison;
 use crate::conditions::{clear_conditions, condition, now, set_condition};
+use crate::desired_state::Pins;
 use crate::engine::Engine;
 use crate::error::AppError;
 use crate::memo::{Comparison, Seen, Skip, Skipped, content_hash};
@@ -33,18 +34,20 @@ pub(crate) struct Look {
     /// That operation, or a sync that was running when ferry stopped (automated syncs leave
     /// no `.operation`).
     pub(crate) effective_operation: Option<Operation>,
+    /// A sync started by an earlier reconcile and not finished: it goes on.
+    pub(crate) under_way: Option<OperationState>,
+    /// The revisions this look is pinned to (see [`Pins`]).
+    pub(crate) pins: Pins,
     /// Which comparisons may be skipped.
     pub(crate) skip: Skip,
 }
 
-impl Look {
-    /// The revision the operation asks for, if any.
-    fn revision_override(&self) -> Option<&str> {
-        self.effective_operation
-            .as_ref()
-            .and_then(|o| o.sync.as_ref())
-            .and_then(|s| s.revision.as_deref())
-    }
+/// The app's sync that an earlier reconcile started and that has not finished.
+pub(crate) fn under_way(app: &Application) -> Option<&OperationState> {
+    app.status
+        .as_ref()
+        .and_then(|s| s.operation_state.as_ref())
+        .filter(|o| o.phase == OperationPhase::Running && o.sync_result.is_some())
 }
 
 impl Engine {
@@ -68,7 +71,7 @@ impl Engine {
                 &app,
                 look.refresh,
                 look.fetch_max_age,
-                look.revision_override(),
+                &look.pins,
                 look.skip,
             )
             .await;
@@ -134,6 +137,13 @@ impl Engine {
             .filter(|o| operation.is_none() && o.phase == OperationPhase::Running)
             .map(|o| o.operation.clone());
         let effective_operation = operation.clone().or(resumed_operation);
+        // A sync under way keeps the revisions it started with (recorded in its state), so a
+        // branch that moves meanwhile neither restarts it nor mixes two commits.
+        let under_way = under_way(app).cloned();
+        let pins = match &under_way {
+            Some(state) => Pins::of(state.operation.sync.as_ref()),
+            None => Pins::of(effective_operation.as_ref().and_then(|o| o.sync.as_ref())),
+        };
         // With nothing new (same commit, spec and resources) and an app that is Synced and
         // settled, skip the work. Apps out of sync are compared every time: a retry or a sync
         // may be due.
@@ -158,6 +168,8 @@ impl Engine {
             fetch_max_age,
             operation,
             effective_operation,
+            under_way,
+            pins,
         }
     }
 
@@ -193,6 +205,22 @@ impl Engine {
         let message = error.to_string();
         set_condition(&mut status, error.condition(), &message);
         status.sync.status = SyncStatusCode::Unknown;
+        if look.under_way.is_some() {
+            if matches!(error, AppError::Unavailable(_)) {
+                // A sync under way waits out what may pass, and goes on afterwards.
+                self.write_status_clearing(app, &status, false, look.refresh.is_some())
+                    .await?;
+                return Ok(Some(retry));
+            }
+            // What will not pass ends it, with what it did so far.
+            if let Some(state) = status.operation_state.as_mut() {
+                state.phase = OperationPhase::Error;
+                state.message = Some(message);
+                state.finished_at = Some(now());
+            }
+            self.write_status(app, &status, true).await?;
+            return Ok(Some(retry));
+        }
         if let Some(op) = &look.operation {
             // A requested sync cannot run: record why, and clear the request.
             status.operation_state = Some(OperationState {
@@ -258,14 +286,14 @@ impl Engine {
         app: &Application,
         refresh: Option<RefreshType>,
         fetch_max_age: Duration,
-        revision_override: Option<&str>,
+        pins: &Pins,
         skip: Skip,
     ) -> Result<Comparison, AppError> {
         let name = app.metadata.name.as_deref().unwrap_or_default();
         let differ = &self.differ;
         let target = differ.admit(app).await?;
         let desired = differ
-            .desired(app, &target, refresh, fetch_max_age, revision_override)
+            .desired(app, &target, refresh, fetch_max_age, pins)
             .await?;
 
         // Skip the comparison when nothing that could change its result changed.

@@ -661,6 +661,18 @@ impl SyncRun<'_> {
         Ok(())
     }
 
+    /// Whether an earlier step of this operation started the hook `hook_ref` of `phase` (and saw
+    /// it running).
+    fn started_before(&self, phase: Phase, hook_ref: &ObjectRef) -> bool {
+        self.inputs.resumed.iter().any(|r| {
+            r.hook_type.as_deref() == Some(phase.as_str())
+                && r.hook_phase == Some(OperationPhase::Running)
+                && r.kind == hook_ref.kind
+                && r.namespace == hook_ref.namespace
+                && r.name == hook_ref.name
+        })
+    }
+
     /// An earlier step's result for this object, when it applied it.
     fn applied_before(&self, d: &DesiredObject) -> Option<ResourceResult> {
         self.inputs
@@ -724,7 +736,33 @@ impl SyncRun<'_> {
         let opts = self.apply_options();
         let object = self.hook_for_this_run(phase, hook);
         let hook_ref = ObjectRef::of(&object).map_err(|e| e.to_string())?;
-        let live = cluster.get(&hook_ref).await.map_err(|e| e.to_string())?;
+        result.name = hook_ref.name.clone();
+        let live = match cluster.get(&hook_ref).await {
+            Ok(live) => live,
+            // A failed read (the API server restarting) is no verdict on the hook: failing here
+            // would fail the sync, and its retry would run the hook a second time.
+            // (No result is recorded: whether it was started is not known from here; an
+            // earlier step's record of it stays.)
+            Err(e) if self.stepwise => {
+                return Err(Halt::Waiting(format!(
+                    "waiting for {phase:?} hook {hook_ref} (reading it failed: {e})"
+                )));
+            }
+            Err(e) => return Err(Halt::Failed(e.to_string())),
+        };
+        if live.is_none() && self.started_before(phase, &hook_ref) {
+            // Started earlier in this operation and gone before it was seen to finish (deleted,
+            // or a Job's TTL): never created a second time.
+            let why = format!("{hook_ref} disappeared before it finished");
+            result.hook_phase = Some(OperationPhase::Failed);
+            result.status = Some(ResultCode::SyncFailed);
+            result.message = Some(why.clone());
+            self.persist(&result).await;
+            self.results.push(result);
+            return Err(Halt::Failed(format!(
+                "{phase:?} hook {hook_ref} failed: {why}"
+            )));
+        }
         let run_id = object["metadata"]["annotations"][HOOK_RUN_ANNOTATION].as_str();
         let started_by_this_run = live.as_ref().is_some_and(|l| {
             l.pointer("/metadata/annotations")
@@ -746,7 +784,7 @@ impl SyncRun<'_> {
                 .await
                 .map_err(|e| format!("{phase:?} hook {} ({}): {e}", hook.key, hook.origin))?;
         }
-        result.name = hook_ref.name.clone();
+
         result.hook_phase = Some(OperationPhase::Running);
         if !started_by_this_run || !self.stepwise {
             // Recorded before anything waits: a restart must find the hook started.

@@ -75,12 +75,10 @@ impl Engine {
     ) -> Option<String> {
         let project = self.differ.project(&app.spec.project).await.ok().flatten();
         // A sync already under way finishes, as in Argo CD: windows gate starting one.
-        let under_way = status.operation_state.as_ref().is_some_and(|o| {
-            o.phase == OperationPhase::Running
-                && o.sync_result
-                    .as_ref()
-                    .is_some_and(|r| !r.resources.is_empty())
-        });
+        let under_way = status
+            .operation_state
+            .as_ref()
+            .is_some_and(|o| o.phase == OperationPhase::Running && o.sync_result.is_some());
         let request = request.filter(|_| !under_way);
         crate::windows::gate_sync(status, app, project.as_ref(), request)
     }
@@ -170,10 +168,16 @@ impl Engine {
         if !continuing {
             info!(app = name, revision = %found.desired.revision, automated = request.automated, "syncing");
         }
-        // Record that a sync is running, so the next reconcile (or a restart) goes on with it.
-        let op = look
-            .effective_operation
-            .clone()
+        // Record that a sync is running, so the next reconcile (or a restart) goes on with it:
+        // the operation as recorded when it started, or the one asked for (or an automated one)
+        // pinned to the revisions resolved now.
+        let recorded = look
+            .under_way
+            .as_ref()
+            .filter(|_| continuing)
+            .map(|state| state.operation.clone());
+        let mut op = recorded
+            .or_else(|| look.effective_operation.clone())
             .unwrap_or_else(|| Operation {
                 sync: Some(SyncOperation {
                     revision: Some(found.desired.revision.clone()),
@@ -187,6 +191,14 @@ impl Engine {
                 }),
                 ..Default::default()
             });
+        if let Some(sync) = op.sync.as_mut() {
+            if sync.revision.as_deref().is_none_or(str::is_empty) {
+                sync.revision = Some(found.desired.revision.clone());
+            }
+            if sync.revisions.is_empty() && found.desired.source_revisions.len() > 1 {
+                sync.revisions.clone_from(&found.desired.source_revisions);
+            }
+        }
         status.operation_state = Some(OperationState {
             operation: op.clone(),
             phase: OperationPhase::Running,

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use ferry_controller::operations::{self, OperationError, RefreshType, SyncParams, WantedStatus};
-use ferry_core::application::{Application, OperationPhase, REQUEST_INFO};
+use ferry_core::application::{
+    Application, HealthStatusCode, OperationPhase, REQUEST_INFO, SyncStatusCode,
+};
 use ferry_testsupport::{Cluster, TestNamespace};
 use kube::Api;
 use kube::api::{Patch, PatchParams};
@@ -306,7 +308,8 @@ async fn waits_return_what_the_controller_wrote_or_say_what_they_last_saw() {
     let status = operations::wait_for_status(&apps, "web", both, Duration::from_secs(60))
         .await
         .expect("synced and healthy");
-    assert!(both.is_met(&status));
+    assert_eq!(status.sync.status, SyncStatusCode::Synced);
+    assert_eq!(status.health.status, HealthStatusCode::Healthy);
 
     write_status(&apps, json!({"sync": {"status": "OutOfSync"}})).await;
     let timed_out = operations::wait_for_status(&apps, "web", both, Duration::from_secs(1)).await;
@@ -338,4 +341,43 @@ async fn a_sync_request_is_not_made_when_the_app_moved_to_another_project_meanwh
     );
     let now = operations::get(&apps, "web").await.expect("app read");
     assert!(now.operation.is_none(), "no operation was set");
+}
+
+/// An automated sync leaves no `.operation`, but while it runs a request is refused all the
+/// same (as Argo CD refuses: another operation is already in progress), so a request cannot
+/// take over or cut short a sync under way.
+#[tokio::test]
+async fn a_request_while_an_automated_sync_runs_is_refused() {
+    let (_ns, apps) = namespace_with_app("ops-running", true).await;
+    write_status(
+        &apps,
+        json!({"operationState": {
+            "operation": {"sync": {"revision": "abc"}, "initiatedBy": {"automated": true}},
+            "phase": "Running",
+            "syncResult": {"revision": "abc", "resources": []},
+            "startedAt": "2026-01-01T00:00:00Z"
+        }}),
+    )
+    .await;
+    let app = apps.get("web").await.expect("the app");
+    let refused = operations::request_sync(&apps, &app, &SyncParams::default(), "admin").await;
+    assert!(
+        matches!(&refused, Err(OperationError::OperationPending { name }) if name == "web"),
+        "{refused:?}"
+    );
+    assert!(
+        apps.get("web").await.expect("the app").operation.is_none(),
+        "no operation was asked for"
+    );
+
+    // Once it has finished, a request goes through.
+    write_status(
+        &apps,
+        json!({"operationState": {"phase": "Succeeded", "finishedAt": "2026-01-01T00:01:00Z"}}),
+    )
+    .await;
+    let app = apps.get("web").await.expect("the app");
+    operations::request_sync(&apps, &app, &SyncParams::default(), "admin")
+        .await
+        .expect("a request once nothing runs");
 }

@@ -1228,3 +1228,149 @@ async fn long_pre_sync_hooks_do_not_hold_back_drift_reversal_in_other_apps() {
         during.as_secs_f64() / baseline.as_secs_f64().max(0.001)
     );
 }
+
+/// A manual sync that names no revision syncs the commit its branch had when it started: a
+/// commit pushed while its PreSync hook runs neither restarts it (the hook runs once) nor
+/// mixes into it; the next sync picks the commit up.
+#[tokio::test]
+async fn a_sync_keeps_its_commit_when_the_branch_moves_during_a_hook() {
+    let w = World::start("hook-pinned").await;
+    let ns = w.ns.name().to_string();
+    let repo = GitRepo::new();
+    repo.write(
+        "app/pre.yaml",
+        &job(
+            "pre",
+            &[(HOOK, "PreSync")],
+            &[("testenv.ferry.dev/run-for", "8s")],
+        ),
+    )
+    .write("app/cm.yaml", &configmap("pinned", "1"));
+    let first = repo.commit("the commit the sync starts with");
+    w.apply(&application("pinned", &repo.url(), "app", &ns, ""));
+    w.kubectl().run(&[
+        "patch",
+        "application",
+        "pinned",
+        "--type=merge",
+        "-p",
+        r#"{"operation":{"sync":{}}}"#,
+    ]);
+    w.wait_app("pinned", "its sync waiting in the PreSync hook", |a| {
+        op_phase(a) == Some("Running") && get(&w, &["job/pre"]).is_some()
+    })
+    .await;
+    let job_uid = must_get(&w, &["job/pre"])["metadata"]["uid"].clone();
+
+    repo.write("app/cm.yaml", &configmap("pinned", "2"));
+    let second = repo.commit("pushed while the hook runs");
+    w.kubectl().run(&[
+        "annotate",
+        "application",
+        "pinned",
+        "--overwrite",
+        "argocd.argoproj.io/refresh=normal",
+    ]);
+    let app = wait_operation(&w, "pinned", "Succeeded", &first).await;
+    assert_eq!(
+        must_get(&w, &["configmap/pinned"])["data"]["value"],
+        "1",
+        "the sync applied its own commit: {app}"
+    );
+    assert_eq!(
+        must_get(&w, &["job/pre"])["metadata"]["uid"],
+        job_uid,
+        "the hook ran once: {app}"
+    );
+    assert!(app.get("operation").is_none_or(Value::is_null), "{app}");
+    w.wait_app("pinned", "OutOfSync at the new commit", |a| {
+        sync_status(a) == "OutOfSync"
+            && a.pointer("/status/sync/revision") == Some(&Value::from(second.as_str()))
+    })
+    .await;
+}
+
+/// A hook deleted while it runs (by hand, or a Job's TTL) fails the sync: it is never created a
+/// second time.
+#[tokio::test]
+async fn a_hook_that_disappears_while_it_runs_fails_the_sync_and_is_not_created_again() {
+    let w = World::start("hook-gone").await;
+    let ns = w.ns.name().to_string();
+    let repo = GitRepo::new();
+    repo.write(
+        "app/pre.yaml",
+        &job(
+            "pre",
+            &[(HOOK, "PreSync")],
+            &[("testenv.ferry.dev/run-for", "600s")],
+        ),
+    )
+    .write("app/cm.yaml", &configmap("after-gone", "1"));
+    let sha = repo.commit("a long PreSync hook");
+    w.apply(&application("gone", &repo.url(), "app", &ns, AUTOMATED));
+    w.wait_app("gone", "its sync waiting in the PreSync hook", |a| {
+        op_phase(a) == Some("Running") && get(&w, &["job/pre"]).is_some()
+    })
+    .await;
+    w.kubectl().run(&["delete", "job", "pre", "--wait=true"]);
+    let app = wait_operation(&w, "gone", "Failed", &sha).await;
+    assert!(
+        op_message(&app).contains("disappeared before it finished"),
+        "{app}"
+    );
+    assert!(
+        get(&w, &["job/pre"]).is_none(),
+        "the hook was created again"
+    );
+    assert!(
+        get(&w, &["configmap/after-gone"]).is_none(),
+        "the Sync phase ran without its PreSync hook"
+    );
+}
+
+/// A sync under way whose app can no longer be compared for a reason that will not pass (here
+/// its spec became invalid) ends as Error with its results, instead of staying Running.
+#[tokio::test]
+async fn a_sync_under_way_ends_when_its_spec_becomes_invalid() {
+    let w = World::start("hook-invalid").await;
+    let ns = w.ns.name().to_string();
+    let repo = GitRepo::new();
+    repo.write(
+        "app/pre.yaml",
+        &job(
+            "pre",
+            &[(HOOK, "PreSync")],
+            &[("testenv.ferry.dev/run-for", "600s")],
+        ),
+    )
+    .write("app/cm.yaml", &configmap("never-applied", "1"));
+    let sha = repo.commit("a long PreSync hook");
+    w.apply(&application("broken", &repo.url(), "app", &ns, AUTOMATED));
+    w.wait_app("broken", "its sync waiting in the PreSync hook", |a| {
+        op_phase(a) == Some("Running") && get(&w, &["job/pre"]).is_some()
+    })
+    .await;
+    w.kubectl().run(&[
+        "patch",
+        "application",
+        "broken",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"destination":{"name":"in-cluster"}}}"#,
+    ]);
+    let app = w
+        .wait_app("broken", "the sync ended as Error", |a| {
+            op_phase(a) == Some("Error")
+        })
+        .await;
+    assert!(op_message(&app).contains("sets both server"), "{app}");
+    assert_eq!(result_revision(&app), Some(sha.as_str()), "{app}");
+    assert!(
+        hook_result(&app, "PreSync", "pre").is_some(),
+        "the results so far are kept: {app}"
+    );
+    assert!(
+        app.pointer("/status/operationState/finishedAt").is_some(),
+        "{app}"
+    );
+}
