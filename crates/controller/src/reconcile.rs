@@ -90,10 +90,9 @@ impl Engine {
 
         let mut requeue = requeue_for_health(&status);
         let request = self.sync_request(&app, &status, &found, &look, &mut requeue);
-        if let Some(reason) = self
-            .held_by_window(&app, &mut status, request.as_ref())
-            .await
-        {
+        // A sync already under way finishes, as in Argo CD: windows gate starting one.
+        let gated = request.as_ref().filter(|_| look.under_way.is_none());
+        if let Some(reason) = self.held_by_window(&app, &mut status, gated).await {
             return self
                 .hold(&app, status, &look, request.as_ref(), &reason)
                 .await;

@@ -74,12 +74,6 @@ impl Engine {
         request: Option<&SyncRequest>,
     ) -> Option<String> {
         let project = self.differ.project(&app.spec.project).await.ok().flatten();
-        // A sync already under way finishes, as in Argo CD: windows gate starting one.
-        let under_way = status
-            .operation_state
-            .as_ref()
-            .is_some_and(|o| o.phase == OperationPhase::Running && o.sync_result.is_some());
-        let request = request.filter(|_| !under_way);
         crate::windows::gate_sync(status, app, project.as_ref(), request)
     }
 
@@ -130,52 +124,31 @@ impl Engine {
     ) -> Result<Option<Duration>, kube::Error> {
         let name = app.metadata.name.as_deref().unwrap_or_default();
         let requeue;
-        // A sync of this revision that was running when ferry stopped: its finished hooks
-        // are not run again.
-        let resumed: Vec<ferry_core::application::ResourceResult> = app
-            .status
-            .as_ref()
-            .and_then(|s| s.operation_state.as_ref())
-            .filter(|o| o.phase == OperationPhase::Running)
+        // A sync of this revision that an earlier reconcile started (or that was running when
+        // ferry stopped) goes on where it stopped: its finished hooks are not run again, and
+        // it keeps its start time, which with the revision identifies the operation and so the
+        // hooks it already started (see `sync::HOOK_RUN_ANNOTATION`).
+        let under_way = look.under_way.as_ref().filter(|o| {
+            o.sync_result
+                .as_ref()
+                .is_some_and(|r| r.revision == found.desired.revision)
+                && o.started_at.is_some()
+        });
+        let resumed: Vec<ferry_core::application::ResourceResult> = under_way
             .and_then(|o| o.sync_result.as_ref())
-            .filter(|r| r.revision == found.desired.revision)
             .map(|r| r.resources.clone())
             .unwrap_or_default();
-        // A resumed operation keeps its start time: with the revision it identifies the
-        // operation, and so the hooks it already started (see `sync::HOOK_RUN_ANNOTATION`).
-        let started = app
-            .status
-            .as_ref()
-            .and_then(|s| s.operation_state.as_ref())
-            .filter(|o| o.phase == OperationPhase::Running)
-            .filter(|o| {
-                o.sync_result
-                    .as_ref()
-                    .is_some_and(|r| r.revision == found.desired.revision)
-            })
+        let started = under_way
             .and_then(|o| o.started_at.clone())
             .unwrap_or_else(now);
-        // A sync that an earlier reconcile started goes on where it stopped.
-        let continuing = app.status.as_ref().is_some_and(|s| {
-            s.operation_state
-                .as_ref()
-                .and_then(|o| o.started_at.as_deref())
-                == Some(started.as_str())
-                && s.operation_state
-                    .as_ref()
-                    .is_some_and(|o| o.phase == OperationPhase::Running)
-        });
+        let continuing = under_way.is_some();
         if !continuing {
             info!(app = name, revision = %found.desired.revision, automated = request.automated, "syncing");
         }
         // Record that a sync is running, so the next reconcile (or a restart) goes on with it:
         // the operation as recorded when it started, or the one asked for (or an automated one)
         // pinned to the revisions resolved now.
-        let recorded = look
-            .under_way
-            .as_ref()
-            .filter(|_| continuing)
-            .map(|state| state.operation.clone());
+        let recorded = under_way.map(|state| state.operation.clone());
         let mut op = recorded
             .or_else(|| look.effective_operation.clone())
             .unwrap_or_else(|| Operation {

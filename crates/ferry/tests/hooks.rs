@@ -193,6 +193,23 @@ async fn wait_synced_at(w: &World, app: &str, revision: &str) -> Value {
     .await
 }
 
+/// A PreSync hook Job named `name` that runs for `run_for` (e.g. `600s`).
+fn slow_pre_sync_hook(name: &str, run_for: &str) -> String {
+    job(
+        name,
+        &[(HOOK, "PreSync")],
+        &[("testenv.ferry.dev/run-for", run_for)],
+    )
+}
+
+/// Waits until the sync of `app` is Running and its hook Job `job` exists.
+async fn wait_in_hook(w: &World, app: &str, job: &str) {
+    w.wait_app(app, &format!("its sync waiting in hook {job}"), |a| {
+        op_phase(a) == Some("Running") && get(w, &[&format!("job/{job}")]).is_some()
+    })
+    .await;
+}
+
 /// Cluster-scoped objects a test creates outside its namespace, deleted when dropped (kept when
 /// the test fails or `FERRY_TEST_KEEP=1`). Declare it before the [`World`], so that it is
 /// dropped after the controller has stopped.
@@ -1161,11 +1178,7 @@ async fn long_pre_sync_hooks_do_not_hold_back_drift_reversal_in_other_apps() {
     for l in 0..LONG {
         repo.write(
             &format!("slow-{l}/long.yaml"),
-            &job(
-                &format!("long-{l}"),
-                &[(HOOK, "PreSync")],
-                &[("testenv.ferry.dev/run-for", "600s")],
-            ),
+            &slow_pre_sync_hook(&format!("long-{l}"), "600s"),
         )
         .write(
             &format!("slow-{l}/after.yaml"),
@@ -1199,12 +1212,7 @@ async fn long_pre_sync_hooks_do_not_hold_back_drift_reversal_in_other_apps() {
         w.apply(&application(&name, &repo.url(), &name, &ns, AUTOMATED));
     }
     for l in 0..LONG {
-        w.wait_app(
-            &format!("slow-{l}"),
-            "its sync waiting in the PreSync hook",
-            |a| op_phase(a) == Some("Running") && get(&w, &[&format!("job/long-{l}")]).is_some(),
-        )
-        .await;
+        wait_in_hook(&w, &format!("slow-{l}"), &format!("long-{l}")).await;
     }
     let during = drift_and_wait(&w, 0..OTHERS).await;
 
@@ -1237,15 +1245,8 @@ async fn a_sync_keeps_its_commit_when_the_branch_moves_during_a_hook() {
     let w = World::start("hook-pinned").await;
     let ns = w.ns.name().to_string();
     let repo = GitRepo::new();
-    repo.write(
-        "app/pre.yaml",
-        &job(
-            "pre",
-            &[(HOOK, "PreSync")],
-            &[("testenv.ferry.dev/run-for", "8s")],
-        ),
-    )
-    .write("app/cm.yaml", &configmap("pinned", "1"));
+    repo.write("app/pre.yaml", &slow_pre_sync_hook("pre", "8s"))
+        .write("app/cm.yaml", &configmap("pinned", "1"));
     let first = repo.commit("the commit the sync starts with");
     w.apply(&application("pinned", &repo.url(), "app", &ns, ""));
     w.kubectl().run(&[
@@ -1256,10 +1257,7 @@ async fn a_sync_keeps_its_commit_when_the_branch_moves_during_a_hook() {
         "-p",
         r#"{"operation":{"sync":{}}}"#,
     ]);
-    w.wait_app("pinned", "its sync waiting in the PreSync hook", |a| {
-        op_phase(a) == Some("Running") && get(&w, &["job/pre"]).is_some()
-    })
-    .await;
+    wait_in_hook(&w, "pinned", "pre").await;
     let job_uid = must_get(&w, &["job/pre"])["metadata"]["uid"].clone();
 
     repo.write("app/cm.yaml", &configmap("pinned", "2"));
@@ -1297,21 +1295,11 @@ async fn a_hook_that_disappears_while_it_runs_fails_the_sync_and_is_not_created_
     let w = World::start("hook-gone").await;
     let ns = w.ns.name().to_string();
     let repo = GitRepo::new();
-    repo.write(
-        "app/pre.yaml",
-        &job(
-            "pre",
-            &[(HOOK, "PreSync")],
-            &[("testenv.ferry.dev/run-for", "600s")],
-        ),
-    )
-    .write("app/cm.yaml", &configmap("after-gone", "1"));
+    repo.write("app/pre.yaml", &slow_pre_sync_hook("pre", "600s"))
+        .write("app/cm.yaml", &configmap("after-gone", "1"));
     let sha = repo.commit("a long PreSync hook");
     w.apply(&application("gone", &repo.url(), "app", &ns, AUTOMATED));
-    w.wait_app("gone", "its sync waiting in the PreSync hook", |a| {
-        op_phase(a) == Some("Running") && get(&w, &["job/pre"]).is_some()
-    })
-    .await;
+    wait_in_hook(&w, "gone", "pre").await;
     w.kubectl().run(&["delete", "job", "pre", "--wait=true"]);
     let app = wait_operation(&w, "gone", "Failed", &sha).await;
     assert!(
@@ -1335,21 +1323,11 @@ async fn a_sync_under_way_ends_when_its_spec_becomes_invalid() {
     let w = World::start("hook-invalid").await;
     let ns = w.ns.name().to_string();
     let repo = GitRepo::new();
-    repo.write(
-        "app/pre.yaml",
-        &job(
-            "pre",
-            &[(HOOK, "PreSync")],
-            &[("testenv.ferry.dev/run-for", "600s")],
-        ),
-    )
-    .write("app/cm.yaml", &configmap("never-applied", "1"));
+    repo.write("app/pre.yaml", &slow_pre_sync_hook("pre", "600s"))
+        .write("app/cm.yaml", &configmap("never-applied", "1"));
     let sha = repo.commit("a long PreSync hook");
     w.apply(&application("broken", &repo.url(), "app", &ns, AUTOMATED));
-    w.wait_app("broken", "its sync waiting in the PreSync hook", |a| {
-        op_phase(a) == Some("Running") && get(&w, &["job/pre"]).is_some()
-    })
-    .await;
+    wait_in_hook(&w, "broken", "pre").await;
     w.kubectl().run(&[
         "patch",
         "application",
