@@ -1,0 +1,8 @@
+//! ferry's ApplicationSet controller. It reads Argo CD's `argoproj.io/v1alpha1 ApplicationSet`
+//! unchanged, runs its generators, renders the template once per parameter set and creates,
+//! updates or deletes the generated `Application`s, which the engine then syncs like any other.
+//!
+//! Unlike Argo CD it fails closed: a generator error changes nothing.
+
+pub mod generators;
+pub mod params;
