@@ -6,3 +6,4 @@
 
 pub mod generators;
 pub mod params;
+pub mod template;
