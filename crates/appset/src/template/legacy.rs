@@ -69,7 +69,10 @@ mod tests {
     #[test]
     fn replaces_known_names_with_and_without_spaces() {
         let p = params(json!({"cluster": "prod", "path.basename": "guestbook", "n": 3}));
-        assert_eq!(render("{{cluster}}-{{ path.basename }}", &p), "prod-guestbook");
+        assert_eq!(
+            render("{{cluster}}-{{ path.basename }}", &p),
+            "prod-guestbook"
+        );
         assert_eq!(render("x{{n}}y", &p), "x3y");
     }
 

@@ -185,10 +185,10 @@ impl<'a> Renderer<'a> {
     /// Renders every string of `value`, `path` being its field path (kept for errors).
     fn render_value(&self, value: &Value, path: &mut String) -> Result<Value, TemplateError> {
         Ok(match value {
-            Value::String(s) => Value::String(
-                self.render_text(s)
-                    .map_err(|e| TemplateError { field: path.clone(), ..e })?,
-            ),
+            Value::String(s) => Value::String(self.render_text(s).map_err(|e| TemplateError {
+                field: path.clone(),
+                ..e
+            })?),
             Value::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
@@ -204,9 +204,10 @@ impl<'a> Renderer<'a> {
                 for (key, item) in map {
                     let len = path.len();
                     push_key(path, key);
-                    let new_key = self
-                        .render_text(key)
-                        .map_err(|e| TemplateError { field: format!("{path} (the key)"), ..e })?;
+                    let new_key = self.render_text(key).map_err(|e| TemplateError {
+                        field: format!("{path} (the key)"),
+                        ..e
+                    })?;
                     out.insert(new_key, self.render_value(item, path)?);
                     path.truncate(len);
                 }

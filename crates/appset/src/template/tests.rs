@@ -71,5 +71,8 @@ fn field_paths_name_list_positions_and_odd_keys() {
     push_key(&mut path, "app.kubernetes.io/name");
     assert_eq!(path, "metadata.labels[\"app.kubernetes.io/name\"]");
     let e = TemplateError::new(TemplateErrorKind::Exec, "x").in_field("values");
-    assert_eq!(e.in_field("generators[0].clusters").field, "generators[0].clusters.values");
+    assert_eq!(
+        e.in_field("generators[0].clusters").field,
+        "generators[0].clusters.values"
+    );
 }
