@@ -3,7 +3,7 @@
 //! Two template languages, chosen by the ApplicationSet's `goTemplate`:
 //! - the legacy form (`goTemplate: false`, the default): `{{name}}` (spaces inside the braces
 //!   allowed) is replaced by the parameter of that flattened name (`path.basename`); an unknown
-//!   name is left as it is written;
+//!   name is left as it is written (details in `legacy.rs`);
 //! - Go's `text/template` (`goTemplate: true`) with the nested parameters as `.`, the Sprig
 //!   functions Argo CD offers and `goTemplateOptions` (`missingkey=error`). ferry has its own
 //!   interpreter of that language ([`go`]); where it differs from Go is written in
@@ -177,7 +177,7 @@ impl<'a> Renderer<'a> {
 
     fn render_text(&self, text: &str) -> Result<String, TemplateError> {
         match &self.go {
-            None => Ok(legacy::render(text, self.params)),
+            None => legacy::render(text, self.params),
             Some(options) => go::render(text, self.params, options),
         }
     }

@@ -17,8 +17,12 @@ const MUTATORS: &[&str] = &[
     "mustMergeOverwrite",
 ];
 
-/// How deep `template` calls may nest (Go allows 100000; a loop is caught much earlier here).
-const MAX_DEPTH: usize = 1000;
+/// How deep `template` and `tpl` calls may nest (Go allows 100000; a template that calls
+/// itself without end is caught much earlier here).
+const MAX_DEPTH: usize = 100;
+/// How many actions and loop turns one string may take: a template that loops for hours would
+/// stall the controller (Go has no such limit).
+const MAX_STEPS: u64 = 2_000_000;
 /// How much output one string may produce.
 const MAX_OUTPUT: usize = 4 << 20;
 
@@ -29,6 +33,7 @@ pub(crate) struct Exec<'a> {
     pub(crate) out: String,
     vars: Vec<(String, Value)>,
     depth: usize,
+    steps: u64,
 }
 
 /// How a list of nodes ended: normally, or by `break`/`continue` inside a `range`.
@@ -50,6 +55,7 @@ impl<'a> Exec<'a> {
             out: String::new(),
             vars: Vec::new(),
             depth: 0,
+            steps: 0,
         }
     }
 
@@ -79,6 +85,14 @@ impl<'a> Exec<'a> {
     }
 
     fn node(&mut self, node: &Node, dot: &Value) -> R<Flow> {
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            return Err(self.error(
+                0,
+                TemplateErrorKind::Exec,
+                format!("the template takes more than {MAX_STEPS} steps; ferry stops it"),
+            ));
+        }
         match node {
             Node::Text(t) => self.write(t, 0)?,
             Node::Action(pipe) => {
@@ -444,9 +458,10 @@ impl<'a> Exec<'a> {
         })?;
         let mut inner = Exec::new(text, &tree, self.options);
         inner.depth = self.depth + 1;
-        inner
-            .run(data)
-            .map_err(|e| self.error(pos, e.kind, format!("error calling tpl: {}", e.message)))?;
+        inner.steps = self.steps;
+        let ran = inner.run(data);
+        self.steps = inner.steps;
+        ran.map_err(|e| self.error(pos, e.kind, format!("error calling tpl: {}", e.message)))?;
         Ok(Value::String(inner.out.replace("<no value>", "")))
     }
 }

@@ -3,6 +3,7 @@
 //! comparison and missing keys.
 
 mod exec;
+mod lex;
 mod parse;
 pub(crate) mod value;
 
