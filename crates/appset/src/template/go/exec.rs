@@ -84,15 +84,21 @@ impl<'a> Exec<'a> {
         Ok(Flow::Normal)
     }
 
-    fn node(&mut self, node: &Node, dot: &Value) -> R<Flow> {
+    /// Counts one step (an action or a loop turn); too many end the rendering.
+    fn step(&mut self, pos: usize) -> R<()> {
         self.steps += 1;
         if self.steps > MAX_STEPS {
             return Err(self.error(
-                0,
+                pos,
                 TemplateErrorKind::Exec,
                 format!("the template takes more than {MAX_STEPS} steps; ferry stops it"),
             ));
         }
+        Ok(())
+    }
+
+    fn node(&mut self, node: &Node, dot: &Value) -> R<Flow> {
+        self.step(0)?;
         match node {
             Node::Text(t) => self.write(t, 0)?,
             Node::Action(pipe) => {
@@ -212,6 +218,7 @@ impl<'a> Exec<'a> {
             return Ok(flow);
         }
         for (key, item) in items {
+            self.step(b.pipe.pos)?;
             match b.pipe.decl.as_slice() {
                 [] => {}
                 [one] => self.set_var(one, item.clone(), b.pipe.assign, b.pipe.pos)?,
