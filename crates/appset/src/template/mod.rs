@@ -10,7 +10,8 @@
 //!   docs/applicationsets.md.
 //!
 //! Each string in the template (values and map keys, at any depth) is rendered on its own;
-//! numbers, booleans and nulls are kept. `templatePatch` is rendered as one string with the same
+//! numbers, booleans and nulls are kept, and so is a source's `helm.valuesObject`, which Argo CD
+//! does not render either. `templatePatch` is rendered as one string with the same
 //! parameters, read as YAML and merged into the rendered Application (maps merged key by key,
 //! lists and scalars replaced, `null` removes a key).
 
@@ -184,6 +185,9 @@ impl<'a> Renderer<'a> {
 
     /// Renders every string of `value`, `path` being its field path (kept for errors).
     fn render_value(&self, value: &Value, path: &mut String) -> Result<Value, TemplateError> {
+        if is_helm_values_object(path) {
+            return Ok(value.clone());
+        }
         Ok(match value {
             Value::String(s) => Value::String(self.render_text(s).map_err(|e| TemplateError {
                 field: path.clone(),
@@ -216,6 +220,19 @@ impl<'a> Renderer<'a> {
             other => other.clone(),
         })
     }
+}
+
+/// Whether `path` is a source's `helm.valuesObject`: Argo CD keeps it as raw JSON and never
+/// renders the strings in it (they are often templates meant for the chart itself).
+fn is_helm_values_object(path: &str) -> bool {
+    let Some(source) = path.strip_suffix(".helm.valuesObject") else {
+        return false;
+    };
+    source == "spec.source"
+        || source
+            .strip_prefix("spec.sources[")
+            .and_then(|rest| rest.strip_suffix(']'))
+            .is_some_and(|i| i.parse::<usize>().is_ok())
 }
 
 /// Appends `key` to a field path: `.name`, or `["app.kubernetes.io/name"]` for keys that are

@@ -262,3 +262,26 @@ fn render_string_serves_generator_fields_and_tpl() {
         "in-cluster"
     );
 }
+
+#[test]
+fn helm_values_objects_are_kept_as_they_are_written() {
+    let template = json!({
+        "metadata": {"name": "{{ .name }}"},
+        "spec": {
+            "source": {"helm": {"valuesObject": {"image": "{{ .Values.tag }}"}, "values": "x: {{ .name }}"}},
+            "sources": [{"helm": {"valuesObject": {"a": "{{ .Release.Name }}"}}}]
+        }
+    });
+    let p = params(json!({"name": "web"}));
+    let out = render_application(&template, None, &p, &go(&["missingkey=error"])).unwrap();
+    assert_eq!(out["metadata"]["name"], "web");
+    assert_eq!(out["spec"]["source"]["helm"]["values"], "x: web");
+    assert_eq!(
+        out["spec"]["source"]["helm"]["valuesObject"]["image"],
+        "{{ .Values.tag }}"
+    );
+    assert_eq!(
+        out["spec"]["sources"][0]["helm"]["valuesObject"]["a"],
+        "{{ .Release.Name }}"
+    );
+}
