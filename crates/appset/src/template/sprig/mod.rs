@@ -625,3 +625,46 @@ fn path_dir(p: &str) -> String {
     let cut = p.rfind('/').map_or(0, |i| i + 1);
     path_clean(&p[..cut])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every name in Sprig v3.3.0's GenericFuncMap.
+    const SPRIG: &str = "abbrev abbrevboth add add1 add1f addf adler32sum ago all any append atoi b32dec b32enc b64dec b64enc base bcrypt biggest buildCustomCert camelcase cat ceil chunk clean coalesce compact concat contains date dateInZone dateModify date_in_zone date_modify decryptAES deepCopy deepEqual default derivePassword dict dig dir div divf duration durationRound empty encryptAES env expandenv ext fail first float64 floor fromJson genCA genCAWithKey genPrivateKey genSelfSignedCert genSelfSignedCertWithKey genSignedCert genSignedCertWithKey get getHostByName has hasKey hasPrefix hasSuffix hello htmlDate htmlDateInZone htpasswd indent initial initials int int64 isAbs join kebabcase keys kindIs kindOf last list lower max maxf merge mergeOverwrite min minf mod mul mulf mustAppend mustChunk mustCompact mustDateModify mustDeepCopy mustFirst mustFromJson mustHas mustInitial mustLast mustMerge mustMergeOverwrite mustPrepend mustPush mustRegexFind mustRegexFindAll mustRegexMatch mustRegexReplaceAll mustRegexReplaceAllLiteral mustRegexSplit mustRest mustReverse mustSlice mustToDate mustToJson mustToPrettyJson mustToRawJson mustUniq mustWithout must_date_modify nindent nospace now omit osBase osClean osDir osExt osIsAbs pick pluck plural prepend push quote randAlpha randAlphaNum randAscii randBytes randInt randNumeric regexFind regexFindAll regexMatch regexQuoteMeta regexReplaceAll regexReplaceAllLiteral regexSplit repeat replace rest reverse round semver semverCompare seq set sha1sum sha256sum sha512sum shuffle slice snakecase sortAlpha split splitList splitn squote sub subf substr swapcase ternary title toDate toDecimal toJson toPrettyJson toRawJson toString toStrings trim trimAll trimPrefix trimSuffix trimall trunc tuple typeIs typeIsLike typeOf uniq unixEpoch unset until untilStep untitle upper urlJoin urlParse uuidv4 values without wrap wrapWith";
+
+    #[test]
+    fn every_sprig_function_is_offered_or_listed_as_not_offered() {
+        for name in SPRIG.split(' ') {
+            let offered = NAMES.contains(&name);
+            let refused = NOT_OFFERED.contains(&name) || matches!(name, "env" | "expandenv" | "getHostByName");
+            assert!(offered != refused, "{name}: offered {offered}, refused {refused}");
+        }
+        for name in NAMES {
+            assert!(SPRIG.split(' ').any(|s| s == *name), "{name} is not a Sprig function");
+        }
+    }
+
+    #[test]
+    fn every_offered_function_has_an_implementation() {
+        for name in NAMES {
+            // Called with no arguments, a function complains about its arguments (or returns
+            // a value), never that it does not exist.
+            if let Err(e) = call(name, &[]) {
+                assert!(!e.contains("is not available"), "{name}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn go_string_helpers() {
+        assert_eq!(title("hello wide_world-x"), "Hello Wide_world-X");
+        assert_eq!(untitle("Hello World"), "hello world");
+        assert_eq!(go_split("abc", ""), vec!["a", "b", "c"]);
+        assert_eq!(path_clean("a/../../b/./c/"), "../b/c");
+        assert_eq!(path_clean("/../a"), "/a");
+        assert_eq!(path_base("a/b/"), "b");
+        assert_eq!(path_dir("a/b/c"), "a/b");
+        assert_eq!(path_dir("c"), ".");
+    }
+}
