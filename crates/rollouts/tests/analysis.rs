@@ -474,3 +474,54 @@ async fn an_unknown_template_or_a_missing_arg_is_named() {
         "no run is created"
     );
 }
+
+#[tokio::test]
+async fn an_arg_from_a_secret_is_read_at_each_measurement_and_never_shown() {
+    let prom = Prometheus::start().await;
+    prom.set("error_ratio{service=\"s3cret-svc\"}", 0.0);
+    prom.wait_for_value("error_ratio{service=\"s3cret-svc\"}", 0.0)
+        .await;
+    let ns = namespace("analysis-secret").await;
+    ns.kubectl().run(&[
+        "create",
+        "secret",
+        "generic",
+        "analysis",
+        "--from-literal=service=s3cret-svc",
+    ]);
+    let manifest = |name: &str, secret: &str| {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisTemplate\nmetadata:\n  name: {name}\n\
+             spec:\n  args:\n    - name: service\n      valueFrom:\n        secretKeyRef: {{name: {secret}, key: service}}\n  \
+             metrics:\n    - name: errors\n      successCondition: result[0] == 0\n      provider:\n        \
+             prometheus:\n          address: {}\n          query: 'error_ratio{{service=\"{{{{args.service}}}}\"}}'\n",
+            prom.url()
+        )
+    };
+    ns.kubectl().apply(&manifest("from-secret", "analysis"));
+    ns.kubectl()
+        .apply(&manifest("from-missing-secret", "missing"));
+    let kube = ns.client();
+
+    analysis::ensure_run(&kube, &request(&ns, "ok", &["from-secret"], &[]).await)
+        .await
+        .unwrap();
+    let created = run(&ns, "ok").await;
+    assert_eq!(created.spec.args[0].value, None, "the value is not stored");
+    let outcome = drive(&ns, "ok").await;
+    assert_eq!(outcome.phase, RunPhase::Successful, "{outcome:?}");
+    let status = run(&ns, "ok").await.status.unwrap();
+    let query = &status.metric_results[0].metadata.as_ref().unwrap()["ResolvedPrometheusQuery"];
+    assert_eq!(query, "error_ratio{service=\"*****\"}");
+
+    let req = request(&ns, "missing", &["from-missing-secret"], &[]).await;
+    analysis::ensure_run(&kube, &req).await.unwrap();
+    let outcome = drive(&ns, "missing").await;
+    assert_eq!(outcome.phase, RunPhase::Error, "{outcome:?}");
+    let message = outcome.message.unwrap();
+    assert!(
+        message.starts_with("Unable to resolve metric arguments")
+            && message.contains(&format!("Secret {}/missing not found", ns.name())),
+        "{message}"
+    );
+}
