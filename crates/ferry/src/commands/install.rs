@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::kube::KubeArgs;
 
 /// The CRDs, as committed in `manifests/crds/`.
-const CRDS: [(&str, &str); 2] = [
+const CRDS: [(&str, &str); 5] = [
     (
         "applications.argoproj.io",
         include_str!("../../../../manifests/crds/applications.argoproj.io.yaml"),
@@ -18,6 +18,19 @@ const CRDS: [(&str, &str); 2] = [
     (
         "appprojects.argoproj.io",
         include_str!("../../../../manifests/crds/appprojects.argoproj.io.yaml"),
+    ),
+    // Argo Rollouts' analysis (crates/rollouts): templates and the runs made from them.
+    (
+        "analysistemplates.argoproj.io",
+        include_str!("../../../../manifests/crds/analysistemplates.argoproj.io.yaml"),
+    ),
+    (
+        "clusteranalysistemplates.argoproj.io",
+        include_str!("../../../../manifests/crds/clusteranalysistemplates.argoproj.io.yaml"),
+    ),
+    (
+        "analysisruns.argoproj.io",
+        include_str!("../../../../manifests/crds/analysisruns.argoproj.io.yaml"),
     ),
 ];
 
