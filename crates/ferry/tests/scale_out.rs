@@ -103,7 +103,9 @@ impl Replica {
 
     /// How many reconciles of `cluster`'s apps this replica did.
     fn reconciles(&self, cluster: &str) -> f64 {
-        self.value(&format!("ferry_shard_reconciles_total{{cluster=\"{cluster}\"}}"))
+        self.value(&format!(
+            "ferry_shard_reconciles_total{{cluster=\"{cluster}\"}}"
+        ))
     }
 
     /// How many syncs of `app` this replica finished.
@@ -235,27 +237,43 @@ async fn replicas_share_clusters_and_take_over_a_killed_owners_clusters() {
         r#"{"data":{"value":"drifted"}}"#,
     ]);
     let survivors: Vec<usize> = (0..3).filter(|i| *i != victim).collect();
-    let new_owner = wait_until("a survivor takes over the killed replica's cluster", STEP, || async {
-        let counts: Vec<f64> = survivors
-            .iter()
-            .map(|i| replicas[*i].reconciles(&servers[1]))
-            .collect();
-        match survivors.iter().zip(&counts).find(|(_, n)| **n > 0.0) {
-            Some((i, _)) => Probe::Done(*i),
-            None => Probe::Pending(format!("survivors' reconciles of {}: {counts:?}", servers[1])),
-        }
-    })
+    let new_owner = wait_until(
+        "a survivor takes over the killed replica's cluster",
+        STEP,
+        || async {
+            let counts: Vec<f64> = survivors
+                .iter()
+                .map(|i| replicas[*i].reconciles(&servers[1]))
+                .collect();
+            match survivors.iter().zip(&counts).find(|(_, n)| **n > 0.0) {
+                Some((i, _)) => Probe::Done(*i),
+                None => Probe::Pending(format!(
+                    "survivors' reconciles of {}: {counts:?}",
+                    servers[1]
+                )),
+            }
+        },
+    )
     .await;
     let takeover = killed.elapsed();
-    wait_until("the drift on the taken-over cluster reverted", STEP, || async {
-        match remote
-            .kubectl()
-            .try_run(&["get", "configmap", "c1-app0", "-n", "shop", "-o", "jsonpath={.data.value}"])
-        {
-            Ok(v) if v == "1" => Probe::Done(()),
-            other => Probe::Pending(format!("{other:?}")),
-        }
-    })
+    wait_until(
+        "the drift on the taken-over cluster reverted",
+        STEP,
+        || async {
+            match remote.kubectl().try_run(&[
+                "get",
+                "configmap",
+                "c1-app0",
+                "-n",
+                "shop",
+                "-o",
+                "jsonpath={.data.value}",
+            ]) {
+                Ok(v) if v == "1" => Probe::Done(()),
+                other => Probe::Pending(format!("{other:?}")),
+            }
+        },
+    )
     .await;
     let reverted = killed.elapsed();
 
@@ -272,7 +290,11 @@ async fn replicas_share_clusters_and_take_over_a_killed_owners_clusters() {
                     .iter()
                     .filter(|i| replicas[**i].reconciles(server) > 0.0)
                     .count();
-                if n >= 1 { Probe::Done(()) } else { Probe::Pending(format!("{n} survivors reconcile it")) }
+                if n >= 1 {
+                    Probe::Done(())
+                } else {
+                    Probe::Pending(format!("{n} survivors reconcile it"))
+                }
             })
             .await;
             let takers: Vec<&str> = survivors
@@ -292,7 +314,9 @@ async fn replicas_share_clusters_and_take_over_a_killed_owners_clusters() {
     assert!(survivors.contains(&new_owner));
     for i in &survivors {
         assert_eq!(replicas[*i].value("ferry_shard_live_replicas"), 2.0);
-        assert!(replicas[*i].value("ferry_shard_ownership_changes_total") >= 1.0 || *i != new_owner);
+        assert!(
+            replicas[*i].value("ferry_shard_ownership_changes_total") >= 1.0 || *i != new_owner
+        );
     }
     eprintln!(
         "scale-out: all {} apps synced {:.1}s after the start; takeover {:.1}s and drift reverted \
