@@ -205,6 +205,12 @@ async fn renew(
         .filter_map(|l| peer(l, wall_now))
         .collect();
     liveness.observe(&peers, listed_at);
+    let others: Vec<&Lease> = list
+        .items
+        .iter()
+        .filter(|l| l.metadata.name.as_deref() != Some(lease_name.as_str()))
+        .collect();
+    remove_stale(leases, &others, wall_now, cfg.lease_duration).await;
     liveness.prune(listed_at, cfg.lease_duration);
 
     let mine = list
@@ -283,6 +289,46 @@ async fn renew(
         members,
     };
     Ok(())
+}
+
+/// Deletes the Leases of replicas gone for long (a Deployment's pods get new names, so their
+/// Leases would pile up): not renewed for ten lease durations and at least ten minutes by the
+/// wall clock. Such a replica stopped long ago (rule 1); if it comes back it writes a new Lease
+/// and waits its warm-up (rule 3). The delete is conditional on the Lease being unchanged.
+async fn remove_stale(leases: &Api<Lease>, items: &[&Lease], wall_now: Timestamp, d: Duration) {
+    let gone_for = (d * 10).max(Duration::from_secs(600));
+    for lease in items {
+        let renewed = lease
+            .spec
+            .as_ref()
+            .and_then(|s| s.renew_time.as_ref())
+            .map(|t| t.0);
+        let stale = renewed.is_some_and(|r| {
+            wall_now.duration_since(r)
+                > k8s_openapi::jiff::SignedDuration::try_from(gone_for).unwrap_or_default()
+        });
+        let (Some(name), Some(version), true) = (
+            lease.metadata.name.as_deref(),
+            lease.metadata.resource_version.clone(),
+            stale,
+        ) else {
+            continue;
+        };
+        let params = kube::api::DeleteParams {
+            preconditions: Some(kube::api::Preconditions {
+                resource_version: Some(version),
+                uid: None,
+            }),
+            ..kube::api::DeleteParams::default()
+        };
+        match leases.delete(name, &params).await {
+            Ok(_) => info!(
+                lease = name,
+                "scale-out: removed the Lease of a replica gone for long"
+            ),
+            Err(e) => debug!(lease = name, "removing a stale Lease: {e}"),
+        }
+    }
 }
 
 fn leases_namespace(leases: &Api<Lease>) -> String {
