@@ -40,6 +40,7 @@ impl Engine {
         self: &Arc<Self>,
         name: &str,
     ) -> Result<Option<Duration>, kube::Error> {
+        self.shards.begin(name);
         tokio::select! {
             done = self.reconcile(name) => done,
             () = self.shards.lost(name) => {

@@ -222,8 +222,9 @@ pub(crate) struct Shared {
     pub(crate) standing: Mutex<Standing>,
     /// Bumped whenever the standing changes in a way that may move clusters.
     pub(crate) changed: watch::Sender<u64>,
-    /// The cluster of each app seen, as its ownership was last checked.
-    pub(crate) app_clusters: Mutex<HashMap<String, String>>,
+    /// The cluster of each app seen, as its ownership was last checked, and whether that check
+    /// was made by the reconcile under way (see [`Shards::begin`]).
+    pub(crate) app_clusters: Mutex<HashMap<String, (String, bool)>>,
 }
 
 impl Shards {
@@ -265,7 +266,7 @@ impl Shards {
         s.app_clusters
             .lock()
             .expect("app clusters lock")
-            .insert(app.to_owned(), cluster.to_owned());
+            .insert(app.to_owned(), (cluster.to_owned(), true));
         s.owns(cluster, Instant::now())
     }
 
@@ -279,8 +280,23 @@ impl Shards {
         }
     }
 
+    /// Marks the start of a reconcile of `app`: until it checks the app's cluster again, the
+    /// cluster recorded earlier (the destination may have changed since) does not count.
+    pub(crate) fn begin(&self, app: &str) {
+        if let Some(s) = &self.shared
+            && let Some((_, checked)) = s
+                .app_clusters
+                .lock()
+                .expect("app clusters lock")
+                .get_mut(app)
+        {
+            *checked = false;
+        }
+    }
+
     /// Resolves when this process may no longer work on `app`: its standing lapsed, or the
-    /// app's cluster (as last checked) went to another replica. Never, with one replica.
+    /// app's cluster (as checked by the reconcile under way) went to another replica. Never
+    /// before that check, and never with one replica.
     pub(crate) async fn lost(&self, app: &str) {
         let Some(s) = &self.shared else {
             return std::future::pending().await;
@@ -288,24 +304,30 @@ impl Shards {
         let mut changes = s.changed.subscribe();
         loop {
             let now = Instant::now();
-            let (valid_until, owned) = {
+            let (valid_until, lost) = {
                 let standing = s.standing.lock().expect("standing lock");
                 let cluster = s
                     .app_clusters
                     .lock()
                     .expect("app clusters lock")
                     .get(app)
-                    .cloned();
-                let owned = cluster.is_none_or(|c| standing.owns(&s.cfg.identity, &c, now));
-                (standing.valid_until, owned && standing.active(now))
+                    .filter(|(_, checked)| *checked)
+                    .map(|(c, _)| c.clone());
+                let lost = cluster.is_some_and(|c| !standing.owns(&s.cfg.identity, &c, now));
+                (standing.valid_until.filter(|u| *u > now), lost)
             };
-            if !owned {
+            if lost {
                 return;
             }
-            let Some(until) = valid_until else { return };
-            tokio::select! {
-                () = tokio::time::sleep_until(until) => {}
-                changed = changes.changed() => if changed.is_err() { return std::future::pending().await },
+            let changed = match valid_until {
+                Some(until) => tokio::select! {
+                    () = tokio::time::sleep_until(until) => Ok(()),
+                    changed = changes.changed() => changed,
+                },
+                None => changes.changed().await,
+            };
+            if changed.is_err() {
+                return std::future::pending().await;
             }
         }
     }
@@ -326,7 +348,7 @@ impl Shared {
             .lock()
             .expect("app clusters lock")
             .values()
-            .cloned()
+            .map(|(c, _)| c.clone())
             .collect();
         clusters
             .into_iter()
@@ -343,7 +365,7 @@ impl Shared {
             .lock()
             .expect("app clusters lock")
             .iter()
-            .filter(|(_, c)| clusters.contains(*c))
+            .filter(|(_, (c, _))| clusters.contains(c))
             .map(|(a, _)| a.clone())
             .collect()
     }
@@ -521,5 +543,23 @@ mod tests {
         lost.await.unwrap();
         assert_eq!(Instant::now(), now + Duration::from_secs(1));
         assert!(Shards::single().owns("anything"));
+
+        // An app whose reconcile has not checked its cluster yet is not lost, even while this
+        // replica is not active: the check itself decides.
+        s.standing.lock().unwrap().valid_until = None;
+        shards.begin("app");
+        let waiting = tokio::spawn({
+            let shards = shards.clone();
+            async move { shards.lost("app").await }
+        });
+        s.changed.send_modify(|g| *g += 1);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert!(
+            !waiting.is_finished(),
+            "lost before the reconcile checked the cluster"
+        );
+        assert!(!shards.check_app("app", "c1"), "not active: not owned");
+        s.changed.send_modify(|g| *g += 1);
+        waiting.await.unwrap();
     }
 }

@@ -318,6 +318,76 @@ async fn replicas_share_clusters_and_take_over_a_killed_owners_clusters() {
             replicas[*i].value("ferry_shard_ownership_changes_total") >= 1.0 || *i != new_owner
         );
     }
+
+    // The killed replica comes back: it takes its clusters back after its warm-up, and the
+    // survivor that held them lets go first (a drift afterwards is reverted by it alone).
+    let rejoined = Instant::now();
+    replicas[victim].process.restart();
+    replicas[victim].metrics = wait_until("the restarted replica's /metrics", STEP, || async {
+        let log = replicas[victim].process.log();
+        let addresses: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("serving /metrics"))
+            .filter_map(|l| l.split("address=").nth(1)?.split_whitespace().next())
+            .collect();
+        match addresses.as_slice() {
+            [_, .., last] => Probe::Done(last.to_string()),
+            _ => Probe::Pending("not serving yet".into()),
+        }
+    })
+    .await;
+    wait_until(
+        "the restarted replica owns its cluster again",
+        STEP,
+        || async {
+            let n = replicas[victim].reconciles(&servers[1]);
+            if n > 0.0 {
+                Probe::Done(())
+            } else {
+                Probe::Pending(format!("{n} reconciles of {}", servers[1]))
+            }
+        },
+    )
+    .await;
+    let handed_back = rejoined.elapsed();
+    let held: f64 = replicas[new_owner].reconciles(&servers[1]);
+    remote.kubectl().run(&[
+        "patch",
+        "configmap",
+        "c1-app1",
+        "-n",
+        "shop",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"value":"drifted-again"}}"#,
+    ]);
+    wait_until("the second drift reverted", STEP, || async {
+        match remote.kubectl().try_run(&[
+            "get",
+            "configmap",
+            "c1-app1",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.data.value}",
+        ]) {
+            Ok(v) if v == "1" => Probe::Done(()),
+            other => Probe::Pending(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert_eq!(
+        replicas[new_owner].reconciles(&servers[1]),
+        held,
+        "{} gave {} back before the restarted replica took it",
+        replicas[new_owner].id,
+        servers[1]
+    );
+    eprintln!(
+        "scale-out: the restarted replica had its cluster back {:.1}s after its restart",
+        handed_back.as_secs_f64()
+    );
     eprintln!(
         "scale-out: all {} apps synced {:.1}s after the start; takeover {:.1}s and drift reverted \
          {:.1}s after the kill (lease duration {LEASE_DURATION}); test wall time {:.1}s",
