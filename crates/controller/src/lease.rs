@@ -206,10 +206,17 @@ async fn renew(
         .filter_map(|l| peer(l, wall_now))
         .collect();
     liveness.observe(&peers, listed_at);
+    // Only Leases whose replicas are dead here as well: a replica whose wall clock is far
+    // behind still renews, and is seen renewing.
+    let live = liveness.live(listed_at, cfg.lease_duration);
     let others: Vec<&Lease> = list
         .items
         .iter()
         .filter(|l| l.metadata.name.as_deref() != Some(lease_name.as_str()))
+        .filter(|l| {
+            let holder = l.spec.as_ref().and_then(|s| s.holder_identity.as_ref());
+            holder.is_none_or(|h| !live.contains(h))
+        })
         .collect();
     remove_stale(leases, &others, wall_now, cfg.lease_duration).await;
     liveness.prune(listed_at, cfg.lease_duration);
@@ -294,7 +301,7 @@ async fn renew(
 
 /// Deletes the Leases of replicas gone for long (a Deployment's pods get new names, so their
 /// Leases would pile up): not renewed for ten lease durations and at least ten minutes by the
-/// wall clock. Such a replica stopped long ago (rule 1); if it comes back it writes a new Lease
+/// wall clock, and not seen renewing for a lease duration. Such a replica stopped long ago (rule 1); if it comes back it writes a new Lease
 /// and waits its warm-up (rule 3). The delete is conditional on the Lease being unchanged.
 async fn remove_stale(leases: &Api<Lease>, items: &[&Lease], wall_now: Timestamp, d: Duration) {
     let gone_for = (d * 10).max(Duration::from_secs(600));
