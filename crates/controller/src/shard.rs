@@ -138,7 +138,16 @@ pub struct PeerLease {
 /// When each peer's current renewal was first seen (rule 2 of the module doc).
 #[derive(Debug, Default)]
 pub struct Liveness {
-    seen: HashMap<String, (String, Instant, bool)>,
+    seen: HashMap<String, Sighting>,
+}
+
+#[derive(Debug)]
+struct Sighting {
+    renew_time: String,
+    first_seen: Instant,
+    wall_clock_live: bool,
+    /// Whether the last list showed the Lease.
+    listed: bool,
 }
 
 impl Liveness {
@@ -147,18 +156,25 @@ impl Liveness {
         let mut next = HashMap::new();
         for l in leases {
             let first_seen = match self.seen.get(&l.identity) {
-                Some((renewed, at, _)) if *renewed == l.renew_time => *at,
+                Some(s) if s.renew_time == l.renew_time => s.first_seen,
                 _ => now,
             };
-            next.insert(
-                l.identity.clone(),
-                (l.renew_time.clone(), first_seen, l.wall_clock_live),
-            );
+            let sighting = Sighting {
+                renew_time: l.renew_time.clone(),
+                first_seen,
+                wall_clock_live: l.wall_clock_live,
+                listed: true,
+            };
+            next.insert(l.identity.clone(), sighting);
         }
         // A Lease that vanished (deleted by its replica on shutdown, or by hand) is kept until
-        // its last sighting is a lease duration old: deletion is no proof that it stopped.
-        for (id, (renewed, at, _)) in self.seen.drain() {
-            next.entry(id).or_insert((renewed, at, false));
+        // its last sighting is old: deletion is no proof that the replica stopped.
+        for (id, s) in self.seen.drain() {
+            next.entry(id).or_insert(Sighting {
+                wall_clock_live: false,
+                listed: false,
+                ..s
+            });
         }
         self.seen = next;
     }
@@ -168,22 +184,16 @@ impl Liveness {
     pub fn live(&self, now: Instant, duration: Duration) -> BTreeSet<String> {
         self.seen
             .iter()
-            .filter(|(_, (_, at, wall))| *wall || now < *at + duration)
+            .filter(|(_, s)| s.wall_clock_live || now < s.first_seen + duration)
             .map(|(id, _)| id.clone())
             .collect()
     }
 
-    /// Forgets peers that are dead at `now` (their Leases are gone or stale).
+    /// Forgets the Leases that are gone and were last seen renewing long before `now`. A
+    /// stale Lease still listed is kept: seen again, it would count as a fresh renewal.
     pub fn prune(&mut self, now: Instant, duration: Duration) {
         self.seen
-            .retain(|_, (_, at, wall)| *wall || now < *at + duration * 4);
-    }
-
-    /// Whether `identity` was seen renewing within `duration` before `now` (wall clock aside).
-    pub fn seen_renewing(&self, identity: &str, now: Instant, duration: Duration) -> bool {
-        self.seen
-            .get(identity)
-            .is_some_and(|(_, at, _)| now < *at + duration)
+            .retain(|_, s| s.listed || now < s.first_seen + duration * 4);
     }
 }
 
@@ -473,6 +483,20 @@ mod tests {
         l.observe(&[], t2);
         assert!(l.live(t2, d).contains("b"));
         assert!(!l.live(t1 + d, d).contains("b"));
+
+        // A stale Lease that stays listed is not pruned and so never looks renewed again.
+        let mut l = Liveness::default();
+        l.observe(&[lease("dead", "r0", false)], t0);
+        for k in 1..20 {
+            let t = t0 + Duration::from_secs(k * 2);
+            l.observe(&[lease("dead", "r0", false)], t);
+            l.prune(t, d);
+        }
+        assert!(l.live(t0 + Duration::from_secs(40), d).is_empty());
+        // Once its Lease is gone it is forgotten after a while.
+        l.observe(&[], t0 + Duration::from_secs(40));
+        l.prune(t0 + Duration::from_secs(40), d);
+        assert!(l.seen.is_empty());
     }
 
     #[test]
