@@ -154,7 +154,11 @@ def scale_out_section(results):
         "## Scale-out: 2 controller replicas ÷ 1, three clusters\n",
         "Made by `bench/engine/scale_out.py`: N apps spread over three local control planes, first",
         "one `ferry controller`, then two with `--replicas 2` (clusters split 2 : 1), same run.",
-        "**×** columns are two replicas ÷ one; RSS is the largest process's peak.\n",
+        "**×** columns are two replicas ÷ one; RSS is the largest process's peak.",
+        "All three control planes and both replicas share the one machine's CPUs here, so these",
+        "runs show what sharding costs (each replica watches every Application, reads the ones it",
+        "does not own once, and fetches the repositories itself), not the gain of giving each",
+        "replica a machine of its own; a replica's memory follows the apps it owns.\n",
         "| date (UTC) | N | sync 1 s | sync 2 s | sync × | drift p50 1 / 2 s | drift × | peak RSS 1 / 2 MiB | RSS × | CPU s 1 / 2 |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
