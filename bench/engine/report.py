@@ -158,7 +158,7 @@ def scale_out_section(results):
         "All three control planes and both replicas share the one machine's CPUs here, so these",
         "runs show what sharding costs (each replica watches every Application, reads the ones it",
         "does not own once, and fetches the repositories itself), not the gain of giving each",
-        "replica a machine of its own; a replica's memory follows the apps it owns.\n",
+        "replica a machine of its own.\n",
         "| date (UTC) | N | sync 1 s | sync 2 s | sync × | drift p50 1 / 2 s | drift × | peak RSS 1 / 2 MiB | RSS × | CPU s 1 / 2 |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
