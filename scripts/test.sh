@@ -107,3 +107,6 @@ BENCH_FERRY="$repo/target/debug/ferry" make bench N=10 BENCH_ARGS="--quick --out
 
 step "benchmark: ferry preview of 10 apps, quick (checks that it runs and renders no unchanged app twice; asserts no timings)"
 python3 bench/preview/run.py --ferry "$repo/target/debug/ferry" --n 10 --changed 3 --quick --out-dir "$repo/target/bench/results"
+
+step "benchmark: scale-out, 12 apps over three clusters, 1 then 2 replicas, quick (checks that it runs; asserts no timings)"
+python3 bench/engine/scale_out.py --ferry "$repo/target/debug/ferry" --n 12 --quick --out-dir "$repo/target/bench/results"

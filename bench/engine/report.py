@@ -91,14 +91,18 @@ COLUMNS = [
 
 def write(results_dir):
     results_dir = Path(results_dir)
-    engine, validate = [], []
+    engine, validate, scale_out = [], [], []
     for path in sorted(results_dir.glob("*.json")):
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
         data["_file"] = path.name
-        (engine if data.get("benchmark") == "engine" else validate).append(data)
+        kind = data.get("benchmark")
+        if kind == "scale-out":
+            scale_out.append(data)
+            continue
+        (engine if kind == "engine" else validate).append(data)
     lines = [HEADER, "## Engine\n"]
     if engine:
         lines.append("| " + " | ".join(COLUMNS) + " |")
@@ -136,9 +140,50 @@ def write(results_dir):
                 fmt(v.get("speedup", {}).get("ferry_vs_kubectl_dry_run_client"), 0) + "×",
             ]) + " |")
         lines.append("")
+    lines.extend(scale_out_section(scale_out))
     out = results_dir / "README.md"
     out.write_text("\n".join(lines))
     return out
+
+
+def scale_out_section(results):
+    """The scale-out runs (bench/engine/scale_out.py): two replicas ÷ one, same run."""
+    if not results:
+        return []
+    lines = [
+        "## Scale-out: 2 controller replicas ÷ 1, three clusters\n",
+        "Made by `bench/engine/scale_out.py`: N apps spread over three local control planes, first",
+        "one `ferry controller`, then two with `--replicas 2` (clusters split 2 : 1), same run.",
+        "**×** columns are two replicas ÷ one; RSS is the largest process's peak.",
+        "All three control planes and both replicas share the one machine's CPUs here, so these",
+        "runs show what sharding costs (each replica watches every Application, reads the ones it",
+        "does not own once, and fetches the repositories itself), not the gain of giving each",
+        "replica a machine of its own.\n",
+        "| date (UTC) | N | sync 1 s | sync 2 s | sync × | drift p50 1 / 2 s | drift × | peak RSS 1 / 2 MiB | RSS × | CPU s 1 / 2 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(results, key=lambda r: r.get("date", "")):
+        one, two, x = r.get("one_replica", {}), r.get("two_replicas", {}), r.get("ratios_two_to_one", {})
+        p50 = lambda s: (s.get("drift_to_reverted") or {}).get("p50_s")  # noqa: E731
+        lines.append("| " + " | ".join([
+            r.get("date", "?")[:16].replace("T", " "),
+            str(r.get("n")),
+            fmt(one.get("initial_sync_s")),
+            fmt(two.get("initial_sync_s")),
+            fmt(x.get("initial_sync")),
+            f"{fmt(p50(one), 3)} / {fmt(p50(two), 3)}",
+            fmt(x.get("drift_p50")),
+            f"{fmt(one.get('peak_rss_mib_max'), 1)} / {fmt(two.get('peak_rss_mib_max'), 1)}",
+            fmt(x.get("peak_rss_per_process")),
+            f"{fmt(one.get('cpu_seconds_total'), 1)} / {fmt(two.get('cpu_seconds_total'), 1)}",
+        ]) + " |")
+    lines.append("")
+    notes = [(r["_file"], r.get("note")) for r in results if r.get("note")]
+    if notes:
+        lines.append("Notes:\n")
+        lines.extend(f"- `{f}`: {n}" for f, n in notes)
+        lines.append("")
+    return lines
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ fn fingerprint(app: &Application) -> String {
 /// Runs the controller until the process ends: the Application watch and `workers` workers.
 pub async fn run_controller(engine: Arc<Engine>, workers: usize) {
     info!(namespace = %engine.cfg.namespace, workers, "controller starting");
+    tokio::spawn(crate::lease::run_leases(engine.clone()));
     for i in 0..workers.max(1) {
         let engine = engine.clone();
         tokio::spawn(async move {
@@ -37,7 +38,7 @@ pub async fn run_controller(engine: Arc<Engine>, workers: usize) {
                 let name = engine.queue.next().await;
                 let span = info_span!("reconcile", app = %name, worker = i);
                 let started = std::time::Instant::now();
-                let result = engine.reconcile(&name).instrument(span).await;
+                let result = engine.reconcile_owned(&name).instrument(span).await;
                 engine
                     .metrics
                     .reconcile_seconds

@@ -34,6 +34,8 @@ pub struct Engine {
     pub(crate) wave_waits: crate::memo::WaveWaits,
     /// Sync results and durations; registered into the server's registry by the binary.
     pub metrics: crate::metrics::ControllerMetrics,
+    /// Which destination clusters this replica owns (all of them, with one replica).
+    pub(crate) shards: crate::shard::Shards,
 }
 
 impl std::fmt::Debug for Engine {
@@ -68,7 +70,14 @@ impl Engine {
                 },
             ),
             cfg,
+            shards: crate::shard::Shards::single(),
         }
+    }
+
+    /// The engine as one of several replicas that share the destination clusters.
+    pub fn with_shards(mut self, shards: crate::shard::Shards) -> Self {
+        self.shards = shards;
+        self
     }
 
     /// The engine's differ: in `ferry run`, the UI and API show diffs through it and so share
@@ -119,6 +128,7 @@ impl Engine {
         self.memos.forget(name);
         self.queue.forget(name);
         self.watches.forget(name);
+        self.shards.forget(name);
     }
 }
 

@@ -5,6 +5,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -22,6 +23,13 @@ pub struct SyncLabels {
 pub struct RepoLabels {
     /// The repository URL.
     pub repo: String,
+}
+
+/// Labels of `ferry_shard_reconciles_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClusterLabels {
+    /// The destination cluster's server URL.
+    pub cluster: String,
 }
 
 fn seconds() -> Histogram {
@@ -42,6 +50,16 @@ pub struct ControllerMetrics {
     pub git_seconds: Family<RepoLabels, Histogram>,
     /// Failed fetches or resolutions, by repository.
     pub git_errors: Family<RepoLabels, Counter>,
+    /// Scale-out: reconciles this replica did, by destination cluster (only with replicas).
+    pub shard_reconciles: Family<ClusterLabels, Counter>,
+    /// Scale-out: the destination clusters (of the apps seen) this replica owns.
+    pub shard_owned_clusters: Gauge,
+    /// Scale-out: clusters gained or lost by this replica, summed over time.
+    pub shard_ownership_changes: Counter,
+    /// Scale-out: the live replicas this one knows of, itself included.
+    pub shard_live_replicas: Gauge,
+    /// Scale-out: 1 while this replica holds a valid Lease past its warm-up, else 0.
+    pub shard_active: Gauge,
 }
 
 impl Default for ControllerMetrics {
@@ -52,6 +70,11 @@ impl Default for ControllerMetrics {
             render_seconds: Family::new_with_constructor(seconds),
             git_seconds: Family::new_with_constructor(seconds),
             git_errors: Family::default(),
+            shard_reconciles: Family::default(),
+            shard_owned_clusters: Gauge::default(),
+            shard_ownership_changes: Counter::default(),
+            shard_live_replicas: Gauge::default(),
+            shard_active: Gauge::default(),
         }
     }
 }
@@ -83,6 +106,31 @@ impl ControllerMetrics {
             "ferry_git_errors",
             "Failed Git fetches or revision resolutions, by repository",
             self.git_errors.clone(),
+        );
+        registry.register(
+            "ferry_shard_reconciles",
+            "Scale-out: reconciles by this replica, by destination cluster",
+            self.shard_reconciles.clone(),
+        );
+        registry.register(
+            "ferry_shard_owned_clusters",
+            "Scale-out: destination clusters this replica owns",
+            self.shard_owned_clusters.clone(),
+        );
+        registry.register(
+            "ferry_shard_ownership_changes",
+            "Scale-out: destination clusters gained or lost by this replica",
+            self.shard_ownership_changes.clone(),
+        );
+        registry.register(
+            "ferry_shard_live_replicas",
+            "Scale-out: live controller replicas, this one included",
+            self.shard_live_replicas.clone(),
+        );
+        registry.register(
+            "ferry_shard_active",
+            "Scale-out: 1 while this replica holds a valid Lease past its warm-up",
+            self.shard_active.clone(),
         );
     }
 }

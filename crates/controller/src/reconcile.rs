@@ -58,6 +58,10 @@ impl Engine {
             self.forget(name);
             return Ok(None);
         };
+        // With several replicas, another may own the app's destination cluster.
+        if !self.owns_app(&app).await? {
+            return Ok(None);
+        }
         if app.metadata.deletion_timestamp.is_some() {
             return self.finalize(&app).await;
         }

@@ -158,6 +158,68 @@ pub(crate) struct Args {
     /// Where `/metrics` and `/healthz` are served; `off` serves nothing.
     #[arg(long, default_value = "127.0.0.1:8082")]
     metrics_listen: String,
+
+    #[command(flatten)]
+    scale: ScaleArgs,
+}
+
+/// Scale-out: several replicas that share the destination clusters (docs/scale-out.md).
+#[derive(Debug, clap::Args)]
+pub(crate) struct ScaleArgs {
+    /// How many controller replicas run. Above 1, each holds a Lease in the namespace and the
+    /// destination clusters are shared among the live ones, each cluster reconciled by one.
+    #[arg(long, env = "FERRY_REPLICAS", default_value_t = 1)]
+    replicas: usize,
+
+    /// This replica's identity, unique among the replicas (default: the pod name from
+    /// POD_NAME, else the host name).
+    #[arg(long, env = "POD_NAME")]
+    replica_id: Option<String>,
+
+    /// How long a replica's Lease lasts without renewal before the others take its clusters
+    /// (whole seconds, at least 3s). It renews every third of that and stops working after
+    /// two thirds without a renewal.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    lease_duration: Duration,
+}
+
+impl ScaleArgs {
+    /// The sharding settings, checked.
+    fn shards(&self) -> anyhow::Result<ferry_controller::Shards> {
+        if self.replicas == 0 {
+            anyhow::bail!("--replicas must be at least 1");
+        }
+        if self.replicas == 1 {
+            return Ok(ferry_controller::Shards::single());
+        }
+        if self.lease_duration < Duration::from_secs(3) || self.lease_duration.subsec_nanos() != 0 {
+            anyhow::bail!(
+                "--lease-duration {:?} must be whole seconds, at least 3s",
+                self.lease_duration
+            );
+        }
+        let identity = match &self.replica_id {
+            Some(id) if !id.trim().is_empty() => id.trim().to_owned(),
+            _ => std::env::var("HOSTNAME")
+                .ok()
+                .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--replicas {} needs a replica identity: pass --replica-id or set POD_NAME",
+                        self.replicas
+                    )
+                })?,
+        };
+        Ok(ferry_controller::Shards::new(
+            ferry_controller::ShardConfig {
+                identity,
+                replicas: self.replicas,
+                lease_duration: self.lease_duration,
+            },
+        ))
+    }
 }
 
 /// Parses `500ms`, `30s`, `3m`, `1h` or a plain number of seconds.
@@ -185,7 +247,13 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     let client = args.kube.client().await?;
     let mut metrics = ferry_server::Metrics::new();
+    let shards = args.scale.shards()?;
     let engine = args.controller.engine(client.clone(), &mut metrics)?;
+    let engine = Arc::new(
+        Arc::into_inner(engine)
+            .expect("the engine is not shared yet")
+            .with_shards(shards),
+    );
     let serving = async {
         match args.metrics_listen.as_str() {
             "off" => std::future::pending().await,

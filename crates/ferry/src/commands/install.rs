@@ -56,6 +56,13 @@ pub(crate) struct Args {
     #[arg(long, default_value = concat!("ferry:", env!("CARGO_PKG_VERSION")))]
     image: String,
 
+    /// With `--with-controller`: how many controller replicas share the destination clusters.
+    /// Above 1, the UI and API run in the `ferry` Deployment (`ferry server`) and the
+    /// controller in a `ferry-controller` Deployment of this many pods that coordinate through
+    /// Leases (docs/scale-out.md).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    replicas: u32,
+
     /// Print the objects as JSON instead of applying them.
     #[arg(long)]
     dry_run: bool,
@@ -113,6 +120,13 @@ fn install_objects(args: &Args) -> anyhow::Result<Vec<Value>> {
     objects.push(default_project(ns));
     if args.with_controller {
         objects.extend(controller_objects(ns, &args.image));
+        if args.replicas > 1 {
+            let added = scale_out(&mut objects, ns, &args.image, args.replicas);
+            objects.extend(added);
+        }
+        if args.replicas > 1 {
+            scale_out(&mut objects, ns, &args.image, args.replicas);
+        }
     }
     Ok(objects)
 }
@@ -200,4 +214,166 @@ fn controller_objects(namespace: &str, image: &str) -> Vec<Value> {
             }
         }),
     ]
+}
+
+/// Turns the single `ferry run` Deployment into `ferry server` (UI and API, one pod) and adds
+/// the `ferry-controller` Deployment of `replicas` pods, each with its pod name as its replica
+/// identity, and the Role that lets them keep their Leases (the broad ClusterRole above covers
+/// Leases too; the Role keeps them if that one is narrowed).
+fn scale_out(objects: &mut [Value], namespace: &str, image: &str, replicas: u32) -> Vec<Value> {
+    for o in objects.iter_mut() {
+        if o["kind"] == "Deployment" && o["metadata"]["name"] == "ferry" {
+            let container = &mut o["spec"]["template"]["spec"]["containers"][0];
+            container["args"] = json!([
+                "server",
+                "--namespace",
+                namespace,
+                "--listen",
+                "0.0.0.0:8080"
+            ]);
+            container["ports"] = json!([{ "name": "http", "containerPort": 8080 }]);
+        }
+        // Each controller replica serves its own /metrics, scraped per pod; the Service keeps
+        // the UI and API.
+        if o["kind"] == "Service" && o["metadata"]["name"] == "ferry" {
+            o["spec"]["ports"] = json!([{ "name": "http", "port": 80, "targetPort": "http" }]);
+        }
+    }
+    let labels = json!({ "app.kubernetes.io/name": "ferry-controller", "app.kubernetes.io/part-of": "ferry" });
+    let args = [
+        "controller",
+        "--namespace",
+        namespace,
+        "--replicas",
+        &replicas.to_string(),
+        "--cache-dir",
+        "/var/cache/ferry",
+        "--metrics-listen",
+        "0.0.0.0:8082",
+    ];
+    vec![
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": { "name": "ferry-controller-leases", "namespace": namespace, "labels": labels },
+            "rules": [{
+                "apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]
+            }]
+        }),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": { "name": "ferry-controller-leases", "namespace": namespace, "labels": labels },
+            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "ferry-controller-leases" },
+            "subjects": [{ "kind": "ServiceAccount", "name": "ferry", "namespace": namespace }]
+        }),
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": { "name": "ferry-controller", "namespace": namespace, "labels": labels },
+            "spec": {
+                "replicas": replicas,
+                "selector": { "matchLabels": { "app.kubernetes.io/name": "ferry-controller" } },
+                "template": {
+                    "metadata": { "labels": labels },
+                    "spec": {
+                        "serviceAccountName": "ferry",
+                        "containers": [{
+                            "name": "controller",
+                            "image": image,
+                            "imagePullPolicy": "IfNotPresent",
+                            "args": args,
+                            // Each replica's identity (and Lease name) is its pod's name.
+                            "env": [{ "name": "POD_NAME", "valueFrom": { "fieldRef": { "fieldPath": "metadata.name" } } }],
+                            "ports": [{ "name": "metrics", "containerPort": 8082 }],
+                            "livenessProbe": { "httpGet": { "path": "/healthz", "port": "metrics" }, "periodSeconds": 20 },
+                            "volumeMounts": [{ "name": "cache", "mountPath": "/var/cache/ferry" }],
+                            "securityContext": {
+                                "allowPrivilegeEscalation": false,
+                                "readOnlyRootFilesystem": true,
+                                "runAsNonRoot": true,
+                                "capabilities": { "drop": ["ALL"] }
+                            }
+                        }],
+                        "volumes": [{ "name": "cache", "emptyDir": {} }]
+                    }
+                }
+            }
+        }),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn objects(replicas: u32) -> Vec<Value> {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        let n = replicas.to_string();
+        let cli = Cli::parse_from(["install", "--with-controller", "-n", "gx", "--replicas", &n]);
+        install_objects(&cli.args).unwrap()
+    }
+
+    fn named<'a>(objects: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
+        objects
+            .iter()
+            .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+    }
+
+    #[test]
+    fn one_replica_is_the_single_ferry_run_deployment() {
+        let objects = objects(1);
+        assert!(named(&objects, "Deployment", "ferry-controller").is_none());
+        let d = named(&objects, "Deployment", "ferry").unwrap();
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["args"][0],
+            "run"
+        );
+    }
+
+    #[test]
+    fn replicas_run_controllers_with_pod_names_and_lease_rights_beside_one_server() {
+        let objects = objects(3);
+        let server = named(&objects, "Deployment", "ferry").unwrap();
+        assert_eq!(server["spec"]["replicas"], 1);
+        assert_eq!(
+            server["spec"]["template"]["spec"]["containers"][0]["args"][0],
+            "server"
+        );
+        let c = named(&objects, "Deployment", "ferry-controller").unwrap();
+        assert_eq!(c["spec"]["replicas"], 3);
+        let container = &c["spec"]["template"]["spec"]["containers"][0];
+        let args: Vec<&str> = container["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            args.windows(2).any(|p| p == ["--replicas", "3"]),
+            "{args:?}"
+        );
+        assert!(
+            args.windows(2).any(|p| p == ["--namespace", "gx"]),
+            "{args:?}"
+        );
+        assert_eq!(container["env"][0]["name"], "POD_NAME");
+        assert_eq!(
+            container["env"][0]["valueFrom"]["fieldRef"]["fieldPath"],
+            "metadata.name"
+        );
+        let role = named(&objects, "Role", "ferry-controller-leases").unwrap();
+        assert_eq!(role["rules"][0]["resources"][0], "leases");
+        assert!(
+            role["rules"][0]["verbs"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("update"))
+        );
+        let binding = named(&objects, "RoleBinding", "ferry-controller-leases").unwrap();
+        assert_eq!(binding["subjects"][0]["name"], "ferry");
+    }
 }
