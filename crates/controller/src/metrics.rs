@@ -42,6 +42,9 @@ pub struct ControllerMetrics {
     pub git_seconds: Family<RepoLabels, Histogram>,
     /// Failed fetches or resolutions, by repository.
     pub git_errors: Family<RepoLabels, Counter>,
+    /// Apps found untouched by new commits (their sources moved to commits that changed none
+    /// of their inputs: nothing rendered, compared or written), once per app and commit.
+    pub untouched: Counter,
 }
 
 impl Default for ControllerMetrics {
@@ -52,6 +55,7 @@ impl Default for ControllerMetrics {
             render_seconds: Family::new_with_constructor(seconds),
             git_seconds: Family::new_with_constructor(seconds),
             git_errors: Family::default(),
+            untouched: Counter::default(),
         }
     }
 }
@@ -83,6 +87,11 @@ impl ControllerMetrics {
             "ferry_git_errors",
             "Failed Git fetches or revision resolutions, by repository",
             self.git_errors.clone(),
+        );
+        registry.register(
+            "ferry_app_untouched",
+            "Apps whose sources moved to commits that changed none of their inputs, once per app and commit",
+            self.untouched.clone(),
         );
     }
 }
