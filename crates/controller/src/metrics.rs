@@ -24,6 +24,13 @@ pub struct RepoLabels {
     pub repo: String,
 }
 
+/// Labels of `ferry_app_reads_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReadLabels {
+    /// `watch` (the watch's store) or `api` (a GET).
+    pub from: &'static str,
+}
+
 fn seconds() -> Histogram {
     // 5 ms to ~80 s.
     Histogram::new(exponential_buckets(0.005, 2.0, 15))
@@ -45,6 +52,8 @@ pub struct ControllerMetrics {
     /// Apps found untouched by new commits (their sources moved to commits that changed none
     /// of their inputs: nothing rendered, compared or written), once per app and commit.
     pub untouched: Counter,
+    /// Reads of an Application by a reconcile, from the watch's store or from the API.
+    pub app_reads: Family<ReadLabels, Counter>,
 }
 
 impl Default for ControllerMetrics {
@@ -56,6 +65,7 @@ impl Default for ControllerMetrics {
             git_seconds: Family::new_with_constructor(seconds),
             git_errors: Family::default(),
             untouched: Counter::default(),
+            app_reads: Family::default(),
         }
     }
 }
@@ -92,6 +102,11 @@ impl ControllerMetrics {
             "ferry_app_untouched",
             "Apps whose sources moved to commits that changed none of their inputs, once per app and commit",
             self.untouched.clone(),
+        );
+        registry.register(
+            "ferry_app_reads",
+            "Reads of an Application by a reconcile, from the watch's store or the API",
+            self.app_reads.clone(),
         );
     }
 }

@@ -55,7 +55,7 @@ impl Engine {
     /// Reconciles the Application `name`. Returns when to look again, if sooner than the next
     /// event or poll.
     pub async fn reconcile(self: &Arc<Self>, name: &str) -> Result<Option<Duration>, kube::Error> {
-        let Some(app) = self.apps.get_opt(name).await? else {
+        let Some(app) = self.read_app(name).await? else {
             self.forget(name);
             return Ok(None);
         };
