@@ -438,15 +438,17 @@ def measure_latencies(kube, ferry, repo, repo_url, n, profile, count, mode, sett
         latencies.append(time.monotonic() - t0)
         # Settle: every app looked at since the commit and nothing left to do. A build that
         # refreshes only the apps a commit changed (it has ferry_app_untouched_total) leaves the
-        # other N apps (N - 1 children and the root) at their revision and counts each once;
-        # an older build moves every app to the new commit.
+        # apps it did not touch at their revision and counts each once: every one of the N + 1
+        # apps is then either at the new commit or counted. An older build moves every app to
+        # the new commit.
         if untouched0 is None:
             settled = lambda: all_settled(kube, n + 1, sha)
         else:
-            settled = lambda: (
-                all_settled(kube, n + 1, sha, {app_name(i)})
-                and stats.metric_sum(ferry.metrics(), "ferry_app_untouched_total") - untouched0 >= n
-            )
+            def settled():
+                apps = list_apps(kube)
+                at_sha = sum(1 for a in apps if app_state(a)[2] == sha)
+                looked = stats.metric_sum(ferry.metrics(), "ferry_app_untouched_total") - untouched0
+                return all_settled(kube, n + 1, sha, {app_name(i)}) and at_sha + looked >= n + 1
         wait_until("every app to settle at the new commit", settled, settle_timeout, 0.5)
         if k == 0:
             time.sleep(1.0)
