@@ -355,6 +355,7 @@ COUNTERS = {
     "reconciles": ("ferry_app_reconcile_seconds_count", {}),
     "syncs": ("ferry_app_sync_total", {}),
     "git": ("ferry_git_seconds_count", {}),
+    "untouched": ("ferry_app_untouched_total", {}),
 }
 
 
@@ -392,9 +393,10 @@ def app_state(app):
     )
 
 
-def all_settled(kube, expected, revision=None):
-    """Every one of `expected` apps is Synced and Healthy (at `revision`, when given), and none
-    carries a refresh request."""
+def all_settled(kube, expected, revision=None, changed=None):
+    """Every one of `expected` apps is Synced and Healthy, and none carries a refresh request;
+    when `revision` is given, the apps named in `changed` (every app when None) are at it. Apps
+    whose inputs a commit did not change stay at the commit that last changed them."""
     apps = list_apps(kube)
     if len(apps) < expected:
         return False
@@ -402,7 +404,8 @@ def all_settled(kube, expected, revision=None):
         sync, health, rev = app_state(a)
         if sync != "Synced" or health != "Healthy":
             return False
-        if revision and rev != revision:
+        in_changed = changed is None or a["metadata"]["name"] in changed
+        if revision and in_changed and rev != revision:
             return False
         if "argocd.argoproj.io/refresh" in ((a["metadata"].get("annotations")) or {}):
             return False
@@ -421,6 +424,7 @@ def measure_latencies(kube, ferry, repo, repo_url, n, profile, count, mode, sett
         i = (k * 37 + 1) % n
         value = f"{mode}-{k}"
         before = counters(ferry, kube) if k == 0 else None
+        untouched0 = stats.metric_sum(ferry.metrics(), "ferry_app_untouched_total")
         t0 = time.monotonic()
         sha = commit_change(repo, i, profile, value)
         if mode == "webhook":
@@ -432,8 +436,20 @@ def measure_latencies(kube, ferry, repo, repo_url, n, profile, count, mode, sett
             settle_timeout, 0.02,
         )
         latencies.append(time.monotonic() - t0)
-        # Settle: every app compared at the new commit and nothing left to do.
-        wait_until("every app to settle at the new commit", lambda: all_settled(kube, n + 1, sha), settle_timeout, 0.5)
+        # Settle: every app looked at since the commit and nothing left to do. A build that
+        # refreshes only the apps a commit changed (it has ferry_app_untouched_total) leaves the
+        # apps it did not touch at their revision and counts each once: every one of the N + 1
+        # apps is then either at the new commit or counted. An older build moves every app to
+        # the new commit.
+        if untouched0 is None:
+            settled = lambda: all_settled(kube, n + 1, sha)
+        else:
+            def settled():
+                apps = list_apps(kube)
+                at_sha = sum(1 for a in apps if app_state(a)[2] == sha)
+                looked = stats.metric_sum(ferry.metrics(), "ferry_app_untouched_total") - untouched0
+                return all_settled(kube, n + 1, sha, {app_name(i)}) and at_sha + looked >= n + 1
+        wait_until("every app to settle at the new commit", settled, settle_timeout, 0.5)
         if k == 0:
             time.sleep(1.0)
             first_cost = counter_delta(counters(ferry, kube), before)

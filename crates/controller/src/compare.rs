@@ -106,6 +106,18 @@ async fn compare_one(
             };
         }
     };
+    // An object that does not exist yet is out of sync whatever a dry run would say: the sync
+    // creates it (and reports what the API server refuses). No request for it here.
+    if live.is_none() {
+        return Compared {
+            desired,
+            live: None,
+            predicted: None,
+            in_sync: false,
+            error: None,
+            foreign_owner: None,
+        };
+    }
     let foreign_owner = live
         .as_ref()
         .and_then(|l| foreign_tracking(l, app, &desired.key));

@@ -57,8 +57,16 @@ pub async fn run_controller(engine: Arc<Engine>, workers: usize) {
     }
 
     let mut seen: HashMap<String, String> = HashMap::new();
+    // The watch feeds the store reconciles read Applications from (no GET per reconcile).
+    let writer = engine
+        .app_writer
+        .lock()
+        .expect("app writer lock")
+        .take()
+        .expect("the controller runs once per engine");
     let mut events = watcher::watcher(engine.apps.clone(), watcher::Config::default())
         .default_backoff()
+        .reflect(writer)
         .boxed();
     while let Some(event) = events.next().await {
         match event {
@@ -83,7 +91,10 @@ pub async fn run_controller(engine: Arc<Engine>, workers: usize) {
                 seen.remove(&name);
                 engine.queue.add(&name);
             }
-            Ok(Event::Init | Event::InitDone) => {}
+            Ok(Event::InitDone) => engine
+                .apps_listed
+                .store(true, std::sync::atomic::Ordering::Release),
+            Ok(Event::Init) => {}
             Err(e) => warn!("watching Applications: {e}"),
         }
     }

@@ -36,6 +36,14 @@ pub struct Engine {
     pub metrics: crate::metrics::ControllerMetrics,
     /// Which destination clusters this replica owns (all of them, with one replica).
     pub(crate) shards: crate::shard::Shards,
+    /// The Applications as the controller's watch keeps them (see [`Engine::read_app`]).
+    pub(crate) app_store: kube::runtime::reflector::Store<Application>,
+    /// The writer of `app_store`, until the watch that feeds it starts.
+    pub(crate) app_writer: Mutex<Option<kube::runtime::reflector::store::Writer<Application>>>,
+    /// Whether the watch has listed every Application once (until then, reads ask the API).
+    pub(crate) apps_listed: std::sync::atomic::AtomicBool,
+    /// The resourceVersion of ferry's last write of each Application, until the watch has it.
+    pub(crate) own_writes: Mutex<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -51,7 +59,12 @@ impl Engine {
     pub fn new(client: kube::Client, cfg: EngineConfig) -> Self {
         let queue = WorkQueue::default();
         let metrics = crate::metrics::ControllerMetrics::default();
+        let (app_store, app_writer) = kube::runtime::reflector::store();
         Engine {
+            app_store,
+            app_writer: Mutex::new(Some(app_writer)),
+            apps_listed: Default::default(),
+            own_writes: Mutex::default(),
             apps: Api::namespaced(client.clone(), &cfg.namespace),
             differ: Arc::new(
                 Differ::new(client.clone(), cfg.clone()).with_metrics(metrics.clone()),
@@ -123,9 +136,65 @@ impl Engine {
         self.differ.tracks(live, app, key)
     }
 
+    /// The Application `name`, from the watch's store: no request, unless the watch has not
+    /// listed yet or has not yet seen ferry's own last write of it (then a GET, so a reconcile
+    /// never acts on a status older than the one it wrote).
+    pub(crate) async fn read_app(&self, name: &str) -> Result<Option<Application>, kube::Error> {
+        use std::sync::atomic::Ordering;
+        if self.apps_listed.load(Ordering::Acquire) {
+            let key = kube::runtime::reflector::ObjectRef::new(name).within(&self.cfg.namespace);
+            let cached = self.app_store.get(&key);
+            let mut own = self.own_writes.lock().expect("own writes lock");
+            let current = match (&cached, own.get(name)) {
+                (_, None) => true,
+                (Some(app), Some(rv)) => app.metadata.resource_version.as_ref() == Some(rv),
+                (None, Some(_)) => false,
+            };
+            if current {
+                own.remove(name);
+                self.metrics
+                    .app_reads
+                    .get_or_create(&crate::metrics::ReadLabels { from: "watch" })
+                    .inc();
+                return Ok(cached.map(|a| (*a).clone()));
+            }
+        }
+        self.metrics
+            .app_reads
+            .get_or_create(&crate::metrics::ReadLabels { from: "api" })
+            .inc();
+        let app = self.apps.get_opt(name).await?;
+        // The store is current again once it has what this read saw.
+        match &app {
+            Some(a) => self.wrote_app(a),
+            None => {
+                self.own_writes
+                    .lock()
+                    .expect("own writes lock")
+                    .remove(name);
+            }
+        }
+        Ok(app)
+    }
+
+    /// Remembers ferry's write of an Application (its answer), for [`Engine::read_app`].
+    pub(crate) fn wrote_app(&self, written: &Application) {
+        if let (Some(name), Some(rv)) = (&written.metadata.name, &written.metadata.resource_version)
+        {
+            self.own_writes
+                .lock()
+                .expect("own writes lock")
+                .insert(name.clone(), rv.clone());
+        }
+    }
+
     /// Forgets everything about the app `name` (it was deleted).
     pub(crate) fn forget(&self, name: &str) {
         self.memos.forget(name);
+        self.own_writes
+            .lock()
+            .expect("own writes lock")
+            .remove(name);
         self.queue.forget(name);
         self.watches.forget(name);
         self.shards.forget(name);

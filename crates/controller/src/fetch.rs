@@ -18,6 +18,40 @@ impl Differ {
         max_age: Duration,
         revision_override: Option<&str>,
     ) -> Result<(String, PathBuf), AppError> {
+        let started = std::time::Instant::now();
+        let sha = self
+            .resolve_source(source, max_age, revision_override)
+            .await?;
+        let url = &source.repo_url;
+        let repo = crate::metrics::RepoLabels {
+            repo: ferry_core::redact::redact_url(url),
+        };
+        let root = self
+            .repos
+            .checkout(url, &sha)
+            .await
+            .map_err(|e| self.git_failed(&repo, e))?;
+        self.metrics
+            .git_seconds
+            .get_or_create(&repo)
+            .observe(started.elapsed().as_secs_f64());
+        Ok((sha, root))
+    }
+
+    fn git_failed(&self, repo: &crate::metrics::RepoLabels, e: ferry_source::GitError) -> AppError {
+        self.metrics.git_errors.get_or_create(repo).inc();
+        let message = self.credentials.explain_host_key(e.to_string());
+        AppError::git(&e, message)
+    }
+
+    /// Fetches (once per repo per poll) and resolves a Git source's target revision (or
+    /// `revision_override`) to a commit SHA, without checking it out.
+    pub(crate) async fn resolve_source(
+        &self,
+        source: &ApplicationSource,
+        max_age: Duration,
+        revision_override: Option<&str>,
+    ) -> Result<String, AppError> {
         let url = &source.repo_url;
         let revision = revision_override
             .filter(|r| !r.is_empty())
@@ -40,15 +74,10 @@ impl Differ {
                 max_age + Duration::from_secs(1),
             )
         };
-        let started = std::time::Instant::now();
         let repo = crate::metrics::RepoLabels {
             repo: ferry_core::redact::redact_url(url),
         };
-        let git_failed = |e: ferry_source::GitError| {
-            self.metrics.git_errors.get_or_create(&repo).inc();
-            let message = self.credentials.explain_host_key(e.to_string());
-            AppError::git(&e, message)
-        };
+        let git_failed = |e: ferry_source::GitError| self.git_failed(&repo, e);
         // SSH checks host keys strictly, against the operator's ConfigMap.
         if ferry_source::git::url_protocol(url) == "ssh" && self.repos.fetch_due(url, max_age) {
             let known_hosts = self
@@ -65,11 +94,6 @@ impl Differ {
             .resolve_fresh(url, &creds, revision, max_age)
             .await
             .map_err(git_failed)?;
-        let root = self.repos.checkout(url, &sha).await.map_err(git_failed)?;
-        self.metrics
-            .git_seconds
-            .get_or_create(&repo)
-            .observe(started.elapsed().as_secs_f64());
-        Ok((sha, root))
+        Ok(sha)
     }
 }

@@ -43,6 +43,7 @@ mod sops_keys;
 mod status;
 mod sync;
 mod sync_step;
+pub mod touched;
 mod watches;
 mod windows;
 

@@ -16,6 +16,9 @@ struct AppMemo {
     compared: Option<Seen>,
     /// While the app is being deleted: its PreDelete and PostDelete hooks, rendered once.
     delete_hooks: Option<Arc<Vec<DesiredObject>>>,
+    /// The revisions the app was last found untouched at (new commits that changed none of
+    /// its inputs), so each is counted once.
+    untouched_at: Option<String>,
     /// Comparisons that failed in a row (an unreachable repository, a render error): the next
     /// try backs off exponentially from this count.
     failures: u32,
@@ -26,6 +29,9 @@ struct AppMemo {
 pub(crate) struct Seen {
     /// Every source's commit (or chart version).
     pub(crate) revisions: String,
+    /// Each source's revision, in the spec's order (what a new commit is compared against to
+    /// tell whether it touched the app).
+    pub(crate) source_revisions: Vec<String>,
     /// A hash of the desired objects and hooks, as they would be applied.
     pub(crate) content: u64,
     /// The app's spec (and the `argocd-cm` version).
@@ -49,6 +55,8 @@ pub(crate) struct Skip {
     pub(crate) unchanged: bool,
     /// Only the revision moved: the new commit leaves the app's objects as they were.
     pub(crate) moved: bool,
+    /// The new commits changed none of the app's inputs: not even rendered again.
+    pub(crate) untouched: bool,
 }
 
 /// What a reconcile's comparison did.
@@ -102,10 +110,29 @@ impl Memos {
             skip.unchanged.then_some(Skipped::Unchanged)
         } else if skip.moved {
             last.revisions.clone_from(&seen.revisions);
+            last.source_revisions.clone_from(&seen.source_revisions);
             Some(Skipped::RevisionMoved)
         } else {
             None
         }
+    }
+
+    /// The source revisions of the last comparison of `name`, when nothing else it depended
+    /// on changed since: the same `spec` (and settings) and live resources (`epoch`).
+    pub(crate) fn last_revisions(&self, name: &str, spec: &str, epoch: u64) -> Option<Vec<String>> {
+        let memos = self.0.lock().expect("memo lock");
+        let last = memos.get(name)?.compared.as_ref()?;
+        (last.spec == spec && last.epoch == epoch).then(|| last.source_revisions.clone())
+    }
+
+    /// Remembers that `name` was found untouched by commits up to `revisions`; whether that
+    /// is new (the first look at them).
+    pub(crate) fn untouched_at(&self, name: &str, revisions: String) -> bool {
+        self.with(name, |m| {
+            let new = m.untouched_at.as_deref() != Some(revisions.as_str());
+            m.untouched_at = Some(revisions);
+            new
+        })
     }
 
     /// Remembers a comparison of `name` (only when every watch it relies on is running: while

@@ -32,6 +32,13 @@ pub struct ClusterLabels {
     pub cluster: String,
 }
 
+/// Labels of `ferry_app_reads_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReadLabels {
+    /// `watch` (the watch's store) or `api` (a GET).
+    pub from: &'static str,
+}
+
 fn seconds() -> Histogram {
     // 5 ms to ~80 s.
     Histogram::new(exponential_buckets(0.005, 2.0, 15))
@@ -60,6 +67,11 @@ pub struct ControllerMetrics {
     pub shard_live_replicas: Gauge,
     /// Scale-out: 1 while this replica holds a valid Lease past its warm-up, else 0.
     pub shard_active: Gauge,
+    /// Apps found untouched by new commits (their sources moved to commits that changed none
+    /// of their inputs: nothing rendered, compared or written), once per app and commit.
+    pub untouched: Counter,
+    /// Reads of an Application by a reconcile, from the watch's store or from the API.
+    pub app_reads: Family<ReadLabels, Counter>,
 }
 
 impl Default for ControllerMetrics {
@@ -75,6 +87,8 @@ impl Default for ControllerMetrics {
             shard_ownership_changes: Counter::default(),
             shard_live_replicas: Gauge::default(),
             shard_active: Gauge::default(),
+            untouched: Counter::default(),
+            app_reads: Family::default(),
         }
     }
 }
@@ -131,6 +145,16 @@ impl ControllerMetrics {
             "ferry_shard_active",
             "Scale-out: 1 while this replica holds a valid Lease past its warm-up",
             self.shard_active.clone(),
+        );
+        registry.register(
+            "ferry_app_untouched",
+            "Apps whose sources moved to commits that changed none of their inputs, once per app and commit",
+            self.untouched.clone(),
+        );
+        registry.register(
+            "ferry_app_reads",
+            "Reads of an Application by a reconcile, from the watch's store or the API",
+            self.app_reads.clone(),
         );
     }
 }

@@ -22,6 +22,7 @@ use crate::engine::Engine;
 use crate::error::AppError;
 use crate::memo::{Comparison, Seen, Skip, Skipped, content_hash};
 use crate::status::requeue_for_health;
+use crate::touched::Touched;
 
 /// What one reconcile is asked to do, from the app as it was read.
 pub(crate) struct Look {
@@ -54,7 +55,7 @@ impl Engine {
     /// Reconciles the Application `name`. Returns when to look again, if sooner than the next
     /// event or poll.
     pub async fn reconcile(self: &Arc<Self>, name: &str) -> Result<Option<Duration>, kube::Error> {
-        let Some(app) = self.apps.get_opt(name).await? else {
+        let Some(app) = self.read_app(name).await? else {
             self.forget(name);
             return Ok(None);
         };
@@ -166,6 +167,7 @@ impl Engine {
             skip: Skip {
                 unchanged: quiet && refresh.is_none(),
                 moved: quiet && refresh != Some(RefreshType::Hard),
+                untouched: quiet && refresh.is_none(),
             },
             refresh,
             fetch_max_age,
@@ -295,6 +297,28 @@ impl Engine {
         let name = app.metadata.name.as_deref().unwrap_or_default();
         let differ = &self.differ;
         let target = differ.admit(app).await?;
+        let spec = format!(
+            "{}|{}",
+            serde_json::to_string(&app.spec).unwrap_or_default(),
+            differ.settings.version()
+        );
+        // New commits that changed none of the app's inputs leave it as it is.
+        if skip.untouched
+            && let Some(old) = self
+                .memos
+                .last_revisions(name, &spec, self.watches.epoch(name))
+        {
+            match differ.touched_since(app, &old, fetch_max_age).await {
+                Touched::Untouched(now) => {
+                    if self.memos.untouched_at(name, now) {
+                        tracing::debug!("new commits changed none of the app's inputs");
+                        self.metrics.untouched.inc();
+                    }
+                    return Ok(Comparison::Unchanged);
+                }
+                Touched::Same | Touched::Touched => {}
+            }
+        }
         let desired = differ
             .desired(app, &target, refresh, fetch_max_age, pins)
             .await?;
@@ -302,12 +326,9 @@ impl Engine {
         // Skip the comparison when nothing that could change its result changed.
         let fingerprint = Seen {
             revisions: desired.revisions.clone(),
+            source_revisions: desired.source_revisions.clone(),
             content: content_hash(&desired.objects, &desired.hooks),
-            spec: format!(
-                "{}|{}",
-                serde_json::to_string(&app.spec).unwrap_or_default(),
-                differ.settings.version()
-            ),
+            spec,
             epoch: self.watches.epoch(name),
         };
         match self.memos.may_skip(name, &fingerprint, skip) {

@@ -78,11 +78,17 @@ impl Engine {
         clear_refresh: bool,
     ) -> Result<(), kube::Error> {
         let name = app.metadata.name.as_deref().unwrap_or_default();
+        let clears_operation = clear_operation && app.operation.is_some();
+        let clears_refresh = clear_refresh && app.refresh_requested().is_some();
+        // Nothing but the time of this look changed: no write.
+        if !clears_operation && !clears_refresh && same_but_times(app.status.as_ref(), status) {
+            return Ok(());
+        }
         let mut ops = vec![json!({"op": "add", "path": "/status", "value": status})];
-        if clear_operation && app.operation.is_some() {
+        if clears_operation {
             ops.push(json!({"op": "remove", "path": "/operation"}));
         }
-        if clear_refresh && app.refresh_requested().is_some() {
+        if clears_refresh {
             ops.push(
                 json!({"op": "remove", "path": "/metadata/annotations/argocd.argoproj.io~1refresh"}),
             );
@@ -95,6 +101,7 @@ impl Engine {
             .await
         {
             Ok(written) => {
+                self.wrote_app(&written);
                 // An app that manages itself watches itself: the event of this write is its own
                 // and is no drift (else every status write would start another comparison).
                 let (view, _) = AppView::of(app, &self.cfg.namespace, self.cfg.child_health);
@@ -348,5 +355,41 @@ pub(crate) fn requeue_for_health(status: &ApplicationStatus) -> Option<Duration>
             Some(Duration::from_secs(2))
         }
         _ => None,
+    }
+}
+
+/// Whether `new` says what `old` said, apart from when it was looked at (`reconciledAt`,
+/// `observedAt`): then writing it would only cost a request (and an event to every watcher).
+fn same_but_times(old: Option<&ApplicationStatus>, new: &ApplicationStatus) -> bool {
+    let Some(old) = old else {
+        return false;
+    };
+    let untimed = |s: &ApplicationStatus| {
+        let mut s = s.clone();
+        s.reconciled_at = None;
+        s.observed_at = None;
+        s
+    };
+    untimed(old) == untimed(new)
+}
+
+#[cfg(test)]
+mod write_tests {
+    use super::*;
+
+    #[test]
+    fn a_status_that_differs_only_in_its_times_is_the_same() {
+        let mut old = ApplicationStatus {
+            reconciled_at: Some("2026-01-01T00:00:00Z".into()),
+            ..Default::default()
+        };
+        old.sync.revision = Some("a".into());
+        let mut new = old.clone();
+        new.reconciled_at = Some("2026-01-01T00:05:00Z".into());
+        new.observed_at = Some("2026-01-01T00:05:00Z".into());
+        assert!(same_but_times(Some(&old), &new));
+        new.sync.revision = Some("b".into());
+        assert!(!same_but_times(Some(&old), &new));
+        assert!(!same_but_times(None, &new));
     }
 }

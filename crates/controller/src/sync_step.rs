@@ -185,7 +185,14 @@ impl Engine {
             finished_at: None,
             retry_count: (request.retry_count > 0).then_some(request.retry_count),
         });
-        if !continuing {
+        // An automated sync without hooks needs no record before it starts: were ferry to stop
+        // in the middle, the next comparison would find the same difference and sync again
+        // (applying is idempotent). A requested sync, or one with hooks (which must not run
+        // twice), is recorded first.
+        let needs_record = look.effective_operation.is_some()
+            || !request.automated
+            || !found.desired.hooks.is_empty();
+        if !continuing && needs_record {
             self.write_status(app, status, false).await?;
         }
 

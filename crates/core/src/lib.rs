@@ -30,6 +30,7 @@ pub mod application;
 mod glob;
 pub mod health;
 mod health_crds;
+pub mod inputs;
 pub mod order;
 pub mod project;
 pub mod redact;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use ferry_testsupport::{FIXTURE_AUTHOR, GitRepo};
+use ferry_testsupport::{FIXTURE_AUTHOR, GitRepo, Probe, wait_until};
 use serde_json::Value;
 
 fn replicas(obj: Option<&Value>) -> Option<i64> {
@@ -795,4 +795,126 @@ async fn controller_and_server_run_as_separate_processes() {
         !server_metrics.contains("ferry_app_sync_total{"),
         "syncs are counted where they run"
     );
+}
+
+/// `ferry_app_untouched_total` from the controller's /metrics.
+fn untouched_looks(metrics_addr: &str) -> u64 {
+    let body = http_request(metrics_addr, "GET", "/metrics", "").body;
+    body.lines()
+        .find_map(|l| l.strip_prefix("ferry_app_untouched_total "))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+fn sync_revision(app: &Value) -> &str {
+    app.pointer("/status/sync/revision")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn a_commit_refreshes_only_the_apps_whose_files_it_changed() {
+    let w = World::start("touched").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    repo.write("apps/a/cm.yaml", &configmap("touch-a", "1"));
+    repo.write("apps/b/cm.yaml", &configmap("touch-b", "1"));
+    repo.write("docs/notes.md", "first\n");
+    let c1 = repo.commit("a and b");
+    w.apply(&application(
+        "touch-a",
+        &repo.url(),
+        "apps/a",
+        ns,
+        AUTOMATED,
+    ));
+    w.apply(&application(
+        "touch-b",
+        &repo.url(),
+        "apps/b",
+        ns,
+        AUTOMATED,
+    ));
+    w.wait_synced_healthy("touch-a").await;
+    let b_before = w.wait_synced_healthy("touch-b").await;
+    assert_eq!(sync_revision(&b_before), c1);
+    let metrics = w.controller.logged_address("serving /metrics");
+
+    // A commit outside every app's inputs refreshes nobody: both are looked at (the counter
+    // counts each app once per commit) and stay at the commit that last changed them. Right
+    // after its first sync an app is compared once more (its watch was still starting), so
+    // a docs commit in that window is compared in full; then the next one is tried.
+    let mut settled = false;
+    for round in 0..3 {
+        let untouched = untouched_looks(&metrics);
+        repo.write("docs/notes.md", &format!("round {round}\n"));
+        let docs = repo.commit("docs only");
+        let (looked, compared) =
+            wait_until("both apps done with the docs commit", STEP, || async {
+                let looked = untouched_looks(&metrics) - untouched;
+                let compared = ["touch-a", "touch-b"]
+                    .iter()
+                    .filter(|n| w.app(n).is_some_and(|a| sync_revision(&a) == docs))
+                    .count() as u64;
+                if looked + compared >= 2 {
+                    Probe::Done((looked, compared))
+                } else {
+                    Probe::pending(format!("{looked} untouched, {compared} compared"))
+                }
+            })
+            .await;
+        if looked == 2 && compared == 0 {
+            settled = true;
+            break;
+        }
+    }
+    assert!(settled, "a docs commit left both apps alone");
+    let a_settled = w.app("touch-a").unwrap();
+    let b_settled = w.app("touch-b").unwrap();
+    let c1 = sync_revision(&b_settled).to_string();
+
+    // A commit that changes a's folder (and the docs again): a is synced to it; b is looked at
+    // and left as it was, not even its status written.
+    let untouched = untouched_looks(&metrics);
+    repo.write("apps/a/cm.yaml", &configmap("touch-a", "2"));
+    repo.write("docs/notes.md", "third\n");
+    let c3 = repo.commit("a only");
+    w.wait_object(
+        &["configmap", "touch-a"],
+        "touch-a's ConfigMap at the new value",
+        |o| o.and_then(|o| o.pointer("/data/value")) == Some(&Value::from("2")),
+    )
+    .await;
+    w.wait_app("touch-a", "compared at the new commit", |a| {
+        sync_revision(a) == c3 && sync_status(a) == "Synced"
+    })
+    .await;
+    wait_until("touch-b looked at after the commit", STEP, || async {
+        let now = untouched_looks(&metrics);
+        if now > untouched {
+            Probe::Done(now)
+        } else {
+            Probe::pending(format!("ferry_app_untouched_total {now}"))
+        }
+    })
+    .await;
+    assert_ne!(sync_revision(&a_settled), c3);
+    let b_after = w.app("touch-b").unwrap();
+    assert_eq!(
+        sync_revision(&b_after),
+        c1,
+        "b stays at the commit that last changed it"
+    );
+    assert_eq!(
+        b_after.pointer("/metadata/resourceVersion"),
+        b_settled.pointer("/metadata/resourceVersion"),
+        "b's status was not written"
+    );
+    let b_cm = w.kubectl().run(&[
+        "get",
+        "configmap",
+        "touch-b",
+        "-o",
+        "jsonpath={.data.value}",
+    ]);
+    assert_eq!(b_cm.trim(), "1");
 }

@@ -20,6 +20,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ferry_controller::operations::{self, RefreshType};
+use ferry_controller::touched::Touched;
 use ferry_core::application::Application;
 use ferry_core::repo_url::normalize_repo_url;
 use hmac::{Hmac, KeyInit, Mac};
@@ -378,11 +379,16 @@ pub fn app_follows_push(app: &Application, push: &Push) -> bool {
 }
 
 /// Sets the refresh annotation on every app of `state`'s namespace that follows one of
-/// `pushes`. Returns the names refreshed.
+/// `pushes` and whose inputs the pushed commits changed (see [`ferry_controller::touched`]):
+/// the repository is fetched once, the files changed since the commit each app was last
+/// compared at are listed once per pair of commits, and an app none of whose inputs changed is
+/// left alone (Argo CD's `manifest-generate-paths`, for every app). Returns the names
+/// refreshed.
 pub async fn refresh_matching_apps(
     state: &ServerState,
     pushes: &[Push],
 ) -> Result<Vec<String>, kube::Error> {
+    let received = std::time::Instant::now();
     let apps = state.apps.list(&ListParams::default()).await?;
     let mut refreshed = Vec::new();
     for app in apps.items {
@@ -392,12 +398,35 @@ pub async fn refresh_matching_apps(
         let Some(name) = app.metadata.name.clone() else {
             continue;
         };
+        // One fetch for the push: every app after the first shares it.
+        if let Some(old) = compared_revisions(&app) {
+            let touched = state
+                .differ
+                .touched_since(&app, &old, received.elapsed())
+                .await;
+            if matches!(touched, Touched::Untouched(_)) {
+                continue;
+            }
+        }
         match operations::request_refresh(&state.apps, &name, RefreshType::Normal).await {
             Ok(_) => refreshed.push(name),
             Err(e) => tracing::warn!(app = %name, "requesting a refresh after a webhook push: {e}"),
         }
     }
     Ok(refreshed)
+}
+
+/// The revisions `app` was last compared at, one per source: its `status.sync.revision` for a
+/// single source. `None` (refresh it) before its first comparison and for several sources.
+fn compared_revisions(app: &Application) -> Option<Vec<String>> {
+    let sync = &app.status.as_ref()?.sync;
+    if app.spec.effective_sources().len() != 1 {
+        return None;
+    }
+    sync.revision
+        .clone()
+        .filter(|r| !r.is_empty())
+        .map(|r| vec![r])
 }
 
 /// `POST /api/webhook`.

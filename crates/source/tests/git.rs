@@ -312,3 +312,55 @@ async fn option_like_urls_and_revisions_are_refused() {
     assert!(matches!(err, GitError::InvalidRevision { .. }), "{err}");
     assert_eq!(cache.fetch_count(), 0);
 }
+
+#[tokio::test]
+async fn changed_paths_lists_the_files_between_two_commits_once() {
+    let repo = TestRepo::new();
+    repo.write("apps/a/cm.yaml", "a: 1\n");
+    repo.write("apps/b/cm.yaml", "b: 1\n");
+    repo.write("shared/values.yaml", "x: 1\n");
+    let c1 = repo.commit("first");
+    repo.write("apps/a/cm.yaml", "a: 2\n");
+    repo.git(&["mv", "shared/values.yaml", "shared/renamed.yaml"]);
+    let c2 = repo.commit("second");
+    repo.push();
+    let (_dir, cache) = cache();
+    let url = repo.url();
+    cache.fetch(&url, &Credentials::none()).await.unwrap();
+
+    let mut changed = (*cache.changed_paths(&url, &c1, &c2).await.unwrap()).clone();
+    changed.sort();
+    assert_eq!(
+        changed,
+        vec![
+            "apps/a/cm.yaml",
+            "shared/renamed.yaml",
+            "shared/values.yaml"
+        ]
+    );
+    assert!(
+        cache
+            .changed_paths(&url, &c2, &c2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    cache.changed_paths(&url, &c1, &c2).await.unwrap();
+    assert_eq!(
+        cache.changed_paths_cached(),
+        1,
+        "one diff per pair of commits"
+    );
+
+    // Only full SHAs reach git: nothing that could be read as an option.
+    for bad in ["--output=/tmp/x", "main", &c1[..8]] {
+        let err = cache.changed_paths(&url, bad, &c2).await.unwrap_err();
+        assert!(
+            matches!(err, GitError::InvalidRevision { .. }),
+            "{bad}: {err}"
+        );
+    }
+    // A commit the mirror lacks is an error (callers then refresh).
+    let missing = "0".repeat(40);
+    assert!(cache.changed_paths(&url, &missing, &c2).await.is_err());
+}

@@ -44,6 +44,8 @@ pub struct RepoCache {
     commits: Mutex<HashMap<(PathBuf, String), CommitInfo>>,
     /// The directories of the latest commits looked at, by mirror and SHA.
     trees: Mutex<Vec<(CommitKey, Arc<CommitTrees>)>>,
+    /// The files changed between pairs of commits (see [`RepoCache::changed_paths`]).
+    pub(super) changes: super::changes::ChangeCache,
 }
 
 /// A commit of a mirror: the mirror's path and the commit's SHA.
@@ -96,6 +98,7 @@ impl RepoCache {
             generations: Mutex::default(),
             commits: Mutex::default(),
             trees: Mutex::default(),
+            changes: Default::default(),
         }
     }
 

@@ -21,6 +21,7 @@
 //!   removed when the command ends, and named in `GIT_SSH_COMMAND`.
 
 mod cache;
+mod changes;
 mod command;
 mod runner;
 mod url;
@@ -32,6 +33,7 @@ use std::sync::Arc;
 use crate::command::CommandError;
 
 pub use cache::{DEFAULT_GIT_TIMEOUT, RepoCache};
+pub use changes::CHANGE_CACHE_PAIRS;
 pub use command::{ALL_PROTOCOLS, GitCommand, HostKeys, LowSpeedLimit, REMOTE_PROTOCOLS};
 pub use runner::Git;
 pub(crate) use url::repo_dir_name;
