@@ -6,3 +6,5 @@
 
 pub mod generators;
 pub mod params;
+pub mod selector;
+pub mod types;

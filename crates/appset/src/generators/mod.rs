@@ -3,6 +3,11 @@
 //! [`GeneratorError`](crate::params::GeneratorError); none returns an empty list for an answer
 //! it did not understand.
 
+pub mod clusters;
+pub mod generate;
+pub mod git;
+pub mod list;
+
 /// What the generators that call other services need: the cluster (for Secrets, ConfigMaps and
 /// custom resources in the ApplicationSet's namespace) and an HTTP client.
 #[derive(Clone)]

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::kube::KubeArgs;
 
 /// The CRDs, as committed in `manifests/crds/`.
-const CRDS: [(&str, &str); 2] = [
+const CRDS: [(&str, &str); 3] = [
     (
         "applications.argoproj.io",
         include_str!("../../../../manifests/crds/applications.argoproj.io.yaml"),
@@ -18,6 +18,10 @@ const CRDS: [(&str, &str); 2] = [
     (
         "appprojects.argoproj.io",
         include_str!("../../../../manifests/crds/appprojects.argoproj.io.yaml"),
+    ),
+    (
+        "applicationsets.argoproj.io",
+        include_str!("../../../../manifests/crds/applicationsets.argoproj.io.yaml"),
     ),
 ];
 
