@@ -7,4 +7,5 @@
 pub mod generators;
 pub mod params;
 pub mod selector;
+pub mod template;
 pub mod types;
