@@ -6,6 +6,8 @@
 
 pub mod generators;
 pub mod params;
+pub mod plan;
+pub mod rollout;
 pub mod selector;
 pub mod template;
 pub mod types;
