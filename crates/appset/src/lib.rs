@@ -4,6 +4,8 @@
 //!
 //! Unlike Argo CD it fails closed: a generator error changes nothing.
 
+pub mod controller;
+pub mod desired;
 pub mod generators;
 pub mod params;
 pub mod plan;
