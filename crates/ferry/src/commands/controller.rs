@@ -49,6 +49,13 @@ pub(crate) struct ControllerArgs {
     /// `ferry.dev/child-health` overrides it.
     #[arg(long, default_value = "wait", value_parser = parse_child_health)]
     child_health: ferry_controller::app_of_apps::ChildHealth,
+
+    /// The share of an ApplicationSet's Applications (in percent) that one pass may delete
+    /// without confirmation; more (or all of them) is held until `ferry appset confirm`. A
+    /// set's annotation `ferry.dev/max-deletion-percent` overrides it.
+    #[arg(long, default_value_t = ferry_appset::plan::DEFAULT_MAX_DELETION_PERCENT,
+          value_parser = clap::value_parser!(u32).range(0..=100))]
+    appset_max_deletion_percent: u32,
 }
 
 /// Which repositories and remote bases ferry may fetch, shared by every command that renders.
@@ -146,6 +153,36 @@ impl ControllerArgs {
     }
 }
 
+impl ControllerArgs {
+    /// The ApplicationSet controller, reading repositories through `engine`'s differ.
+    pub(crate) fn appset_controller(
+        &self,
+        client: kube::Client,
+        engine: &Engine,
+    ) -> anyhow::Result<Arc<ferry_appset::controller::AppSetController>> {
+        let cfg = ferry_appset::controller::AppSetConfig {
+            namespace: self.namespace.clone(),
+            poll_interval: self.poll_interval,
+            max_deletion_percent: self.appset_max_deletion_percent,
+            workers: self.workers.clamp(1, 4),
+        };
+        Ok(Arc::new(ferry_appset::controller::AppSetController::new(
+            client,
+            cfg,
+            engine.differ(),
+        )?))
+    }
+}
+
+/// Runs the Application controller and the ApplicationSet controller until the process ends.
+pub(crate) async fn run_controllers(
+    engine: Arc<Engine>,
+    appsets: Arc<ferry_appset::controller::AppSetController>,
+    workers: usize,
+) {
+    tokio::join!(run_controller(engine, workers), appsets.run());
+}
+
 /// Arguments of `ferry controller`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -186,6 +223,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     let client = args.kube.client().await?;
     let mut metrics = ferry_server::Metrics::new();
     let engine = args.controller.engine(client.clone(), &mut metrics)?;
+    let appsets = args.controller.appset_controller(client.clone(), &engine)?;
     let serving = async {
         match args.metrics_listen.as_str() {
             "off" => std::future::pending().await,
@@ -208,7 +246,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
         }
     };
     tokio::select! {
-        () = run_controller(engine, args.controller.workers) => Ok(()),
+        () = run_controllers(engine, appsets, args.controller.workers) => Ok(()),
         served = serving => served,
         _ = super::server::shutdown_signal() => {
             tracing::info!("interrupted, stopping");
