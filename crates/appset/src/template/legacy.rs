@@ -2,19 +2,36 @@
 //! `name` (spaces inside the braces are ignored). Names are the flattened ones (`path.basename`,
 //! `metadata.labels.env`); ferry also follows a dotted name into nested parameters when no
 //! flattened one exists. An unknown name, an empty tag or a value that is not a string, number
-//! or boolean leaves the tag as it is written, and so does a `{{` that is never closed.
+//! or boolean leaves the tag as it is written.
+//!
+//! As in Argo CD, a string is a template only when one of its lines holds `{{` and then `}}`;
+//! such a string with a `{{` that is never closed is an error.
 
+use super::{TemplateError, TemplateErrorKind};
 use crate::params::Params;
 use serde_json::Value;
 
 /// Replaces every known `{{name}}` in `text`.
-pub(crate) fn render(text: &str, params: &Params) -> String {
+pub(crate) fn render(text: &str, params: &Params) -> Result<String, TemplateError> {
+    let is_template = text.lines().any(|line| {
+        line.find("{{")
+            .is_some_and(|i| line[i + 2..].contains("}}"))
+    });
+    if !is_template {
+        return Ok(text.to_string());
+    }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
         let after = &rest[start + 2..];
         let Some(end) = after.find("}}") else {
-            break;
+            return Err(TemplateError::new(
+                TemplateErrorKind::Parse,
+                format!(
+                    "invalid template: the {{{{ at byte {} is never closed with }}}}",
+                    text.len() - rest.len() + start
+                ),
+            ));
         };
         out.push_str(&rest[..start]);
         let tag = &after[..end];
@@ -29,7 +46,7 @@ pub(crate) fn render(text: &str, params: &Params) -> String {
         rest = &after[end + 2..];
     }
     out.push_str(rest);
-    out
+    Ok(out)
 }
 
 /// The text of parameter `name`: the flattened key first, then the dotted path into nested maps.
@@ -66,10 +83,17 @@ mod tests {
         v.as_object().unwrap().clone()
     }
 
+    fn render(text: &str, params: &Params) -> String {
+        super::render(text, params).unwrap()
+    }
+
     #[test]
     fn replaces_known_names_with_and_without_spaces() {
         let p = params(json!({"cluster": "prod", "path.basename": "guestbook", "n": 3}));
-        assert_eq!(render("{{cluster}}-{{ path.basename }}", &p), "prod-guestbook");
+        assert_eq!(
+            render("{{cluster}}-{{ path.basename }}", &p),
+            "prod-guestbook"
+        );
         assert_eq!(render("x{{n}}y", &p), "x3y");
     }
 
@@ -78,9 +102,18 @@ mod tests {
         let p = params(json!({"a": "A"}));
         assert_eq!(render("{{ b }}/{{a}}", &p), "{{ b }}/A");
         assert_eq!(render("{{}} {{  }}", &p), "{{}} {{  }}");
-        assert_eq!(render("{{a}} {{a", &p), "A {{a");
+        assert_eq!(render("{{a", &p), "{{a");
+        assert_eq!(render("{{a\n}}", &p), "{{a\n}}");
         assert_eq!(render("{{{a}}}", &p), "{{{a}}}");
         assert_eq!(render("no tags", &p), "no tags");
+    }
+
+    #[test]
+    fn an_unclosed_tag_in_a_template_string_is_an_error() {
+        let p = params(json!({"a": "A"}));
+        let err = super::render("{{a}} {{a", &p).unwrap_err();
+        assert_eq!(err.kind, TemplateErrorKind::Parse);
+        assert!(err.message.contains("byte 6"), "{}", err.message);
     }
 
     #[test]

@@ -3,14 +3,15 @@
 //! Two template languages, chosen by the ApplicationSet's `goTemplate`:
 //! - the legacy form (`goTemplate: false`, the default): `{{name}}` (spaces inside the braces
 //!   allowed) is replaced by the parameter of that flattened name (`path.basename`); an unknown
-//!   name is left as it is written;
+//!   name is left as it is written (details in `legacy.rs`);
 //! - Go's `text/template` (`goTemplate: true`) with the nested parameters as `.`, the Sprig
 //!   functions Argo CD offers and `goTemplateOptions` (`missingkey=error`). ferry has its own
 //!   interpreter of that language ([`go`]); where it differs from Go is written in
 //!   docs/applicationsets.md.
 //!
 //! Each string in the template (values and map keys, at any depth) is rendered on its own;
-//! numbers, booleans and nulls are kept. `templatePatch` is rendered as one string with the same
+//! numbers, booleans and nulls are kept, and so is a source's `helm.valuesObject`, which Argo CD
+//! does not render either. `templatePatch` is rendered as one string with the same
 //! parameters, read as YAML and merged into the rendered Application (maps merged key by key,
 //! lists and scalars replaced, `null` removes a key).
 
@@ -177,18 +178,21 @@ impl<'a> Renderer<'a> {
 
     fn render_text(&self, text: &str) -> Result<String, TemplateError> {
         match &self.go {
-            None => Ok(legacy::render(text, self.params)),
+            None => legacy::render(text, self.params),
             Some(options) => go::render(text, self.params, options),
         }
     }
 
     /// Renders every string of `value`, `path` being its field path (kept for errors).
     fn render_value(&self, value: &Value, path: &mut String) -> Result<Value, TemplateError> {
+        if is_helm_values_object(path) {
+            return Ok(value.clone());
+        }
         Ok(match value {
-            Value::String(s) => Value::String(
-                self.render_text(s)
-                    .map_err(|e| TemplateError { field: path.clone(), ..e })?,
-            ),
+            Value::String(s) => Value::String(self.render_text(s).map_err(|e| TemplateError {
+                field: path.clone(),
+                ..e
+            })?),
             Value::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
@@ -204,9 +208,10 @@ impl<'a> Renderer<'a> {
                 for (key, item) in map {
                     let len = path.len();
                     push_key(path, key);
-                    let new_key = self
-                        .render_text(key)
-                        .map_err(|e| TemplateError { field: format!("{path} (the key)"), ..e })?;
+                    let new_key = self.render_text(key).map_err(|e| TemplateError {
+                        field: format!("{path} (the key)"),
+                        ..e
+                    })?;
                     out.insert(new_key, self.render_value(item, path)?);
                     path.truncate(len);
                 }
@@ -215,6 +220,19 @@ impl<'a> Renderer<'a> {
             other => other.clone(),
         })
     }
+}
+
+/// Whether `path` is a source's `helm.valuesObject`: Argo CD keeps it as raw JSON and never
+/// renders the strings in it (they are often templates meant for the chart itself).
+fn is_helm_values_object(path: &str) -> bool {
+    let Some(source) = path.strip_suffix(".helm.valuesObject") else {
+        return false;
+    };
+    source == "spec.source"
+        || source
+            .strip_prefix("spec.sources[")
+            .and_then(|rest| rest.strip_suffix(']'))
+            .is_some_and(|i| i.parse::<usize>().is_ok())
 }
 
 /// Appends `key` to a field path: `.name`, or `["app.kubernetes.io/name"]` for keys that are

@@ -1,7 +1,15 @@
-//! Go's `text/template`, as Argo CD runs it for `goTemplate: true`.
+//! Go's `text/template`, as Argo CD runs it for `goTemplate: true`: a lexer and parser
+//! ([`parse`]) and an evaluator ([`exec`]) over JSON data, with Go's rules for truth, printing,
+//! comparison and missing keys.
+
+mod exec;
+mod lex;
+mod parse;
+pub(crate) mod value;
 
 use super::{TemplateError, TemplateErrorKind};
 use crate::params::Params;
+use serde_json::Value;
 
 /// What to do when a template reads a key the data lacks (`missingkey=`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -46,10 +54,13 @@ impl Options {
 }
 
 /// Renders `text` as a Go template with `params` as its data.
-pub(crate) fn render(text: &str, params: &Params, options: &Options) -> Result<String, TemplateError> {
-    let _ = (text, params, options);
-    Err(TemplateError::new(
-        TemplateErrorKind::Exec,
-        "Go templates are not rendered yet in this build",
-    ))
+pub(crate) fn render(
+    text: &str,
+    params: &Params,
+    options: &Options,
+) -> Result<String, TemplateError> {
+    let tree = parse::parse(text, &super::funcs::exists)?;
+    let mut exec = exec::Exec::new(text, &tree, options);
+    exec.run(&Value::Object(params.clone()))?;
+    Ok(exec.out)
 }
