@@ -187,7 +187,7 @@ fn generate_block<'a>(
                     merge(spec, ctx, &here, depth).await?
                 }
             }
-            other => return Err(remote_generator(other, spec, ctx, &here).await?),
+            other => remote_generator(other, spec, ctx, &here).await?,
         };
         let sets = add_values(sets, spec, ctx, &here)?;
         match block.get("selector").filter(|s| !s.is_null()) {
@@ -204,18 +204,39 @@ fn generate_block<'a>(
 }
 
 /// The generators that call other services (`scmProvider`, `pullRequest`,
-/// `clusterDecisionResource`, `plugin`): not part of this build yet. Always an error, so that an
-/// ApplicationSet using one changes nothing.
+/// `clusterDecisionResource`, `plugin`). Their `values` are rendered here like every other
+/// generator's, and legacy templates get their parameters flattened.
 async fn remote_generator(
     kind: &str,
-    _spec: &Value,
-    _ctx: &GenerateContext<'_>,
+    spec: &Value,
+    ctx: &GenerateContext<'_>,
     here: &str,
-) -> Result<GeneratorError, GeneratorError> {
-    Ok(GeneratorError::new(
-        here,
-        format!("the {kind} generator is not supported by this ferry build; nothing was changed"),
-    ))
+) -> Result<Vec<Params>, GeneratorError> {
+    let result = match kind {
+        "scmProvider" => super::scm_provider::generate(spec, &ctx.remote).await,
+        "pullRequest" => super::pull_request::generate(spec, &ctx.remote).await,
+        "clusterDecisionResource" => {
+            super::cluster_decision_resource::generate(spec, &ctx.remote).await
+        }
+        "plugin" => super::plugin::generate(spec, &ctx.remote).await,
+        other => Err(GeneratorError::new(
+            here,
+            format!("the {other} generator is not supported; nothing was changed"),
+        )),
+    };
+    let sets = result.map_err(|e| GeneratorError::new(here, e.message))?;
+    Ok(sets
+        .into_iter()
+        .map(|mut set| {
+            // Rendered by `add_values` with the set's parameters.
+            set.remove("values");
+            if ctx.go_template {
+                set
+            } else {
+                super::list::flatten_legacy(&set)
+            }
+        })
+        .collect())
 }
 
 /// The registered clusters (cluster Secrets in ferry's namespace).
