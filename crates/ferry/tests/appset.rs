@@ -153,6 +153,31 @@ async fn git_directories_generate_apps_that_the_engine_syncs() {
     w.wait_owned("dirs", &["db", "web"]).await;
     w.wait_synced_healthy("db").await;
 
+    // `preview` shows what a changed set would do, and changes nothing.
+    let same = w.ferry(&["appset", "preview", "dirs"]);
+    let same_out = String::from_utf8_lossy(&same.stdout).to_string();
+    assert_eq!(same.status.code(), Some(0), "{same_out}");
+    assert!(same_out.contains("same    web"), "{same_out}");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        appset(
+            "dirs",
+            &format!(
+                "  - git:\n      repoURL: {}\n      revision: main\n      directories:\n      - path: apps/*\n      - path: apps/skip\n        exclude: true\n      - path: apps/db\n        exclude: true",
+                repo.url()
+            ),
+            &template("{{path.basename}}", &repo.url(), "{{path}}", &ns, true),
+            "",
+        ),
+    )
+    .unwrap();
+    let changed = w.ferry(&["appset", "preview", "-f", file.path().to_str().unwrap()]);
+    let changed_out = String::from_utf8_lossy(&changed.stdout).to_string();
+    assert_eq!(changed.status.code(), Some(1), "{changed_out}");
+    assert!(changed_out.contains("delete  db"), "{changed_out}");
+    assert_eq!(w.owned_apps("dirs"), ["db", "web"], "preview changes nothing");
+
     // `ferry appset list` and `get` show it.
     let listed = w.ferry(&["appset", "list"]);
     assert!(String::from_utf8_lossy(&listed.stdout).contains("dirs"));
@@ -365,6 +390,7 @@ async fn rolling_sync_goes_step_by_step() {
     // Automated sync is off for apps in steps: the rollout synced them, in order.
     assert!(dev.pointer("/spec/syncPolicy/automated").is_none(), "{dev}");
     let t = |a: &Value, f: &str| a.pointer(&format!("/status/operationState/{f}")).and_then(Value::as_str).unwrap_or("").to_string();
+    assert!(!t(&dev, "finishedAt").is_empty() && !t(&prod, "startedAt").is_empty());
     assert!(
         t(&prod, "startedAt") >= t(&dev, "finishedAt"),
         "prod started {} before dev finished {}",
@@ -411,7 +437,9 @@ async fn clusters_generator_targets_a_registered_cluster() {
     w.apply(&appset(
         "selected",
         "  - clusters:\n      selector:\n        matchLabels:\n          env: remote\n      values:\n        label: 'on-{{name}}'",
-        &tpl.replace("'c-{{nameNormalized}}'", "'s-{{nameNormalized}}'\n      annotations:\n        where: '{{values.label}}'"),
+        // (Not synced: the same ConfigMap would then belong to two apps.)
+        &tpl.replace("'c-{{nameNormalized}}'", "'s-{{nameNormalized}}'\n      annotations:\n        where: '{{values.label}}'")
+            .replace("      syncPolicy:\n        automated: {}\n", ""),
         "",
     ));
     w.wait_owned("all-clusters", &["c-in-cluster", "c-remote-one"]).await;
@@ -420,4 +448,51 @@ async fn clusters_generator_targets_a_registered_cluster() {
     assert_eq!(s["metadata"]["annotations"]["where"], "on-Remote_One", "{s}");
     w.wait_synced_healthy("c-remote-one").await;
     remote.kubectl().run(&["get", "configmap", "cm-one", "-n", &ns]);
+}
+
+#[tokio::test]
+async fn a_plugin_answering_500_or_html_deletes_nothing() {
+    use ferry_testsupport::scm_server::{Fault, ScmData, ScmServer};
+    let w = World::start("appset-plugin").await;
+    let ns = w.ns.name().to_string();
+    let repo = repo_with_dirs(&["one"]);
+    let server = ScmServer::start(ScmData {
+        token: Some("s3cret-token".into()),
+        plugin_answer: serde_json::json!({"output": {"parameters": [
+            {"name": "p-a", "env": "x"}, {"name": "p-b", "env": "x"}
+        ]}}),
+        ..ScmData::default()
+    })
+    .await;
+    w.apply(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: plugin-token\n  labels:\n    app.kubernetes.io/part-of: argocd\nstringData:\n  token: s3cret-token\n",
+    );
+    w.apply(&format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: my-plugin\ndata:\n  token: $plugin-token:token\n  baseUrl: {}\n",
+        server.url
+    ));
+    w.apply(&appset(
+        "plugged",
+        "  - plugin:\n      configMapRef:\n        name: my-plugin",
+        &template("{{name}}", &repo.url(), "one", &ns, false),
+        "",
+    ));
+    w.wait_owned("plugged", &["p-a", "p-b"]).await;
+    for (fault, says) in [(Fault::Status500, "500"), (Fault::Html200, "text/html")] {
+        server.set_fault(fault, None);
+        let set = w
+            .wait_condition("plugged", "ErrorOccurred", "True", "generators[0].plugin")
+            .await;
+        let text = set.to_string();
+        assert!(text.contains(says), "{says}: {text}");
+        assert!(!text.contains("s3cret-token"), "the token never shows: {text}");
+        assert_eq!(w.owned_apps("plugged"), ["p-a", "p-b"], "nothing deleted");
+        server.clear_fault();
+        w.wait_condition("plugged", "ErrorOccurred", "False", "").await;
+    }
+    // A well-formed empty answer would delete everything: held.
+    server.update(|d| d.plugin_answer = serde_json::json!({"output": {"parameters": []}}));
+    w.wait_condition("plugged", "ErrorOccurred", "True", "(all of them)")
+        .await;
+    assert_eq!(w.owned_apps("plugged"), ["p-a", "p-b"]);
 }
