@@ -117,7 +117,11 @@ impl AppSetController {
                     me.queue.add_after(&name, Duration::from_millis(500));
                     continue;
                 }
-                let permit = workers.clone().acquire_owned().await.expect("semaphore open");
+                let permit = workers
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore open");
                 let me = me.clone();
                 let running = running.clone();
                 tokio::spawn(async move {
@@ -431,7 +435,9 @@ impl AppSetController {
                     .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
                     .await
                 {
-                    errors.push(format!("removing the finalizers of Application {name}: {e}"));
+                    errors.push(format!(
+                        "removing the finalizers of Application {name}: {e}"
+                    ));
                     continue;
                 }
             }
@@ -681,7 +687,10 @@ impl Queue {
             let wait = {
                 let mut due = self.due.lock().expect("queue lock");
                 let now = Instant::now();
-                let first = due.iter().min_by_key(|(_, at)| **at).map(|(n, at)| (n.clone(), *at));
+                let first = due
+                    .iter()
+                    .min_by_key(|(_, at)| **at)
+                    .map(|(n, at)| (n.clone(), *at));
                 match first {
                     Some((name, at)) if at <= now => {
                         due.remove(&name);
@@ -725,11 +734,15 @@ mod tests {
         let c = s.condition(condition_type::ERROR_OCCURRED).unwrap();
         assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", f.reason));
         assert_eq!(
-            s.condition(condition_type::PARAMETERS_GENERATED).unwrap().status,
+            s.condition(condition_type::PARAMETERS_GENERATED)
+                .unwrap()
+                .status,
             "False"
         );
         assert_eq!(
-            s.condition(condition_type::RESOURCES_UP_TO_DATE).unwrap().status,
+            s.condition(condition_type::RESOURCES_UP_TO_DATE)
+                .unwrap()
+                .status,
             "False"
         );
     }
@@ -741,6 +754,10 @@ mod tests {
         q.add("now");
         assert_eq!(q.next().await, "now");
         q.add_after("later", Duration::ZERO);
-        assert_eq!(q.next().await, "later", "an earlier time replaces a later one");
+        assert_eq!(
+            q.next().await,
+            "later",
+            "an earlier time replaces a later one"
+        );
     }
 }

@@ -66,9 +66,7 @@ pub async fn desired_applications(
         .await
         .map_err(|e| Failure {
             reason: condition_reason::GENERATION_ERROR,
-            message: format!(
-                "ApplicationSet {name}: {e}; nothing was created, updated or deleted"
-            ),
+            message: format!("ApplicationSet {name}: {e}; nothing was created, updated or deleted"),
         })?;
     let mut applications = Vec::with_capacity(generation.sets.len());
     for (i, g) in generation.sets.iter().enumerate() {

@@ -354,7 +354,10 @@ pub fn updated_application(set: &ApplicationSet, current: &Value, want: &Value) 
             }
         }
     }
-    let name = want["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let name = want["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     for rule in &set.spec.ignore_application_differences {
         if rule.name.as_deref().is_some_and(|n| n != name) {
             continue;
@@ -406,7 +409,10 @@ fn jq_path_to_pointer(jq: &str) -> Option<String> {
                 return None;
             }
             if !seg.is_empty() {
-                if !seg.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
+                if !seg
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+                {
                     return None;
                 }
                 out.push('/');
@@ -501,7 +507,10 @@ mod tests {
             &json!({"metadata": {"name": "web", "namespace": "other"}, "spec": {}}),
         )
         .unwrap_err();
-        assert!(e.message.contains("not the ApplicationSet's namespace"), "{e}");
+        assert!(
+            e.message.contains("not the ApplicationSet's namespace"),
+            "{e}"
+        );
         let e = desired_application(&s, &json!({"metadata": {"name": "Web_1"}, "spec": {}}))
             .unwrap_err();
         assert!(e.message.contains("not a valid Application name"), "{e}");
@@ -527,12 +536,18 @@ mod tests {
         assert_eq!(p.update.len(), 1);
         assert_eq!(p.delete, ["gone"]);
         assert_eq!(p.unchanged, ["keep"]);
-        let p = changed(&set(json!({"syncPolicy": {"applicationsSync": "create-only"}})));
+        let p = changed(&set(
+            json!({"syncPolicy": {"applicationsSync": "create-only"}}),
+        ));
         assert_eq!((p.create.len(), p.update.len(), p.delete.len()), (1, 0, 0));
         assert_eq!(p.skipped_by_policy, ["update change", "delete gone"]);
-        let p = changed(&set(json!({"syncPolicy": {"applicationsSync": "create-update"}})));
+        let p = changed(&set(
+            json!({"syncPolicy": {"applicationsSync": "create-update"}}),
+        ));
         assert_eq!((p.create.len(), p.update.len(), p.delete.len()), (1, 1, 0));
-        let p = changed(&set(json!({"syncPolicy": {"applicationsSync": "create-delete"}})));
+        let p = changed(&set(
+            json!({"syncPolicy": {"applicationsSync": "create-delete"}}),
+        ));
         assert_eq!((p.create.len(), p.update.len(), p.delete.len()), (1, 0, 1));
     }
 
@@ -548,7 +563,11 @@ mod tests {
         let p = plan_changes(&s, &apps(&s, &["a"]), &live, 50);
         let hold = p.held.clone().unwrap();
         assert_eq!(hold.apps, ["b", "c", "d"]);
-        assert!(hold.message("guestbook").contains("b, c, d"), "{}", hold.message("guestbook"));
+        assert!(
+            hold.message("guestbook").contains("b, c, d"),
+            "{}",
+            hold.message("guestbook")
+        );
         // All of them (an empty result): held whatever the share.
         let p = plan_changes(&s, &[], &live, 100);
         assert_eq!(p.held.unwrap().apps.len(), 4);
@@ -565,7 +584,11 @@ mod tests {
         let mut lenient = s.clone();
         lenient.metadata.annotations =
             Some([(DELETION_SHARE_ANNOTATION.to_string(), "80".to_string())].into());
-        assert!(plan_changes(&lenient, &apps(&s, &["a"]), &live, 50).held.is_none());
+        assert!(
+            plan_changes(&lenient, &apps(&s, &["a"]), &live, 50)
+                .held
+                .is_none()
+        );
     }
 
     #[test]
@@ -591,7 +614,12 @@ mod tests {
         live["metadata"]["labels"] = json!({"team": "a"});
         live["metadata"]["annotations"] = json!({"argocd.argoproj.io/refresh": "hard"});
         live["status"] = json!({"sync": {"status": "Synced"}});
-        let p = plan_changes(&s, std::slice::from_ref(&want), std::slice::from_ref(&live), 50);
+        let p = plan_changes(
+            &s,
+            std::slice::from_ref(&want),
+            std::slice::from_ref(&live),
+            50,
+        );
         assert_eq!(p.unchanged, ["web"], "{p:?}");
         // A real change keeps the ignored and preserved values and the status.
         let mut want2 = want.clone();
@@ -602,7 +630,10 @@ mod tests {
         assert_eq!(up["spec"]["source"]["targetRevision"], "hotfix");
         assert_eq!(up["spec"]["source"]["helm"]["valueFiles"], json!(["x"]));
         assert_eq!(up["metadata"]["labels"]["team"], "a");
-        assert_eq!(up["metadata"]["annotations"]["argocd.argoproj.io/refresh"], "hard");
+        assert_eq!(
+            up["metadata"]["annotations"]["argocd.argoproj.io/refresh"],
+            "hard"
+        );
         assert_eq!(up["status"]["sync"]["status"], "Synced");
     }
 

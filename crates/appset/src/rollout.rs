@@ -44,7 +44,11 @@ pub fn max_update(value: Option<&Value>, size: usize) -> Result<usize, String> {
                     .map_err(|_| format!("maxUpdate {s:?} is neither a number nor a percentage"))?
             }
         }
-        Some(other) => return Err(format!("maxUpdate {other} is neither a number nor a percentage")),
+        Some(other) => {
+            return Err(format!(
+                "maxUpdate {other} is neither a number nor a percentage"
+            ));
+        }
     };
     Ok(n.max(1))
 }
@@ -72,7 +76,10 @@ impl AppState {
     /// The state of an Application (JSON).
     pub fn of(app: &Value) -> AppState {
         AppState {
-            name: app["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+            name: app["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
             labels: crate::plan::labels_of(app.pointer("/metadata/labels")),
             synced: app.pointer("/status/sync/status") == Some(&Value::from("Synced")),
             healthy: app.pointer("/status/health/status") == Some(&Value::from("Healthy")),
@@ -138,7 +145,10 @@ pub fn advance_rollout(
         let prev = before.get(app.name.as_str()).map(|s| s.status.as_str());
         let done = app.synced && app.healthy;
         let (status, message) = if changed.contains(&app.name) {
-            (WAITING, "changed by the ApplicationSet, waiting for its step".to_string())
+            (
+                WAITING,
+                "changed by the ApplicationSet, waiting for its step".to_string(),
+            )
         } else {
             match prev {
                 Some(PENDING) if app.operation_requested => (PENDING, "sync requested".into()),
@@ -151,7 +161,10 @@ pub fn advance_rollout(
                             app.operation_message
                         ),
                     ),
-                    _ => (PROGRESSING, "syncing, waiting until Synced and Healthy".into()),
+                    _ => (
+                        PROGRESSING,
+                        "syncing, waiting until Synced and Healthy".into(),
+                    ),
                 },
                 Some(HEALTHY) if app.synced => (HEALTHY, "synced and healthy".into()),
                 _ if done => (HEALTHY, "synced and healthy".into()),
@@ -160,11 +173,7 @@ pub fn advance_rollout(
         };
         rows.push((step, app, status, message));
     }
-    let current = rows
-        .iter()
-        .filter(|r| r.2 != HEALTHY)
-        .map(|r| r.0)
-        .min();
+    let current = rows.iter().filter(|r| r.2 != HEALTHY).map(|r| r.0).min();
     let mut to_sync = Vec::new();
     if let Some(cur) = current {
         let in_step: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].0 == cur).collect();
@@ -263,8 +272,15 @@ mod tests {
         let d = advance_rollout(&s, &apps, &[], &BTreeSet::new(), "t0").unwrap();
         assert_eq!(d.to_sync, ["dev-a"], "step 1 first");
         assert_eq!(d.current_step, Some(1));
-        assert!(d.statuses.iter().all(|s| s.application != "other"), "outside every step");
-        let prod = d.statuses.iter().find(|s| s.application == "prod-a").unwrap();
+        assert!(
+            d.statuses.iter().all(|s| s.application != "other"),
+            "outside every step"
+        );
+        let prod = d
+            .statuses
+            .iter()
+            .find(|s| s.application == "prod-a")
+            .unwrap();
         assert_eq!(prod.status, "Waiting");
         assert_eq!(prod.message, "waiting for step 1 to finish");
 
@@ -285,7 +301,10 @@ mod tests {
         assert_eq!(d3.to_sync, ["prod-a"]);
         assert_eq!(d3.current_step, Some(2));
         let d4 = advance_rollout(&s, &apps3, &d3.statuses, &BTreeSet::new(), "t3").unwrap();
-        assert!(d4.to_sync.is_empty(), "maxUpdate 1: prod-b waits for prod-a");
+        assert!(
+            d4.to_sync.is_empty(),
+            "maxUpdate 1: prod-b waits for prod-a"
+        );
     }
 
     #[test]
@@ -308,7 +327,10 @@ mod tests {
     #[test]
     fn a_changed_app_waits_again_and_done_apps_complete_the_rollout() {
         let s = steps();
-        let apps = vec![app("dev-a", "dev", true, true), app("prod-a", "prod", true, true)];
+        let apps = vec![
+            app("dev-a", "dev", true, true),
+            app("prod-a", "prod", true, true),
+        ];
         let d = advance_rollout(&s, &apps, &[], &BTreeSet::new(), "t").unwrap();
         assert!(!d.progressing);
         let changed: BTreeSet<String> = ["prod-a".to_string()].into();

@@ -132,8 +132,12 @@ mod tests {
         assert!(m(
             json!({"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["a"]}]})
         ));
-        assert!(m(json!({"matchExpressions": [{"key": "tier", "operator": "Exists"}]})));
-        assert!(!m(json!({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]})));
+        assert!(m(
+            json!({"matchExpressions": [{"key": "tier", "operator": "Exists"}]})
+        ));
+        assert!(!m(
+            json!({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]})
+        ));
         let bad = selector_matches(
             &sel(json!({"matchExpressions": [{"key": "env", "operator": "Equals"}]})),
             &l,

@@ -124,7 +124,11 @@ pub struct ApplicationSetSpec {
     #[serde(default, skip_serializing_if = "is_false")]
     pub go_template: bool,
     /// Go template options; `missingkey=error` makes a missing parameter an error.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub go_template_options: Vec<String>,
     /// What the controller may do to the Applications it generates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,7 +137,11 @@ pub struct ApplicationSetSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<ApplicationSetStrategy>,
     /// Fields of generated Applications that the controller leaves as they are in the cluster.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ignore_application_differences: Vec<ApplicationSetIgnoreDifferences>,
     /// Annotations and labels of generated Applications that the controller keeps when it
     /// updates them (beside those Argo CD always keeps).
@@ -256,7 +264,11 @@ pub struct MatchExpression {
     /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
     pub operator: String,
     /// The values for `In` and `NotIn`.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub values: Vec<String>,
 }
 
@@ -265,10 +277,18 @@ pub struct MatchExpression {
 #[serde(rename_all = "camelCase")]
 pub struct LabelSelector {
     /// Labels that must have exactly these values.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub match_labels: BTreeMap<String, String>,
     /// Requirements that must all hold.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub match_expressions: Vec<MatchExpression>,
 }
 
@@ -287,10 +307,18 @@ pub struct ApplicationSetIgnoreDifferences {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// JSON pointers into the Application (e.g. `/spec/source/targetRevision`).
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub json_pointers: Vec<String>,
     /// jq path expressions (ferry reads the simple `.a.b` and `.a["b"]` forms).
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub jq_path_expressions: Vec<String>,
 }
 
@@ -299,10 +327,18 @@ pub struct ApplicationSetIgnoreDifferences {
 #[serde(rename_all = "camelCase")]
 pub struct PreservedFields {
     /// Annotation keys kept on update.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub annotations: Vec<String>,
     /// Label keys kept on update.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub labels: Vec<String>,
 }
 
@@ -311,13 +347,25 @@ pub struct PreservedFields {
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationSetStatus {
     /// `ErrorOccurred`, `ParametersGenerated`, `ResourcesUpToDate` and `RolloutProgressing`.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub conditions: Vec<ApplicationSetCondition>,
     /// Where each generated Application is in a RollingSync.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub application_status: Vec<ApplicationSetApplicationStatus>,
     /// The generated Applications, with their sync and health status.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub resources: Vec<ResourceStatus>,
 }
 
@@ -493,7 +541,10 @@ mod tests {
         assert_eq!(steps[1].max_update, Some(Value::from("25%")));
         let back = serde_json::to_value(&set).unwrap();
         assert_eq!(back["kind"], "ApplicationSet");
-        assert_eq!(back["spec"]["syncPolicy"]["applicationsSync"], "create-update");
+        assert_eq!(
+            back["spec"]["syncPolicy"]["applicationsSync"],
+            "create-update"
+        );
     }
 
     #[test]

@@ -114,7 +114,10 @@ fn repo_with_dirs(dirs: &[&str]) -> GitRepo {
     let repo = GitRepo::new();
     for d in dirs {
         let base = d.rsplit('/').next().unwrap();
-        repo.write(&format!("{d}/cm.yaml"), &configmap(&format!("cm-{base}"), base));
+        repo.write(
+            &format!("{d}/cm.yaml"),
+            &configmap(&format!("cm-{base}"), base),
+        );
     }
     repo.commit("apps");
     repo
@@ -139,12 +142,20 @@ async fn git_directories_generate_apps_that_the_engine_syncs() {
     w.wait_synced_healthy("api").await;
     w.kubectl().run(&["get", "configmap", "cm-web"]);
     w.kubectl().run(&["get", "configmap", "cm-api"]);
-    assert!(w.kubectl().try_run(&["get", "configmap", "cm-skip"]).is_err());
+    assert!(
+        w.kubectl()
+            .try_run(&["get", "configmap", "cm-skip"])
+            .is_err()
+    );
     let set = w
         .wait_condition("dirs", "ResourcesUpToDate", "True", "")
         .await;
     w.wait_condition("dirs", "ErrorOccurred", "False", "").await;
-    assert_eq!(set["status"]["resources"].as_array().map(Vec::len), Some(2), "{set}");
+    assert_eq!(
+        set["status"]["resources"].as_array().map(Vec::len),
+        Some(2),
+        "{set}"
+    );
 
     // A new directory in Git becomes an app; a removed one goes.
     repo.write("apps/db/cm.yaml", &configmap("cm-db", "db"));
@@ -176,14 +187,21 @@ async fn git_directories_generate_apps_that_the_engine_syncs() {
     let changed_out = String::from_utf8_lossy(&changed.stdout).to_string();
     assert_eq!(changed.status.code(), Some(1), "{changed_out}");
     assert!(changed_out.contains("delete  db"), "{changed_out}");
-    assert_eq!(w.owned_apps("dirs"), ["db", "web"], "preview changes nothing");
+    assert_eq!(
+        w.owned_apps("dirs"),
+        ["db", "web"],
+        "preview changes nothing"
+    );
 
     // `ferry appset list` and `get` show it.
     let listed = w.ferry(&["appset", "list"]);
     assert!(String::from_utf8_lossy(&listed.stdout).contains("dirs"));
     let got = w.ferry(&["appset", "get", "dirs"]);
     let got = String::from_utf8_lossy(&got.stdout).to_string();
-    assert!(got.contains("ResourcesUpToDate") && got.contains("web"), "{got}");
+    assert!(
+        got.contains("ResourcesUpToDate") && got.contains("web"),
+        "{got}"
+    );
 
     // A Git outage: the repository disappears. Nothing is deleted, a condition names it.
     let moved = repo.bare_dir().with_extension("away");
@@ -193,8 +211,15 @@ async fn git_directories_generate_apps_that_the_engine_syncs() {
         .await;
     let msg = set.to_string();
     assert!(msg.contains("ApplicationSet dirs"), "{msg}");
-    assert!(msg.contains("nothing was created, updated or deleted"), "{msg}");
-    assert_eq!(w.owned_apps("dirs"), ["db", "web"], "nothing deleted during the outage");
+    assert!(
+        msg.contains("nothing was created, updated or deleted"),
+        "{msg}"
+    );
+    assert_eq!(
+        w.owned_apps("dirs"),
+        ["db", "web"],
+        "nothing deleted during the outage"
+    );
     std::fs::rename(&moved, repo.bare_dir()).unwrap();
     w.wait_condition("dirs", "ErrorOccurred", "False", "").await;
     assert_eq!(w.owned_apps("dirs"), ["db", "web"]);
@@ -226,9 +251,14 @@ async fn a_mass_deletion_is_held_until_confirmed() {
 
     // Confirmed for exactly that set: they go, and the confirmation is used up.
     let out = w.ferry(&["appset", "confirm", "fleet"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     w.wait_owned("fleet", &["a"]).await;
-    w.wait_condition("fleet", "ErrorOccurred", "False", "").await;
+    w.wait_condition("fleet", "ErrorOccurred", "False", "")
+        .await;
     wait_until("the confirmation annotation is removed", STEP, || async {
         let set = w.appset("fleet").unwrap();
         match set.pointer("/metadata/annotations/ferry.dev~1confirm-deletion") {
@@ -251,8 +281,18 @@ async fn bad_input_sets_a_condition_and_leaves_other_sets_alone() {
     let ns = w.ns.name().to_string();
     let repo = repo_with_dirs(&["one"]);
     let tpl = template("{{name}}", &repo.url(), "one", &ns, false);
-    w.apply(&appset("good", &list_elements(&[("good-a", "x")]), &tpl, ""));
-    w.apply(&appset("victim", &list_elements(&[("victim-a", "x")]), &tpl, ""));
+    w.apply(&appset(
+        "good",
+        &list_elements(&[("good-a", "x")]),
+        &tpl,
+        "",
+    ));
+    w.apply(&appset(
+        "victim",
+        &list_elements(&[("victim-a", "x")]),
+        &tpl,
+        "",
+    ));
     w.wait_owned("good", &["good-a"]).await;
     w.wait_owned("victim", &["victim-a"]).await;
 
@@ -308,7 +348,9 @@ async fn applications_sync_policies_limit_what_changes() {
             name,
             &list_elements(items),
             &template("{{name}}", &repo.url(), path, &ns, false),
-            &format!("  syncPolicy:\n    applicationsSync: {policy}\n    preserveResourcesOnDeletion: true\n"),
+            &format!(
+                "  syncPolicy:\n    applicationsSync: {policy}\n    preserveResourcesOnDeletion: true\n"
+            ),
         )
     };
     let path_of = |app: &str| {
@@ -317,9 +359,19 @@ async fn applications_sync_policies_limit_what_changes() {
             .unwrap()
             .to_string()
     };
-    for (name, policy) in [("co", "create-only"), ("cu", "create-update"), ("cd", "create-delete")] {
-        w.apply(&set(name, policy, &[(&format!("{name}-1"), "x"), (&format!("{name}-2"), "x")], "one"));
-        w.wait_owned(name, &[&format!("{name}-1"), &format!("{name}-2")]).await;
+    for (name, policy) in [
+        ("co", "create-only"),
+        ("cu", "create-update"),
+        ("cd", "create-delete"),
+    ] {
+        w.apply(&set(
+            name,
+            policy,
+            &[(&format!("{name}-1"), "x"), (&format!("{name}-2"), "x")],
+            "one",
+        ));
+        w.wait_owned(name, &[&format!("{name}-1"), &format!("{name}-2")])
+            .await;
         let app = w.app(&format!("{name}-1")).unwrap();
         assert!(
             app.pointer("/metadata/finalizers").is_none(),
@@ -327,11 +379,16 @@ async fn applications_sync_policies_limit_what_changes() {
         );
         // Drop one element and change the path of the other.
         w.apply(&set(name, policy, &[(&format!("{name}-1"), "x")], "two"));
-        w.wait_condition(name, "ResourcesUpToDate", "True", "").await;
+        w.wait_condition(name, "ResourcesUpToDate", "True", "")
+            .await;
     }
     // create-update: updated, nothing deleted.
     wait_until("cu-1 updated", STEP, || async {
-        if path_of("cu-1") == "two" { Probe::Done(()) } else { Probe::pending(path_of("cu-1")) }
+        if path_of("cu-1") == "two" {
+            Probe::Done(())
+        } else {
+            Probe::pending(path_of("cu-1"))
+        }
     })
     .await;
     assert_eq!(w.owned_apps("cu"), ["cu-1", "cu-2"]);
@@ -339,7 +396,8 @@ async fn applications_sync_policies_limit_what_changes() {
     w.wait_owned("cd", &["cd-1"]).await;
     assert_eq!(path_of("cd-1"), "one");
     // create-only: neither.
-    w.wait_condition("co", "ResourcesUpToDate", "True", "left alone").await;
+    w.wait_condition("co", "ResourcesUpToDate", "True", "left alone")
+        .await;
     assert_eq!(w.owned_apps("co"), ["co-1", "co-2"]);
     assert_eq!(path_of("co-1"), "one");
 }
@@ -356,17 +414,33 @@ async fn matrix_and_merge_combine_generators() {
     w.apply(&appset(
         "combo",
         &generators,
-        &template("{{env}}-{{path.basename}}", &repo.url(), "{{path}}", &ns, false),
+        &template(
+            "{{env}}-{{path.basename}}",
+            &repo.url(),
+            "{{path}}",
+            &ns,
+            false,
+        ),
         "",
     ));
     // matrix: 2 dirs × 2 envs; merge: qa as it is, stage overridden by the second list.
     w.wait_owned(
         "combo",
-        &["dev-api", "dev-web", "prod-api", "prod-web", "qa-web", "stage-webx"],
+        &[
+            "dev-api",
+            "dev-web",
+            "prod-api",
+            "prod-web",
+            "qa-web",
+            "stage-webx",
+        ],
     )
     .await;
     let stage = w.app("stage-webx").unwrap();
-    assert_eq!(stage["spec"]["source"]["path"], "apps/web", "the merge overrides stage's path");
+    assert_eq!(
+        stage["spec"]["source"]["path"], "apps/web",
+        "the merge overrides stage's path"
+    );
     let dev = w.app("dev-api").unwrap();
     assert_eq!(dev["spec"]["source"]["path"], "apps/api");
 }
@@ -389,7 +463,12 @@ async fn rolling_sync_goes_step_by_step() {
     let prod = w.wait_synced_healthy("r-prod").await;
     // Automated sync is off for apps in steps: the rollout synced them, in order.
     assert!(dev.pointer("/spec/syncPolicy/automated").is_none(), "{dev}");
-    let t = |a: &Value, f: &str| a.pointer(&format!("/status/operationState/{f}")).and_then(Value::as_str).unwrap_or("").to_string();
+    let t = |a: &Value, f: &str| {
+        a.pointer(&format!("/status/operationState/{f}"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     assert!(!t(&dev, "finishedAt").is_empty() && !t(&prod, "startedAt").is_empty());
     assert!(
         t(&prod, "startedAt") >= t(&dev, "finishedAt"),
@@ -398,10 +477,12 @@ async fn rolling_sync_goes_step_by_step() {
         t(&dev, "finishedAt")
     );
     assert_eq!(
-        prod.pointer("/status/operationState/operation/initiatedBy/username").and_then(Value::as_str),
+        prod.pointer("/status/operationState/operation/initiatedBy/username")
+            .and_then(Value::as_str),
         Some("applicationset-controller")
     );
-    w.wait_condition("rollout", "RolloutProgressing", "False", "complete").await;
+    w.wait_condition("rollout", "RolloutProgressing", "False", "complete")
+        .await;
     // The app outside every step keeps its template's automated sync and is not in the rollout.
     let qa = w.app("r-qa").unwrap();
     assert!(qa.pointer("/spec/syncPolicy/automated").is_some(), "{qa}");
@@ -416,12 +497,25 @@ async fn clusters_generator_targets_a_registered_cluster() {
     let w = World::start("appset-clusters").await;
     let ns = w.ns.name().to_string();
     let remote = Cluster::start_own("appset-remote");
-    let view = remote.kubectl().run(&["config", "view", "--raw", "-o", "json"]);
+    let view = remote
+        .kubectl()
+        .run(&["config", "view", "--raw", "-o", "json"]);
     let kc: Value = serde_json::from_str(&view).unwrap();
-    let server = kc.pointer("/clusters/0/cluster/server").and_then(Value::as_str).unwrap().to_string();
-    let ca = kc.pointer("/clusters/0/cluster/certificate-authority-data").and_then(Value::as_str).unwrap();
-    let token = kc.pointer("/users/0/user/token").and_then(Value::as_str).unwrap();
-    let config = serde_json::json!({"bearerToken": token, "tlsClientConfig": {"caData": ca}}).to_string();
+    let server = kc
+        .pointer("/clusters/0/cluster/server")
+        .and_then(Value::as_str)
+        .unwrap()
+        .to_string();
+    let ca = kc
+        .pointer("/clusters/0/cluster/certificate-authority-data")
+        .and_then(Value::as_str)
+        .unwrap();
+    let token = kc
+        .pointer("/users/0/user/token")
+        .and_then(Value::as_str)
+        .unwrap();
+    let config =
+        serde_json::json!({"bearerToken": token, "tlsClientConfig": {"caData": ca}}).to_string();
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     w.apply(&format!(
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: remote-cluster\n  labels:\n    argocd.argoproj.io/secret-type: cluster\n    env: remote\ndata:\n  name: {}\n  server: {}\n  config: {}\n",
@@ -442,12 +536,18 @@ async fn clusters_generator_targets_a_registered_cluster() {
             .replace("      syncPolicy:\n        automated: {}\n", ""),
         "",
     ));
-    w.wait_owned("all-clusters", &["c-in-cluster", "c-remote-one"]).await;
+    w.wait_owned("all-clusters", &["c-in-cluster", "c-remote-one"])
+        .await;
     w.wait_owned("selected", &["s-remote-one"]).await;
     let s = w.app("s-remote-one").unwrap();
-    assert_eq!(s["metadata"]["annotations"]["where"], "on-Remote_One", "{s}");
+    assert_eq!(
+        s["metadata"]["annotations"]["where"], "on-Remote_One",
+        "{s}"
+    );
     w.wait_synced_healthy("c-remote-one").await;
-    remote.kubectl().run(&["get", "configmap", "cm-one", "-n", &ns]);
+    remote
+        .kubectl()
+        .run(&["get", "configmap", "cm-one", "-n", &ns]);
 }
 
 #[tokio::test]
@@ -485,10 +585,14 @@ async fn a_plugin_answering_500_or_html_deletes_nothing() {
             .await;
         let text = set.to_string();
         assert!(text.contains(says), "{says}: {text}");
-        assert!(!text.contains("s3cret-token"), "the token never shows: {text}");
+        assert!(
+            !text.contains("s3cret-token"),
+            "the token never shows: {text}"
+        );
         assert_eq!(w.owned_apps("plugged"), ["p-a", "p-b"], "nothing deleted");
         server.clear_fault();
-        w.wait_condition("plugged", "ErrorOccurred", "False", "").await;
+        w.wait_condition("plugged", "ErrorOccurred", "False", "")
+            .await;
     }
     // A well-formed empty answer would delete everything: held.
     server.update(|d| d.plugin_answer = serde_json::json!({"output": {"parameters": []}}));

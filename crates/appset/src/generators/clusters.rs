@@ -50,7 +50,9 @@ pub fn clusters_of_secrets(secrets: &[Secret]) -> Result<Vec<ClusterEntry>, Stri
             .map(|s| s.trim().trim_end_matches('/').to_string())
             .filter(|s| !s.is_empty())
             .ok_or_else(|| {
-                format!("cluster Secret {secret_name} has no `server` key: add the cluster's API URL")
+                format!(
+                    "cluster Secret {secret_name} has no `server` key: add the cluster's API URL"
+                )
             })?;
         out.push(ClusterEntry {
             name: field("name")
@@ -83,7 +85,9 @@ pub fn params_for_clusters(
     };
     let mut entries: Vec<ClusterEntry> = Vec::new();
     for c in clusters {
-        if crate::selector::selector_matches(&selector, &c.labels).map_err(|m| err(format!("selector: {m}")))? {
+        if crate::selector::selector_matches(&selector, &c.labels)
+            .map_err(|m| err(format!("selector: {m}")))?
+        {
             entries.push(c.clone());
         }
     }

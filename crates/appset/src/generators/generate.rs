@@ -148,7 +148,10 @@ fn kind_of_block<'v>(block: &'v Value, at: &str) -> Result<(&'v str, &'v Value),
             at,
             format!(
                 "one generator per entry, this one has {}: split them into separate entries",
-                many.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(" and ")
+                many.iter()
+                    .map(|(k, _)| *k)
+                    .collect::<Vec<_>>()
+                    .join(" and ")
             ),
         )),
     }
@@ -246,10 +249,10 @@ async fn list_clusters(
     let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
         kube::Api::namespaced(ctx.remote.kube.clone(), ctx.remote.namespace);
     let list = secrets
-        .list(&kube::api::ListParams::default().labels(&format!(
-            "{}=cluster",
-            super::clusters::SECRET_TYPE_LABEL
-        )))
+        .list(
+            &kube::api::ListParams::default()
+                .labels(&format!("{}=cluster", super::clusters::SECRET_TYPE_LABEL)),
+        )
         .await
         .map_err(|e| {
             format!(
@@ -306,7 +309,12 @@ fn children<'v>(spec: &'v Value, here: &str) -> Result<&'v [Value], GeneratorErr
     spec.get("generators")
         .and_then(Value::as_array)
         .map(Vec::as_slice)
-        .ok_or_else(|| GeneratorError::new(here, "generators is missing: list the generators to combine"))
+        .ok_or_else(|| {
+            GeneratorError::new(
+                here,
+                "generators is missing: list the generators to combine",
+            )
+        })
 }
 
 /// `matrix`: every combination of the sets of its two children. The second child is rendered
@@ -430,7 +438,12 @@ async fn merge(
     let keys: Vec<String> = spec
         .get("mergeKeys")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default();
     if keys.is_empty() {
         return Err(GeneratorError::new(
@@ -438,7 +451,8 @@ async fn merge(
             "mergeKeys is missing: name the parameters that pair up sets",
         ));
     }
-    let mut base = generate_block(&kids[0], ctx, format!("{here}.generators[0]"), depth + 1).await?;
+    let mut base =
+        generate_block(&kids[0], ctx, format!("{here}.generators[0]"), depth + 1).await?;
     for (i, kid) in kids.iter().enumerate().skip(1) {
         let at = format!("{here}.generators[{i}]");
         let sets = generate_block(kid, ctx, at.clone(), depth + 1).await?;
@@ -448,7 +462,9 @@ async fn merge(
             if by_key.insert(key.clone(), set).is_some() {
                 return Err(GeneratorError::new(
                     &at,
-                    format!("two parameter sets have the same merge keys {keys:?} = {key:?}: merge keys must be unique"),
+                    format!(
+                        "two parameter sets have the same merge keys {keys:?} = {key:?}: merge keys must be unique"
+                    ),
                 ));
             }
         }
@@ -521,5 +537,149 @@ mod tests {
         ]}});
         assert_eq!(requeue_of(&b), Some(30));
         assert_eq!(requeue_of(&json!({"list": {}})), None);
+    }
+
+    /// A repository "checkout" that is a plain directory.
+    struct Dir(std::path::PathBuf);
+
+    impl RepoCheckouts for Dir {
+        fn checkout<'a>(
+            &'a self,
+            _repo_url: &'a str,
+            _revision: &'a str,
+        ) -> BoxFuture<'a, Result<super::super::git::Checkout, String>> {
+            Box::pin(async move {
+                Ok(super::super::git::Checkout {
+                    sha: "0".repeat(40),
+                    root: self.0.clone(),
+                })
+            })
+        }
+    }
+
+    /// Runs `generators` (no cluster is asked: list, git, matrix and merge only).
+    async fn run(generators: Value, go: bool) -> Result<Generation, GeneratorError> {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["apps/web", "apps/api"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        let client =
+            kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap()))
+                .unwrap();
+        let http = ferry_http::Client::new(ferry_http::Options::default()).unwrap();
+        let opts = crate::template::TemplateOptions {
+            go_template: go,
+            go_template_options: vec![],
+        };
+        let render = |t: &str, p: &Params| {
+            crate::template::render_string(t, p, &opts).map_err(|e| e.to_string())
+        };
+        let repos = Dir(dir.path().to_path_buf());
+        let ctx = GenerateContext {
+            remote: RemoteContext {
+                kube: &client,
+                namespace: "ferry",
+                appset: "test",
+                http: &http,
+            },
+            repos: &repos,
+            go_template: go,
+            render: &render,
+        };
+        let generators: Vec<Value> = serde_json::from_value(generators).unwrap();
+        generate_all(&generators, &ctx).await
+    }
+
+    fn names(g: &Generation, key: &str) -> Vec<String> {
+        g.sets
+            .iter()
+            .map(|s| selector::flatten(&s.params)[key].clone())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_matrix_child_uses_the_first_childs_parameters() {
+        let g = run(
+            json!([{"matrix": {"generators": [
+                {"git": {"repoURL": "r", "directories": [{"path": "apps/*"}]}},
+                {"list": {"elements": [{"app": "{{path.basename}}-svc"}]}}
+            ]}}]),
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(names(&g, "app"), ["api-svc", "web-svc"]);
+        assert_eq!(names(&g, "path"), ["apps/api", "apps/web"]);
+    }
+
+    #[tokio::test]
+    async fn merge_overrides_by_key_and_drops_unmatched() {
+        let g = run(
+            json!([{"merge": {"mergeKeys": ["path.basename"], "generators": [
+                {"git": {"repoURL": "r", "directories": [{"path": "apps/*"}]}},
+                {"list": {"elements": [
+                    {"path.basename": "web", "replicas": "3"},
+                    {"path.basename": "nowhere", "replicas": "9"}
+                ]}}
+            ]}}]),
+            false,
+        )
+        .await
+        .unwrap();
+        let replicas: Vec<Option<&Value>> =
+            g.sets.iter().map(|s| s.params.get("replicas")).collect();
+        assert_eq!(replicas, [None, Some(&json!("3"))]);
+    }
+
+    #[tokio::test]
+    async fn nesting_deeper_than_two_levels_is_an_error() {
+        let inner = json!({"matrix": {"generators": [{"list": {"elements": [{"a": "1"}]}}, {"list": {"elements": [{"b": "1"}]}}]}});
+        let mid = json!({"matrix": {"generators": [inner, {"list": {"elements": [{"c": "1"}]}}]}});
+        // Two levels: fine.
+        let g = run(json!([mid.clone()]), false).await.unwrap();
+        assert_eq!(g.sets.len(), 1);
+        let top = json!([{"matrix": {"generators": [mid, {"list": {"elements": [{"d": "1"}]}}]}}]);
+        let e = run(top, false).await.unwrap_err();
+        assert!(e.message.contains("two levels"), "{e}");
+        assert!(
+            e.generator
+                .starts_with("generators[0].matrix.generators[0]"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn values_are_rendered_and_selectors_filter() {
+        let g = run(
+            json!([{
+                "git": {"repoURL": "r", "directories": [{"path": "apps/*"}],
+                        "values": {"ns": "team-{{path.basename}}"}},
+                "selector": {"matchLabels": {"values.ns": "team-web"}}
+            }]),
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(names(&g, "values.ns"), ["team-web"]);
+        let go = run(
+            json!([{"git": {"repoURL": "r", "directories": [{"path": "apps/*"}],
+                            "values": {"ns": "team-{{.path.basename}}"}}}]),
+            true,
+        )
+        .await
+        .unwrap();
+        assert_eq!(go.sets[0].params["values"]["ns"], "team-api");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_generator_fails_the_whole_run() {
+        let e = run(
+            json!([{"list": {"elements": [{"a": "1"}]}}, {"gti": {}}]),
+            false,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.generator, "generators[1]");
+        assert!(e.message.contains("unknown generator gti"), "{e}");
     }
 }

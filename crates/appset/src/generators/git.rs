@@ -86,8 +86,12 @@ impl GitSpec {
                         .and_then(Value::as_str)
                         .filter(|p| !p.is_empty())
                         .ok_or_else(|| err(format!("{key}[{i}] has no path")))?;
-                    check_pattern(path).map_err(|m| err(format!("{key}[{i}].path {path:?}: {m}")))?;
-                    let exclude = item.get("exclude").and_then(Value::as_bool).unwrap_or(false);
+                    check_pattern(path)
+                        .map_err(|m| err(format!("{key}[{i}].path {path:?}: {m}")))?;
+                    let exclude = item
+                        .get("exclude")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
                     Ok((path.to_string(), exclude))
                 })
                 .collect()
@@ -164,7 +168,12 @@ pub fn params_from_checkout(
     let chosen = filter_paths(&git.files, &files)?;
     let mut out = Vec::new();
     for file in chosen {
-        out.extend(file_params(root, &file, &git.path_param_prefix, go_template)?);
+        out.extend(file_params(
+            root,
+            &file,
+            &git.path_param_prefix,
+            go_template,
+        )?);
     }
     Ok(out)
 }
@@ -339,8 +348,7 @@ fn file_params(
     let parsed: Value = if text.trim().is_empty() {
         Value::Object(Params::new())
     } else {
-        serde_saphyr::from_str(&text)
-            .map_err(|e| format!("{rel} is neither JSON nor YAML: {e}"))?
+        serde_saphyr::from_str(&text).map_err(|e| format!("{rel} is neither JSON nor YAML: {e}"))?
     };
     let objects = match parsed {
         Value::Object(m) => vec![m],
@@ -412,7 +420,11 @@ mod tests {
         ]}));
         let p = params_from_checkout(&s, t.path(), false).unwrap();
         let paths: Vec<&str> = p.iter().map(|p| p["path"].as_str().unwrap()).collect();
-        assert_eq!(paths, ["apps/api", "apps/web"], "exclude wins, in any order");
+        assert_eq!(
+            paths,
+            ["apps/api", "apps/web"],
+            "exclude wins, in any order"
+        );
         assert_eq!(p[1]["path.basename"], "web");
         assert_eq!(p[1]["path[0]"], "apps");
         assert_eq!(p[1]["path[1]"], "web");
@@ -433,7 +445,9 @@ mod tests {
     #[test]
     fn files_give_their_content_and_path() {
         let t = tree();
-        let s = spec(json!({"repoURL": "r", "files": [{"path": "apps/**/config.json"}], "pathParamPrefix": "cfg"}));
+        let s = spec(
+            json!({"repoURL": "r", "files": [{"path": "apps/**/config.json"}], "pathParamPrefix": "cfg"}),
+        );
         let p = params_from_checkout(&s, t.path(), false).unwrap();
         assert_eq!(p.len(), 3, "two items of the api list, one web object");
         assert_eq!(p[0]["cluster.name"], "a");

@@ -71,9 +71,10 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<i32> {
     let sets: Api<ApplicationSet> = Api::namespaced(client.clone(), &c.namespace);
     match &args.command {
         Command::List { output } => {
-            let list = sets.list(&ListParams::default()).await.with_context(|| {
-                format!("listing ApplicationSets in namespace {}", c.namespace)
-            })?;
+            let list = sets
+                .list(&ListParams::default())
+                .await
+                .with_context(|| format!("listing ApplicationSets in namespace {}", c.namespace))?;
             if *output != Format::Table {
                 print_structured(*output, &list.items)?;
                 return Ok(0);
@@ -117,7 +118,11 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<i32> {
                 set.spec.preserve_resources_on_deletion()
             );
             println!("\nCONDITIONS");
-            let mut rows = vec![["TYPE", "STATUS", "REASON", "MESSAGE"].map(String::from).to_vec()];
+            let mut rows = vec![
+                ["TYPE", "STATUS", "REASON", "MESSAGE"]
+                    .map(String::from)
+                    .to_vec(),
+            ];
             for cnd in &status.conditions {
                 rows.push(vec![
                     cnd.type_.clone(),
@@ -133,13 +138,20 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<i32> {
                 rows.push(vec![
                     r.name.clone(),
                     r.status.clone(),
-                    r.health.as_ref().map(|h| h.status.clone()).unwrap_or_default(),
+                    r.health
+                        .as_ref()
+                        .map(|h| h.status.clone())
+                        .unwrap_or_default(),
                 ]);
             }
             print_table(&rows);
             if !status.application_status.is_empty() {
                 println!("\nROLLINGSYNC");
-                let mut rows = vec![["STEP", "APPLICATION", "STATUS", "MESSAGE"].map(String::from).to_vec()];
+                let mut rows = vec![
+                    ["STEP", "APPLICATION", "STATUS", "MESSAGE"]
+                        .map(String::from)
+                        .to_vec(),
+                ];
                 for a in &status.application_status {
                     rows.push(vec![
                         a.step.clone(),
@@ -217,7 +229,10 @@ async fn preview(
     if let Some(name) = &p.name {
         set.metadata.name = Some(name.clone());
     }
-    anyhow::ensure!(!set.name().is_empty(), "the ApplicationSet has no metadata.name");
+    anyhow::ensure!(
+        !set.name().is_empty(),
+        "the ApplicationSet has no metadata.name"
+    );
     set.metadata.namespace = Some(c.namespace.clone());
     // The one in the cluster (if any) says which Applications are owned.
     let live = sets.get_opt(set.name()).await?;
@@ -264,7 +279,12 @@ async fn preview(
         &owned,
         ferry_appset::plan::DEFAULT_MAX_DELETION_PERCENT,
     );
-    let name_of = |a: &Value| a["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let name_of = |a: &Value| {
+        a["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
     for a in &plan.create {
         println!("create  {}", name_of(a));
     }
@@ -278,7 +298,10 @@ async fn preview(
         println!("same    {a}");
     }
     for s in &plan.skipped_by_policy {
-        println!("skip    {s} (applicationsSync {:?})", set.spec.applications_sync());
+        println!(
+            "skip    {s} (applicationsSync {:?})",
+            set.spec.applications_sync()
+        );
     }
     if let Some(hold) = &plan.held {
         println!("held:   {}", hold.message(set.name()));

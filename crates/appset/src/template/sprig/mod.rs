@@ -637,11 +637,18 @@ mod tests {
     fn every_sprig_function_is_offered_or_listed_as_not_offered() {
         for name in SPRIG.split(' ') {
             let offered = NAMES.contains(&name);
-            let refused = NOT_OFFERED.contains(&name) || matches!(name, "env" | "expandenv" | "getHostByName");
-            assert!(offered != refused, "{name}: offered {offered}, refused {refused}");
+            let refused = NOT_OFFERED.contains(&name)
+                || matches!(name, "env" | "expandenv" | "getHostByName");
+            assert!(
+                offered != refused,
+                "{name}: offered {offered}, refused {refused}"
+            );
         }
         for name in NAMES {
-            assert!(SPRIG.split(' ').any(|s| s == *name), "{name} is not a Sprig function");
+            assert!(
+                SPRIG.split(' ').any(|s| s == *name),
+                "{name} is not a Sprig function"
+            );
         }
     }
 
