@@ -9,13 +9,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 total=${FUZZ_SECONDS:-3600}
 cases=${FUZZ_CASES:-20000}
-cargo test --locked -p ferry-core -p ferry-pipeline -p ferry-server --no-run >/dev/null 2>&1 ||
-  cargo test --locked -p ferry-core -p ferry-pipeline -p ferry-server --no-run
+cargo test --locked -p ferry-core -p ferry-pipeline -p ferry-server -p ferry-appset --no-run >/dev/null 2>&1 ||
+  cargo test --locked -p ferry-core -p ferry-pipeline -p ferry-server -p ferry-appset --no-run
 
 run_round() {
   PROPTEST_CASES=$cases cargo test --locked -q -p ferry-core --test properties || return 1
   PROPTEST_CASES=$cases cargo test --locked -q -p ferry-pipeline --test properties || return 1
   PROPTEST_CASES=$cases cargo test --locked -q -p ferry-server --lib webhook::properties || return 1
+  PROPTEST_CASES=$cases cargo test --locked -q -p ferry-appset --test properties || return 1
 }
 
 start=$SECONDS

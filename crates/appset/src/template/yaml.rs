@@ -169,7 +169,7 @@ fn plain_allowed(s: &str) -> bool {
             | ' '
     ) {
         let followed_by_space = s.chars().nth(1).is_none_or(|c| c == ' ');
-        if !(matches!(first, '-' | '?' | ':') && !followed_by_space) {
+        if !matches!(first, '-' | '?' | ':') || followed_by_space {
             return false;
         }
     }

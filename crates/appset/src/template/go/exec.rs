@@ -419,10 +419,10 @@ impl<'a> Exec<'a> {
         })?;
         // Sprig's set, unset and merge change the map they are given (Go maps are references):
         // when that map is a variable (`$_ := set $d "k" v`), the variable sees the change.
-        if MUTATORS.contains(&name) {
-            if let Some(Arg::Var(var, chain)) = args.first() {
-                self.write_back(var, chain, result.clone());
-            }
+        if MUTATORS.contains(&name)
+            && let Some(Arg::Var(var, chain)) = args.first()
+        {
+            self.write_back(var, chain, result.clone());
         }
         Ok(result)
     }

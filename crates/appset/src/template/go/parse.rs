@@ -480,14 +480,13 @@ impl Parser<'_> {
             spaced: false,
             pos,
         }) = tokens.get(next)
+            && !matches!(tok, Tok::Pipe | Tok::RParen | Tok::LParen)
         {
-            if !matches!(tok, Tok::Pipe | Tok::RParen | Tok::LParen) {
-                return Err(parse_error(
-                    self.text,
-                    *pos,
-                    format!("unexpected {} in operand", describe(tok)),
-                ));
-            }
+            return Err(parse_error(
+                self.text,
+                *pos,
+                format!("unexpected {} in operand", describe(tok)),
+            ));
         }
         let arg = match arg {
             Arg::Field(_) => Arg::Field(chain),

@@ -40,7 +40,7 @@ pub(super) fn call(name: &str, a: &[Value]) -> FResult {
         }
         "append" | "push" | "prepend" => {
             arity(a, 2)?;
-            let mut l = list_arg(&a[0], &format!("{name}"))?.clone();
+            let mut l = list_arg(&a[0], name)?.clone();
             if name == "prepend" {
                 l.insert(0, a[1].clone());
             } else {
