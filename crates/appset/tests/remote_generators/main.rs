@@ -3,6 +3,7 @@
 //! ConfigMaps and custom resources).
 
 mod cluster_decision_resource;
+mod desired;
 mod plugin;
 mod pull_request;
 mod scm_provider;
