@@ -41,6 +41,9 @@ pub struct AppSetConfig {
     pub workers: usize,
 }
 
+/// How soon a set looks again after only the status of one of its apps changed.
+const STATUS_REFRESH: Duration = Duration::from_secs(15);
+
 /// The user name on syncs that RollingSync asks for.
 pub const ROLLOUT_USER: &str = "applicationset-controller";
 
@@ -161,6 +164,7 @@ impl AppSetController {
                         }
                         Ok(Event::Delete(set)) => {
                             seen.remove(set.name());
+                            me.queue.forget(set.name());
                         }
                         Ok(_) => {}
                         Err(e) => warn!("watching ApplicationSets: {e}"),
@@ -171,26 +175,82 @@ impl AppSetController {
         let apps_watch = {
             let me = self.clone();
             async move {
+                // What the set manages of each app: a change there (someone edited or deleted a
+                // generated app) brings its set back soon; a status change only refreshes the
+                // set's status.resources a little later (a sync writes its status many times,
+                // and generators that call other services should not run for each write).
+                let mut seen: BTreeMap<String, String> = BTreeMap::new();
                 let mut events = watcher::watcher(me.apps.clone(), watcher::Config::default())
                     .default_backoff()
                     .boxed();
                 while let Some(event) = events.next().await {
-                    match event {
-                        Ok(Event::Apply(app) | Event::InitApply(app) | Event::Delete(app)) => {
-                            for owner in app.metadata.owner_references.iter().flatten() {
-                                if owner.kind == crate::types::KIND {
-                                    // Soon, not at once: a sync writes its status many times.
-                                    me.queue.add_after(&owner.name, Duration::from_millis(500));
-                                }
-                            }
+                    let (app, deleted) = match event {
+                        Ok(Event::Apply(app) | Event::InitApply(app)) => (app, false),
+                        Ok(Event::Delete(app)) => (app, true),
+                        Ok(_) => continue,
+                        Err(e) => {
+                            warn!("watching Applications for ApplicationSets: {e}");
+                            continue;
                         }
-                        Ok(_) => {}
-                        Err(e) => warn!("watching Applications for ApplicationSets: {e}"),
+                    };
+                    let name = app.metadata.name.clone().unwrap_or_default();
+                    let fp = json!([
+                        app.data.get("spec"),
+                        app.metadata.labels,
+                        app.metadata.annotations,
+                        app.metadata.finalizers,
+                        app.metadata.deletion_timestamp,
+                    ])
+                    .to_string();
+                    let managed_changed = deleted || seen.get(&name) != Some(&fp);
+                    if deleted {
+                        seen.remove(&name);
+                    } else {
+                        seen.insert(name, fp);
+                    }
+                    let after = if managed_changed {
+                        Duration::from_millis(500)
+                    } else {
+                        STATUS_REFRESH
+                    };
+                    for owner in app.metadata.owner_references.iter().flatten() {
+                        if owner.kind == crate::types::KIND {
+                            me.queue.add_after(&owner.name, after);
+                        }
                     }
                 }
             }
         };
-        tokio::join!(dispatch, sets_watch, apps_watch);
+        let clusters_watch = {
+            let me = self.clone();
+            async move {
+                // A cluster registered, changed or removed: every set looks again (the clusters
+                // generator reads them; the others are cheap or cached).
+                // Metadata only: the watch never holds Secret data.
+                let secrets: Api<
+                    kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Secret>,
+                > = Api::namespaced(me.client.clone(), &me.cfg.namespace);
+                let config = watcher::Config::default().labels(&format!(
+                    "{}=cluster",
+                    crate::generators::clusters::SECRET_TYPE_LABEL
+                ));
+                let mut events = watcher::watcher(secrets, config).default_backoff().boxed();
+                let mut ready = false;
+                while let Some(event) = events.next().await {
+                    match event {
+                        Ok(Event::InitDone) => ready = true,
+                        Ok(Event::Apply(_) | Event::Delete(_)) if ready => {
+                            for name in me.queue.known() {
+                                me.queue.add_after(&name, Duration::from_secs(1));
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => warn!("watching cluster Secrets for ApplicationSets: {e}"),
+                    }
+                }
+            }
+        };
+        tokio::join!(dispatch, sets_watch, apps_watch, clusters_watch);
     }
 
     /// One pass over the set `name`; returns when to look again.
@@ -661,10 +721,29 @@ fn now() -> String {
 #[derive(Default)]
 struct Queue {
     due: Mutex<BTreeMap<String, Instant>>,
+    /// Every set ever queued (sets are requeued after each pass, so this is the live ones and
+    /// the recently deleted ones, which a pass then skips).
+    names: Mutex<BTreeSet<String>>,
     wake: tokio::sync::Notify,
 }
 
 impl Queue {
+    /// Forgets a deleted set.
+    fn forget(&self, name: &str) {
+        self.names.lock().expect("queue lock").remove(name);
+        self.due.lock().expect("queue lock").remove(name);
+    }
+
+    /// The sets seen so far.
+    fn known(&self) -> Vec<String> {
+        self.names
+            .lock()
+            .expect("queue lock")
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     fn add(&self, name: &str) {
         self.add_after(name, Duration::ZERO);
     }
@@ -672,6 +751,10 @@ impl Queue {
     /// Queues `name` for `after` from now (an earlier time already queued stays).
     fn add_after(&self, name: &str, after: Duration) {
         let at = Instant::now() + after;
+        self.names
+            .lock()
+            .expect("queue lock")
+            .insert(name.to_string());
         let mut due = self.due.lock().expect("queue lock");
         let entry = due.entry(name.to_string()).or_insert(at);
         if at < *entry {
