@@ -37,6 +37,9 @@ if [[ -n $unformatted ]]; then
 fi
 (cd testenv && go vet ./... && go test ./...)
 
+step "ApplicationSet Go template table: checked against Go's text/template and Sprig"
+(cd crates/appset/tests/golden/gocheck && test -z "$(gofmt -l .)" && go vet . && go run .)
+
 step "shell scripts: shellcheck"
 if command -v shellcheck >/dev/null; then
   shellcheck .ci/run scripts/*.sh bench/*/*.sh workshop/scripts/*.sh workshop/vm/*.sh

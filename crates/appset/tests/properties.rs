@@ -96,6 +96,7 @@ fn any_json() -> impl Strategy<Value = Value> {
         (-1e9f64..1e9).prop_map(Value::from),
         any::<String>().prop_map(Value::from),
         "[-:#'\" a-z0-9.{}\\[\\]|>&*!%@`]{0,12}".prop_map(Value::from),
+        "[ a#:\n\t-]{0,10}".prop_map(Value::from),
         prop::sample::select(vec![
             "yes", "no", "true", "null", "~", "0644", "1e3", "0x1f", "- a", "a: b", "", " x", "x ",
             "#c", "on"

@@ -160,16 +160,16 @@ pub fn render_string(
 /// One parameter set with its options, ready to render many strings.
 struct Renderer<'a> {
     params: &'a Params,
-    go: Option<go::Options>,
+    /// For Go templates: the options, and the parameters as one JSON map (`.`).
+    go: Option<(go::Options, Value)>,
 }
 
 impl<'a> Renderer<'a> {
     fn new(params: &'a Params, opts: &TemplateOptions) -> Result<Self, TemplateError> {
         let go = if opts.go_template {
-            Some(
-                go::Options::parse(&opts.go_template_options)
-                    .map_err(|e| e.in_field("goTemplateOptions"))?,
-            )
+            let options = go::Options::parse(&opts.go_template_options)
+                .map_err(|e| e.in_field("goTemplateOptions"))?;
+            Some((options, Value::Object(params.clone())))
         } else {
             None
         };
@@ -179,7 +179,7 @@ impl<'a> Renderer<'a> {
     fn render_text(&self, text: &str) -> Result<String, TemplateError> {
         match &self.go {
             None => legacy::render(text, self.params),
-            Some(options) => go::render(text, self.params, options),
+            Some((options, data)) => go::render(text, data, options),
         }
     }
 

@@ -73,7 +73,7 @@ fn write_child(out: &mut String, value: &Value, indent: usize, in_list: bool) {
                 write_list(out, a, indent);
             }
         }
-        Value::String(s) if s.contains('\n') => {
+        Value::String(s) if literal_block_fits(s) => {
             let chomp = if s.ends_with('\n') { "" } else { "-" };
             out.push_str(&format!(" |{chomp}\n"));
             let body = s.strip_suffix('\n').unwrap_or(s);
@@ -91,6 +91,17 @@ fn write_child(out: &mut String, value: &Value, indent: usize, in_list: bool) {
             out.push('\n');
         }
     }
+}
+
+/// Whether `s` can be written as a `|` block and read back the same: several lines, no
+/// control characters but newlines, no space at the start or at the end of a line, at most one
+/// newline at the end. Other strings are double-quoted.
+fn literal_block_fits(s: &str) -> bool {
+    s.contains('\n')
+        && !s.starts_with([' ', '\n'])
+        && !s.ends_with("\n\n")
+        && !s.chars().any(|c| c != '\n' && c.is_control())
+        && !s.split('\n').any(|line| line.ends_with(' '))
 }
 
 fn scalar(v: &Value) -> String {
@@ -209,6 +220,9 @@ mod tests {
     fn multi_line_strings_are_literal_blocks() {
         assert_eq!(to_yaml(&json!({"s": "a\nb"})), "s: |-\n  a\n  b");
         assert_eq!(to_yaml(&json!({"s": "a\n"})), "s: |\n  a");
+        assert_eq!(to_yaml(&json!({"s": " a\nb"})), "s: \" a\\nb\"");
+        assert_eq!(to_yaml(&json!({"s": "a \nb"})), "s: \"a \\nb\"");
+        assert_eq!(to_yaml(&json!({"s": "a\n\n"})), "s: \"a\\n\\n\"");
     }
 
     #[test]

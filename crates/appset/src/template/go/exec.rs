@@ -256,12 +256,12 @@ impl<'a> Exec<'a> {
         Ok(())
     }
 
-    fn var(&self, name: &str, pos: usize) -> R<Value> {
+    fn var(&self, name: &str, pos: usize) -> R<&Value> {
         self.vars
             .iter()
             .rev()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v)
             .ok_or_else(|| {
                 self.error(
                     pos,
@@ -305,14 +305,14 @@ impl<'a> Exec<'a> {
 
     pub(crate) fn arg(&mut self, arg: &Arg, dot: &Value, pos: usize) -> R<Value> {
         match arg {
-            Arg::Field(chain) => self.chain(dot.clone(), chain, pos, "."),
+            Arg::Field(chain) => self.chain(dot, chain, pos, "."),
             Arg::Var(name, chain) => {
                 let v = self.var(name, pos)?;
                 self.chain(v, chain, pos, name)
             }
             Arg::Pipe(p, chain) => {
                 let v = self.pipe(p, dot)?;
-                self.chain(v, chain, pos, "(pipeline)")
+                self.chain(&v, chain, pos, "(pipeline)")
             }
             Arg::Lit(v) => Ok(v.clone()),
             Arg::Nil => Ok(Value::Null),
@@ -321,11 +321,12 @@ impl<'a> Exec<'a> {
     }
 
     /// Follows `.a.b` from `start`.
-    fn chain(&self, start: Value, chain: &[String], pos: usize, from: &str) -> R<Value> {
+    fn chain(&self, start: &Value, chain: &[String], pos: usize, from: &str) -> R<Value> {
+        static NULL: Value = Value::Null;
         let mut current = start;
         for (i, field) in chain.iter().enumerate() {
             current = match current {
-                Value::Object(mut m) => match m.remove(field) {
+                Value::Object(m) => match m.get(field) {
                     Some(v) => v,
                     None if self.options.missing_key == MissingKey::Error => {
                         return Err(self.error(
@@ -337,7 +338,7 @@ impl<'a> Exec<'a> {
                             ),
                         ));
                     }
-                    None => Value::Null,
+                    None => &NULL,
                 },
                 Value::Null => {
                     if self.options.missing_key == MissingKey::Error {
@@ -350,7 +351,7 @@ impl<'a> Exec<'a> {
                             ),
                         ));
                     }
-                    Value::Null
+                    &NULL
                 }
                 other => {
                     return Err(self.error(
@@ -358,14 +359,14 @@ impl<'a> Exec<'a> {
                         TemplateErrorKind::Exec,
                         format!(
                             "can't evaluate field {field} in type {} (at <{}>)",
-                            type_name(&other),
+                            type_name(other),
                             at(from, &chain[..=i])
                         ),
                     ));
                 }
             };
         }
-        Ok(current)
+        Ok(current.clone())
     }
 
     fn call(

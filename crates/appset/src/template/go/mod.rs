@@ -8,7 +8,6 @@ mod parse;
 pub(crate) mod value;
 
 use super::{TemplateError, TemplateErrorKind};
-use crate::params::Params;
 use serde_json::Value;
 
 /// What to do when a template reads a key the data lacks (`missingkey=`).
@@ -53,14 +52,14 @@ impl Options {
     }
 }
 
-/// Renders `text` as a Go template with `params` as its data.
-pub(crate) fn render(
-    text: &str,
-    params: &Params,
-    options: &Options,
-) -> Result<String, TemplateError> {
+/// Renders `text` as a Go template with `data` (the parameters as a JSON map) as `.`.
+pub(crate) fn render(text: &str, data: &Value, options: &Options) -> Result<String, TemplateError> {
+    if !text.contains("{{") {
+        // No action: Go prints the text as it is.
+        return Ok(text.to_string());
+    }
     let tree = parse::parse(text, &super::funcs::exists)?;
     let mut exec = exec::Exec::new(text, &tree, options);
-    exec.run(&Value::Object(params.clone()))?;
+    exec.run(data)?;
     Ok(exec.out)
 }

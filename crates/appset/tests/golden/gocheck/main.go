@@ -1,6 +1,6 @@
 // Command gocheck runs ../go_templates.yaml against Go's text/template with Sprig, configured as
 // Argo CD configures them, and prints every case whose Go result differs from the table's `want`
-// or `error`. Run it where Go and the Go module proxy are reachable:
+// or `error` (and then exits 1). scripts/test.sh runs it:
 //
 //	cd crates/appset/tests/golden/gocheck && go run .
 package main
@@ -144,4 +144,7 @@ func main() {
 		}
 	}
 	fmt.Printf("%d cases, %d differ from Go\n", len(cases), bad)
+	if bad > 0 {
+		os.Exit(1)
+	}
 }
