@@ -310,6 +310,7 @@ async fn serve_one(stream: tokio::net::TcpStream, state: Arc<Mutex<State>>) -> s
     };
     let reason = match answer.status {
         200 => "OK",
+        204 => "No Content",
         401 => "Unauthorized",
         404 => "Not Found",
         _ => "Error",
@@ -762,15 +763,24 @@ fn bitbucket(data: &ScmData, segs: &[&str], params: &[(String, String)]) -> Answ
             bitbucket_page(items, params, size)
         }
         ["projects", key, "repos", slug, "branches", "default"] => {
-            match find_repo(data, key, slug).and_then(|r| {
-                r.default_branch
-                    .as_ref()
-                    .and_then(|b| branch_sha(r, b).map(|s| (b, s)))
-            }) {
+            let Some(repo) = find_repo(data, key, slug) else {
+                return not_found();
+            };
+            match repo
+                .default_branch
+                .as_ref()
+                .and_then(|b| branch_sha(repo, b).map(|s| (b, s)))
+            {
                 Some((b, s)) => Answer::json(json!({
                     "id": format!("refs/heads/{b}"), "displayId": b, "latestCommit": s,
                 })),
-                None => not_found(),
+                // An empty repository: 204 without a body, as Bitbucket Server answers.
+                None => Answer {
+                    status: 204,
+                    content_type: "application/json",
+                    headers: Vec::new(),
+                    body: String::new(),
+                },
             }
         }
         ["projects", key, "repos", slug, "branches"] => match find_repo(data, key, slug) {

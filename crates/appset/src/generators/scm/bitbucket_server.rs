@@ -107,13 +107,14 @@ pub(crate) async fn repos(conn: &Conn<'_>, spec: &Value) -> Result<Vec<Repo>, Ge
     Ok(out)
 }
 
-/// The default branch, or `None` for an empty repository.
+/// The default branch, or `None` for an empty repository (Bitbucket answers 204 without a
+/// body, or 404 when the default branch is set but missing; Argo CD skips both).
 pub(crate) async fn default_branch(
     conn: &Conn<'_>,
     repo: &Repo,
 ) -> Result<Option<Branch>, GeneratorError> {
     let path = format!("{}/branches/default", repo_path(repo));
-    let Some(answer) = conn.get_or_404(&path).await? else {
+    let Some(answer) = conn.get_or_absent(&path).await? else {
         return Ok(None);
     };
     Ok(Some(Branch {

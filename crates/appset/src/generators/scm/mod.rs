@@ -239,6 +239,26 @@ impl<'a> Conn<'a> {
         }
     }
 
+    /// `GET {base}{path}`, or `None` when the server answers 404 or a 2xx without a body (how
+    /// Bitbucket Server answers for an empty repository's default branch).
+    pub(crate) async fn get_or_absent(
+        &self,
+        path: &str,
+    ) -> Result<Option<JsonResponse>, GeneratorError> {
+        let url = format!("{}{path}", self.base);
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        match self.http.get_json(&url, &headers).await {
+            Ok(answer) => Ok(Some(answer)),
+            Err(e) if remote::http_status(&e) == Some(404) => Ok(None),
+            Err(ferry_http::HttpError::NotJson { snippet, .. }) if snippet.is_empty() => Ok(None),
+            Err(e) => Err(remote::http_error(self.generator, e)),
+        }
+    }
+
     /// The full URL of `path`, for messages.
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
