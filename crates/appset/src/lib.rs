@@ -4,6 +4,12 @@
 //!
 //! Unlike Argo CD it fails closed: a generator error changes nothing.
 
+pub mod controller;
+pub mod desired;
 pub mod generators;
 pub mod params;
+pub mod plan;
+pub mod rollout;
+pub mod selector;
 pub mod template;
+pub mod types;

@@ -97,3 +97,24 @@ impl Differ {
         Ok(sha)
     }
 }
+
+impl Differ {
+    /// Fetches (at most once per poll interval, shared with the apps of the same repository)
+    /// and checks out `repo_url` at `revision`, with the repository's credentials and the
+    /// engine's URL rules: the commit SHA and the read-only checkout's root. For the
+    /// ApplicationSet `git` generator; the error is the message an app's condition would show.
+    pub async fn checkout_repo(
+        &self,
+        repo_url: &str,
+        revision: &str,
+    ) -> Result<(String, PathBuf), String> {
+        let source = ApplicationSource {
+            repo_url: repo_url.to_string(),
+            target_revision: Some(revision.to_string()),
+            ..ApplicationSource::default()
+        };
+        self.checkout_source(&source, self.cfg.poll_interval, None)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}

@@ -30,6 +30,9 @@ enum Command {
     Account(commands::account::Args),
     /// Look at and act on Applications: list, get, diff, sync, refresh, history, rollback, wait, delete.
     App(commands::app::Args),
+    /// Look at ApplicationSets: list, get, preview (what one would create, change, delete),
+    /// confirm (a held mass deletion).
+    Appset(commands::appset::Args),
     /// Git steps of a pipeline: clone, and commit-push with rebase and retry.
     Git(commands::git::Args),
     /// Pipeline step: set image tags or digests in manifests, Kustomizations and Helm values.
@@ -84,6 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         match cli.command {
             Command::Account(args) => commands::account::run(&args).await,
             Command::App(args) => commands::app::run(&args).await,
+            Command::Appset(args) => commands::appset::run(&args).await,
             Command::Controller(args) => commands::controller::run(&args).await.map(|()| 0),
             Command::Git(args) => commands::git::run(&args).await,
             Command::Image(args) => commands::image::run(&args),

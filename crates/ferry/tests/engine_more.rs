@@ -1127,7 +1127,8 @@ async fn install_dry_run_prints_the_controller_objects_without_a_cluster() {
             "appprojects.argoproj.io",
             "analysistemplates.argoproj.io",
             "clusteranalysistemplates.argoproj.io",
-            "analysisruns.argoproj.io"
+            "analysisruns.argoproj.io",
+            "applicationsets.argoproj.io"
         ],
         "{}",
         said(&out)

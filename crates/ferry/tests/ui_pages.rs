@@ -416,3 +416,101 @@ async fn with_authentication_pages_need_a_login_and_readonly_users_cannot_sync()
         STEP,
     );
 }
+
+/// An ApplicationSet `fleet` with a list generator of `names`, each app deploying `one/` of
+/// `repo` into `ns` (no automated sync).
+fn fleet(names: &[&str], repo: &str, ns: &str) -> String {
+    let elements = if names.is_empty() {
+        "      elements: []\n".to_string()
+    } else {
+        let mut s = String::from("      elements:\n");
+        for n in names {
+            s.push_str(&format!("      - name: {n}\n"));
+        }
+        s
+    };
+    format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata:\n  name: fleet\nspec:\n  generators:\n  - list:\n{elements}  template:\n    metadata:\n      name: '{{{{name}}}}'\n    spec:\n      project: default\n      source:\n        repoURL: {repo}\n        targetRevision: main\n        path: one\n      destination:\n        server: https://kubernetes.default.svc\n        namespace: {ns}\n"
+    )
+}
+
+#[tokio::test]
+async fn applicationset_pages_show_generated_apps_and_confirm_a_held_deletion() {
+    let w = World::start("ui-appsets").await;
+    let ns = w.ns.name().to_string();
+    let repo = GitRepo::new();
+    repo.write("one/cm.yaml", &configmap("cm-one", "one"));
+    repo.commit("one");
+    w.apply(&fleet(&["alpha", "beta", "gamma"], &repo.url(), &ns));
+    let ui = UiServer::start(w.kubeconfig(), &ns, true).await;
+
+    // The list and the set's page show the generated apps once the controller made them.
+    let page = wait_until("the set's page lists its three apps", STEP, || async {
+        let page = ui.get("/applicationsets/fleet");
+        // The controller creates the apps, then writes the set's status.
+        if page.status == 200
+            && page.body.contains("data-condition=\"ParametersGenerated\"")
+            && ["alpha", "beta", "gamma"]
+                .iter()
+                .all(|a| page.body.contains(&format!("data-app=\"{a}\"")))
+        {
+            Probe::Done(page)
+        } else {
+            Probe::pending(format!("{} {}", page.status, page.body))
+        }
+    })
+    .await;
+    assert!(
+        page.body.contains("href=\"/applications/alpha\""),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("id=\"held\""), "{}", page.body);
+    let list = ui.get("/applicationsets");
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(list.body.contains("data-set=\"fleet\""), "{}", list.body);
+
+    // Two of three would go: held; the page lists them and offers the confirmation.
+    w.apply(&fleet(&["alpha"], &repo.url(), &ns));
+    let page = wait_until("the held deletion shows", STEP, || async {
+        let page = ui.get("/applicationsets/fleet");
+        if page.body.contains("id=\"confirm-button\"") {
+            Probe::Done(page)
+        } else {
+            Probe::pending(page.body)
+        }
+    })
+    .await;
+    assert!(
+        page.body.contains("data-held=\"beta\"") && page.body.contains("data-held=\"gamma\""),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("data-held=\"alpha\""), "{}", page.body);
+    assert!(
+        ui.get("/applicationsets")
+            .body
+            .contains("Deletion of 2 held")
+    );
+
+    // Confirmed from the page: the controller deletes exactly those two.
+    let done = ui.post_form("/applicationsets/fleet/confirm", "", &[]);
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        done.header("location"),
+        Some("/applicationsets/fleet?done=confirm")
+    );
+    wait_until("beta and gamma are gone", STEP, || async {
+        let page = ui.get("/applicationsets/fleet");
+        if page.body.contains("data-app=\"alpha\"")
+            && !page.body.contains("data-app=\"beta\"")
+            && !page.body.contains("data-app=\"gamma\"")
+            && !page.body.contains("id=\"held\"")
+        {
+            Probe::Done(())
+        } else {
+            Probe::pending(page.body)
+        }
+    })
+    .await;
+}

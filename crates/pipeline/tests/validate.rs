@@ -320,3 +320,13 @@ async fn apps_mode_validates_what_each_application_renders() {
         ]
     );
 }
+
+#[tokio::test]
+async fn application_sets_validate_without_a_crd() {
+    let found = short(&findings(&["applicationset.yaml"]).await);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains("ApplicationSet/typo") && found[0].contains("goTemplate"),
+        "{found:?}"
+    );
+}

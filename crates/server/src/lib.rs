@@ -17,6 +17,7 @@
 //! runs in the same process.
 
 pub mod api;
+pub mod appsets;
 pub mod auth;
 pub mod error;
 pub mod hardening;
@@ -347,6 +348,21 @@ fn protected_routes() -> Routes {
             Method::POST,
             "/api/v1/applications/{name}/rollback",
             post(api::rollback_application),
+        ),
+        (
+            Method::GET,
+            "/api/v1/applicationsets",
+            get(appsets::list_applicationsets),
+        ),
+        (
+            Method::GET,
+            "/api/v1/applicationsets/{name}",
+            get(appsets::get_applicationset),
+        ),
+        (
+            Method::POST,
+            "/api/v1/applicationsets/{name}/confirm-deletion",
+            post(appsets::confirm_deletion),
         ),
     ]
 }

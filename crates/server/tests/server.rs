@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+#[path = "appsets/mod.rs"]
+mod appsets;
+
 const REFRESH: &str = "argocd.argoproj.io/refresh";
 
 /// Applies ferry's CRDs (server-side, so repeating it is harmless).

@@ -14,6 +14,9 @@
 //! - [`wait_until`] waits for a condition with a deadline and says what it last saw when the
 //!   deadline passes; tests never sleep for a guessed time.
 //! - [`Kubectl`] runs the real `kubectl` against a cluster.
+//! - [`scm_server::ScmServer`] answers the REST calls of the ApplicationSet `scmProvider`,
+//!   `pullRequest` and `plugin` generators (GitHub Enterprise, GitLab, Gitea, Bitbucket Server),
+//!   with pagination and fault modes.
 //! - [`GitRepo`] is a real Git repository (bare, served over `file://`) to commit fixtures to;
 //!   [`git_http::serve`] serves such repositories over HTTP with Basic auth (`git http-backend`).
 //! - [`prometheus::Prometheus`] is Debian's real Prometheus on 127.0.0.1, scraping series the test
@@ -43,6 +46,7 @@ pub mod http;
 mod kubectl;
 mod namespace;
 pub mod prometheus;
+pub mod scm_server;
 pub mod static_http;
 mod wait;
 

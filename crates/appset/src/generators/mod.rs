@@ -3,6 +3,17 @@
 //! [`GeneratorError`](crate::params::GeneratorError); none returns an empty list for an answer
 //! it did not understand.
 
+pub mod cluster_decision_resource;
+pub mod clusters;
+pub mod generate;
+pub mod git;
+pub mod list;
+pub mod plugin;
+pub mod pull_request;
+mod remote;
+mod scm;
+pub mod scm_provider;
+
 /// What the generators that call other services need: the cluster (for Secrets, ConfigMaps and
 /// custom resources in the ApplicationSet's namespace) and an HTTP client.
 #[derive(Clone)]

@@ -49,6 +49,13 @@ pub(crate) struct ControllerArgs {
     /// `ferry.dev/child-health` overrides it.
     #[arg(long, default_value = "wait", value_parser = parse_child_health)]
     child_health: ferry_controller::app_of_apps::ChildHealth,
+
+    /// The share of an ApplicationSet's Applications (in percent) that one pass may delete
+    /// without confirmation; more (or all of them) is held until `ferry appset confirm`. A
+    /// set's annotation `ferry.dev/max-deletion-percent` overrides it.
+    #[arg(long, default_value_t = ferry_appset::plan::DEFAULT_MAX_DELETION_PERCENT,
+          value_parser = clap::value_parser!(u32).range(0..=100))]
+    appset_max_deletion_percent: u32,
 }
 
 /// Which repositories and remote bases ferry may fetch, shared by every command that renders.
@@ -144,6 +151,36 @@ impl ControllerArgs {
         ferry_cluster::ApiMetrics::global().register(metrics.registry_mut());
         Ok(Arc::new(engine))
     }
+}
+
+impl ControllerArgs {
+    /// The ApplicationSet controller, reading repositories through `engine`'s differ.
+    pub(crate) fn appset_controller(
+        &self,
+        client: kube::Client,
+        engine: &Engine,
+    ) -> anyhow::Result<Arc<ferry_appset::controller::AppSetController>> {
+        let cfg = ferry_appset::controller::AppSetConfig {
+            namespace: self.namespace.clone(),
+            poll_interval: self.poll_interval,
+            max_deletion_percent: self.appset_max_deletion_percent,
+            workers: self.workers.clamp(1, 4),
+        };
+        Ok(Arc::new(ferry_appset::controller::AppSetController::new(
+            client,
+            cfg,
+            engine.differ(),
+        )?))
+    }
+}
+
+/// Runs the Application controller and the ApplicationSet controller until the process ends.
+pub(crate) async fn run_controllers(
+    engine: Arc<Engine>,
+    appsets: Arc<ferry_appset::controller::AppSetController>,
+    workers: usize,
+) {
+    tokio::join!(run_controller(engine, workers), appsets.run());
 }
 
 /// Arguments of `ferry controller`.
@@ -248,11 +285,22 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     let client = args.kube.client().await?;
     let mut metrics = ferry_server::Metrics::new();
     let shards = args.scale.shards()?;
+    let gate = shards.clone();
     let engine = args.controller.engine(client.clone(), &mut metrics)?;
     let engine = Arc::new(
         Arc::into_inner(engine)
             .expect("the engine is not shared yet")
             .with_shards(shards),
+    );
+    let appsets = args.controller.appset_controller(client.clone(), &engine)?;
+    // With replicas, each ApplicationSet is worked on by one replica, chosen as a cluster is
+    // (the same leases and the same hashing, on the key `applicationset/NAME`).
+    let appsets = Arc::new(
+        Arc::into_inner(appsets)
+            .expect("the ApplicationSet controller is not shared yet")
+            .with_gate(Arc::new(move |set| {
+                gate.owns(&format!("applicationset/{set}"))
+            })),
     );
     let serving = async {
         match args.metrics_listen.as_str() {
@@ -276,7 +324,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
         }
     };
     tokio::select! {
-        () = run_controller(engine, args.controller.workers) => Ok(()),
+        () = run_controllers(engine, appsets, args.controller.workers) => Ok(()),
         served = serving => served,
         _ = super::server::shutdown_signal() => {
             tracing::info!("interrupted, stopping");

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::kube::KubeArgs;
 
 /// The CRDs, as committed in `manifests/crds/`.
-const CRDS: [(&str, &str); 5] = [
+const CRDS: [(&str, &str); 6] = [
     (
         "applications.argoproj.io",
         include_str!("../../../../manifests/crds/applications.argoproj.io.yaml"),
@@ -31,6 +31,10 @@ const CRDS: [(&str, &str); 5] = [
     (
         "analysisruns.argoproj.io",
         include_str!("../../../../manifests/crds/analysisruns.argoproj.io.yaml"),
+    ),
+    (
+        "applicationsets.argoproj.io",
+        include_str!("../../../../manifests/crds/applicationsets.argoproj.io.yaml"),
     ),
 ];
 

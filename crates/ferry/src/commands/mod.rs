@@ -2,6 +2,7 @@
 
 pub(crate) mod account;
 pub(crate) mod app;
+pub(crate) mod appset;
 pub(crate) mod controller;
 pub(crate) mod git;
 pub(crate) mod image;

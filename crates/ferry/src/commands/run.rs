@@ -4,7 +4,6 @@
 use super::controller::ControllerArgs;
 use super::kube::KubeArgs;
 use super::server::ServeArgs;
-use ferry_controller::run_controller;
 
 /// Arguments of `ferry run`.
 #[derive(Debug, clap::Args)]
@@ -30,6 +29,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     let client = args.kube.client().await?;
     let mut metrics = ferry_server::Metrics::new();
     let engine = args.controller.engine(client.clone(), &mut metrics)?;
+    let appsets = args.controller.appset_controller(client.clone(), &engine)?;
     let metrics_addr: Option<std::net::SocketAddr> = match args.metrics_listen.as_str() {
         "off" => None,
         listen => Some(listen.parse().map_err(|e| {
@@ -73,7 +73,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
         }
     };
     tokio::select! {
-        () = run_controller(engine, args.controller.workers) => Ok(()),
+        () = super::controller::run_controllers(engine, appsets, args.controller.workers) => Ok(()),
         served = serving => served,
         served = metrics_serving => served,
         _ = super::server::shutdown_signal() => {

@@ -1,4 +1,4 @@
-//! Argo CD's `Application` and `AppProject` (`argoproj.io/v1alpha1`): the fields ferry knows,
+//! Argo CD's `Application`, `AppProject` and `ApplicationSet` (`argoproj.io/v1alpha1`): the fields ferry knows,
 //! as CRD-style schemas, and the rules ferry's engine needs before it can render an app.
 //!
 //! The schemas type fields of `ferry_core`'s `Application` and `AppProject` types (a test checks
@@ -150,12 +150,36 @@ fn app_project_schema() -> Value {
     }})
 }
 
+/// An ApplicationSet: the fields ferry's ApplicationSet controller reads are typed; generators
+/// and the template are open, as in Argo CD's CRD (generator blocks nest, and the template holds
+/// parameters where the Application has other types).
+fn application_set_schema() -> Value {
+    json!({"type": "object", "properties": {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": {
+            "generators": {"type": "array", "items": opaque()},
+            "template": opaque(),
+            "templatePatch": {"type": "string"},
+            "goTemplate": {"type": "boolean"},
+            "goTemplateOptions": strings(),
+            "syncPolicy": opaque(),
+            "strategy": opaque(),
+            "ignoreApplicationDifferences": {"type": "array", "items": opaque()},
+            "preservedFields": opaque(),
+        }},
+        "status": opaque(),
+    }})
+}
+
 /// The schemas of Argo CD's kinds, to add to a schema set.
 pub(crate) fn schemas() -> Vec<(Gvk, Value)> {
     let gvk = |kind: &str| (GROUP.to_owned(), "v1alpha1".to_owned(), kind.to_owned());
     vec![
         (gvk("Application"), application_schema()),
         (gvk("AppProject"), app_project_schema()),
+        (gvk("ApplicationSet"), application_set_schema()),
     ]
 }
 
@@ -224,7 +248,7 @@ mod tests {
             messages(&both),
             ["sets both server (s) and name (n): keep one"]
         );
-        assert_eq!(schemas().len(), 2);
+        assert_eq!(schemas().len(), 3);
     }
 
     /// Every leaf of a schema below `path`: its path (`None` for an array's item) and schema.

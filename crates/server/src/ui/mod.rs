@@ -9,10 +9,12 @@
 //!
 //! Routes: `GET /login` and `GET /static/{file}` are public; `GET /`,
 //! `GET /applications/{name}` (and its `/resource` and `/diff` pages), the action posts
-//! `POST /applications/{name}/{sync,refresh,rollback}` and `GET /events` need a [`Principal`].
+//! `POST /applications/{name}/{sync,refresh,rollback}`, `GET /events`, `GET /applicationsets`,
+//! `GET /applicationsets/{name}` and its `POST .../confirm` need a [`Principal`].
 //! Secret data is masked on every page (safety invariant 3).
 
 mod app;
+mod appsets;
 mod events;
 mod links;
 mod list;
@@ -85,6 +87,12 @@ pub fn protected_routes() -> Router<Arc<ServerState>> {
         .route("/applications/{name}/sync", post(app::sync_form))
         .route("/applications/{name}/refresh", post(app::refresh_form))
         .route("/applications/{name}/rollback", post(app::rollback_form))
+        .route("/applicationsets", get(appsets::list_page))
+        .route("/applicationsets/{name}", get(appsets::set_page))
+        .route(
+            "/applicationsets/{name}/confirm",
+            post(appsets::confirm_form),
+        )
 }
 
 /// The parts of every page around its content: title, who is logged in, the CSRF token, the
