@@ -1122,7 +1122,11 @@ async fn install_dry_run_prints_the_controller_objects_without_a_cluster() {
         .collect();
     assert_eq!(
         crds,
-        ["applications.argoproj.io", "appprojects.argoproj.io"],
+        [
+            "applications.argoproj.io",
+            "appprojects.argoproj.io",
+            "rollouts.argoproj.io"
+        ],
         "{}",
         said(&out)
     );
