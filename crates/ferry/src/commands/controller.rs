@@ -49,6 +49,11 @@ pub(crate) struct ControllerArgs {
     /// `ferry.dev/child-health` overrides it.
     #[arg(long, default_value = "wait", value_parser = parse_child_health)]
     child_health: ferry_controller::app_of_apps::ChildHealth,
+
+    /// The namespaces whose Argo Rollouts `Rollout`s ferry runs, comma-separated; empty (the
+    /// default): every namespace; `off`: none (when Argo Rollouts runs them).
+    #[arg(long, env = "FERRY_ROLLOUT_NAMESPACES", value_delimiter = ',', default_value = "")]
+    pub(crate) rollout_namespaces: Vec<String>,
 }
 
 /// Which repositories and remote bases ferry may fetch, shared by every command that renders.
@@ -114,6 +119,42 @@ fn parse_child_health(s: &str) -> Result<ferry_controller::app_of_apps::ChildHea
 }
 
 impl ControllerArgs {
+    /// The rollout controller, unless `--rollout-namespaces off`; runs until the process ends.
+    pub(crate) async fn run_rollouts(&self, client: kube::Client) -> anyhow::Result<()> {
+        let namespaces: Vec<String> = self
+            .rollout_namespaces
+            .iter()
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .collect();
+        if namespaces.iter().any(|n| n == "off") {
+            return std::future::pending().await;
+        }
+        let http = ferry_http::Client::new(ferry_http::Options::default())
+            .map_err(|e| anyhow::anyhow!("building the HTTP client of rollout analysis: {e}"))?;
+        let recorder = kube::runtime::events::Recorder::new(
+            client.clone(),
+            kube::runtime::events::Reporter {
+                controller: "ferry-rollouts".into(),
+                instance: std::env::var("HOSTNAME").ok(),
+            },
+        );
+        let ctx = ferry_rollouts::Context {
+            client,
+            http,
+            recorder,
+        };
+        ferry_rollouts::run_rollouts(
+            ctx,
+            ferry_rollouts::RolloutsConfig {
+                namespaces,
+                workers: self.workers.clamp(1, 4),
+            },
+        )
+        .await;
+        Ok(())
+    }
+
     /// The engine for `client`, its metrics (and the API request metrics) registered in
     /// `metrics`' registry.
     pub(crate) fn engine(
@@ -186,6 +227,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     let client = args.kube.client().await?;
     let mut metrics = ferry_server::Metrics::new();
     let engine = args.controller.engine(client.clone(), &mut metrics)?;
+    let rollouts = args.controller.run_rollouts(client.clone());
     let serving = async {
         match args.metrics_listen.as_str() {
             "off" => std::future::pending().await,
@@ -209,6 +251,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     };
     tokio::select! {
         () = run_controller(engine, args.controller.workers) => Ok(()),
+        rollouts = rollouts => rollouts,
         served = serving => served,
         _ = super::server::shutdown_signal() => {
             tracing::info!("interrupted, stopping");
