@@ -121,6 +121,7 @@ pub async fn reconcile_rollout(
                 rollout: &ro,
                 analysis: a,
                 hash: &hash,
+                stable_hash: status.stable_rs.as_deref().unwrap_or_default(),
             };
             step_analysis = Some(follow_run(client, &ctx.http, &target).await);
         }
@@ -134,6 +135,7 @@ pub async fn reconcile_rollout(
                 rollout: &ro,
                 analysis: bg,
                 hash: &hash,
+                stable_hash: status.stable_rs.as_deref().unwrap_or_default(),
             };
             background_analysis = Some(follow_run(client, &ctx.http, &target).await);
         }
