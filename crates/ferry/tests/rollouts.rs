@@ -479,3 +479,72 @@ spec:
     assert_eq!(route["spec"]["rules"][0]["backendRefs"][1]["weight"], 0);
     assert_eq!(route["spec"]["rules"][0]["backendRefs"][0]["weight"], 100);
 }
+
+/// The app's health of its Rollout `web` (from `status.resources`).
+fn app_rollout_health(app: &Value) -> (String, String) {
+    app["status"]["resources"]
+        .as_array()
+        .and_then(|rs| rs.iter().find(|r| r["kind"] == "Rollout"))
+        .map(|r| {
+            (
+                r["health"]["status"].as_str().unwrap_or("").to_owned(),
+                r["health"]["message"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn in_an_app_an_abort_shows_degraded_and_a_revert_commit_rolls_back() {
+    let c = Canary::start("ro-app").await;
+    let repo = ferry_testsupport::GitRepo::new();
+    repo.write("web/services.yaml", SERVICES)
+        .write("web/rollout.yaml", &rollout("podinfo:6.0.0", MANUAL_STEPS));
+    repo.commit("web 6.0.0");
+    c.apply(&common::application("web", &repo.url(), "web", c.ns.name(), common::AUTOMATED));
+    let app = |c: &Canary| -> Option<Value> {
+        c.ns.kubectl()
+            .try_run(&["get", "application", "web", "-o", "json"])
+            .ok()
+            .map(|s| serde_json::from_str(&s).unwrap())
+    };
+    let wait_app = |what: &'static str, check: fn(&Value) -> bool| {
+        let c = &c;
+        async move {
+            wait_until(&format!("app web: {what}"), STEP, || async {
+                match app(c) {
+                    Some(a) if check(&a) => Probe::Done(a),
+                    Some(a) => Probe::pending(format!("{:.800}", a["status"]["health"].to_string() + &a["status"]["sync"].to_string())),
+                    None => Probe::pending("no app"),
+                }
+            })
+            .await
+        }
+    };
+    wait_app("Synced and Healthy", |a| common::sync_status(a) == "Synced" && common::health_status(a) == "Healthy").await;
+
+    repo.write("web/rollout.yaml", &rollout("podinfo:6.0.1-bad", MANUAL_STEPS));
+    repo.commit("web 6.0.1-bad");
+    let a = wait_app("Suspended at the pause", |a| common::health_status(a) == "Suspended").await;
+    assert_eq!(app_rollout_health(&a).0, "Suspended");
+    c.cli_ok(&["abort", "web"]);
+    let a = wait_app("Degraded after the abort", |a| common::health_status(a) == "Degraded").await;
+    let (health, message) = app_rollout_health(&a);
+    assert_eq!(health, "Degraded");
+    assert!(message.contains("RolloutAborted"), "{message}");
+    // Still Synced: Git asks for the bad revision, and the Rollout's spec has it.
+    assert_eq!(common::sync_status(&a), "Synced", "{}", a["status"]["resources"]);
+
+    // The GitOps rollback: a revert commit; ferry syncs it and the Rollout is on the stable again.
+    repo.git(&["revert", "--no-edit", "HEAD"]);
+    repo.git(&["push", "--quiet", "origin", "HEAD:main"]);
+    let a = wait_app("Healthy after the revert", |a| {
+        common::sync_status(a) == "Synced" && common::health_status(a) == "Healthy"
+    })
+    .await;
+    let r = c.rollout("web").unwrap();
+    assert_eq!(status_str(&r, "phase"), "Healthy");
+    assert_eq!(status_str(&r, "stableRS"), status_str(&r, "currentPodHash"));
+    let history = a["status"]["history"].as_array().map(Vec::len).unwrap_or(0);
+    assert!(history >= 3, "three syncs in the app's history: {}", a["status"]["history"]);
+}
