@@ -28,6 +28,18 @@ if [[ ! -f tests/e2e/node_modules/playwright-core/package.json ]]; then
   (cd tests/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
 fi
 
+step "analysis test prerequisite: Debian's prometheus"
+# The rollout analysis tests start the real Prometheus and fail without it (never skip).
+if ! command -v prometheus >/dev/null; then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+  else
+    echo "prometheus is missing: apt-get install prometheus (as root), then run make test again" >&2
+    exit 1
+  fi
+fi
+
 step "testenv: build, vet, unit tests"
 scripts/local-cluster.sh build
 unformatted=$(cd testenv && gofmt -l .)

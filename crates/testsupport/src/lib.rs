@@ -16,6 +16,8 @@
 //! - [`Kubectl`] runs the real `kubectl` against a cluster.
 //! - [`GitRepo`] is a real Git repository (bare, served over `file://`) to commit fixtures to;
 //!   [`git_http::serve`] serves such repositories over HTTP with Basic auth (`git http-backend`).
+//! - [`prometheus::Prometheus`] is Debian's real Prometheus on 127.0.0.1, scraping series the test
+//!   sets (for rollout analysis).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -40,6 +42,7 @@ pub mod git_http;
 pub mod http;
 mod kubectl;
 mod namespace;
+pub mod prometheus;
 pub mod static_http;
 mod wait;
 

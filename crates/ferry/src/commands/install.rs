@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::kube::KubeArgs;
 
 /// The CRDs, as committed in `manifests/crds/`.
-const CRDS: [(&str, &str); 3] = [
+const CRDS: [(&str, &str); 6] = [
     (
         "applications.argoproj.io",
         include_str!("../../../../manifests/crds/applications.argoproj.io.yaml"),
@@ -22,6 +22,19 @@ const CRDS: [(&str, &str); 3] = [
     (
         "rollouts.argoproj.io",
         include_str!("../../../../manifests/crds/rollouts.argoproj.io.yaml"),
+    ),
+    // Argo Rollouts' analysis (crates/rollouts): templates and the runs made from them.
+    (
+        "analysistemplates.argoproj.io",
+        include_str!("../../../../manifests/crds/analysistemplates.argoproj.io.yaml"),
+    ),
+    (
+        "clusteranalysistemplates.argoproj.io",
+        include_str!("../../../../manifests/crds/clusteranalysistemplates.argoproj.io.yaml"),
+    ),
+    (
+        "analysisruns.argoproj.io",
+        include_str!("../../../../manifests/crds/analysisruns.argoproj.io.yaml"),
     ),
 ];
 

@@ -11,7 +11,9 @@ use serde_json::Value as Json;
 
 use super::RunPhase;
 use super::expr::{Condition, Value};
-use super::types::{AnalysisRunStatus, Measurement, Metric, MetricResult, RunSummary};
+use super::types::{
+    AnalysisRunStatus, DryRun, Measurement, MeasurementRetention, Metric, MetricResult, RunSummary,
+};
 
 /// Errors in a row a metric tolerates unless it says otherwise (Argo Rollouts' default).
 pub const DEFAULT_CONSECUTIVE_ERROR_LIMIT: i64 = 4;
@@ -41,6 +43,10 @@ pub(super) struct ResolvedMetric {
     pub(super) inconclusive_limit: i64,
     /// `consecutiveErrorLimit`.
     pub(super) consecutive_error_limit: i64,
+    /// A dry-run metric (`spec.dryRun`): measured, but its phase does not decide the run's.
+    pub(super) dry_run: bool,
+    /// Measurements kept (`spec.measurementRetention`).
+    pub(super) keep: usize,
     /// The metric as substituted, for its provider.
     pub(super) metric: Metric,
 }
@@ -97,8 +103,44 @@ pub(super) fn resolve_metric(
         inconclusive_limit: number("inconclusiveLimit", &metric.inconclusive_limit)?.unwrap_or(0),
         consecutive_error_limit: number("consecutiveErrorLimit", &metric.consecutive_error_limit)?
             .unwrap_or(DEFAULT_CONSECUTIVE_ERROR_LIMIT),
+        dry_run: false,
+        keep: MEASUREMENTS_KEPT,
         metric,
     })
+}
+
+/// Applies the run's `dryRun` and `measurementRetention` to its metrics. A `metricName` is a
+/// metric's name or a regular expression that matches whole names.
+pub(super) fn apply_run_options(
+    metrics: &mut [ResolvedMetric],
+    dry_run: &[DryRun],
+    retention: &[MeasurementRetention],
+) -> Result<(), String> {
+    let matcher = |field: &str, pattern: &str| {
+        regex::Regex::new(&format!("^(?:{pattern})$"))
+            .map_err(|e| format!("{field} metricName {pattern:?} is not a regular expression: {e}"))
+    };
+    for d in dry_run {
+        let re = matcher("dryRun", &d.metric_name)?;
+        metrics
+            .iter_mut()
+            .filter(|m| re.is_match(&m.name))
+            .for_each(|m| m.dry_run = true);
+    }
+    for r in retention {
+        let re = matcher("measurementRetention", &r.metric_name)?;
+        if r.limit < 1 {
+            return Err(format!(
+                "measurementRetention limit {} of {:?} must be at least 1",
+                r.limit, r.metric_name
+            ));
+        }
+        metrics
+            .iter_mut()
+            .filter(|m| re.is_match(&m.name))
+            .for_each(|m| m.keep = r.limit as usize);
+    }
+    Ok(())
 }
 
 /// The `{{args.NAME}}` references in `metric`'s strings.
@@ -265,15 +307,16 @@ fn add(t: Timestamp, d: Duration) -> Timestamp {
     t.checked_add(d).unwrap_or(t)
 }
 
-/// Whether the run is ending: asked to (`spec.terminate`) or a metric already ended Failed,
-/// Error or Inconclusive.
+/// Whether the run is ending: asked to (`spec.terminate`) or a metric (not a dry-run one)
+/// already ended Failed, Error or Inconclusive.
 pub(super) fn is_terminating(terminate: bool, status: &AnalysisRunStatus) -> bool {
     terminate
         || status.metric_results.iter().any(|r| {
-            matches!(
-                r.phase,
-                RunPhase::Failed | RunPhase::Error | RunPhase::Inconclusive
-            )
+            !r.dry_run
+                && matches!(
+                    r.phase,
+                    RunPhase::Failed | RunPhase::Error | RunPhase::Inconclusive
+                )
         })
 }
 
@@ -355,8 +398,9 @@ pub(super) fn next_due(
     })
 }
 
-/// Adds a finished measurement to a metric's result and counts it.
-pub(super) fn record(result: &mut MetricResult, measurement: Measurement) {
+/// Adds a finished measurement to a metric's result and counts it; keeps the last `keep`
+/// measurements.
+pub(super) fn record(result: &mut MetricResult, measurement: Measurement, keep: usize) {
     match measurement.phase {
         RunPhase::Successful => {
             result.successful += 1;
@@ -381,7 +425,7 @@ pub(super) fn record(result: &mut MetricResult, measurement: Measurement) {
     }
     result.message = measurement.message.clone();
     result.measurements.push(measurement);
-    let extra = result.measurements.len().saturating_sub(MEASUREMENTS_KEPT);
+    let extra = result.measurements.len().saturating_sub(keep.max(1));
     result.measurements.drain(..extra);
 }
 
@@ -486,15 +530,19 @@ fn assess_once(
 ) -> (RunPhase, Option<String>) {
     let mut completed = true;
     let mut worst: Option<(RunPhase, Option<String>)> = None;
-    let mut summary = RunSummary {
-        count: metrics.len() as i32,
-        ..RunSummary::default()
-    };
+    let mut summary = RunSummary::default();
+    let mut dry_summary = RunSummary::default();
     for m in metrics {
+        let counts = if m.dry_run {
+            &mut dry_summary
+        } else {
+            &mut summary
+        };
+        counts.count += 1;
         let Some(r) = status.metric_results.iter_mut().find(|r| r.name == m.name) else {
             if terminating {
                 // Never measured and the run is ending: it does not count against the run.
-                summary.successful += 1;
+                counts.successful += 1;
                 continue;
             }
             completed = false;
@@ -502,15 +550,19 @@ fn assess_once(
         };
         let (phase, reason) = assess_metric(m, r, terminating);
         r.phase = phase;
+        r.dry_run = m.dry_run;
         match phase {
-            RunPhase::Successful => summary.successful += 1,
-            RunPhase::Failed => summary.failed += 1,
-            RunPhase::Inconclusive => summary.inconclusive += 1,
-            RunPhase::Error => summary.error += 1,
+            RunPhase::Successful => counts.successful += 1,
+            RunPhase::Failed => counts.failed += 1,
+            RunPhase::Inconclusive => counts.inconclusive += 1,
+            RunPhase::Error => counts.error += 1,
             RunPhase::Pending | RunPhase::Running => {}
         }
         if !phase.is_completed() {
             completed = false;
+            continue;
+        }
+        if m.dry_run {
             continue;
         }
         if worst
@@ -528,15 +580,12 @@ fn assess_once(
         }
     }
     status.run_summary = Some(summary);
+    status.dry_run_summary = (dry_summary.count > 0).then_some(dry_summary);
+    let terminated = || terminate.then(|| "Run Terminated".to_string());
     match worst {
-        Some((phase, message)) if completed || terminating => {
-            let message = message.or_else(|| terminate.then(|| "Run Terminated".to_string()));
-            (phase, message)
-        }
-        None if terminating => (
-            RunPhase::Successful,
-            terminate.then(|| "Run Terminated".to_string()),
-        ),
+        Some((phase, message)) if completed || terminating => (phase, message.or_else(terminated)),
+        // Every metric a dry run, or the run ended before any measurement.
+        None if completed || terminating => (RunPhase::Successful, terminated()),
         _ => (RunPhase::Running, None),
     }
 }
@@ -571,7 +620,7 @@ mod tests {
             ..MetricResult::default()
         };
         for (p, t) in phases {
-            record(&mut r, measurement(*p, *t));
+            record(&mut r, measurement(*p, *t), MEASUREMENTS_KEPT);
         }
         AnalysisRunStatus {
             started_at: Some(Time(at(0))),
@@ -829,7 +878,7 @@ mod tests {
         let mut failed = measurement(RunPhase::Error, 1);
         failed.message = Some("no answer".into());
         for _ in 0..5 {
-            record(&mut b, failed.clone());
+            record(&mut b, failed.clone(), MEASUREMENTS_KEPT);
         }
         s.metric_results.push(b);
         let (phase, message) = assess_run(&ms, &mut s, false);
@@ -877,10 +926,73 @@ mod tests {
     fn only_the_last_measurements_are_kept() {
         let mut r = MetricResult::default();
         for i in 0..15 {
-            record(&mut r, measurement(RunPhase::Successful, i));
+            record(
+                &mut r,
+                measurement(RunPhase::Successful, i),
+                MEASUREMENTS_KEPT,
+            );
         }
         assert_eq!(r.measurements.len(), MEASUREMENTS_KEPT);
         assert_eq!(r.count, 15);
         assert_eq!(finished_at(&r.measurements[0]), Some(at(5)));
+    }
+
+    #[test]
+    fn a_dry_run_metric_is_measured_but_does_not_decide_the_run() {
+        let mut ms = [
+            metric(serde_json::json!({"name": "errors"})),
+            metric(serde_json::json!({"name": "latency-p99"})),
+        ];
+        apply_run_options(
+            &mut ms,
+            &[DryRun {
+                metric_name: "latency-.*".into(),
+            }],
+            &[MeasurementRetention {
+                metric_name: "errors".into(),
+                limit: 2,
+            }],
+        )
+        .unwrap();
+        assert_eq!((ms[0].dry_run, ms[1].dry_run), (false, true));
+        assert_eq!((ms[0].keep, ms[1].keep), (2, MEASUREMENTS_KEPT));
+        let mut s = status_with("errors", &[(RunPhase::Successful, 1)]);
+        let mut latency = MetricResult {
+            name: "latency-p99".into(),
+            phase: RunPhase::Running,
+            ..MetricResult::default()
+        };
+        record(
+            &mut latency,
+            measurement(RunPhase::Failed, 1),
+            MEASUREMENTS_KEPT,
+        );
+        s.metric_results.push(latency);
+        let (phase, message) = assess_run(&ms, &mut s, false);
+        assert_eq!((phase, message), (RunPhase::Successful, None));
+        assert_eq!(s.metric_results[1].phase, RunPhase::Failed);
+        assert!(s.metric_results[1].dry_run);
+        assert_eq!(s.dry_run_summary.as_ref().unwrap().failed, 1);
+        assert_eq!(s.run_summary.as_ref().unwrap().successful, 1);
+        // Names match whole: "errors" is not a dry run because of a pattern "error".
+        let mut ms = [metric(serde_json::json!({"name": "errors"}))];
+        apply_run_options(
+            &mut ms,
+            &[DryRun {
+                metric_name: "error".into(),
+            }],
+            &[],
+        )
+        .unwrap();
+        assert!(!ms[0].dry_run);
+        let e = apply_run_options(
+            &mut ms,
+            &[DryRun {
+                metric_name: "(".into(),
+            }],
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.starts_with("dryRun metricName \"(\""), "{e}");
     }
 }

@@ -32,7 +32,10 @@ use kube::api::{Patch, PatchParams, PostParams};
 use serde::{Deserialize, Serialize};
 
 pub use assess::{DEFAULT_CONSECUTIVE_ERROR_LIMIT, MEASUREMENTS_KEPT};
-use assess::{ResolvedMetric, assess_run, due_metrics, evaluate, next_due, record, resolve_metric};
+use assess::{
+    ResolvedMetric, apply_run_options, assess_run, due_metrics, evaluate, next_due, record,
+    resolve_metric,
+};
 use template::{NamedTemplate, build_run_spec};
 pub use types::{
     AnalysisRun, AnalysisRunSpec, AnalysisRunStatus, AnalysisTemplate, AnalysisTemplateSpec,
@@ -360,6 +363,7 @@ async fn step(
             namespace: namespace.into(),
             name: name.into(),
         })?;
+    let before = run.status.clone();
     let mut status = run.status.take().unwrap_or_default();
     if let Some(phase) = status.phase.filter(|p| p.is_completed()) {
         return Ok(RunOutcome {
@@ -384,7 +388,15 @@ async fn step(
         .metrics
         .iter()
         .map(|m| resolve_metric(m, &args).map_err(|e| format!("metric {:?}: {e}", m.name)))
-        .collect();
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|mut metrics| {
+            apply_run_options(
+                &mut metrics,
+                &run.spec.dry_run,
+                &run.spec.measurement_retention,
+            )?;
+            Ok(metrics)
+        });
     let metrics = match metrics {
         Ok(m) => m,
         Err(why) => {
@@ -394,9 +406,12 @@ async fn step(
     };
 
     if let Some(http) = http {
-        for i in due_metrics(&metrics, &status, terminate, now) {
+        // The metrics that are due are measured at the same time.
+        let due = due_metrics(&metrics, &status, terminate, now);
+        let taken =
+            futures::future::join_all(due.iter().map(|&i| measure(http, &metrics[i]))).await;
+        for (i, mut measurement) in due.into_iter().zip(taken) {
             let m = &metrics[i];
-            let mut measurement = measure(http, m).await;
             measurement.message = measurement.message.map(|s| redact(&s, &secrets));
             let position = status.metric_results.iter().position(|r| r.name == m.name);
             let result = match position {
@@ -405,6 +420,7 @@ async fn step(
                     status.metric_results.push(MetricResult {
                         name: m.name.clone(),
                         phase: RunPhase::Running,
+                        dry_run: m.dry_run,
                         metadata: resolved_query(m).map(|q| {
                             BTreeMap::from([(
                                 "ResolvedPrometheusQuery".to_string(),
@@ -416,15 +432,20 @@ async fn step(
                     status.metric_results.last_mut().expect("just pushed")
                 }
             };
-            record(result, measurement);
+            record(result, measurement, m.keep);
         }
     }
     let (phase, message) = assess_run(&metrics, &mut status, terminate);
     status.phase = Some(phase);
     status.message = message.clone();
-    run.status = Some(status);
-    let written = write_status(&runs, &run, &shown_run).await?;
-    let status = written.status.unwrap_or_default();
+    let status = if before.as_ref() == Some(&status) {
+        // Nothing was due and nothing changed: no write.
+        status
+    } else {
+        run.status = Some(status);
+        let written = write_status(&runs, &run, &shown_run).await?;
+        written.status.unwrap_or_default()
+    };
     let next_in = if phase.is_completed() {
         None
     } else {

@@ -34,6 +34,8 @@ pub(super) fn build_run_spec(
     let mut merged_args: Vec<Argument> = Vec::new();
     let mut arg_owner: BTreeMap<String, &str> = BTreeMap::new();
     let mut rest: BTreeMap<String, Value> = BTreeMap::new();
+    let mut dry_run = Vec::new();
+    let mut retention = Vec::new();
     for t in templates {
         for m in &t.spec.metrics {
             if let Some(first) = metric_owner.get(&m.name) {
@@ -69,6 +71,8 @@ pub(super) fn build_run_spec(
                 }
             }
         }
+        dry_run.extend(t.spec.dry_run.iter().cloned());
+        retention.extend(t.spec.measurement_retention.iter().cloned());
         for (key, value) in &t.spec.rest {
             match (rest.get_mut(key), value) {
                 (Some(Value::Array(have)), Value::Array(more)) => have.extend(more.iter().cloned()),
@@ -108,6 +112,8 @@ pub(super) fn build_run_spec(
         metrics,
         args: merged_args,
         terminate: false,
+        dry_run,
+        measurement_retention: retention,
         rest,
     })
 }
@@ -158,10 +164,12 @@ mod tests {
             .map(|a| (a.name.as_str(), a.value.as_deref()))
             .collect();
         assert_eq!(args, [("svc", Some("web")), ("limit", Some("0.05"))]);
-        assert_eq!(
-            spec.rest["dryRun"],
-            json!([{"metricName": "errors"}, {"metricName": "latency"}])
-        );
+        let dry: Vec<_> = spec
+            .dry_run
+            .iter()
+            .map(|d| d.metric_name.as_str())
+            .collect();
+        assert_eq!(dry, ["errors", "latency"]);
     }
 
     #[test]

@@ -50,7 +50,21 @@ pub struct AnalysisTemplateSpec {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub args: Vec<Argument>,
-    /// Fields ferry does not interpret (`dryRun`, `measurementRetention`), kept as written.
+    /// Metrics whose results do not count towards the run's phase.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub dry_run: Vec<DryRun>,
+    /// How many measurements to keep per metric (default [`super::MEASUREMENTS_KEPT`]).
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub measurement_retention: Vec<MeasurementRetention>,
+    /// Fields ferry does not interpret, kept as written.
     #[serde(flatten)]
     pub rest: BTreeMap<String, Value>,
 }
@@ -96,9 +110,41 @@ pub struct AnalysisRunSpec {
     /// Stop measuring: the run ends with what it has measured so far.
     #[serde(default, skip_serializing_if = "is_false")]
     pub terminate: bool,
+    /// Metrics whose results do not count towards the run's phase.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub dry_run: Vec<DryRun>,
+    /// How many measurements to keep per metric.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub measurement_retention: Vec<MeasurementRetention>,
     /// Fields ferry does not interpret, kept as written.
     #[serde(flatten)]
     pub rest: BTreeMap<String, Value>,
+}
+
+/// `dryRun[]`: metrics measured and recorded whose results do not decide the run.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DryRun {
+    /// A metric's name, or a regular expression matching whole names (`.*` for all).
+    pub metric_name: String,
+}
+
+/// `measurementRetention[]`: how many measurements of matching metrics to keep.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct MeasurementRetention {
+    /// A metric's name, or a regular expression matching whole names.
+    pub metric_name: String,
+    /// Measurements kept (at least 1).
+    pub limit: i32,
 }
 
 /// One metric: where to measure, how often, and what counts as success.
@@ -252,6 +298,9 @@ pub struct AnalysisRunStatus {
     /// How many metrics ended in which phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_summary: Option<RunSummary>,
+    /// The same for the dry-run metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run_summary: Option<RunSummary>,
 }
 
 /// `status.runSummary`.
@@ -314,6 +363,9 @@ pub struct MetricResult {
     /// Details of the provider (the resolved query).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<BTreeMap<String, String>>,
+    /// A dry-run metric: its phase does not count towards the run's.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dry_run: bool,
 }
 
 /// One measurement.
