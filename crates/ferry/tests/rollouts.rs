@@ -548,3 +548,101 @@ async fn in_an_app_an_abort_shows_degraded_and_a_revert_commit_rolls_back() {
     let history = a["status"]["history"].as_array().map(Vec::len).unwrap_or(0);
     assert!(history >= 3, "three syncs in the app's history: {}", a["status"]["history"]);
 }
+
+/// An AnalysisTemplate `error-rate` over the series `http_error_ratio{service="<arg>"}` of the
+/// test's Prometheus: three measurements a second apart, each must be at most 5 %; one failure
+/// fails the run.
+fn error_rate_template(prometheus: &str) -> String {
+    format!(
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {{name: error-rate}}
+spec:
+  args:
+  - name: service
+  metrics:
+  - name: error-ratio
+    interval: 1s
+    count: 3
+    failureLimit: 0
+    successCondition: result[0] <= 0.05
+    provider:
+      prometheus:
+        address: {prometheus}
+        query: 'http_error_ratio{{service="{{{{args.service}}}}"}}'
+"#
+    )
+}
+
+const ANALYSIS_STEPS: &str = r#"      steps:
+      - setWeight: 20
+      - analysis:
+          templates:
+          - templateName: error-rate
+          args:
+          - name: service
+            value: web-canary
+      - setWeight: 50
+      - pause: {duration: 1s}
+"#;
+
+#[tokio::test]
+async fn a_canary_with_a_passing_analysis_is_promoted_to_100() {
+    let prom = ferry_testsupport::prometheus::Prometheus::start().await;
+    prom.set("http_error_ratio{service=\"web-canary\"}", 0.01);
+    prom.wait_for_value("http_error_ratio{service=\"web-canary\"}", 0.01).await;
+    let c = Canary::start("ro-analysis-good").await;
+    c.apply(&error_rate_template(prom.url()));
+    let stable = first_revision(&c, ANALYSIS_STEPS).await;
+    c.apply(&rollout("podinfo:6.0.1", ANALYSIS_STEPS));
+    let r = c
+        .wait_rollout("web", "analysis under way at step 1", |r| {
+            step(r) == 1 && r.pointer("/status/canary/currentStepAnalysisRunStatus/name").is_some()
+        })
+        .await;
+    assert_eq!(weight(&r), 20);
+    let canary = status_str(&r, "currentPodHash").to_owned();
+    let run_name = format!("web-{canary}-1");
+    let r = c
+        .wait_rollout("web", "promoted after the analysis", |r| {
+            status_str(r, "phase") == "Healthy" && status_str(r, "stableRS") == canary
+        })
+        .await;
+    assert_ne!(status_str(&r, "stableRS"), stable);
+    let run = c.json(&["analysisrun", &run_name]);
+    assert_eq!(run["status"]["phase"], "Successful", "{run}");
+    let measured = run
+        .pointer("/status/metricResults/0/measurements")
+        .and_then(Value::as_array)
+        .map(Vec::len)
+        .unwrap_or(0);
+    assert_eq!(measured, 3, "{run}");
+    assert_eq!(run["metadata"]["ownerReferences"][0]["kind"], "Rollout");
+}
+
+#[tokio::test]
+async fn a_canary_with_a_high_error_rate_is_aborted_at_its_first_analysis() {
+    let prom = ferry_testsupport::prometheus::Prometheus::start().await;
+    prom.set("http_error_ratio{service=\"web-canary\"}", 0.4);
+    prom.wait_for_value("http_error_ratio{service=\"web-canary\"}", 0.4).await;
+    let c = Canary::start("ro-analysis-bad").await;
+    c.apply(&error_rate_template(prom.url()));
+    let stable = first_revision(&c, &format!("      abortScaleDownDelaySeconds: 1\n{ANALYSIS_STEPS}")).await;
+    c.apply(&rollout("podinfo:6.0.1-bad", &format!("      abortScaleDownDelaySeconds: 1\n{ANALYSIS_STEPS}")));
+    let r = c
+        .wait_rollout("web", "aborted by the analysis", |r| status_str(r, "phase") == "Degraded")
+        .await;
+    let canary = status_str(&r, "currentPodHash").to_owned();
+    assert_eq!(r["status"]["abort"], true);
+    assert_eq!(step(&r), 1, "aborted at its first analysis, step 1");
+    assert_eq!(weight(&r), 0);
+    let message = status_str(&r, "message");
+    assert!(message.starts_with("RolloutAborted") && message.contains("Failed"), "{message}");
+    assert_eq!(status_str(&r, "stableRS"), stable, "never promoted");
+    let run = c.json(&["analysisrun", &format!("web-{canary}-1")]);
+    assert_eq!(run["status"]["phase"], "Failed", "{run}");
+    c.wait_replicas(&canary, 0, 0).await;
+    c.wait_replicas(&stable, 5, 5).await;
+    let events = c.events("RolloutAborted");
+    assert!(events.iter().any(|e| e.contains("analysis")), "{events:?}");
+}
