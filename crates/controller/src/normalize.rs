@@ -249,7 +249,10 @@ mod tests {
         let mut desired = serde_json::json!({"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "web-stable"}, "spec": {"selector": {"app": "web"}}});
         keep_rollouts_selector(&mut desired, &live);
-        assert_eq!(desired["spec"]["selector"]["rollouts-pod-template-hash"], "abc");
+        assert_eq!(
+            desired["spec"]["selector"]["rollouts-pod-template-hash"],
+            "abc"
+        );
         assert_eq!(desired["spec"]["selector"]["app"], "web");
         // Without the rollout controller's annotation, the selector is Git's alone.
         let mut unmanaged = live.clone();
@@ -257,7 +260,11 @@ mod tests {
         let mut desired = serde_json::json!({"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "web-stable"}, "spec": {"selector": {"app": "web"}}});
         keep_rollouts_selector(&mut desired, &unmanaged);
-        assert!(desired["spec"]["selector"].get("rollouts-pod-template-hash").is_none());
+        assert!(
+            desired["spec"]["selector"]
+                .get("rollouts-pod-template-hash")
+                .is_none()
+        );
     }
 
     use super::*;

@@ -42,7 +42,10 @@ pub(crate) fn rollout(obj: &Value) -> Health {
     if let (Some(g), Some(o)) = (&generation, &observed)
         && g != o
     {
-        return with_message(Progressing, "Waiting for rollout spec update to be observed");
+        return with_message(
+            Progressing,
+            "Waiting for rollout spec update to be observed",
+        );
     }
     let message = obj
         .pointer("/status/message")
@@ -52,7 +55,11 @@ pub(crate) fn rollout(obj: &Value) -> Health {
         Some("Healthy") => with_message(Healthy, message),
         Some("Paused") => with_message(
             Suspended,
-            if message.is_empty() { "Rollout is paused" } else { message },
+            if message.is_empty() {
+                "Rollout is paused"
+            } else {
+                message
+            },
         ),
         Some("Degraded") => with_message(Degraded, message),
         Some(_) => with_message(Progressing, message),

@@ -3,12 +3,14 @@
 //! namespace, and its controller runs only the Rollouts there (`--rollout-namespaces`).
 
 mod common;
+mod ui_support;
 
 use std::time::Duration;
 
 use common::{Controller, STEP, ferry, ferry_ok};
 use ferry_testsupport::{Cluster, Probe, TestNamespace, wait_until};
 use serde_json::Value;
+use ui_support::{UiServer, request};
 
 /// A test's namespace with ferry installed and a controller running its Rollouts.
 struct Canary {
@@ -89,19 +91,35 @@ impl Canary {
 
     /// `spec.replicas` and available replicas of the ReplicaSet of `hash`.
     fn replica_set(&self, hash: &str) -> (i64, i64) {
-        let list = self.json(&["replicasets", "-l", &format!("rollouts-pod-template-hash={hash}")]);
+        let list = self.json(&[
+            "replicasets",
+            "-l",
+            &format!("rollouts-pod-template-hash={hash}"),
+        ]);
         let rs = &list["items"][0];
         (
-            rs.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(-1),
-            rs.pointer("/status/availableReplicas").and_then(Value::as_i64).unwrap_or(0),
+            rs.pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(-1),
+            rs.pointer("/status/availableReplicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
         )
     }
 
     async fn wait_replicas(&self, hash: &str, desired: i64, available: i64) {
-        wait_until(&format!("ReplicaSet of {hash}: {desired} replicas, {available} available"), STEP, || async {
-            let got = self.replica_set(hash);
-            if got == (desired, available) { Probe::Done(()) } else { Probe::pending(format!("{got:?}")) }
-        })
+        wait_until(
+            &format!("ReplicaSet of {hash}: {desired} replicas, {available} available"),
+            STEP,
+            || async {
+                let got = self.replica_set(hash);
+                if got == (desired, available) {
+                    Probe::Done(())
+                } else {
+                    Probe::pending(format!("{got:?}"))
+                }
+            },
+        )
         .await
     }
 
@@ -109,7 +127,11 @@ impl Canary {
         let list = self.json(&["events", "--field-selector", &format!("reason={reason}")]);
         list["items"]
             .as_array()
-            .map(|a| a.iter().map(|e| e["message"].as_str().unwrap_or("").to_owned()).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|e| e["message"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -123,7 +145,9 @@ fn step(r: &Value) -> i64 {
 }
 
 fn weight(r: &Value) -> i64 {
-    r.pointer("/status/canary/weights/canary/weight").and_then(Value::as_i64).unwrap_or(-1)
+    r.pointer("/status/canary/weights/canary/weight")
+        .and_then(Value::as_i64)
+        .unwrap_or(-1)
 }
 
 /// The stable and canary Services of the Rollout `web`.
@@ -181,7 +205,9 @@ async fn first_revision(c: &Canary, canary: &str) -> String {
     c.apply(SERVICES);
     c.apply(&rollout("podinfo:6.0.0", canary));
     let r = c
-        .wait_rollout("web", "Healthy on its first revision", |r| status_str(r, "phase") == "Healthy")
+        .wait_rollout("web", "Healthy on its first revision", |r| {
+            status_str(r, "phase") == "Healthy"
+        })
         .await;
     let stable = status_str(&r, "stableRS").to_owned();
     assert_eq!(status_str(&r, "currentPodHash"), stable);
@@ -203,22 +229,36 @@ async fn a_good_canary_goes_through_20_and_50_percent_to_100() {
     let canary = status_str(&r, "currentPodHash").to_owned();
     assert_ne!(canary, stable);
     assert_eq!(weight(&r), 20);
-    assert_eq!(r["status"]["pauseConditions"][0]["reason"], "CanaryPauseStep");
+    assert_eq!(
+        r["status"]["pauseConditions"][0]["reason"],
+        "CanaryPauseStep"
+    );
     // 20 % of 5 replicas: one canary pod, four stable ones; each Service selects its side.
     assert_eq!(c.replica_set(&canary), (1, 1));
     assert_eq!(c.replica_set(&stable).0, 4);
     let svc = c.json(&["service", "web-canary"]);
-    assert_eq!(svc["spec"]["selector"]["rollouts-pod-template-hash"], canary.as_str());
+    assert_eq!(
+        svc["spec"]["selector"]["rollouts-pod-template-hash"],
+        canary.as_str()
+    );
     let svc = c.json(&["service", "web-stable"]);
-    assert_eq!(svc["spec"]["selector"]["rollouts-pod-template-hash"], stable.as_str());
+    assert_eq!(
+        svc["spec"]["selector"]["rollouts-pod-template-hash"],
+        stable.as_str()
+    );
     // The Rollout's health, as the app shows it: Suspended while paused.
     let got = c.cli_ok(&["get", "web"]);
-    assert!(got.contains("Paused") && got.contains("canary 20 %"), "{got}");
+    assert!(
+        got.contains("Paused") && got.contains("canary 20 %"),
+        "{got}"
+    );
 
     // The pause without a duration waits for a promote.
     c.cli_ok(&["promote", "web"]);
-    c.wait_rollout("web", "at 50 % (steps 2 and 3)", |r| step(r) >= 3 && weight(r) == 50)
-        .await;
+    c.wait_rollout("web", "at 50 % (steps 2 and 3)", |r| {
+        step(r) >= 3 && weight(r) == 50
+    })
+    .await;
     let r = c
         .wait_rollout("web", "promoted: the canary is the stable", |r| {
             status_str(r, "phase") == "Healthy" && status_str(r, "stableRS") == canary
@@ -228,7 +268,10 @@ async fn a_good_canary_goes_through_20_and_50_percent_to_100() {
     c.wait_replicas(&canary, 5, 5).await;
     c.wait_replicas(&stable, 0, 0).await;
     let svc = c.json(&["service", "web-stable"]);
-    assert_eq!(svc["spec"]["selector"]["rollouts-pod-template-hash"], canary.as_str());
+    assert_eq!(
+        svc["spec"]["selector"]["rollouts-pod-template-hash"],
+        canary.as_str()
+    );
     assert!(!c.events("RolloutCompleted").is_empty());
     drop(c.controller);
 }
@@ -239,17 +282,24 @@ async fn an_aborted_canary_goes_back_to_the_stable_and_a_revert_makes_it_healthy
     let stable = first_revision(&c, MANUAL_STEPS).await;
     c.apply(&rollout("podinfo:bad", MANUAL_STEPS));
     let r = c
-        .wait_rollout("web", "paused at step 1", |r| status_str(r, "phase") == "Paused" && step(r) == 1)
+        .wait_rollout("web", "paused at step 1", |r| {
+            status_str(r, "phase") == "Paused" && step(r) == 1
+        })
         .await;
     let canary = status_str(&r, "currentPodHash").to_owned();
 
     c.cli_ok(&["abort", "web"]);
     let r = c
-        .wait_rollout("web", "Degraded after the abort", |r| status_str(r, "phase") == "Degraded")
+        .wait_rollout("web", "Degraded after the abort", |r| {
+            status_str(r, "phase") == "Degraded"
+        })
         .await;
     assert_eq!(r["status"]["abort"], true);
     assert_eq!(weight(&r), 0);
-    assert!(status_str(&r, "message").starts_with("RolloutAborted"), "{r}");
+    assert!(
+        status_str(&r, "message").starts_with("RolloutAborted"),
+        "{r}"
+    );
     // The canary goes after abortScaleDownDelaySeconds (2 s); the stable runs every replica.
     c.wait_replicas(&canary, 0, 0).await;
     c.wait_replicas(&stable, 5, 5).await;
@@ -262,7 +312,9 @@ async fn an_aborted_canary_goes_back_to_the_stable_and_a_revert_makes_it_healthy
     // The GitOps way back: the previous template again (a revert commit).
     c.apply(&rollout("podinfo:6.0.0", MANUAL_STEPS));
     let r = c
-        .wait_rollout("web", "Healthy on the stable again", |r| status_str(r, "phase") == "Healthy")
+        .wait_rollout("web", "Healthy on the stable again", |r| {
+            status_str(r, "phase") == "Healthy"
+        })
         .await;
     assert_eq!(status_str(&r, "stableRS"), stable);
     assert_eq!(r["status"].get("abort"), None);
@@ -273,9 +325,13 @@ async fn a_retry_after_an_abort_starts_again_at_step_zero() {
     let c = Canary::start("ro-retry").await;
     first_revision(&c, MANUAL_STEPS).await;
     c.apply(&rollout("podinfo:6.0.1", MANUAL_STEPS));
-    c.wait_rollout("web", "paused at step 1", |r| status_str(r, "phase") == "Paused").await;
+    c.wait_rollout("web", "paused at step 1", |r| {
+        status_str(r, "phase") == "Paused"
+    })
+    .await;
     c.cli_ok(&["abort", "web"]);
-    c.wait_rollout("web", "Degraded", |r| status_str(r, "phase") == "Degraded").await;
+    c.wait_rollout("web", "Degraded", |r| status_str(r, "phase") == "Degraded")
+        .await;
     c.cli_ok(&["retry", "web"]);
     let r = c
         .wait_rollout("web", "paused at step 1 again", |r| {
@@ -298,7 +354,9 @@ async fn a_killed_ferry_resumes_the_rollout_at_the_same_step() {
     first_revision(&c, steps).await;
     c.apply(&rollout("podinfo:6.0.1", steps));
     let r = c
-        .wait_rollout("web", "in the timed pause at step 1", |r| step(r) == 1 && status_str(r, "phase") == "Paused")
+        .wait_rollout("web", "in the timed pause at step 1", |r| {
+            step(r) == 1 && status_str(r, "phase") == "Paused"
+        })
         .await;
     let started = r["status"]["pauseConditions"][0]["startTime"].clone();
     c.controller.kill();
@@ -328,10 +386,15 @@ async fn bad_input_is_reported_and_never_promoted() {
         "      steps:\n      - setWeight: 20\n      - setWieght: 50\n",
     ));
     let r = c
-        .wait_rollout("web", "Degraded with InvalidSpec", |r| status_str(r, "phase") == "Degraded")
+        .wait_rollout("web", "Degraded with InvalidSpec", |r| {
+            status_str(r, "phase") == "Degraded"
+        })
         .await;
     let msg = status_str(&r, "message");
-    assert!(msg.contains("InvalidSpec") && msg.contains("steps[1].setWieght"), "{msg}");
+    assert!(
+        msg.contains("InvalidSpec") && msg.contains("steps[1].setWieght"),
+        "{msg}"
+    );
     let cond = r["status"]["conditions"]
         .as_array()
         .unwrap()
@@ -341,15 +404,23 @@ async fn bad_input_is_reported_and_never_promoted() {
         .unwrap();
     assert_eq!(cond["status"], "True");
     assert!(r["status"].get("stableRS").is_none());
-    assert_eq!(c.json(&["replicasets"])["items"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        c.json(&["replicasets"])["items"].as_array().unwrap().len(),
+        0
+    );
     assert!(!c.events("InvalidSpec").is_empty());
 
     // Fixed, it deploys; then a canary whose canaryService does not exist stops with a message.
     let steps = "      steps:\n      - setWeight: 20\n      - pause: {}\n";
     c.apply(&rollout("podinfo:6.0.0", steps));
-    let r = c.wait_rollout("web", "Healthy once fixed", |r| status_str(r, "phase") == "Healthy").await;
+    let r = c
+        .wait_rollout("web", "Healthy once fixed", |r| {
+            status_str(r, "phase") == "Healthy"
+        })
+        .await;
     let stable = status_str(&r, "stableRS").to_owned();
-    let missing = rollout("podinfo:6.0.1", steps).replace("canaryService: web-canary", "canaryService: web-nope");
+    let missing = rollout("podinfo:6.0.1", steps)
+        .replace("canaryService: web-canary", "canaryService: web-nope");
     c.apply(&missing);
     let r = c
         .wait_rollout("web", "Degraded naming the missing Service", |r| {
@@ -360,7 +431,11 @@ async fn bad_input_is_reported_and_never_promoted() {
     assert!(status_str(&r, "message").contains("canaryService"), "{r}");
     assert_eq!(status_str(&r, "stableRS"), stable);
     let sets = c.json(&["replicasets"]);
-    assert_eq!(sets["items"].as_array().unwrap().len(), 1, "no canary ReplicaSet: {sets}");
+    assert_eq!(
+        sets["items"].as_array().unwrap().len(),
+        1,
+        "no canary ReplicaSet: {sets}"
+    );
 }
 
 #[tokio::test]
@@ -392,14 +467,21 @@ spec:
 "#;
     first_revision(&c, canary).await;
     c.apply(&rollout("podinfo:6.0.1", canary));
-    let r = c.wait_rollout("web", "paused at 20 %", |r| status_str(r, "phase") == "Paused").await;
+    let r = c
+        .wait_rollout("web", "paused at 20 %", |r| {
+            status_str(r, "phase") == "Paused"
+        })
+        .await;
     assert_eq!(weight(&r), 20);
     let hash = status_str(&r, "currentPodHash").to_owned();
     let ing = c.json(&["ingress", "web-web-canary"]);
     let a = &ing["metadata"]["annotations"];
     assert_eq!(a["nginx.ingress.kubernetes.io/canary"], "true");
     assert_eq!(a["nginx.ingress.kubernetes.io/canary-weight"], "20");
-    assert_eq!(a["nginx.ingress.kubernetes.io/canary-by-header"], "X-Canary");
+    assert_eq!(
+        a["nginx.ingress.kubernetes.io/canary-by-header"],
+        "X-Canary"
+    );
     assert_eq!(
         ing.pointer("/spec/rules/0/http/paths/0/backend/service/name"),
         Some(&Value::from("web-canary"))
@@ -407,9 +489,13 @@ spec:
     // With traffic routing the stable keeps all its replicas.
     assert_eq!(c.replica_set(&hash), (1, 1));
     c.cli_ok(&["promote", "web"]);
-    c.wait_rollout("web", "Healthy", |r| status_str(r, "phase") == "Healthy").await;
+    c.wait_rollout("web", "Healthy", |r| status_str(r, "phase") == "Healthy")
+        .await;
     let ing = c.json(&["ingress", "web-web-canary"]);
-    assert_eq!(ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"], "0");
+    assert_eq!(
+        ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"],
+        "0"
+    );
 }
 
 /// A minimal HTTPRoute CRD (open schema) for the Gateway API test; the real one has a schema,
@@ -438,12 +524,16 @@ spec:
 async fn the_gateway_api_route_gets_the_weights() {
     let c = Canary::start("ro-gateway").await;
     Cluster::shared().kubectl().apply(HTTP_ROUTE_CRD);
-    wait_until("the HTTPRoute CRD is served", Duration::from_secs(60), || async {
-        match c.ns.kubectl().try_run(&["get", "httproutes"]) {
-            Ok(_) => Probe::Done(()),
-            Err(e) => Probe::Pending(e),
-        }
-    })
+    wait_until(
+        "the HTTPRoute CRD is served",
+        Duration::from_secs(60),
+        || async {
+            match c.ns.kubectl().try_run(&["get", "httproutes"]) {
+                Ok(_) => Probe::Done(()),
+                Err(e) => Probe::Pending(e),
+            }
+        },
+    )
     .await;
     c.apply(
         r#"apiVersion: gateway.networking.k8s.io/v1
@@ -467,14 +557,17 @@ spec:
 "#;
     first_revision(&c, canary).await;
     c.apply(&rollout("podinfo:6.0.1", canary));
-    c.wait_rollout("web", "paused at 30 %", |r| status_str(r, "phase") == "Paused" && weight(r) == 30)
-        .await;
+    c.wait_rollout("web", "paused at 30 %", |r| {
+        status_str(r, "phase") == "Paused" && weight(r) == 30
+    })
+    .await;
     let route = c.json(&["httproute", "web"]);
     let refs = &route["spec"]["rules"][0]["backendRefs"];
     assert_eq!(refs[0]["weight"], 70);
     assert_eq!(refs[1]["weight"], 30);
     c.cli_ok(&["abort", "web"]);
-    c.wait_rollout("web", "Degraded", |r| status_str(r, "phase") == "Degraded").await;
+    c.wait_rollout("web", "Degraded", |r| status_str(r, "phase") == "Degraded")
+        .await;
     let route = c.json(&["httproute", "web"]);
     assert_eq!(route["spec"]["rules"][0]["backendRefs"][1]["weight"], 0);
     assert_eq!(route["spec"]["rules"][0]["backendRefs"][0]["weight"], 100);
@@ -501,7 +594,13 @@ async fn in_an_app_an_abort_shows_degraded_and_a_revert_commit_rolls_back() {
     repo.write("web/services.yaml", SERVICES)
         .write("web/rollout.yaml", &rollout("podinfo:6.0.0", MANUAL_STEPS));
     repo.commit("web 6.0.0");
-    c.apply(&common::application("web", &repo.url(), "web", c.ns.name(), common::AUTOMATED));
+    c.apply(&common::application(
+        "web",
+        &repo.url(),
+        "web",
+        c.ns.name(),
+        common::AUTOMATED,
+    ));
     let app = |c: &Canary| -> Option<Value> {
         c.ns.kubectl()
             .try_run(&["get", "application", "web", "-o", "json"])
@@ -514,26 +613,88 @@ async fn in_an_app_an_abort_shows_degraded_and_a_revert_commit_rolls_back() {
             wait_until(&format!("app web: {what}"), STEP, || async {
                 match app(c) {
                     Some(a) if check(&a) => Probe::Done(a),
-                    Some(a) => Probe::pending(format!("{:.800}", a["status"]["health"].to_string() + &a["status"]["sync"].to_string())),
+                    Some(a) => Probe::pending(format!(
+                        "{:.800}",
+                        a["status"]["health"].to_string() + &a["status"]["sync"].to_string()
+                    )),
                     None => Probe::pending("no app"),
                 }
             })
             .await
         }
     };
-    wait_app("Synced and Healthy", |a| common::sync_status(a) == "Synced" && common::health_status(a) == "Healthy").await;
+    wait_app("Synced and Healthy", |a| {
+        common::sync_status(a) == "Synced" && common::health_status(a) == "Healthy"
+    })
+    .await;
 
-    repo.write("web/rollout.yaml", &rollout("podinfo:6.0.1-bad", MANUAL_STEPS));
+    repo.write(
+        "web/rollout.yaml",
+        &rollout("podinfo:6.0.1-bad", MANUAL_STEPS),
+    );
     repo.commit("web 6.0.1-bad");
-    let a = wait_app("Suspended at the pause", |a| common::health_status(a) == "Suspended").await;
+    let a = wait_app("Suspended at the pause", |a| {
+        common::health_status(a) == "Suspended"
+    })
+    .await;
     assert_eq!(app_rollout_health(&a).0, "Suspended");
-    c.cli_ok(&["abort", "web"]);
-    let a = wait_app("Degraded after the abort", |a| common::health_status(a) == "Degraded").await;
+
+    // The UI's page of the app's Rollout, and the abort through the API (the server here runs
+    // without sign-in; the routes take the app's read and sync rights otherwise).
+    let ui = UiServer::start(Cluster::shared().kubeconfig(), c.ns.name(), true).await;
+    let page = ui.get("/applications/web/rollouts/web");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("setWeight: 20") && page.body.contains("canary 20 %"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("data-state=\"current\""),
+        "{}",
+        page.body
+    );
+    let got = request(
+        ui.addr,
+        "GET",
+        "/api/v1/applications/web/rollouts/web",
+        &[],
+        b"",
+    );
+    assert_eq!(got.status, 200, "{}", got.body);
+    let view: Value = serde_json::from_str(&got.body).unwrap();
+    assert_eq!(view["rollout"]["phase"], "Paused");
+    assert_eq!(view["rollout"]["canaryWeight"], 20);
+    let missing = request(
+        ui.addr,
+        "GET",
+        "/api/v1/applications/web/rollouts/nope",
+        &[],
+        b"",
+    );
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    let aborted = request(
+        ui.addr,
+        "POST",
+        "/api/v1/applications/web/rollouts/web/abort",
+        &[],
+        b"",
+    );
+    assert_eq!(aborted.status, 202, "{}", aborted.body);
+    let a = wait_app("Degraded after the abort", |a| {
+        common::health_status(a) == "Degraded"
+    })
+    .await;
     let (health, message) = app_rollout_health(&a);
     assert_eq!(health, "Degraded");
     assert!(message.contains("RolloutAborted"), "{message}");
     // Still Synced: Git asks for the bad revision, and the Rollout's spec has it.
-    assert_eq!(common::sync_status(&a), "Synced", "{}", a["status"]["resources"]);
+    assert_eq!(
+        common::sync_status(&a),
+        "Synced",
+        "{}",
+        a["status"]["resources"]
+    );
 
     // The GitOps rollback: a revert commit; ferry syncs it and the Rollout is on the stable again.
     repo.git(&["revert", "--no-edit", "HEAD"]);
@@ -546,7 +707,11 @@ async fn in_an_app_an_abort_shows_degraded_and_a_revert_commit_rolls_back() {
     assert_eq!(status_str(&r, "phase"), "Healthy");
     assert_eq!(status_str(&r, "stableRS"), status_str(&r, "currentPodHash"));
     let history = a["status"]["history"].as_array().map(Vec::len).unwrap_or(0);
-    assert!(history >= 3, "three syncs in the app's history: {}", a["status"]["history"]);
+    assert!(
+        history >= 3,
+        "three syncs in the app's history: {}",
+        a["status"]["history"]
+    );
 }
 
 /// An AnalysisTemplate `error-rate` over the series `http_error_ratio{service="<arg>"}` of the
@@ -590,14 +755,17 @@ const ANALYSIS_STEPS: &str = r#"      steps:
 async fn a_canary_with_a_passing_analysis_is_promoted_to_100() {
     let prom = ferry_testsupport::prometheus::Prometheus::start().await;
     prom.set("http_error_ratio{service=\"web-canary\"}", 0.01);
-    prom.wait_for_value("http_error_ratio{service=\"web-canary\"}", 0.01).await;
+    prom.wait_for_value("http_error_ratio{service=\"web-canary\"}", 0.01)
+        .await;
     let c = Canary::start("ro-analysis-good").await;
     c.apply(&error_rate_template(prom.url()));
     let stable = first_revision(&c, ANALYSIS_STEPS).await;
     c.apply(&rollout("podinfo:6.0.1", ANALYSIS_STEPS));
     let r = c
         .wait_rollout("web", "analysis under way at step 1", |r| {
-            step(r) == 1 && r.pointer("/status/canary/currentStepAnalysisRunStatus/name").is_some()
+            step(r) == 1
+                && r.pointer("/status/canary/currentStepAnalysisRunStatus/name")
+                    .is_some()
         })
         .await;
     assert_eq!(weight(&r), 20);
@@ -624,20 +792,33 @@ async fn a_canary_with_a_passing_analysis_is_promoted_to_100() {
 async fn a_canary_with_a_high_error_rate_is_aborted_at_its_first_analysis() {
     let prom = ferry_testsupport::prometheus::Prometheus::start().await;
     prom.set("http_error_ratio{service=\"web-canary\"}", 0.4);
-    prom.wait_for_value("http_error_ratio{service=\"web-canary\"}", 0.4).await;
+    prom.wait_for_value("http_error_ratio{service=\"web-canary\"}", 0.4)
+        .await;
     let c = Canary::start("ro-analysis-bad").await;
     c.apply(&error_rate_template(prom.url()));
-    let stable = first_revision(&c, &format!("      abortScaleDownDelaySeconds: 1\n{ANALYSIS_STEPS}")).await;
-    c.apply(&rollout("podinfo:6.0.1-bad", &format!("      abortScaleDownDelaySeconds: 1\n{ANALYSIS_STEPS}")));
+    let stable = first_revision(
+        &c,
+        &format!("      abortScaleDownDelaySeconds: 1\n{ANALYSIS_STEPS}"),
+    )
+    .await;
+    c.apply(&rollout(
+        "podinfo:6.0.1-bad",
+        &format!("      abortScaleDownDelaySeconds: 1\n{ANALYSIS_STEPS}"),
+    ));
     let r = c
-        .wait_rollout("web", "aborted by the analysis", |r| status_str(r, "phase") == "Degraded")
+        .wait_rollout("web", "aborted by the analysis", |r| {
+            status_str(r, "phase") == "Degraded"
+        })
         .await;
     let canary = status_str(&r, "currentPodHash").to_owned();
     assert_eq!(r["status"]["abort"], true);
     assert_eq!(step(&r), 1, "aborted at its first analysis, step 1");
     assert_eq!(weight(&r), 0);
     let message = status_str(&r, "message");
-    assert!(message.starts_with("RolloutAborted") && message.contains("Failed"), "{message}");
+    assert!(
+        message.starts_with("RolloutAborted") && message.contains("Failed"),
+        "{message}"
+    );
     assert_eq!(status_str(&r, "stableRS"), stable, "never promoted");
     let run = c.json(&["analysisrun", &format!("web-{canary}-1")]);
     assert_eq!(run["status"]["phase"], "Failed", "{run}");

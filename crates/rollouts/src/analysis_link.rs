@@ -82,7 +82,10 @@ pub fn resolve_args(
         } else {
             return Err(format!("analysis arg {name:?}: give a value or valueFrom"));
         };
-        out.push(Arg { name: name.to_owned(), value });
+        out.push(Arg {
+            name: name.to_owned(),
+            value,
+        });
     }
     Ok(out)
 }
@@ -123,8 +126,15 @@ pub async fn follow_run(
     http: &ferry_http::Client,
     target: &RunTarget<'_>,
 ) -> AnalysisView {
-    let rollout_name = target.rollout["metadata"]["name"].as_str().unwrap_or_default();
-    let args = match resolve_args(target.analysis, target.rollout, target.stable_hash, target.hash) {
+    let rollout_name = target.rollout["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default();
+    let args = match resolve_args(
+        target.analysis,
+        target.rollout,
+        target.stable_hash,
+        target.hash,
+    ) {
         Ok(a) => a,
         Err(e) => return error_view(&target.name, e),
     };
@@ -141,7 +151,10 @@ pub async fn follow_run(
         api_version: crate::spec::API_VERSION.into(),
         kind: crate::spec::KIND.into(),
         name: rollout_name.to_owned(),
-        uid: target.rollout["metadata"]["uid"].as_str().unwrap_or_default().to_owned(),
+        uid: target.rollout["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         controller: Some(true),
         block_owner_deletion: Some(true),
     };
@@ -214,8 +227,20 @@ mod tests {
         .unwrap();
         let ro = json!({"metadata": {"name": "web", "namespace": "shop", "labels": {"team": "a"}}});
         let args = resolve_args(&a, &ro, "s1", "c2").unwrap();
-        let got: Vec<(&str, &str)> = args.iter().map(|a| (a.name.as_str(), a.value.as_str())).collect();
-        assert_eq!(got, [("service", "web-canary"), ("stable", "s1"), ("latest", "c2"), ("ns", "shop"), ("team", "a")]);
+        let got: Vec<(&str, &str)> = args
+            .iter()
+            .map(|a| (a.name.as_str(), a.value.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("service", "web-canary"),
+                ("stable", "s1"),
+                ("latest", "c2"),
+                ("ns", "shop"),
+                ("team", "a")
+            ]
+        );
 
         let bad: AnalysisRef = serde_json::from_value(json!({"templates": [{"templateName": "t"}], "args": [{"name": "x", "valueFrom": {"fieldRef": {"fieldPath": "spec.replicas"}}}]})).unwrap();
         let e = resolve_args(&bad, &ro, "s", "c").unwrap_err();

@@ -98,8 +98,11 @@ pub async fn run_rollouts(ctx: Context, config: RolloutsConfig) {
         tokio::spawn(async move {
             loop {
                 let key = queue.next().await;
-                let span = info_span!("rollout", rollout = %format!("{}/{}", key.0, key.1), worker = i);
-                let result = reconcile_rollout(&ctx, &key.0, &key.1).instrument(span).await;
+                let span =
+                    info_span!("rollout", rollout = %format!("{}/{}", key.0, key.1), worker = i);
+                let result = reconcile_rollout(&ctx, &key.0, &key.1)
+                    .instrument(span)
+                    .await;
                 match result {
                     Ok(Some(after)) => queue.add_after(key.clone(), after),
                     Ok(None) => {}
@@ -135,7 +138,9 @@ pub async fn run_rollouts(ctx: Context, config: RolloutsConfig) {
                 queue.add_after((ns, name), Duration::ZERO);
             }
             Ok(_) => {}
-            Err(e) => warn!("watching Rollouts: {e} (is the Rollout CRD installed? ferry install adds it)"),
+            Err(e) => warn!(
+                "watching Rollouts: {e} (is the Rollout CRD installed? ferry install adds it)"
+            ),
         }
     }
 }

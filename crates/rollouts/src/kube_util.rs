@@ -1,7 +1,9 @@
 //! Small typed-less helpers over kube's dynamic API: the kinds a rollout touches, read and
 //! written as JSON.
 
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
 use serde_json::Value;
 
 /// The field manager of everything the rollout controller writes.
@@ -21,17 +23,47 @@ pub struct Kind {
 }
 
 /// `argoproj.io/v1alpha1 Rollout`.
-pub const ROLLOUT: Kind = Kind { group: "argoproj.io", version: "v1alpha1", kind: "Rollout", plural: "rollouts" };
+pub const ROLLOUT: Kind = Kind {
+    group: "argoproj.io",
+    version: "v1alpha1",
+    kind: "Rollout",
+    plural: "rollouts",
+};
 /// `apps/v1 ReplicaSet`.
-pub const REPLICA_SET: Kind = Kind { group: "apps", version: "v1", kind: "ReplicaSet", plural: "replicasets" };
+pub const REPLICA_SET: Kind = Kind {
+    group: "apps",
+    version: "v1",
+    kind: "ReplicaSet",
+    plural: "replicasets",
+};
 /// `apps/v1 Deployment`.
-pub const DEPLOYMENT: Kind = Kind { group: "apps", version: "v1", kind: "Deployment", plural: "deployments" };
+pub const DEPLOYMENT: Kind = Kind {
+    group: "apps",
+    version: "v1",
+    kind: "Deployment",
+    plural: "deployments",
+};
 /// `v1 Service`.
-pub const SERVICE: Kind = Kind { group: "", version: "v1", kind: "Service", plural: "services" };
+pub const SERVICE: Kind = Kind {
+    group: "",
+    version: "v1",
+    kind: "Service",
+    plural: "services",
+};
 /// `networking.k8s.io/v1 Ingress`.
-pub const INGRESS: Kind = Kind { group: "networking.k8s.io", version: "v1", kind: "Ingress", plural: "ingresses" };
+pub const INGRESS: Kind = Kind {
+    group: "networking.k8s.io",
+    version: "v1",
+    kind: "Ingress",
+    plural: "ingresses",
+};
 /// `gateway.networking.k8s.io/v1 HTTPRoute`.
-pub const HTTP_ROUTE: Kind = Kind { group: "gateway.networking.k8s.io", version: "v1", kind: "HTTPRoute", plural: "httproutes" };
+pub const HTTP_ROUTE: Kind = Kind {
+    group: "gateway.networking.k8s.io",
+    version: "v1",
+    kind: "HTTPRoute",
+    plural: "httproutes",
+};
 
 impl Kind {
     /// The API resource.
@@ -76,7 +108,10 @@ pub async fn list(
     kind: Kind,
     namespace: &str,
 ) -> Result<Vec<Value>, kube::Error> {
-    let list = kind.api(client, namespace).list(&Default::default()).await?;
+    let list = kind
+        .api(client, namespace)
+        .list(&Default::default())
+        .await?;
     Ok(list.items.into_iter().map(|o| to_json(kind, o)).collect())
 }
 
@@ -97,7 +132,14 @@ pub async fn merge_patch(
     patch: &Value,
 ) -> Result<(), kube::Error> {
     kind.api(client, namespace)
-        .patch(name, &PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() }, &Patch::Merge(patch))
+        .patch(
+            name,
+            &PatchParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..Default::default()
+            },
+            &Patch::Merge(patch),
+        )
         .await?;
     Ok(())
 }
@@ -109,9 +151,16 @@ pub async fn create(
     namespace: &str,
     obj: &Value,
 ) -> Result<(), kube::Error> {
-    let obj: DynamicObject = serde_json::from_value(obj.clone()).map_err(kube::Error::SerdeError)?;
+    let obj: DynamicObject =
+        serde_json::from_value(obj.clone()).map_err(kube::Error::SerdeError)?;
     kind.api(client, namespace)
-        .create(&PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() }, &obj)
+        .create(
+            &PostParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..Default::default()
+            },
+            &obj,
+        )
         .await?;
     Ok(())
 }
@@ -123,10 +172,21 @@ pub async fn replace(
     namespace: &str,
     obj: &Value,
 ) -> Result<(), kube::Error> {
-    let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_owned();
-    let obj: DynamicObject = serde_json::from_value(obj.clone()).map_err(kube::Error::SerdeError)?;
+    let name = obj["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let obj: DynamicObject =
+        serde_json::from_value(obj.clone()).map_err(kube::Error::SerdeError)?;
     kind.api(client, namespace)
-        .replace(&name, &PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() }, &obj)
+        .replace(
+            &name,
+            &PostParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..Default::default()
+            },
+            &obj,
+        )
         .await?;
     Ok(())
 }
@@ -138,9 +198,16 @@ pub async fn apply(
     namespace: &str,
     obj: &Value,
 ) -> Result<(), kube::Error> {
-    let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    let name = obj["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     kind.api(client, namespace)
-        .patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj))
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(obj),
+        )
         .await?;
     Ok(())
 }
@@ -154,3 +221,11 @@ pub fn is_not_found(e: &kube::Error) -> bool {
 pub fn is_conflict(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 409 || s.code == 422 && s.message.contains("test"))
 }
+
+/// `argoproj.io/v1alpha1 AnalysisRun`.
+pub const ANALYSIS_RUN: Kind = Kind {
+    group: "argoproj.io",
+    version: "v1alpha1",
+    kind: "AnalysisRun",
+    plural: "analysisruns",
+};

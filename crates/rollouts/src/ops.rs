@@ -43,8 +43,14 @@ pub enum OpError {
 async fn read(client: &kube::Client, namespace: &str, name: &str) -> Result<Value, OpError> {
     kube_util::get(client, ROLLOUT, namespace, name)
         .await
-        .map_err(|source| OpError::Kube { what: format!("reading Rollout {namespace}/{name}"), source })?
-        .ok_or_else(|| OpError::NotFound { namespace: namespace.into(), name: name.into() })
+        .map_err(|source| OpError::Kube {
+            what: format!("reading Rollout {namespace}/{name}"),
+            source,
+        })?
+        .ok_or_else(|| OpError::NotFound {
+            namespace: namespace.into(),
+            name: name.into(),
+        })
 }
 
 async fn patch_status(client: &kube::Client, ro: &Value, status: Value) -> Result<(), OpError> {
@@ -58,11 +64,17 @@ async fn patch_status(client: &kube::Client, ro: &Value, status: Value) -> Resul
         .api(client, namespace)
         .patch_status(
             name,
-            &kube::api::PatchParams { field_manager: Some(kube_util::FIELD_MANAGER.into()), ..Default::default() },
+            &kube::api::PatchParams {
+                field_manager: Some(kube_util::FIELD_MANAGER.into()),
+                ..Default::default()
+            },
             &kube::api::Patch::Merge(&patch),
         )
         .await
-        .map_err(|source| OpError::Kube { what: format!("patching the status of Rollout {namespace}/{name}"), source })?;
+        .map_err(|source| OpError::Kube {
+            what: format!("patching the status of Rollout {namespace}/{name}"),
+            source,
+        })?;
     Ok(())
 }
 
@@ -73,20 +85,37 @@ fn in_canary(st: &RolloutStatus) -> bool {
 /// Promotes: ends the pause under way (a pause step, an inconclusive analysis, `spec.paused`);
 /// when not paused, skips the current step; with `full`, skips every remaining step. Returns
 /// what was done, in words.
-pub async fn promote(client: &kube::Client, namespace: &str, name: &str, full: bool) -> Result<String, OpError> {
+pub async fn promote(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    full: bool,
+) -> Result<String, OpError> {
     let ro = read(client, namespace, name).await?;
     let st = RolloutStatus::of(&ro);
     if st.abort {
         return Err(OpError::Refused {
             name: name.into(),
-            reason: "it is aborted: retry it (ferry rollout retry) or revert the change in Git".into(),
+            reason: "it is aborted: retry it (ferry rollout retry) or revert the change in Git"
+                .into(),
         });
     }
     if ro.pointer("/spec/paused").and_then(Value::as_bool) == Some(true) {
-        kube_util::merge_patch(client, ROLLOUT, namespace, name, &json!({"spec": {"paused": false}}))
-            .await
-            .map_err(|source| OpError::Kube { what: format!("unpausing Rollout {namespace}/{name}"), source })?;
-        return Ok(format!("Rollout {name}: spec.paused cleared (change it in Git too, or the next sync pauses it again)"));
+        kube_util::merge_patch(
+            client,
+            ROLLOUT,
+            namespace,
+            name,
+            &json!({"spec": {"paused": false}}),
+        )
+        .await
+        .map_err(|source| OpError::Kube {
+            what: format!("unpausing Rollout {namespace}/{name}"),
+            source,
+        })?;
+        return Ok(format!(
+            "Rollout {name}: spec.paused cleared (change it in Git too, or the next sync pauses it again)"
+        ));
     }
     if !in_canary(&st) {
         return Err(OpError::Refused {
@@ -95,8 +124,15 @@ pub async fn promote(client: &kube::Client, namespace: &str, name: &str, full: b
         });
     }
     if full {
-        patch_status(client, &ro, json!({"promoteFull": true, "pauseConditions": null})).await?;
-        return Ok(format!("Rollout {name}: promoting fully (the remaining steps are skipped)"));
+        patch_status(
+            client,
+            &ro,
+            json!({"promoteFull": true, "pauseConditions": null}),
+        )
+        .await?;
+        return Ok(format!(
+            "Rollout {name}: promoting fully (the remaining steps are skipped)"
+        ));
     }
     if !st.pause_conditions.is_empty() {
         patch_status(client, &ro, json!({"pauseConditions": null})).await?;
@@ -105,7 +141,9 @@ pub async fn promote(client: &kube::Client, namespace: &str, name: &str, full: b
             st.current_step_index.unwrap_or(0)
         ));
     }
-    let steps = RolloutSpec::parse(&ro).map(|s| s.canary.steps.len()).unwrap_or(0) as i64;
+    let steps = RolloutSpec::parse(&ro)
+        .map(|s| s.canary.steps.len())
+        .unwrap_or(0) as i64;
     let index = st.current_step_index.unwrap_or(0);
     if index >= steps {
         return Err(OpError::Refused {
@@ -113,7 +151,12 @@ pub async fn promote(client: &kube::Client, namespace: &str, name: &str, full: b
             reason: "every step is done; the promotion is under way".into(),
         });
     }
-    patch_status(client, &ro, json!({"currentStepIndex": index + 1, "canary": {"currentStepAnalysisRunStatus": null}})).await?;
+    patch_status(
+        client,
+        &ro,
+        json!({"currentStepIndex": index + 1, "canary": {"currentStepAnalysisRunStatus": null}}),
+    )
+    .await?;
     Ok(format!("Rollout {name}: step {index} skipped"))
 }
 
@@ -131,7 +174,9 @@ pub async fn abort(client: &kube::Client, namespace: &str, name: &str) -> Result
         return Ok(format!("Rollout {name}: already aborted"));
     }
     patch_status(client, &ro, json!({"abort": true})).await?;
-    Ok(format!("Rollout {name}: aborted; traffic goes back to the stable revision"))
+    Ok(format!(
+        "Rollout {name}: aborted; traffic goes back to the stable revision"
+    ))
 }
 
 /// Retries an aborted rollout from its first step, with new analysis runs.
@@ -247,37 +292,72 @@ pub fn view(ro: &Value) -> RolloutView {
     runs.extend(st.canary.current_background_analysis_run_status.clone());
     RolloutView {
         name: ro["metadata"]["name"].as_str().unwrap_or_default().into(),
-        namespace: ro["metadata"]["namespace"].as_str().unwrap_or_default().into(),
+        namespace: ro["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .into(),
         phase: st.phase.clone().unwrap_or_default(),
         message: st.message.clone().unwrap_or_default(),
         current_step_index: index,
         steps,
-        canary_weight: st.canary.weights.as_ref().map(|w| w.canary.weight).unwrap_or(0),
+        canary_weight: st
+            .canary
+            .weights
+            .as_ref()
+            .map(|w| w.canary.weight)
+            .unwrap_or(0),
         stable_hash: st.stable_rs.clone().unwrap_or_default(),
         canary_hash: st.current_pod_hash.clone().unwrap_or_default(),
         aborted: st.abort,
         analysis_runs: runs,
-        replicas: [st.replicas, st.updated_replicas, st.ready_replicas, st.available_replicas],
+        replicas: [
+            st.replicas,
+            st.updated_replicas,
+            st.ready_replicas,
+            st.available_replicas,
+        ],
         invalid: parsed.err().map(|e| e.to_string()),
     }
 }
 
 /// Reads a Rollout's view.
-pub async fn get(client: &kube::Client, namespace: &str, name: &str) -> Result<RolloutView, OpError> {
+pub async fn get(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<RolloutView, OpError> {
     Ok(view(&read(client, namespace, name).await?))
 }
 
 /// A Rollout's view as text (the CLI's `ferry rollout get`).
 pub fn render(v: &RolloutView) -> String {
     let mut out = String::new();
-    out.push_str(&format!("Name:        {}\nNamespace:   {}\n", v.name, v.namespace));
-    out.push_str(&format!("Status:      {}{}\n", v.phase, if v.aborted { " (aborted)" } else { "" }));
+    out.push_str(&format!(
+        "Name:        {}\nNamespace:   {}\n",
+        v.name, v.namespace
+    ));
+    out.push_str(&format!(
+        "Status:      {}{}\n",
+        v.phase,
+        if v.aborted { " (aborted)" } else { "" }
+    ));
     if !v.message.is_empty() {
         out.push_str(&format!("Message:     {}\n", v.message));
     }
-    out.push_str(&format!("Step:        {}/{}\n", v.current_step_index.min(v.steps.len() as i64), v.steps.len()));
-    out.push_str(&format!("Weight:      canary {} %, stable {} %\n", v.canary_weight, 100 - v.canary_weight));
-    out.push_str(&format!("Stable:      {}\nCanary:      {}\n", v.stable_hash, v.canary_hash));
+    out.push_str(&format!(
+        "Step:        {}/{}\n",
+        v.current_step_index.min(v.steps.len() as i64),
+        v.steps.len()
+    ));
+    out.push_str(&format!(
+        "Weight:      canary {} %, stable {} %\n",
+        v.canary_weight,
+        100 - v.canary_weight
+    ));
+    out.push_str(&format!(
+        "Stable:      {}\nCanary:      {}\n",
+        v.stable_hash, v.canary_hash
+    ));
     out.push_str(&format!(
         "Replicas:    {} current, {} updated, {} ready, {} available\n",
         v.replicas[0], v.replicas[1], v.replicas[2], v.replicas[3]
@@ -299,7 +379,10 @@ pub fn render(v: &RolloutView) -> String {
             "Analysis:    {} {}{}\n",
             r.name,
             r.status,
-            r.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+            r.message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
         ));
     }
     out

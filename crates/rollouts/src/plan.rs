@@ -265,7 +265,10 @@ pub fn plan(o: &Observed<'_>) -> Plan {
         return p;
     }
 
-    let index = st.current_step_index.unwrap_or(0).clamp(0, steps.len() as i64) as usize;
+    let index = st
+        .current_step_index
+        .unwrap_or(0)
+        .clamp(0, steps.len() as i64) as usize;
 
     // Analysis results come first: a failure aborts wherever the rollout is.
     if !st.abort {
@@ -287,7 +290,10 @@ pub fn plan(o: &Observed<'_>) -> Plan {
                     &mut st,
                     &mut p,
                     o,
-                    format!("step {index} analysis {} {}: {}", a.name, a.phase, a.message),
+                    format!(
+                        "step {index} analysis {} {}: {}",
+                        a.name, a.phase, a.message
+                    ),
                 );
             }
         }
@@ -300,9 +306,18 @@ pub fn plan(o: &Observed<'_>) -> Plan {
                 .clone()
                 .filter(|m| m.starts_with("RolloutAborted"))
                 .unwrap_or_else(|| "RolloutAborted: aborted by request".into());
-            start_abort(&mut st, &mut p, o, msg.trim_start_matches("RolloutAborted: ").to_owned());
+            start_abort(
+                &mut st,
+                &mut p,
+                o,
+                msg.trim_start_matches("RolloutAborted: ").to_owned(),
+            );
         }
-        let aborted = st.aborted_at.as_deref().and_then(parse_time).unwrap_or(o.now);
+        let aborted = st
+            .aborted_at
+            .as_deref()
+            .and_then(parse_time)
+            .unwrap_or(o.now);
         let delay = spec.canary.abort_scale_down_delay.as_secs() as i64;
         let left = aborted + delay - o.now;
         p.canary_replicas = if left > 0 { canary.desired } else { 0 };
@@ -407,7 +422,11 @@ pub fn plan(o: &Observed<'_>) -> Plan {
         p.event = Some(EventNote {
             warning: false,
             reason: "RolloutStepCompleted".into(),
-            message: format!("Rollout step {}/{} completed ({what})", index + 1, steps.len()),
+            message: format!(
+                "Rollout step {}/{} completed ({what})",
+                index + 1,
+                steps.len()
+            ),
         });
     };
     match &steps[index] {
@@ -465,12 +484,16 @@ pub fn plan(o: &Observed<'_>) -> Plan {
         Step::Analysis(_) => {
             let inconclusive_promoted = st.controller_pause
                 && st.pause_conditions.is_empty()
-                && o.step_analysis.as_ref().is_some_and(|a| a.phase == "Inconclusive");
+                && o.step_analysis
+                    .as_ref()
+                    .is_some_and(|a| a.phase == "Inconclusive");
             match o.step_analysis.as_ref().map(|a| a.phase.as_str()) {
                 Some("Successful") => advance(&mut st, &mut p, "analysis Successful".into()),
-                Some("Inconclusive") if inconclusive_promoted => {
-                    advance(&mut st, &mut p, "promoted after an inconclusive analysis".into())
-                }
+                Some("Inconclusive") if inconclusive_promoted => advance(
+                    &mut st,
+                    &mut p,
+                    "promoted after an inconclusive analysis".into(),
+                ),
                 Some("Inconclusive") => {
                     if !st.controller_pause {
                         st.controller_pause = true;
@@ -579,10 +602,19 @@ mod tests {
     }
 
     fn rs(desired: i64, available: i64) -> Option<ReplicaCounts> {
-        Some(ReplicaCounts { desired, current: desired, ready: available, available })
+        Some(ReplicaCounts {
+            desired,
+            current: desired,
+            ready: available,
+            available,
+        })
     }
 
-    fn observe<'a>(spec: &'a RolloutSpec, status: &'a RolloutStatus, canary: Option<ReplicaCounts>) -> Observed<'a> {
+    fn observe<'a>(
+        spec: &'a RolloutSpec,
+        status: &'a RolloutStatus,
+        canary: Option<ReplicaCounts>,
+    ) -> Observed<'a> {
         Observed {
             spec,
             status,
@@ -606,7 +638,10 @@ mod tests {
 
     #[test]
     fn weights_follow_the_last_set_weight() {
-        let s = spec(json!([{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "30s"}}]), false);
+        let s = spec(
+            json!([{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "30s"}}]),
+            false,
+        );
         let steps = &s.canary.steps;
         assert_eq!(weight_at(steps, 0), 20);
         assert_eq!(weight_at(steps, 1), 20);
@@ -628,9 +663,18 @@ mod tests {
         assert_eq!(replica_counts(10, 25, None, false), (3, 8));
         // With traffic routing the stable keeps every replica.
         assert_eq!(replica_counts(5, 20, None, true), (1, 5));
-        assert_eq!(replica_counts(5, 20, Some(&CanaryScale::Replicas(3)), true), (3, 5));
-        assert_eq!(replica_counts(10, 20, Some(&CanaryScale::Weight(50)), true), (5, 10));
-        assert_eq!(replica_counts(10, 30, Some(&CanaryScale::MatchTrafficWeight), true), (3, 10));
+        assert_eq!(
+            replica_counts(5, 20, Some(&CanaryScale::Replicas(3)), true),
+            (3, 5)
+        );
+        assert_eq!(
+            replica_counts(10, 20, Some(&CanaryScale::Weight(50)), true),
+            (5, 10)
+        );
+        assert_eq!(
+            replica_counts(10, 30, Some(&CanaryScale::MatchTrafficWeight), true),
+            (3, 10)
+        );
     }
 
     #[test]
@@ -651,7 +695,12 @@ mod tests {
     #[test]
     fn a_new_revision_starts_at_step_zero() {
         let s = spec(json!([{"setWeight": 20}]), false);
-        let st = RolloutStatus { stable_rs: Some("old".into()), current_pod_hash: Some("old".into()), current_step_index: Some(1), ..Default::default() };
+        let st = RolloutStatus {
+            stable_rs: Some("old".into()),
+            current_pod_hash: Some("old".into()),
+            current_step_index: Some(1),
+            ..Default::default()
+        };
         let p = plan(&observe(&s, &st, None));
         assert_eq!(p.status.current_step_index, Some(0));
         assert_eq!(p.status.current_pod_hash.as_deref(), Some("new"));
@@ -676,7 +725,10 @@ mod tests {
 
     #[test]
     fn pause_without_duration_waits_for_a_promote() {
-        let s = spec(json!([{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}]), false);
+        let s = spec(
+            json!([{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}]),
+            false,
+        );
         let st = at_step(1);
         let p = plan(&observe(&s, &st, rs(1, 1)));
         assert_eq!(p.status.phase.as_deref(), Some("Paused"));
@@ -700,7 +752,10 @@ mod tests {
         let s = spec(json!([{"pause": {"duration": "30s"}}]), false);
         let mut st = at_step(0);
         st.controller_pause = true;
-        st.pause_conditions = vec![PauseCondition { reason: PAUSE_STEP.into(), start_time: format_time(1_000_000 - 10) }];
+        st.pause_conditions = vec![PauseCondition {
+            reason: PAUSE_STEP.into(),
+            start_time: format_time(1_000_000 - 10),
+        }];
         let p = plan(&observe(&s, &st, rs(0, 0)));
         assert_eq!(p.status.current_step_index, Some(0));
         assert_eq!(p.requeue, Duration::from_secs(20));
@@ -711,9 +766,17 @@ mod tests {
 
     #[test]
     fn analysis_steps_follow_the_run() {
-        let s = spec(json!([{"setWeight": 20}, {"analysis": {"templates": [{"templateName": "error-rate"}]}}, {"setWeight": 50}]), false);
+        let s = spec(
+            json!([{"setWeight": 20}, {"analysis": {"templates": [{"templateName": "error-rate"}]}}, {"setWeight": 50}]),
+            false,
+        );
         let st = at_step(1);
-        let run = |phase: &str| AnalysisView { name: "web-new-1".into(), phase: phase.into(), message: "m".into(), next_in: Some(Duration::from_secs(5)) };
+        let run = |phase: &str| AnalysisView {
+            name: "web-new-1".into(),
+            phase: phase.into(),
+            message: "m".into(),
+            next_in: Some(Duration::from_secs(5)),
+        };
         let mut o = observe(&s, &st, rs(1, 1));
         o.step_analysis = Some(run("Running"));
         let p = plan(&o);
@@ -741,7 +804,10 @@ mod tests {
         let mut st = at_step(1);
         st.abort = true;
         let p = plan(&observe(&s, &st, rs(1, 1)));
-        assert_eq!(p.canary_replicas, 1, "the canary stays for abortScaleDownDelaySeconds");
+        assert_eq!(
+            p.canary_replicas, 1,
+            "the canary stays for abortScaleDownDelaySeconds"
+        );
         assert_eq!(p.traffic_weight, 0);
         assert_eq!(p.requeue, Duration::from_secs(30));
         assert!(p.event.is_some());
@@ -769,7 +835,10 @@ mod tests {
 
     #[test]
     fn promote_full_skips_the_remaining_steps() {
-        let s = spec(json!([{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}]), false);
+        let s = spec(
+            json!([{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}]),
+            false,
+        );
         let mut st = at_step(1);
         st.promote_full = true;
         let p = plan(&observe(&s, &st, rs(1, 1)));

@@ -66,7 +66,10 @@ pub async fn reconcile_rollout(
     else {
         return Ok(None);
     };
-    if ro.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()) {
+    if ro
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
+    {
         return Ok(None);
     }
     let status = RolloutStatus::of(&ro);
@@ -85,7 +88,10 @@ pub async fn reconcile_rollout(
     }
 
     let hash = pod_template_hash(&template);
-    let uid = ro["metadata"]["uid"].as_str().unwrap_or_default().to_owned();
+    let uid = ro["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let owned: Vec<Value> = kube_util::list(client, REPLICA_SET, namespace)
         .await
         .map_err(err(format!("listing ReplicaSets in {namespace}")))?
@@ -97,9 +103,11 @@ pub async fn reconcile_rollout(
         })
         .collect();
     let rs_of = |h: &str| {
-        owned
-            .iter()
-            .find(|rs| rs.pointer(&format!("/metadata/labels/{HASH_LABEL}")).and_then(Value::as_str) == Some(h))
+        owned.iter().find(|rs| {
+            rs.pointer(&format!("/metadata/labels/{HASH_LABEL}"))
+                .and_then(Value::as_str)
+                == Some(h)
+        })
     };
     let canary_rs = rs_of(&hash).map(counts);
     let stable_rs = status.stable_rs.as_deref().and_then(rs_of).map(counts);
@@ -155,13 +163,30 @@ pub async fn reconcile_rollout(
 
     let stable_hash = p.status.stable_rs.clone().unwrap_or_else(|| hash.clone());
     // ReplicaSets: the canary's (created when missing), the stable's, the rest scaled to 0.
-    ensure_replica_set(client, namespace, &ro, &template, &selector, &hash, p.canary_replicas, &owned).await?;
+    ensure_replica_set(
+        client,
+        namespace,
+        &ro,
+        &template,
+        &selector,
+        &hash,
+        p.canary_replicas,
+        &owned,
+    )
+    .await?;
     for rs in &owned {
-        let h = rs.pointer(&format!("/metadata/labels/{HASH_LABEL}")).and_then(Value::as_str).unwrap_or_default();
+        let h = rs
+            .pointer(&format!("/metadata/labels/{HASH_LABEL}"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if h == hash {
             continue;
         }
-        let want = if h == stable_hash { p.stable_replicas } else { 0 };
+        let want = if h == stable_hash {
+            p.stable_replicas
+        } else {
+            0
+        };
         scale_replica_set(client, namespace, rs, want).await?;
     }
 
@@ -181,10 +206,27 @@ pub async fn reconcile_rollout(
     ) {
         let set = match t {
             TrafficRouting::Nginx(n) => {
-                traffic::set_nginx_weight(client, namespace, &ro, n, stable_svc, canary_svc, p.traffic_weight).await
+                traffic::set_nginx_weight(
+                    client,
+                    namespace,
+                    &ro,
+                    n,
+                    stable_svc,
+                    canary_svc,
+                    p.traffic_weight,
+                )
+                .await
             }
             TrafficRouting::GatewayApi(g) => {
-                traffic::set_gateway_weight(client, namespace, g, stable_svc, canary_svc, p.traffic_weight).await
+                traffic::set_gateway_weight(
+                    client,
+                    namespace,
+                    g,
+                    stable_svc,
+                    canary_svc,
+                    p.traffic_weight,
+                )
+                .await
             }
         };
         match set {
@@ -200,7 +242,10 @@ pub async fn reconcile_rollout(
         for n in analysis_runs_of(&spec, name, &hash, status.attempt) {
             stop_run(client, namespace, &n)
                 .await
-                .map_err(|e| ReconcileError { what: format!("stopping AnalysisRun {namespace}/{n}"), source: e.into() })?;
+                .map_err(|e| ReconcileError {
+                    what: format!("stopping AnalysisRun {namespace}/{n}"),
+                    source: e.into(),
+                })?;
         }
     }
 
@@ -209,9 +254,18 @@ pub async fn reconcile_rollout(
         && matches!(w.scale_down.as_deref(), Some("onsuccess" | "progressively"))
         && p.status.phase.as_deref() == Some(phase::HEALTHY)
     {
-        kube_util::merge_patch(client, DEPLOYMENT, namespace, &w.name, &json!({"spec": {"replicas": 0}}))
-            .await
-            .map_err(err(format!("scaling Deployment {namespace}/{} to 0 (workloadRef)", w.name)))?;
+        kube_util::merge_patch(
+            client,
+            DEPLOYMENT,
+            namespace,
+            &w.name,
+            &json!({"spec": {"replicas": 0}}),
+        )
+        .await
+        .map_err(err(format!(
+            "scaling Deployment {namespace}/{} to 0 (workloadRef)",
+            w.name
+        )))?;
     }
 
     // Status.
@@ -222,7 +276,20 @@ pub async fn reconcile_rollout(
     let available = st.available_replicas >= spec.replicas;
     set_condition(
         &mut st.conditions,
-        condition("Available", available, if available { "AvailableReason" } else { "NotAvailable" }, &format!("{} of {} replicas available", st.available_replicas, spec.replicas), &ts),
+        condition(
+            "Available",
+            available,
+            if available {
+                "AvailableReason"
+            } else {
+                "NotAvailable"
+            },
+            &format!(
+                "{} of {} replicas available",
+                st.available_replicas, spec.replicas
+            ),
+            &ts,
+        ),
     );
     let (progressing, reason) = match st.phase.as_deref() {
         Some(phase::DEGRADED) => (false, "RolloutAborted"),
@@ -232,10 +299,33 @@ pub async fn reconcile_rollout(
     };
     set_condition(
         &mut st.conditions,
-        condition("Progressing", progressing, reason, st.message.as_deref().unwrap_or("Rollout is healthy"), &ts),
+        condition(
+            "Progressing",
+            progressing,
+            reason,
+            st.message.as_deref().unwrap_or("Rollout is healthy"),
+            &ts,
+        ),
     );
     let paused = !st.pause_conditions.is_empty();
-    set_condition(&mut st.conditions, condition("Paused", paused, if paused { "RolloutPaused" } else { "RolloutResumed" }, if paused { "Rollout is paused" } else { "Rollout is resumed" }, &ts));
+    set_condition(
+        &mut st.conditions,
+        condition(
+            "Paused",
+            paused,
+            if paused {
+                "RolloutPaused"
+            } else {
+                "RolloutResumed"
+            },
+            if paused {
+                "Rollout is paused"
+            } else {
+                "Rollout is resumed"
+            },
+            &ts,
+        ),
+    );
     write_status(client, &ro, &status, &st).await?;
     if let Some(e) = &p.event {
         publish(ctx, &ro, e).await;
@@ -284,7 +374,10 @@ async fn resolve_workload(
     };
     let Some(d) = kube_util::get(client, DEPLOYMENT, namespace, &w.name)
         .await
-        .map_err(err(format!("reading Deployment {namespace}/{} (workloadRef)", w.name)))?
+        .map_err(err(format!(
+            "reading Deployment {namespace}/{} (workloadRef)",
+            w.name
+        )))?
     else {
         return Ok(Err(format!(
             "spec.workloadRef: Deployment {:?} not found in namespace {namespace:?}: create it or fix the name",
@@ -352,14 +445,24 @@ async fn invalid_spec(
     st.observed_generation = ro["metadata"]["generation"].as_i64().map(|g| g.to_string());
     set_condition(
         &mut st.conditions,
-        condition("InvalidSpec", true, "InvalidSpec", &message, &format_time(now)),
+        condition(
+            "InvalidSpec",
+            true,
+            "InvalidSpec",
+            &message,
+            &format_time(now),
+        ),
     );
     write_status(&ctx.client, ro, status, &st).await?;
     if changed {
         publish(
             ctx,
             ro,
-            &EventNote { warning: true, reason: "InvalidSpec".into(), message: full },
+            &EventNote {
+                warning: true,
+                reason: "InvalidSpec".into(),
+                message: full,
+            },
         )
         .await;
     }
@@ -378,10 +481,11 @@ async fn ensure_replica_set(
     owned: &[Value],
 ) -> Result<(), ReconcileError> {
     let rollout = ro["metadata"]["name"].as_str().unwrap_or_default();
-    if let Some(rs) = owned
-        .iter()
-        .find(|rs| rs.pointer(&format!("/metadata/labels/{HASH_LABEL}")).and_then(Value::as_str) == Some(hash))
-    {
+    if let Some(rs) = owned.iter().find(|rs| {
+        rs.pointer(&format!("/metadata/labels/{HASH_LABEL}"))
+            .and_then(Value::as_str)
+            == Some(hash)
+    }) {
         return scale_replica_set(client, namespace, rs, replicas).await;
     }
     let mut template = template.clone();
@@ -428,9 +532,17 @@ async fn scale_replica_set(
         return Ok(());
     }
     let name = rs["metadata"]["name"].as_str().unwrap_or_default();
-    kube_util::merge_patch(client, REPLICA_SET, namespace, name, &json!({"spec": {"replicas": replicas}}))
-        .await
-        .map_err(err(format!("scaling ReplicaSet {namespace}/{name} to {replicas}")))
+    kube_util::merge_patch(
+        client,
+        REPLICA_SET,
+        namespace,
+        name,
+        &json!({"spec": {"replicas": replicas}}),
+    )
+    .await
+    .map_err(err(format!(
+        "scaling ReplicaSet {namespace}/{name} to {replicas}"
+    )))
 }
 
 async fn select_hash(
@@ -462,7 +574,9 @@ async fn select_hash(
         }),
     )
     .await
-    .map_err(err(format!("pointing Service {namespace}/{service} at the pods of {hash}")))
+    .map_err(err(format!(
+        "pointing Service {namespace}/{service} at the pods of {hash}"
+    )))
 }
 
 fn fill_counts(st: &mut RolloutStatus, owned: &[Value], hash: &str, selector: &Value, ro: &Value) {
@@ -473,7 +587,11 @@ fn fill_counts(st: &mut RolloutStatus, owned: &[Value], hash: &str, selector: &V
         total.current += c.current;
         total.ready += c.ready;
         total.available += c.available;
-        if rs.pointer(&format!("/metadata/labels/{HASH_LABEL}")).and_then(Value::as_str) == Some(hash) {
+        if rs
+            .pointer(&format!("/metadata/labels/{HASH_LABEL}"))
+            .and_then(Value::as_str)
+            == Some(hash)
+        {
             updated = c.current;
         }
     }
@@ -482,12 +600,15 @@ fn fill_counts(st: &mut RolloutStatus, owned: &[Value], hash: &str, selector: &V
     st.ready_replicas = total.ready;
     st.available_replicas = total.available;
     st.observed_generation = ro["metadata"]["generation"].as_i64().map(|g| g.to_string());
-    st.selector = selector.get("matchLabels").and_then(Value::as_object).map(|m| {
-        m.iter()
-            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-            .collect::<Vec<_>>()
-            .join(",")
-    });
+    st.selector = selector
+        .get("matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        });
 }
 
 /// Replaces the status when it changed; the patch fails (and the reconcile is retried) when
@@ -510,9 +631,15 @@ async fn write_status(
     .map_err(err("building the status patch"))?;
     ROLLOUT
         .api(client, namespace)
-        .patch_status(name, &Default::default(), &kube::api::Patch::<()>::Json(patch))
+        .patch_status(
+            name,
+            &Default::default(),
+            &kube::api::Patch::<()>::Json(patch),
+        )
         .await
-        .map_err(err(format!("writing the status of Rollout {namespace}/{name}")))?;
+        .map_err(err(format!(
+            "writing the status of Rollout {namespace}/{name}"
+        )))?;
     Ok(())
 }
 
@@ -523,11 +650,17 @@ async fn publish(ctx: &Context, ro: &Value, note: &EventNote) {
         name: ro["metadata"]["name"].as_str().map(str::to_owned),
         namespace: ro["metadata"]["namespace"].as_str().map(str::to_owned),
         uid: ro["metadata"]["uid"].as_str().map(str::to_owned),
-        resource_version: ro["metadata"]["resourceVersion"].as_str().map(str::to_owned),
+        resource_version: ro["metadata"]["resourceVersion"]
+            .as_str()
+            .map(str::to_owned),
         ..Default::default()
     };
     let event = Event {
-        type_: if note.warning { EventType::Warning } else { EventType::Normal },
+        type_: if note.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
         reason: note.reason.clone(),
         note: Some(note.message.chars().take(1000).collect()),
         action: "Rollout".into(),

@@ -178,7 +178,12 @@ pub fn parse_duration(v: &Value, field: &str) -> Result<Duration, InvalidSpec> {
     let s = match v {
         Value::Number(_) => return Ok(Duration::from_secs(int(v, field)?.max(0) as u64)),
         Value::String(s) => s.trim(),
-        other => return Err(invalid(field, format!("{other} is not a duration like 30s"))),
+        other => {
+            return Err(invalid(
+                field,
+                format!("{other} is not a duration like 30s"),
+            ));
+        }
     };
     if let Ok(n) = s.parse::<u64>() {
         return Ok(Duration::from_secs(n));
@@ -234,7 +239,11 @@ fn parse_analysis(v: &Value, field: &str) -> Result<AnalysisRef, InvalidSpec> {
         ));
     }
     for (i, t) in a.templates.iter().enumerate() {
-        if t.get("templateName").and_then(Value::as_str).unwrap_or("").is_empty() {
+        if t.get("templateName")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .is_empty()
+        {
             return Err(invalid(
                 format!("{field}.templates[{i}].templateName"),
                 "missing: name the AnalysisTemplate to run",
@@ -255,7 +264,14 @@ pub fn parse_step(v: &Value, field: &str) -> Result<Step, InvalidSpec> {
             field,
             format!(
                 "a step has exactly one of setWeight, pause, analysis, setCanaryScale; this one has {}",
-                if keys.is_empty() { "none".to_owned() } else { keys.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ") }
+                if keys.is_empty() {
+                    "none".to_owned()
+                } else {
+                    keys.iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
             ),
         ));
     };
@@ -271,7 +287,10 @@ pub fn parse_step(v: &Value, field: &str) -> Result<Step, InvalidSpec> {
         }
         "pause" => match value.get("duration") {
             None | Some(Value::Null) => Ok(Step::Pause(None)),
-            Some(d) => Ok(Step::Pause(Some(parse_duration(d, &format!("{field}.duration"))?))),
+            Some(d) => Ok(Step::Pause(Some(parse_duration(
+                d,
+                &format!("{field}.duration"),
+            )?))),
         },
         "analysis" => Ok(Step::Analysis(parse_analysis(value, &field)?)),
         "setCanaryScale" => {
@@ -327,7 +346,10 @@ fn parse_traffic(v: &Value) -> Result<Option<TrafficRouting>, InvalidSpec> {
         let annotation_prefix = string_field(n, "annotationPrefix", &field)?
             .unwrap_or_else(|| "nginx.ingress.kubernetes.io".to_owned());
         let mut additional_annotations = BTreeMap::new();
-        if let Some(a) = n.get("additionalIngressAnnotations").and_then(Value::as_object) {
+        if let Some(a) = n
+            .get("additionalIngressAnnotations")
+            .and_then(Value::as_object)
+        {
             for (k, v) in a {
                 let v = match v {
                     Value::String(s) => s.clone(),
@@ -348,7 +370,9 @@ fn parse_traffic(v: &Value) -> Result<Option<TrafficRouting>, InvalidSpec> {
             if name != GATEWAY_API_PLUGIN {
                 return Err(invalid(
                     field,
-                    format!("ferry routes traffic with the plugin {GATEWAY_API_PLUGIN:?} only (or nginx)"),
+                    format!(
+                        "ferry routes traffic with the plugin {GATEWAY_API_PLUGIN:?} only (or nginx)"
+                    ),
                 ));
             }
             let mut http_routes = Vec::new();
@@ -410,8 +434,9 @@ impl RolloutSpec {
         let workload_ref = match spec.get("workloadRef").filter(|w| !w.is_null()) {
             None => None,
             Some(w) => {
-                let w: WorkloadRef = serde_json::from_value(w.clone())
-                    .map_err(|e| invalid("workloadRef", format!("not a workload reference: {e}")))?;
+                let w: WorkloadRef = serde_json::from_value(w.clone()).map_err(|e| {
+                    invalid("workloadRef", format!("not a workload reference: {e}"))
+                })?;
                 if w.kind != "Deployment" {
                     return Err(invalid(
                         "workloadRef.kind",
@@ -446,7 +471,10 @@ impl RolloutSpec {
         }
         let selector = spec.get("selector").filter(|s| !s.is_null()).cloned();
         if selector.is_none() && workload_ref.is_none() {
-            return Err(invalid("selector", "missing: give the pods' label selector"));
+            return Err(invalid(
+                "selector",
+                "missing: give the pods' label selector",
+            ));
         }
         let strategy = spec.get("strategy").cloned().unwrap_or(Value::Null);
         if strategy.get("blueGreen").is_some_and(|b| !b.is_null()) {
@@ -553,11 +581,19 @@ mod tests {
         assert_eq!(s.replicas, 3);
         assert_eq!(s.canary.abort_scale_down_delay, Duration::from_secs(5));
         assert_eq!(s.canary.steps[0], Step::SetWeight(20));
-        assert_eq!(s.canary.steps[1], Step::Pause(Some(Duration::from_secs(90))));
+        assert_eq!(
+            s.canary.steps[1],
+            Step::Pause(Some(Duration::from_secs(90)))
+        );
         assert_eq!(s.canary.steps[2], Step::Pause(None));
         assert!(matches!(&s.canary.steps[3], Step::Analysis(a) if a.args.len() == 1));
-        assert_eq!(s.canary.steps[4], Step::SetCanaryScale(CanaryScale::Replicas(2)));
-        assert!(matches!(&s.canary.traffic, Some(TrafficRouting::Nginx(n)) if n.additional_annotations["canary-by-header"] == "X-Canary"));
+        assert_eq!(
+            s.canary.steps[4],
+            Step::SetCanaryScale(CanaryScale::Replicas(2))
+        );
+        assert!(
+            matches!(&s.canary.traffic, Some(TrafficRouting::Nginx(n)) if n.additional_annotations["canary-by-header"] == "X-Canary")
+        );
         assert_eq!(s.canary.analysis.unwrap().starting_step, Some(1));
     }
 
@@ -570,28 +606,49 @@ mod tests {
         .unwrap();
         assert_eq!(
             s.canary.traffic,
-            Some(TrafficRouting::GatewayApi(GatewayApi { http_routes: vec!["web".into()], namespace: Some("shop".into()) }))
+            Some(TrafficRouting::GatewayApi(GatewayApi {
+                http_routes: vec!["web".into()],
+                namespace: Some("shop".into())
+            }))
         );
     }
 
     #[test]
     fn bad_input_names_the_field() {
-        let e = RolloutSpec::parse(&rollout(json!({"steps": [{"setWeight": 20}, {"setWieght": 50}]}))).unwrap_err();
+        let e = RolloutSpec::parse(&rollout(
+            json!({"steps": [{"setWeight": 20}, {"setWieght": 50}]}),
+        ))
+        .unwrap_err();
         assert_eq!(e.field, "strategy.canary.steps[1].setWieght");
         assert!(e.reason.contains("unknown step type"), "{e}");
         let e = RolloutSpec::parse(&rollout(json!({"steps": [{"setWeight": 120}]}))).unwrap_err();
         assert!(e.to_string().contains("steps[0].setWeight"), "{e}");
-        let e = RolloutSpec::parse(&rollout(json!({"steps": [{"pause": {"duration": "soon"}}]}))).unwrap_err();
+        let e = RolloutSpec::parse(&rollout(
+            json!({"steps": [{"pause": {"duration": "soon"}}]}),
+        ))
+        .unwrap_err();
         assert!(e.to_string().contains("pause.duration"), "{e}");
         let e = RolloutSpec::parse(&rollout(json!({"steps": [{"experiment": {}}]}))).unwrap_err();
         assert!(e.reason.contains("not supported"), "{e}");
-        let e = RolloutSpec::parse(&rollout(json!({"steps": [{"analysis": {"templates": []}}]}))).unwrap_err();
+        let e = RolloutSpec::parse(&rollout(
+            json!({"steps": [{"analysis": {"templates": []}}]}),
+        ))
+        .unwrap_err();
         assert!(e.to_string().contains("templates"), "{e}");
-        let e = RolloutSpec::parse(&rollout(json!({"trafficRouting": {"nginx": {"stableIngress": "w"}}}))).unwrap_err();
+        let e = RolloutSpec::parse(&rollout(
+            json!({"trafficRouting": {"nginx": {"stableIngress": "w"}}}),
+        ))
+        .unwrap_err();
         assert!(e.reason.contains("canaryService"), "{e}");
-        let e = RolloutSpec::parse(&json!({"spec": {"strategy": {"blueGreen": {}}, "template": {}, "selector": {}}})).unwrap_err();
+        let e = RolloutSpec::parse(
+            &json!({"spec": {"strategy": {"blueGreen": {}}, "template": {}, "selector": {}}}),
+        )
+        .unwrap_err();
         assert!(e.field.contains("blueGreen"), "{e}");
-        let e = RolloutSpec::parse(&rollout(json!({"trafficRouting": {"istio": {}}, "canaryService": "c", "stableService": "s"}))).unwrap_err();
+        let e = RolloutSpec::parse(&rollout(
+            json!({"trafficRouting": {"istio": {}}, "canaryService": "c", "stableService": "s"}),
+        ))
+        .unwrap_err();
         assert!(e.field.contains("istio"), "{e}");
     }
 

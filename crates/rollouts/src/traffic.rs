@@ -95,7 +95,9 @@ fn replace_backends(v: &mut Value, from: &str, to: &str, count: &mut usize) {
                 replace_backends(child, from, to, count);
             }
         }
-        Value::Array(a) => a.iter_mut().for_each(|c| replace_backends(c, from, to, count)),
+        Value::Array(a) => a
+            .iter_mut()
+            .for_each(|c| replace_backends(c, from, to, count)),
         _ => {}
     }
 }
@@ -121,15 +123,24 @@ pub fn set_route_weights(
     canary_service: &str,
     weight: i64,
 ) -> Result<bool, String> {
-    let name = route["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    let name = route["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let mut found = 0;
     let mut changed = false;
-    if let Some(rules) = route.pointer_mut("/spec/rules").and_then(Value::as_array_mut) {
+    if let Some(rules) = route
+        .pointer_mut("/spec/rules")
+        .and_then(Value::as_array_mut)
+    {
         for rule in rules {
             let Some(refs) = rule.get_mut("backendRefs").and_then(Value::as_array_mut) else {
                 continue;
             };
-            let has = |n: &str| refs.iter().any(|r| r.get("name").and_then(Value::as_str) == Some(n));
+            let has = |n: &str| {
+                refs.iter()
+                    .any(|r| r.get("name").and_then(Value::as_str) == Some(n))
+            };
             if !(has(stable_service) && has(canary_service)) {
                 continue;
             }
@@ -174,12 +185,24 @@ pub async fn set_nginx_weight(
                 nginx.stable_ingress
             ))
         })?;
-    let canary = canary_ingress(&stable, nginx, rollout, stable_service, canary_service, weight)
-        .map_err(TrafficError::Invalid)?;
-    let name = canary["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    let canary = canary_ingress(
+        &stable,
+        nginx,
+        rollout,
+        stable_service,
+        canary_service,
+        weight,
+    )
+    .map_err(TrafficError::Invalid)?;
+    let name = canary["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     kube_util::apply(client, INGRESS, namespace, &canary)
         .await
-        .map_err(kube_err(format!("applying the canary Ingress {namespace}/{name}")))
+        .map_err(kube_err(format!(
+            "applying the canary Ingress {namespace}/{name}"
+        )))
 }
 
 /// Checks that the traffic router's objects exist and route to the stable Service, without
@@ -255,7 +278,9 @@ pub async fn set_gateway_weight(
         {
             kube_util::replace(client, HTTP_ROUTE, ns, &route)
                 .await
-                .map_err(kube_err(format!("setting the weights of HTTPRoute {ns}/{r}")))?;
+                .map_err(kube_err(format!(
+                    "setting the weights of HTTPRoute {ns}/{r}"
+                )))?;
         }
     }
     Ok(())
@@ -283,19 +308,24 @@ mod tests {
             annotation_prefix: "nginx.ingress.kubernetes.io".into(),
             additional_annotations: [("canary-by-header".to_owned(), "X-Canary".to_owned())].into(),
         };
-        let c = canary_ingress(&stable, &nginx, &rollout(), "web-stable", "web-canary", 20).unwrap();
+        let c =
+            canary_ingress(&stable, &nginx, &rollout(), "web-stable", "web-canary", 20).unwrap();
         assert_eq!(c["metadata"]["name"], "web-web-canary");
         assert_eq!(c["metadata"]["namespace"], "shop");
         let a = &c["metadata"]["annotations"];
         assert_eq!(a["nginx.ingress.kubernetes.io/canary"], "true");
         assert_eq!(a["nginx.ingress.kubernetes.io/canary-weight"], "20");
-        assert_eq!(a["nginx.ingress.kubernetes.io/canary-by-header"], "X-Canary");
+        assert_eq!(
+            a["nginx.ingress.kubernetes.io/canary-by-header"],
+            "X-Canary"
+        );
         let paths = &c["spec"]["rules"][0]["http"]["paths"];
         assert_eq!(paths[0]["backend"]["service"]["name"], "web-canary");
         assert_eq!(paths[1]["backend"]["service"]["name"], "other");
         assert_eq!(c["metadata"]["ownerReferences"][0]["uid"], "u1");
 
-        let err = canary_ingress(&stable, &nginx, &rollout(), "nope", "web-canary", 20).unwrap_err();
+        let err =
+            canary_ingress(&stable, &nginx, &rollout(), "nope", "web-canary", 20).unwrap_err();
         assert!(err.contains("\"nope\""), "{err}");
     }
 
@@ -308,9 +338,16 @@ mod tests {
         assert!(set_route_weights(&mut route, "web-stable", "web-canary", 30).unwrap());
         assert_eq!(route["spec"]["rules"][0]["backendRefs"][0]["weight"], 70);
         assert_eq!(route["spec"]["rules"][0]["backendRefs"][1]["weight"], 30);
-        assert!(route["spec"]["rules"][1]["backendRefs"][0].get("weight").is_none());
+        assert!(
+            route["spec"]["rules"][1]["backendRefs"][0]
+                .get("weight")
+                .is_none()
+        );
         assert!(!set_route_weights(&mut route, "web-stable", "web-canary", 30).unwrap());
         let err = set_route_weights(&mut route, "web-stable", "missing", 30).unwrap_err();
-        assert!(err.contains("\"missing\"") && err.contains("HTTPRoute \"web\""), "{err}");
+        assert!(
+            err.contains("\"missing\"") && err.contains("HTTPRoute \"web\""),
+            "{err}"
+        );
     }
 }

@@ -21,6 +21,7 @@ pub mod auth;
 pub mod error;
 pub mod hardening;
 pub mod metrics;
+pub mod rollouts;
 pub mod tls;
 pub mod ui;
 pub mod webhook;
@@ -347,6 +348,16 @@ fn protected_routes() -> Routes {
             Method::POST,
             "/api/v1/applications/{name}/rollback",
             post(api::rollback_application),
+        ),
+        (
+            Method::GET,
+            "/api/v1/applications/{name}/rollouts/{rollout}",
+            get(rollouts::get_rollout),
+        ),
+        (
+            Method::POST,
+            "/api/v1/applications/{name}/rollouts/{rollout}/{action}",
+            post(rollouts::rollout_action),
         ),
     ]
 }

@@ -52,7 +52,12 @@ pub(crate) struct ControllerArgs {
 
     /// The namespaces whose Argo Rollouts `Rollout`s ferry runs, comma-separated; empty (the
     /// default): every namespace; `off`: none (when Argo Rollouts runs them).
-    #[arg(long, env = "FERRY_ROLLOUT_NAMESPACES", value_delimiter = ',', default_value = "")]
+    #[arg(
+        long,
+        env = "FERRY_ROLLOUT_NAMESPACES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
     pub(crate) rollout_namespaces: Vec<String>,
 }
 

@@ -16,6 +16,7 @@ mod app;
 mod events;
 mod links;
 mod list;
+mod rollout;
 mod tree;
 
 use std::sync::Arc;
@@ -85,6 +86,14 @@ pub fn protected_routes() -> Router<Arc<ServerState>> {
         .route("/applications/{name}/sync", post(app::sync_form))
         .route("/applications/{name}/refresh", post(app::refresh_form))
         .route("/applications/{name}/rollback", post(app::rollback_form))
+        .route(
+            "/applications/{name}/rollouts/{rollout}",
+            get(rollout::rollout_page),
+        )
+        .route(
+            "/applications/{name}/rollouts/{rollout}/{action}",
+            post(rollout::rollout_form),
+        )
 }
 
 /// The parts of every page around its content: title, who is logged in, the CSRF token, the
