@@ -243,20 +243,13 @@ pub async fn check_router(
 }
 
 async fn read_route(client: &kube::Client, ns: &str, name: &str) -> Result<Value, TrafficError> {
+    // Without the Gateway API's CRDs the route reads as missing too: the message says both.
     kube_util::get(client, HTTP_ROUTE, ns, name)
         .await
-        .map_err(|e| {
-            if kube_util::is_not_found(&e) {
-                TrafficError::Invalid(format!(
-                    "the Gateway API's HTTPRoute kind is not installed in the cluster (trafficRouting.plugins[\"argoproj-labs/gatewayAPI\"]): install the Gateway API CRDs"
-                ))
-            } else {
-                TrafficError::Kube { what: format!("reading HTTPRoute {ns}/{name}"), source: e }
-            }
-        })?
+        .map_err(kube_err(format!("reading HTTPRoute {ns}/{name}")))?
         .ok_or_else(|| {
             TrafficError::Invalid(format!(
-                "trafficRouting.plugins[\"argoproj-labs/gatewayAPI\"].httpRoute: HTTPRoute {name:?} not found in namespace {ns:?}: create it or fix the name"
+                "trafficRouting.plugins[\"argoproj-labs/gatewayAPI\"].httpRoute: HTTPRoute {name:?} not found in namespace {ns:?}: create it or fix the name (and install the Gateway API CRDs if the kind is missing)"
             ))
         })
 }
