@@ -47,6 +47,10 @@ impl Prometheus {
     /// Starts Prometheus (scrape interval 1 s) and the target it scrapes, and waits until
     /// Prometheus is ready.
     pub async fn start() -> Prometheus {
+        Self::start_program("prometheus").await
+    }
+
+    async fn start_program(program: &str) -> Prometheus {
         let series: Arc<Mutex<BTreeMap<String, f64>>> = Arc::default();
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -67,7 +71,7 @@ impl Prometheus {
         )
         .expect("writing prometheus.yml");
         let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("a log file");
-        let child = Command::new("prometheus")
+        let child = Command::new(program)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
@@ -81,7 +85,7 @@ impl Prometheus {
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
-                    "cannot start Debian's prometheus ({e}): the analysis tests need it; \
+                    "cannot start Debian's prometheus ({program}: {e}): the analysis tests need it; \
                      install it with `apt-get install prometheus` (.ci/run does)"
                 )
             });
@@ -248,5 +252,11 @@ mod tests {
         ]);
         assert_eq!(exposition(&series), "a{x=\"1\"} 0.5\nb NaN\nc +Inf\n");
         assert_eq!(percent_encode("a{x=\"1\"}"), "a%7Bx%3D%221%22%7D");
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "install it with `apt-get install prometheus`")]
+    async fn a_missing_prometheus_fails_the_test_and_says_how_to_install_it() {
+        Prometheus::start_program("prometheus-is-not-installed-here").await;
     }
 }

@@ -378,7 +378,9 @@ async fn step(
 
     let (args, secrets) = match resolve_args(kube, namespace, &run.spec.args).await {
         Ok(resolved) => resolved,
-        Err(why) => {
+        // The API server could not be asked: the run stays as it is; the caller tries again.
+        Err(ArgProblem::Transient(e)) => return Err(e),
+        Err(ArgProblem::Invalid(why)) => {
             let message = format!("Unable to resolve metric arguments: {why}");
             return write_end(&runs, run, status, message).await;
         }
@@ -510,19 +512,36 @@ fn redact(text: &str, secrets: &[String]) -> String {
     out
 }
 
+/// Why args could not be resolved.
+enum ArgProblem {
+    /// The run cannot go on (a missing Secret or key, an arg without a value).
+    Invalid(String),
+    /// Reading a Secret failed; it may work next time.
+    Transient(AnalysisError),
+}
+
+impl From<String> for ArgProblem {
+    fn from(why: String) -> Self {
+        ArgProblem::Invalid(why)
+    }
+}
+
 /// The args' values, reading `valueFrom.secretKeyRef` from the run's namespace (the secret
 /// values are returned too, to keep them out of messages).
 async fn resolve_args(
     kube: &kube::Client,
     namespace: &str,
     args: &[types::Argument],
-) -> Result<(BTreeMap<String, String>, Vec<String>), String> {
+) -> Result<(BTreeMap<String, String>, Vec<String>), ArgProblem> {
     let mut values = BTreeMap::new();
     let mut secrets = Vec::new();
     for a in args {
         let value = match (&a.value, &a.value_from) {
             (Some(_), Some(_)) => {
-                return Err(format!("arg {:?} has both value and valueFrom", a.name));
+                return Err(ArgProblem::Invalid(format!(
+                    "arg {:?} has both value and valueFrom",
+                    a.name
+                )));
             }
             (Some(v), None) => v.clone(),
             (None, Some(from)) => match (&from.secret_key_ref, &from.field_ref) {
@@ -532,10 +551,10 @@ async fn resolve_args(
                         .get_opt(&r.name)
                         .await
                         .map_err(|e| {
-                            format!(
-                                "arg {:?}: reading Secret {namespace}/{}: {e}",
+                            ArgProblem::Transient(kube_err(format!(
+                                "arg {:?}: reading Secret {namespace}/{}",
                                 a.name, r.name
-                            )
+                            ))(e))
                         })?
                         .ok_or_else(|| {
                             format!("arg {:?}: Secret {namespace}/{} not found", a.name, r.name)
@@ -560,16 +579,24 @@ async fn resolve_args(
                     value
                 }
                 (None, Some(f)) => {
-                    return Err(format!(
+                    return Err(ArgProblem::Invalid(format!(
                         "arg {:?}: valueFrom.fieldRef {:?} is resolved by the Rollout that creates the run, and this run has none resolved",
                         a.name, f.field_path
-                    ));
+                    )));
                 }
                 (None, None) => {
-                    return Err(format!("arg {:?}: valueFrom names no secretKeyRef", a.name));
+                    return Err(ArgProblem::Invalid(format!(
+                        "arg {:?}: valueFrom names no secretKeyRef",
+                        a.name
+                    )));
                 }
             },
-            (None, None) => return Err(format!("args.{} was not resolved", a.name)),
+            (None, None) => {
+                return Err(ArgProblem::Invalid(format!(
+                    "args.{} was not resolved",
+                    a.name
+                )));
+            }
         };
         values.insert(a.name.clone(), value);
     }

@@ -23,6 +23,12 @@ mod parse;
 use eval::{Env, eval};
 use parse::{Node, Parser, lex};
 
+/// The longest condition accepted, in characters.
+pub const MAX_LENGTH: usize = 4096;
+/// The deepest nesting accepted (parentheses, operators, calls), so that neither parsing nor
+/// evaluating can exhaust the stack.
+pub const MAX_DEPTH: usize = 64;
+
 /// A value an expression works on.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -72,13 +78,29 @@ pub struct Condition {
 impl Condition {
     /// Parses `source`.
     pub fn parse(source: &str) -> Result<Condition, ExprError> {
+        let length = source.chars().count();
+        if length > MAX_LENGTH {
+            return Err(err(
+                source,
+                MAX_LENGTH,
+                format!("the expression is longer than {MAX_LENGTH} characters"),
+            ));
+        }
         let tokens = lex(source).map_err(|(at, message)| err(source, at, message))?;
         let mut p = Parser {
             tokens: &tokens,
             at: 0,
-            end: source.chars().count(),
+            end: length,
+            depth: 0,
         };
         let root = p.expr().map_err(|(at, m)| err(source, at, m))?;
+        if root.depth() > MAX_DEPTH {
+            return Err(err(
+                source,
+                0,
+                format!("the expression nests deeper than {MAX_DEPTH} levels; simplify it"),
+            ));
+        }
         if let Some(t) = p.peek() {
             return Err(err(
                 source,
@@ -235,6 +257,23 @@ mod tests {
             ("result @ 1", 8, "unexpected character '@'"),
             ("", 1, "expected a value"),
         ];
+        let deep = [
+            format!("{}1{}", "(".repeat(2000), ")".repeat(2000)),
+            format!("{}true", "!".repeat(4000)),
+            format!("{}1 > 0", "1 + ".repeat(500)),
+            format!("{}1{}", "[".repeat(70), "]".repeat(70)),
+        ];
+        for src in &deep {
+            let e = Condition::parse(src).expect_err("too deep");
+            assert!(
+                e.message.contains("nests deeper than 64 levels"),
+                "{}",
+                e.message
+            );
+        }
+        let long = format!("{}1 > 0", " ".repeat(MAX_LENGTH));
+        let e = Condition::parse(&long).unwrap_err();
+        assert!(e.message.contains("longer than 4096"), "{}", e.message);
         for (src, column, want) in cases {
             let e = Condition::parse(src).expect_err(src);
             assert_eq!(e.expression, *src);
@@ -299,5 +338,107 @@ mod tests {
         assert_eq!(format_number(f64::INFINITY), "+Inf");
         assert_eq!(format_number(f64::NEG_INFINITY), "-Inf");
         assert_eq!(shown(&list(&[0.5, 1.0])), "[0.5,1]");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Text made mostly of the language's own pieces, so that much of it parses.
+        fn condition_text() -> impl Strategy<Value = String> {
+            proptest::collection::vec(
+                prop_oneof![
+                    Just("result".to_string()),
+                    Just("#".to_string()),
+                    "[0-9]{1,3}(\\.[0-9]{1,2})?".prop_map(|s| s),
+                    "'[a-z]{0,3}'".prop_map(|s| s),
+                    prop_oneof![
+                        Just("len("),
+                        Just("isNaN("),
+                        Just("all(result, {"),
+                        Just("any("),
+                        Just("default("),
+                        Just("asInt("),
+                    ]
+                    .prop_map(str::to_string),
+                    prop_oneof![
+                        Just("["),
+                        Just("]"),
+                        Just("("),
+                        Just(")"),
+                        Just("{"),
+                        Just("}"),
+                        Just(","),
+                        Just("<"),
+                        Just("<="),
+                        Just("=="),
+                        Just("!="),
+                        Just("&&"),
+                        Just("||"),
+                        Just("!"),
+                        Just("not "),
+                        Just(" and "),
+                        Just(" in "),
+                        Just("+"),
+                        Just("-"),
+                        Just("*"),
+                        Just("/"),
+                        Just("%"),
+                        Just("?"),
+                        Just(":"),
+                        Just(" "),
+                        Just("true"),
+                        Just("nil"),
+                        Just("\""),
+                    ]
+                    .prop_map(str::to_string),
+                    any::<char>().prop_map(|c| c.to_string()),
+                ],
+                0..16,
+            )
+            .prop_map(|parts| parts.concat())
+        }
+
+        fn result_value() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                any::<f64>().prop_map(Value::Num),
+                proptest::collection::vec(any::<f64>().prop_map(Value::Num), 0..4)
+                    .prop_map(Value::List),
+                Just(Value::Nil),
+            ]
+        }
+
+        proptest! {
+            /// Conditions come from Git: no text makes parsing or evaluating panic, and every
+            /// error names the expression and a column inside it (or just after it).
+            #[test]
+            fn no_condition_panics(text in condition_text(), result in result_value()) {
+                match Condition::parse(&text) {
+                    Ok(c) => {
+                        if let Err(e) = c.eval(&result) {
+                            prop_assert_eq!(&e.expression, &text);
+                            prop_assert!(e.column <= text.chars().count() + 1, "{}", e);
+                        }
+                    }
+                    Err(e) => {
+                        prop_assert_eq!(&e.expression, &text);
+                        prop_assert!(e.column >= 1 && e.column <= text.chars().count() + 1, "{}", e);
+                    }
+                }
+            }
+
+            /// Comparisons of numbers agree with IEEE comparisons, NaN included.
+            #[test]
+            fn comparisons_agree_with_floats(a in any::<f64>(), b in any::<f64>()) {
+                let list = Value::List(vec![Value::Num(a), Value::Num(b)]);
+                for (op, want) in [
+                    ("<", a < b), ("<=", a <= b), (">", a > b), (">=", a >= b),
+                    ("==", a == b), ("!=", a != b),
+                ] {
+                    let c = Condition::parse(&format!("result[0] {op} result[1]")).unwrap();
+                    prop_assert_eq!(c.eval(&list).unwrap(), want, "{} {} {}", a, op, b);
+                }
+            }
+        }
     }
 }

@@ -198,10 +198,32 @@ pub(super) enum Node {
     Closure(Box<Node>),
 }
 
+impl Node {
+    /// The depth of the tree (a leaf is 1), counted without recursion.
+    pub(super) fn depth(&self) -> usize {
+        let mut deepest = 0;
+        let mut stack = vec![(self, 1)];
+        while let Some((node, d)) = stack.pop() {
+            deepest = deepest.max(d);
+            let children: Vec<&Node> = match node {
+                Node::Lit(_) | Node::Result | Node::Element(_) => Vec::new(),
+                Node::List(items) | Node::Call(_, items, _) => items.iter().collect(),
+                Node::Not(n, _) | Node::Neg(n, _) | Node::Closure(n) => vec![n],
+                Node::Binary(_, a, b, _) | Node::Index(a, b, _) => vec![a, b],
+                Node::Ternary(a, b, c, _) => vec![a, b, c],
+            };
+            stack.extend(children.into_iter().map(|c| (c, d + 1)));
+        }
+        deepest
+    }
+}
+
 pub(super) struct Parser<'a> {
     pub(super) tokens: &'a [Token],
     pub(super) at: usize,
     pub(super) end: usize,
+    /// How deep the parser has recursed.
+    pub(super) depth: usize,
 }
 
 impl Parser<'_> {
@@ -238,7 +260,28 @@ impl Parser<'_> {
             .map_or("the end of the expression".into(), |t| t.tok.shown())
     }
 
+    fn descend(&mut self) -> Result<(), Fail> {
+        self.depth += 1;
+        if self.depth > super::MAX_DEPTH {
+            return Err((
+                self.here(),
+                format!(
+                    "the expression nests deeper than {} levels; simplify it",
+                    super::MAX_DEPTH
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub(super) fn expr(&mut self) -> Result<Node, Fail> {
+        self.descend()?;
+        let node = self.conditional();
+        self.depth -= 1;
+        node
+    }
+
+    fn conditional(&mut self) -> Result<Node, Fail> {
         let cond = self.or()?;
         if self.is_op("?") {
             let at = self.here();
@@ -337,6 +380,13 @@ impl Parser<'_> {
     }
 
     fn unary(&mut self) -> Result<Node, Fail> {
+        self.descend()?;
+        let node = self.unary_inner();
+        self.depth -= 1;
+        node
+    }
+
+    fn unary_inner(&mut self) -> Result<Node, Fail> {
         let at = self.here();
         if self.is_op("!") || self.is_word("not") {
             self.at += 1;
