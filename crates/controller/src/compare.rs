@@ -121,6 +121,10 @@ async fn compare_one(
     let foreign_owner = live
         .as_ref()
         .and_then(|l| foreign_tracking(l, app, &desired.key));
+    let mut desired = desired;
+    if let Some(l) = &live {
+        crate::normalize::keep_rollouts_selector(&mut desired.object, l);
+    }
     // `Validate=false`: server-side apply refuses unknown fields whatever it is told, so such
     // objects are written (and dry-run) with a plain create or replace, which drops them.
     let lenient = !SyncOptions::merged(

@@ -24,6 +24,45 @@ const NOISE_ANNOTATIONS: [&str; 3] = [
     "argocd.argoproj.io/refresh",
 ];
 
+/// The annotation a rollout controller (ferry's or Argo Rollouts') puts on a Service whose
+/// selector it points at one ReplicaSet's pods.
+const ROLLOUTS_MANAGED_BY: &str = "argo-rollouts.argoproj.io/managed-by-rollouts";
+/// The selector key that rollout controller sets.
+const ROLLOUTS_HASH: &str = "rollouts-pod-template-hash";
+
+/// Keeps a rollout controller's pod-template hash in a Service's selector. A Service's selector
+/// is an atomic map, so applying it from Git would drop the key the rollout controller added
+/// (every pod behind both the stable and the canary Service) and show the Service OutOfSync;
+/// with the live value carried over, neither happens. Argo CD, applying client-side, never sees
+/// the key at all.
+pub(crate) fn keep_rollouts_selector(desired: &mut Value, live: &Value) {
+    if desired.get("kind").and_then(Value::as_str) != Some("Service")
+        || desired.get("apiVersion").and_then(Value::as_str) != Some("v1")
+    {
+        return;
+    }
+    let managed = live
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(ROLLOUTS_MANAGED_BY))
+        .is_some();
+    let Some(hash) = live
+        .pointer("/spec/selector")
+        .and_then(|s| s.get(ROLLOUTS_HASH))
+        .cloned()
+    else {
+        return;
+    };
+    if !managed {
+        return;
+    }
+    if let Some(sel) = desired
+        .pointer_mut("/spec/selector")
+        .and_then(Value::as_object_mut)
+    {
+        sel.entry(ROLLOUTS_HASH).or_insert(hash);
+    }
+}
+
 /// Strips what the server maintains from an object: `status`, server-owned metadata and noisy
 /// annotations. The result of a server-side-apply dry run and the live object are equal after
 /// this exactly when applying would change nothing a user declared.
@@ -201,6 +240,33 @@ fn mask_values(values: &mut Map<String, Value>, theirs: &Map<String, Value>) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_rollouts_hash_in_a_service_selector_is_kept() {
+        let live = serde_json::json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web-stable", "annotations": {"argo-rollouts.argoproj.io/managed-by-rollouts": "web"}},
+            "spec": {"selector": {"app": "web", "rollouts-pod-template-hash": "abc"}}});
+        let mut desired = serde_json::json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web-stable"}, "spec": {"selector": {"app": "web"}}});
+        keep_rollouts_selector(&mut desired, &live);
+        assert_eq!(
+            desired["spec"]["selector"]["rollouts-pod-template-hash"],
+            "abc"
+        );
+        assert_eq!(desired["spec"]["selector"]["app"], "web");
+        // Without the rollout controller's annotation, the selector is Git's alone.
+        let mut unmanaged = live.clone();
+        unmanaged["metadata"]["annotations"] = serde_json::json!({});
+        let mut desired = serde_json::json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web-stable"}, "spec": {"selector": {"app": "web"}}});
+        keep_rollouts_selector(&mut desired, &unmanaged);
+        assert!(
+            desired["spec"]["selector"]
+                .get("rollouts-pod-template-hash")
+                .is_none()
+        );
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -504,6 +504,9 @@ impl SyncRun<'_> {
             let adopts = compared.is_some_and(Compared::untracked);
             let options = self.options_for(&d.object);
             let mut object = d.object.clone();
+            if let Some(live) = compared.and_then(|c| c.live.as_ref()) {
+                crate::normalize::keep_rollouts_selector(&mut object, live);
+            }
             if options.respect_ignore_differences
                 && let Some(live) = compared.and_then(|c| c.live.as_ref())
             {

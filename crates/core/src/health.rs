@@ -81,6 +81,7 @@ fn rule_for(group: &str, kind: &str) -> Option<Rule> {
         ("cert-manager.io", "Certificate") => crate::health_crds::certificate,
         ("cert-manager.io", "Issuer" | "ClusterIssuer") => crate::health_crds::issuer,
         ("tekton.dev", "PipelineRun" | "TaskRun") => crate::health_crds::tekton_run,
+        ("argoproj.io", "Rollout") => crate::health_crds::rollout,
         ("monitoring.coreos.com", "Prometheus" | "Alertmanager") => {
             crate::health_crds::prometheus_operator
         }

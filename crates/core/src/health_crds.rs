@@ -1,10 +1,11 @@
 //! Health rules for the custom resources the workshop installs, following the checks Argo CD
 //! bundles for them: cert-manager (`Certificate`, `Issuer`, `ClusterIssuer`), Tekton
-//! (`PipelineRun`, `TaskRun`) and the Prometheus operator (`Prometheus`, `Alertmanager`).
+//! (`PipelineRun`, `TaskRun`), the Prometheus operator (`Prometheus`, `Alertmanager`) and Argo
+//! Rollouts (`Rollout`, which ferry runs itself).
 
 use serde_json::Value;
 
-use crate::application::HealthStatusCode::{self, Degraded, Healthy, Progressing};
+use crate::application::HealthStatusCode::{self, Degraded, Healthy, Progressing, Suspended};
 use crate::health::Health;
 
 fn conditions(obj: &Value) -> &[Value] {
@@ -22,6 +23,47 @@ fn with_message(status: HealthStatusCode, message: &str) -> Health {
     Health {
         status,
         message: (!message.is_empty()).then(|| message.to_owned()),
+    }
+}
+
+/// Argo Rollouts `Rollout`, as Argo CD's bundled check reads it: a status for an older
+/// generation → Progressing; `status.phase` `Paused` → Suspended, `Degraded` → Degraded,
+/// `Healthy` → Healthy, `Progressing` → Progressing, each with `status.message`; no phase yet →
+/// Progressing.
+pub(crate) fn rollout(obj: &Value) -> Health {
+    let generation = obj.pointer("/metadata/generation").map(|g| match g {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    let observed = obj.pointer("/status/observedGeneration").map(|g| match g {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    if let (Some(g), Some(o)) = (&generation, &observed)
+        && g != o
+    {
+        return with_message(
+            Progressing,
+            "Waiting for rollout spec update to be observed",
+        );
+    }
+    let message = obj
+        .pointer("/status/message")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match obj.pointer("/status/phase").and_then(Value::as_str) {
+        Some("Healthy") => with_message(Healthy, message),
+        Some("Paused") => with_message(
+            Suspended,
+            if message.is_empty() {
+                "Rollout is paused"
+            } else {
+                message
+            },
+        ),
+        Some("Degraded") => with_message(Degraded, message),
+        Some(_) => with_message(Progressing, message),
+        None => with_message(Progressing, "Waiting for rollout to be observed"),
     }
 }
 
@@ -123,6 +165,28 @@ mod tests {
 
     fn status_of(o: &Value) -> HealthStatusCode {
         assess_health(o).unwrap().status
+    }
+
+    #[test]
+    fn argo_rollouts_rollouts() {
+        let ro = |phase: Option<&str>, generation: i64, observed: &str| {
+            let mut o = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+                "metadata": {"name": "web", "generation": generation},
+                "status": {"observedGeneration": observed, "message": "m"}});
+            if let Some(p) = phase {
+                o["status"]["phase"] = p.into();
+            }
+            o
+        };
+        assert_eq!(status_of(&ro(Some("Healthy"), 2, "2")), Healthy);
+        assert_eq!(status_of(&ro(Some("Paused"), 2, "2")), Suspended);
+        assert_eq!(status_of(&ro(Some("Degraded"), 2, "2")), Degraded);
+        assert_eq!(status_of(&ro(Some("Progressing"), 2, "2")), Progressing);
+        assert_eq!(status_of(&ro(None, 2, "2")), Progressing);
+        // A status written for an older spec is not trusted yet.
+        assert_eq!(status_of(&ro(Some("Healthy"), 3, "2")), Progressing);
+        let h = assess_health(&ro(Some("Degraded"), 1, "1")).unwrap();
+        assert_eq!(h.message.as_deref(), Some("m"));
     }
 
     #[test]

@@ -45,6 +45,8 @@ enum Command {
     /// Pipeline step: what a change would do, app by app: render every Application under PATH at
     /// two revisions of a clone and diff them (no cluster needed).
     Preview(commands::preview::Args),
+    /// Look at and act on canary Rollouts: get, promote, abort, retry.
+    Rollout(commands::rollout::Args),
     /// Run the controller and the server (UI, API, webhooks, metrics) in one process.
     Run(commands::run::Args),
     /// Serve the web UI, HTTP API, Git webhooks, probes and metrics (without the controller).
@@ -92,6 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Command::Git(args) => commands::git::run(&args).await,
             Command::Image(args) => commands::image::run(&args),
             Command::Install(args) => commands::install::run(&args).await.map(|()| 0),
+            Command::Rollout(args) => commands::rollout::run(&args).await,
             Command::Run(args) => commands::run::run(&args).await.map(|()| 0),
             Command::Server(args) => commands::server::run(&args).await.map(|()| 0),
             Command::Preview(args) => commands::preview::run(&args).await,

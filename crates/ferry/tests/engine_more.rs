@@ -1125,6 +1125,7 @@ async fn install_dry_run_prints_the_controller_objects_without_a_cluster() {
         [
             "applications.argoproj.io",
             "appprojects.argoproj.io",
+            "rollouts.argoproj.io",
             "analysistemplates.argoproj.io",
             "clusteranalysistemplates.argoproj.io",
             "analysisruns.argoproj.io",

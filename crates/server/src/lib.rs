@@ -22,6 +22,7 @@ pub mod auth;
 pub mod error;
 pub mod hardening;
 pub mod metrics;
+pub mod rollouts;
 pub mod tls;
 pub mod ui;
 pub mod webhook;
@@ -363,6 +364,16 @@ fn protected_routes() -> Routes {
             Method::POST,
             "/api/v1/applicationsets/{name}/confirm-deletion",
             post(appsets::confirm_deletion),
+        ),
+        (
+            Method::GET,
+            "/api/v1/applications/{name}/rollouts/{rollout}",
+            get(rollouts::get_rollout),
+        ),
+        (
+            Method::POST,
+            "/api/v1/applications/{name}/rollouts/{rollout}/{action}",
+            post(rollouts::rollout_action),
         ),
     ]
 }

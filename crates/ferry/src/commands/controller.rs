@@ -56,6 +56,16 @@ pub(crate) struct ControllerArgs {
     #[arg(long, default_value_t = ferry_appset::plan::DEFAULT_MAX_DELETION_PERCENT,
           value_parser = clap::value_parser!(u32).range(0..=100))]
     appset_max_deletion_percent: u32,
+
+    /// The namespaces whose Argo Rollouts `Rollout`s ferry runs, comma-separated; empty (the
+    /// default): every namespace; `off`: none (when Argo Rollouts runs them).
+    #[arg(
+        long,
+        env = "FERRY_ROLLOUT_NAMESPACES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub(crate) rollout_namespaces: Vec<String>,
 }
 
 /// Which repositories and remote bases ferry may fetch, shared by every command that renders.
@@ -121,6 +131,47 @@ fn parse_child_health(s: &str) -> Result<ferry_controller::app_of_apps::ChildHea
 }
 
 impl ControllerArgs {
+    /// The rollout controller, unless `--rollout-namespaces off`; runs until the process ends.
+    pub(crate) async fn run_rollouts(
+        &self,
+        client: kube::Client,
+        owns: Option<ferry_rollouts::Gate>,
+    ) -> anyhow::Result<()> {
+        let namespaces: Vec<String> = self
+            .rollout_namespaces
+            .iter()
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .collect();
+        if namespaces.iter().any(|n| n == "off") {
+            return std::future::pending().await;
+        }
+        let http = ferry_http::Client::new(ferry_http::Options::default())
+            .map_err(|e| anyhow::anyhow!("building the HTTP client of rollout analysis: {e}"))?;
+        let recorder = kube::runtime::events::Recorder::new(
+            client.clone(),
+            kube::runtime::events::Reporter {
+                controller: "ferry-rollouts".into(),
+                instance: std::env::var("HOSTNAME").ok(),
+            },
+        );
+        let ctx = ferry_rollouts::Context {
+            client,
+            http,
+            recorder,
+        };
+        ferry_rollouts::run_rollouts(
+            ctx,
+            ferry_rollouts::RolloutsConfig {
+                namespaces,
+                workers: self.workers.clamp(1, 4),
+                owns,
+            },
+        )
+        .await;
+        Ok(())
+    }
+
     /// The engine for `client`, its metrics (and the API request metrics) registered in
     /// `metrics`' registry.
     pub(crate) fn engine(
@@ -286,6 +337,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     let mut metrics = ferry_server::Metrics::new();
     let shards = args.scale.shards()?;
     let gate = shards.clone();
+    let rollout_gate = shards.clone();
     let engine = args.controller.engine(client.clone(), &mut metrics)?;
     let engine = Arc::new(
         Arc::into_inner(engine)
@@ -301,6 +353,13 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
             .with_gate(Arc::new(move |set| {
                 gate.owns(&format!("applicationset/{set}"))
             })),
+    );
+    // Rollouts too, on the key `rollout/NAMESPACE/NAME`.
+    let rollouts = args.controller.run_rollouts(
+        client.clone(),
+        Some(Arc::new(move |ns: &str, name: &str| {
+            rollout_gate.owns(&format!("rollout/{ns}/{name}"))
+        })),
     );
     let serving = async {
         match args.metrics_listen.as_str() {
@@ -325,6 +384,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     };
     tokio::select! {
         () = run_controllers(engine, appsets, args.controller.workers) => Ok(()),
+        rollouts = rollouts => rollouts,
         served = serving => served,
         _ = super::server::shutdown_signal() => {
             tracing::info!("interrupted, stopping");

@@ -1,4 +1,4 @@
-//! `ferry install`: put ferry's CRDs and the `default` AppProject into a cluster, and with
+//! `ferry install`: put ferry's CRDs (Application, AppProject, and Argo Rollouts' Rollout) and the `default` AppProject into a cluster, and with
 //! `--with-controller` ferry's own Deployment, ServiceAccount and RBAC.
 
 use std::time::Duration;
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::kube::KubeArgs;
 
 /// The CRDs, as committed in `manifests/crds/`.
-const CRDS: [(&str, &str); 6] = [
+const CRDS: [(&str, &str); 7] = [
     (
         "applications.argoproj.io",
         include_str!("../../../../manifests/crds/applications.argoproj.io.yaml"),
@@ -18,6 +18,10 @@ const CRDS: [(&str, &str); 6] = [
     (
         "appprojects.argoproj.io",
         include_str!("../../../../manifests/crds/appprojects.argoproj.io.yaml"),
+    ),
+    (
+        "rollouts.argoproj.io",
+        include_str!("../../../../manifests/crds/rollouts.argoproj.io.yaml"),
     ),
     // Argo Rollouts' analysis (crates/rollouts): templates and the runs made from them.
     (

@@ -10,6 +10,7 @@ pub(crate) mod install;
 pub(crate) mod kube;
 pub(crate) mod output;
 pub(crate) mod preview;
+pub(crate) mod rollout;
 pub(crate) mod run;
 pub(crate) mod secret;
 pub(crate) mod server;

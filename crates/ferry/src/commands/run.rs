@@ -39,6 +39,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
         })?),
     };
     let apps = kube::Api::namespaced(client.clone(), &args.controller.namespace);
+    let rollouts = args.controller.run_rollouts(client.clone(), None);
     let (server, metrics) = match args.serve.config(&args.controller.namespace, true)? {
         None => (None, std::sync::Arc::new(metrics)),
         Some(config) => {
@@ -74,6 +75,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     };
     tokio::select! {
         () = super::controller::run_controllers(engine, appsets, args.controller.workers) => Ok(()),
+        rollouts = rollouts => rollouts,
         served = serving => served,
         served = metrics_serving => served,
         _ = super::server::shutdown_signal() => {

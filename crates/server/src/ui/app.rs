@@ -25,7 +25,7 @@ use crate::auth::Principal;
 use crate::{ApiError, ServerState};
 
 /// Reads app `name` if `principal` may read it; 404 otherwise (whether it exists or not).
-async fn readable_app(
+pub(crate) async fn readable_app(
     state: &ServerState,
     principal: &Principal,
     name: &str,

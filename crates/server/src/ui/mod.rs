@@ -18,6 +18,7 @@ mod appsets;
 mod events;
 mod links;
 mod list;
+mod rollout;
 mod tree;
 
 use std::sync::Arc;
@@ -92,6 +93,14 @@ pub fn protected_routes() -> Router<Arc<ServerState>> {
         .route(
             "/applicationsets/{name}/confirm",
             post(appsets::confirm_form),
+        )
+        .route(
+            "/applications/{name}/rollouts/{rollout}",
+            get(rollout::rollout_page),
+        )
+        .route(
+            "/applications/{name}/rollouts/{rollout}/{action}",
+            post(rollout::rollout_form),
         )
 }
 

@@ -91,8 +91,16 @@ impl LiveObject {
     }
 }
 
-/// The link to a resource's manifest page of app `app`.
+/// The link to a resource's manifest page of app `app` (a canary Rollout's page for a Rollout).
 pub(crate) fn resource_link(app: &str, key: &NodeKey) -> String {
+    if key.group == "argoproj.io" && key.kind == "Rollout" {
+        return super::rollout::rollout_link(app, &key.name);
+    }
+    manifest_link(app, key)
+}
+
+/// The link to a resource's manifest page of app `app`.
+pub(crate) fn manifest_link(app: &str, key: &NodeKey) -> String {
     format!(
         "/applications/{}/resource?group={}&version={}&kind={}&namespace={}&name={}",
         encode_component(app),
