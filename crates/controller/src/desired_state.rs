@@ -32,6 +32,14 @@ impl Pins {
         }
     }
 
+    /// Each source pinned to its own revision, in the spec's order.
+    pub(crate) fn each(revisions: Vec<String>) -> Self {
+        Pins {
+            each: revisions,
+            all: None,
+        }
+    }
+
     /// The revision source `i` is pinned to; `rendered`: the source is rendered (a source that
     /// only lends its files by `ref` follows `revision` only when pinned one by one).
     pub(crate) fn for_source(&self, i: usize, rendered: bool) -> Option<&str> {

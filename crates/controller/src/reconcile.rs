@@ -302,7 +302,11 @@ impl Engine {
             serde_json::to_string(&app.spec).unwrap_or_default(),
             differ.settings.version()
         );
-        // New commits that changed none of the app's inputs leave it as it is.
+        // New commits that changed none of the app's inputs leave it as it is. The first look
+        // at them skips the app outright; later looks render it at the commits it was last
+        // compared at (a cached render, normally), so what Git does not hold (a revoked SOPS
+        // key, the project's settings) still counts at every poll, as with no new commit.
+        let mut at_last_compared = None;
         if skip.untouched
             && let Some(old) = self
                 .memos
@@ -313,12 +317,14 @@ impl Engine {
                     if self.memos.untouched_at(name, now) {
                         tracing::debug!("new commits changed none of the app's inputs");
                         self.metrics.untouched.inc();
+                        return Ok(Comparison::Unchanged);
                     }
-                    return Ok(Comparison::Unchanged);
+                    at_last_compared = Some(Pins::each(old));
                 }
                 Touched::Same | Touched::Touched => {}
             }
         }
+        let pins = at_last_compared.as_ref().unwrap_or(pins);
         let desired = differ
             .desired(app, &target, refresh, fetch_max_age, pins)
             .await?;
