@@ -362,8 +362,12 @@ COUNTERS = {
 def counters(ferry, kube):
     samples = ferry.metrics()
     out = {k: stats.metric_sum(samples, name, **match) for k, (name, match) in COUNTERS.items()}
-    for verb in ("get", "list", "watch", "create", "patch", "update", "delete"):
-        out[f"kube_requests_{verb}"] = stats.metric_sum(samples, "ferry_kube_requests_total", verb=verb)
+    # ferry labels verbs as the API server names them, in upper case (APPLY is a server-side
+    # apply); the report's columns keep their lower-case names.
+    for verb in ("get", "list", "watch", "create", "patch", "apply", "update", "delete"):
+        out[f"kube_requests_{verb}"] = stats.metric_sum(
+            samples, "ferry_kube_requests_total", verb=verb.upper()
+        )
     out["cpu_s"] = ferry.cpu_seconds()
     # ferry's requests as the API server counts them, minus this harness's own: an estimate
     # that works whether or not the ferry build counts its requests.

@@ -28,8 +28,8 @@ class PercentileTest(unittest.TestCase):
 class MetricsTest(unittest.TestCase):
     TEXT = """# HELP ferry_kube_requests Requests
 # TYPE ferry_kube_requests counter
-ferry_kube_requests_total{verb="get",code="200"} 10
-ferry_kube_requests_total{verb="patch",code="200"} 5
+ferry_kube_requests_total{verb="GET",code="200"} 10
+ferry_kube_requests_total{verb="PATCH",code="200"} 5
 ferry_render_seconds_count{repo="file:///tmp/r"} 3
 ferry_app_reconcile_seconds_count 42
 """
@@ -37,7 +37,7 @@ ferry_app_reconcile_seconds_count 42
     def test_sums_by_name_and_labels(self):
         samples = stats.parse_metrics(self.TEXT)
         self.assertEqual(stats.metric_sum(samples, "ferry_kube_requests_total"), 15)
-        self.assertEqual(stats.metric_sum(samples, "ferry_kube_requests_total", verb="get"), 10)
+        self.assertEqual(stats.metric_sum(samples, "ferry_kube_requests_total", verb="GET"), 10)
         self.assertEqual(stats.metric_sum(samples, "ferry_render_seconds_count"), 3)
         self.assertEqual(stats.metric_sum(samples, "ferry_app_reconcile_seconds_count"), 42)
 
