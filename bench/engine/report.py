@@ -24,6 +24,10 @@ everything, one per app); **×** is ferry ÷ baseline. Latencies are p50 / p95 i
 `apiserver_request_total` minus the harness's own requests, when the build did not have that
 metric). **1-app commit**
 is what one commit that changes one app cost: renders / reconciles / API requests.
+**control plane RSS** is the peak of the local control plane's processes together (etcd,
+kube-apiserver, controllers) over the whole run, baselines included; **idle req/s** is ferry's
+API requests per second while nothing changes. `–`: not measured by that run (older harness,
+or a baseline skipped, e.g. one kubectl per app at N = 10,000).
 """
 
 
@@ -52,6 +56,13 @@ def cost(d):
     return f"{f(c.get('renders'))} / {f(c.get('reconciles'))} / {reqs}"
 
 
+def idle_rate(idle):
+    c = (idle or {}).get("counters") or {}
+    if not idle or c.get("kube_requests") is None or not idle.get("seconds"):
+        return "–"
+    return fmt(c["kube_requests"] / idle["seconds"], 1)
+
+
 def row(r):
     i = r.get("initial_sync", {})
     b = r.get("baselines", {})
@@ -73,8 +84,10 @@ def row(r):
         pair(r.get("commit_to_applied_poll")),
         pair(r.get("drift_to_reverted")),
         fmt(f.get("peak_rss_mib"), 1),
+        fmt((r.get("control_plane") or {}).get("peak_rss_mib"), 0),
         fmt(f.get("cpu_seconds_total"), 1),
         fmt(idle.get("cpu_percent_of_one_core"), 2),
+        idle_rate(idle),
         fmt(i.get("kube_requests_per_app"), 1) if i.get("kube_requests_per_app") is not None
         else "~" + fmt(i.get("apiserver_requests_per_app_est"), 1),
         cost(r.get("commit_to_applied_webhook")),
@@ -85,7 +98,7 @@ def row(r):
 COLUMNS = [
     "date (UTC)", "profile", "N", "sync s", "SSA loop s", "×", "kubectl all s", "×",
     "kubectl/app s", "×", "webhook commit→applied", "poll commit→applied", "drift→reverted",
-    "peak RSS MiB", "CPU s", "idle CPU %", "req/app", "1-app commit (webhook)", "machine busy %",
+    "peak RSS MiB", "control plane RSS MiB", "CPU s", "idle CPU %", "idle req/s", "req/app", "1-app commit (webhook)", "machine busy %",
 ]
 
 

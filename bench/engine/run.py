@@ -205,19 +205,23 @@ def delete_namespace(kube, ns, timeout=600):
     wait_until(f"namespace {ns} to be deleted", lambda: kube.get_opt(f"/api/v1/namespaces/{ns}") is None, timeout, 0.5)
 
 
-def baselines(kube, kubeconfig, repo, n, profile, threads):
+def baselines(kube, kubeconfig, repo, n, profile, threads, kubectl_per_app=True):
     env = dict(os.environ, KUBECONFIG=str(kubeconfig))
     out = {}
     manifests = repo / "manifests"
 
-    ns = "bench-kubectl-each"
-    ensure_namespace(kube, ns)
-    say(f"baseline: kubectl apply --server-side, one invocation per app ({n})")
-    t = time.monotonic()
-    for i in range(n):
-        run(["kubectl", "apply", "--server-side", "-n", ns, "-f", str(manifests / app_name(i))], env=env)
-    out["kubectl_per_app_s"] = round(time.monotonic() - t, 3)
-    delete_namespace(kube, ns)
+    if kubectl_per_app:
+        ns = "bench-kubectl-each"
+        ensure_namespace(kube, ns)
+        say(f"baseline: kubectl apply --server-side, one invocation per app ({n})")
+        t = time.monotonic()
+        for i in range(n):
+            run(["kubectl", "apply", "--server-side", "-n", ns, "-f", str(manifests / app_name(i))], env=env)
+        out["kubectl_per_app_s"] = round(time.monotonic() - t, 3)
+        delete_namespace(kube, ns)
+    else:
+        say(f"baseline: kubectl apply per app skipped (--no-kubectl-per-app; {n} kubectl processes)")
+        out["kubectl_per_app_s"] = None
 
     ns = "bench-kubectl-all"
     ensure_namespace(kube, ns)
@@ -270,6 +274,45 @@ class Sampler(threading.Thread):
             except OSError:
                 return
             self.peak_rss_kib = max(self.peak_rss_kib, rss or 0)
+
+
+class ControlPlaneSampler(threading.Thread):
+    """Samples the RSS of the local control plane's processes (DIR/*.pid: etcd, kube-apiserver,
+    the controllers), so a run states what the cluster itself needed next to ferry."""
+
+    def __init__(self, cluster_dir):
+        super().__init__(daemon=True)
+        self.pids = {}
+        for f in sorted(Path(cluster_dir).glob("*.pid")):
+            try:
+                self.pids[f.stem] = int(f.read_text().strip())
+            except ValueError:
+                pass
+        self.peak_total_kib = 0
+        self.peak_kib = dict.fromkeys(self.pids, 0)
+        self.stop = threading.Event()
+
+    def sample(self):
+        total = 0
+        for name, pid in self.pids.items():
+            try:
+                rss, _ = stats.proc_memory_kib(pid)
+            except OSError:
+                continue
+            total += rss or 0
+            self.peak_kib[name] = max(self.peak_kib[name], rss or 0)
+        self.peak_total_kib = max(self.peak_total_kib, total)
+
+    def run(self):
+        while not self.stop.wait(1.0):
+            self.sample()
+
+    def summary(self):
+        self.sample()
+        return {
+            "peak_rss_mib": round(self.peak_total_kib / 1024, 1),
+            "peak_rss_mib_by_process": {k: round(v / 1024, 1) for k, v in self.peak_kib.items()},
+        }
 
 
 class Ferry:
@@ -488,6 +531,8 @@ def bench_one(args, n, work):
     run([str(REPO / "scripts/local-cluster.sh"), "up", str(cluster)], env=env)
     kubeconfig = cluster / "kubeconfig"
     kube = Kube(kubeconfig)
+    cp = ControlPlaneSampler(cluster)
+    cp.start()
     ferry = None
     load_start = os.getloadavg()
     busy0 = stats.system_cpu_busy()
@@ -506,7 +551,8 @@ def bench_one(args, n, work):
         if args.sync_only:
             result["baselines"] = {"kubectl_per_app_s": None, "kubectl_all_s": None, "ssa_loop_s": None}
         else:
-            result["baselines"] = baselines(kube, kubeconfig, repo, n, args.profile, args.ssa_threads)
+            result["baselines"] = baselines(kube, kubeconfig, repo, n, args.profile, args.ssa_threads,
+                                            kubectl_per_app=not args.no_kubectl_per_app)
 
         kenv = dict(os.environ, KUBECONFIG=str(kubeconfig))
         run([str(args.ferry), "install", "--namespace", FERRY_NS], env=kenv)
@@ -588,6 +634,8 @@ def bench_one(args, n, work):
             "workers": args.workers,
             "kube_requests_total": counters(ferry, kube)["kube_requests"],
         }
+        # What the local control plane itself needed over the whole run (baselines included).
+        result["control_plane"] = cp.summary()
         busy1 = stats.system_cpu_busy()
         result["machine_load"] = {
             "loadavg_at_start": [round(x, 2) for x in load_start],
@@ -652,6 +700,8 @@ def main():
     p.add_argument("--out-dir", type=Path, default=REPO / "bench/results")
     p.add_argument("--note", default="", help="a remark stored with the results (e.g. what else ran)")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
+    p.add_argument("--no-kubectl-per-app", action="store_true",
+                   help="skip the one-kubectl-per-app baseline (N processes; 20+ min at N = 10,000)")
     p.add_argument("--sync-only", action="store_true",
                    help="no baselines, stop after the initial sync (for profiling; results not written)")
     args = p.parse_args()

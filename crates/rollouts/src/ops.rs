@@ -1,7 +1,8 @@
 //! Operations on a Rollout — get, promote, abort, retry — as the CLI (`ferry rollout`) and the
 //! API call them. Each is one patch of the Rollout's status (or `spec.paused`), guarded by the
 //! resourceVersion it read, in the fields Argo Rollouts' own plugin writes, so either tool can
-//! act on a rollout the other runs.
+//! act on a rollout the other runs. The rollout controller writes the same status all the time:
+//! when the guarded write meets a conflict, the operation reads again and decides again.
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -78,14 +79,62 @@ async fn patch_status(client: &kube::Client, ro: &Value, status: Value) -> Resul
     Ok(())
 }
 
-fn in_canary(st: &RolloutStatus) -> bool {
-    st.stable_rs.is_some() && st.current_pod_hash.is_some() && st.stable_rs != st.current_pod_hash
+/// Whether an error is the API server's 409: the Rollout changed between our read and our write
+/// (its controller writes its status all the time).
+fn is_conflict(e: &OpError) -> bool {
+    matches!(e, OpError::Kube { source: kube::Error::Api(s), .. } if s.code == 409)
+}
+
+/// How many times an operation reads, decides and writes again after a conflict.
+const ATTEMPTS: usize = 5;
+
+/// Runs one read→decide→write operation again, from a fresh read, while its guarded write meets
+/// a conflict; the decision is always made on the state the write replaces.
+async fn on_fresh_state<F, Fut>(mut op: F) -> Result<String, OpError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<String, OpError>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match op().await {
+            Err(e) if is_conflict(&e) && tries < ATTEMPTS => {
+                tokio::time::sleep(std::time::Duration::from_millis(50 * tries as u64)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Promotes: ends the pause under way (a pause step, an inconclusive analysis, `spec.paused`);
 /// when not paused, skips the current step; with `full`, skips every remaining step. Returns
-/// what was done, in words.
+/// what was done, in words. A conflicting write by the controller is met by reading again.
 pub async fn promote(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    full: bool,
+) -> Result<String, OpError> {
+    on_fresh_state(|| promote_once(client, namespace, name, full)).await
+}
+
+/// Aborts the canary: traffic back to the stable, the canary scaled down after the delay.
+pub async fn abort(client: &kube::Client, namespace: &str, name: &str) -> Result<String, OpError> {
+    on_fresh_state(|| abort_once(client, namespace, name)).await
+}
+
+/// Retries an aborted rollout from its first step, with new analysis runs.
+pub async fn retry(client: &kube::Client, namespace: &str, name: &str) -> Result<String, OpError> {
+    on_fresh_state(|| retry_once(client, namespace, name)).await
+}
+
+fn in_canary(st: &RolloutStatus) -> bool {
+    st.stable_rs.is_some() && st.current_pod_hash.is_some() && st.stable_rs != st.current_pod_hash
+}
+
+/// One read→decide→write of [`promote`].
+async fn promote_once(
     client: &kube::Client,
     namespace: &str,
     name: &str,
@@ -160,8 +209,8 @@ pub async fn promote(
     Ok(format!("Rollout {name}: step {index} skipped"))
 }
 
-/// Aborts the canary: traffic back to the stable, the canary scaled down after the delay.
-pub async fn abort(client: &kube::Client, namespace: &str, name: &str) -> Result<String, OpError> {
+/// One read→decide→write of [`abort`].
+async fn abort_once(client: &kube::Client, namespace: &str, name: &str) -> Result<String, OpError> {
     let ro = read(client, namespace, name).await?;
     let st = RolloutStatus::of(&ro);
     if !in_canary(&st) {
@@ -179,8 +228,8 @@ pub async fn abort(client: &kube::Client, namespace: &str, name: &str) -> Result
     ))
 }
 
-/// Retries an aborted rollout from its first step, with new analysis runs.
-pub async fn retry(client: &kube::Client, namespace: &str, name: &str) -> Result<String, OpError> {
+/// One read→decide→write of [`retry`].
+async fn retry_once(client: &kube::Client, namespace: &str, name: &str) -> Result<String, OpError> {
     let ro = read(client, namespace, name).await?;
     let st = RolloutStatus::of(&ro);
     if !st.abort {
@@ -386,4 +435,64 @@ pub fn render(v: &RolloutView) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn kube_error(code: u16) -> OpError {
+        OpError::Kube {
+            what: "patching".into(),
+            source: kube::Error::Api(
+                kube::core::Status::failure("the object has been modified", "Conflict")
+                    .with_code(code)
+                    .boxed(),
+            ),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_conflict_reads_and_decides_again() {
+        let calls = AtomicUsize::new(0);
+        let out = on_fresh_state(|| async {
+            match calls.fetch_add(1, Ordering::SeqCst) {
+                0 | 1 => Err(kube_error(409)),
+                _ => Ok("done".to_string()),
+            }
+        })
+        .await;
+        assert_eq!(out.unwrap(), "done");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "two conflicts, then the write that held"
+        );
+    }
+
+    #[tokio::test]
+    async fn other_errors_and_refusals_are_not_retried() {
+        let calls = AtomicUsize::new(0);
+        let out = on_fresh_state(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(kube_error(422))
+        })
+        .await;
+        assert!(matches!(out, Err(OpError::Kube { .. })));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn conflicts_give_up_after_the_last_attempt() {
+        let calls = AtomicUsize::new(0);
+        let out = on_fresh_state(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(kube_error(409))
+        })
+        .await;
+        assert!(is_conflict(&out.unwrap_err()));
+        assert_eq!(calls.load(Ordering::SeqCst), ATTEMPTS);
+    }
 }

@@ -31,7 +31,24 @@ spec:
 
 async fn cdr_env(test: &str) -> Env {
     let env = Env::new(test).await;
-    Cluster::shared().kubectl().apply(CRD);
+    // Every test of this file installs the CRD on the shared cluster at the same time; a
+    // client-side apply that loses the race to create it fails with AlreadyExists, so it is
+    // applied server-side and tried again until one apply holds.
+    let shared = Cluster::shared().kubectl();
+    wait_until(
+        "the PlacementDecision CRD is applied",
+        Duration::from_secs(60),
+        || async {
+            match shared.try_run_with_stdin(
+                &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+                Some(CRD),
+            ) {
+                Ok(_) => Probe::Done(()),
+                Err(e) => Probe::Pending(e),
+            }
+        },
+    )
+    .await;
     let kubectl = env.ns.kubectl();
     wait_until(
         "the PlacementDecision CRD is served",
