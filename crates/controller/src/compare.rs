@@ -28,7 +28,8 @@ pub struct Compared {
     pub desired: DesiredObject,
     /// The live object, if it exists.
     pub live: Option<Value>,
-    /// What the object would be after applying (the dry run), if the API server accepted it.
+    /// What the object would be after applying (the dry run), if the API server accepted it
+    /// and the comparison was asked to keep it (a diff; the controller does not).
     pub predicted: Option<Value>,
     /// Whether live already matches what applying would produce.
     pub in_sync: bool,
@@ -74,9 +75,55 @@ pub async fn compare_all(
     app_options: &[String],
     concurrency: usize,
 ) -> Vec<Compared> {
+    compare_all_keeping(
+        cluster,
+        app,
+        field_manager,
+        desired,
+        ignore,
+        app_options,
+        concurrency,
+        Keep::Predicted,
+    )
+    .await
+}
+
+/// What a comparison keeps of each object beyond whether it is in sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Keep {
+    /// The dry run's answer too, to show a diff.
+    Predicted,
+    /// Only the live object: the controller decides, applies and assesses health without the
+    /// dry run's answer, and an App-of-Apps root would otherwise hold a second copy of every
+    /// child Application (status included) while it compares them.
+    Live,
+}
+
+/// [`compare_all`], keeping what `keep` says.
+#[allow(clippy::too_many_arguments)] // compare_all's arguments and one more; a struct would only rename them
+pub(crate) async fn compare_all_keeping(
+    cluster: &ClusterClient,
+    app: &str,
+    field_manager: &str,
+    desired: &[DesiredObject],
+    ignore: &IgnoreFor<'_>,
+    app_options: &[String],
+    concurrency: usize,
+    keep: Keep,
+) -> Vec<Compared> {
     let comparisons: Vec<_> = desired
         .iter()
-        .map(|d| compare_one(cluster, app, field_manager, d.clone(), ignore, app_options))
+        .map(|d| {
+            compare_one(
+                cluster,
+                app,
+                field_manager,
+                d.clone(),
+                ignore,
+                app_options,
+                keep,
+            )
+        })
         .collect();
     futures::stream::iter(comparisons)
         .buffered(concurrency.max(1))
@@ -91,6 +138,7 @@ async fn compare_one(
     desired: DesiredObject,
     ignore: &IgnoreFor<'_>,
     app_options: &[String],
+    keep: Keep,
 ) -> Compared {
     let r = ObjectRef::of(&desired.object).expect("desired objects have apiVersion, kind and name");
     let live = match cluster.get(&r).await {
@@ -179,7 +227,7 @@ async fn compare_one(
     Compared {
         desired,
         live,
-        predicted: Some(predicted),
+        predicted: (keep == Keep::Predicted).then_some(predicted),
         in_sync,
         error: None,
         foreign_owner,

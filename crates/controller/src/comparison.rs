@@ -8,7 +8,7 @@ use ferry_core::application::Application;
 use ferry_core::tracking::ResourceKey;
 
 use crate::app_of_apps::AppView;
-use crate::compare::{Compared, Prunable, compare_all};
+use crate::compare::{Compared, Keep, Prunable, compare_all_keeping};
 use crate::status::{resource_key, resource_ref};
 
 /// An app's desired state compared with its cluster.
@@ -33,11 +33,32 @@ impl crate::differ::Differ {
         target: crate::admit::Target,
         desired: crate::desired_state::Desired,
     ) -> Result<AppComparison, crate::error::AppError> {
+        self.compare_keeping(app, target, desired, Keep::Live).await
+    }
+
+    /// [`Differ::compare`], keeping the dry run's answers too (to show a diff).
+    pub(crate) async fn compare_for_diff(
+        &self,
+        app: &Application,
+        target: crate::admit::Target,
+        desired: crate::desired_state::Desired,
+    ) -> Result<AppComparison, crate::error::AppError> {
+        self.compare_keeping(app, target, desired, Keep::Predicted)
+            .await
+    }
+
+    async fn compare_keeping(
+        &self,
+        app: &Application,
+        target: crate::admit::Target,
+        desired: crate::desired_state::Desired,
+        keep: Keep,
+    ) -> Result<AppComparison, crate::error::AppError> {
         let name = app.metadata.name.as_deref().unwrap_or_default();
         let settings = self.settings.current().await;
         let cluster = target.cluster;
         let ignore = |key: &ResourceKey| ignore_rules(app, &settings, key);
-        let mut compared = compare_all(
+        let mut compared = compare_all_keeping(
             &cluster,
             name,
             &self.cfg.field_manager,
@@ -45,6 +66,7 @@ impl crate::differ::Differ {
             &ignore,
             app.spec.sync_options(),
             self.cfg.per_app_concurrency,
+            keep,
         )
         .await;
         crate::settings::mark_label_owners(&mut compared, name, &settings);

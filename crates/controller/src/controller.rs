@@ -15,8 +15,11 @@ use tracing::{Instrument as _, info, info_span, warn};
 use crate::engine::Engine;
 
 /// What of an Application makes it worth reconciling again when it changes (not its status,
-/// which ferry itself writes).
-fn fingerprint(app: &Application) -> String {
+/// which ferry itself writes), as a hash: one number per app is remembered, not a copy of its
+/// spec.
+fn fingerprint(app: &Application) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
     serde_json::json!([
         app.spec,
         app.operation,
@@ -25,6 +28,8 @@ fn fingerprint(app: &Application) -> String {
         app.metadata.finalizers,
     ])
     .to_string()
+    .hash(&mut h);
+    h.finish()
 }
 
 /// Runs the controller until the process ends: the Application watch and `workers` workers.
@@ -56,7 +61,7 @@ pub async fn run_controller(engine: Arc<Engine>, workers: usize) {
         });
     }
 
-    let mut seen: HashMap<String, String> = HashMap::new();
+    let mut seen: HashMap<String, u64> = HashMap::new();
     // The watch feeds the store reconciles read Applications from (no GET per reconcile).
     let writer = engine
         .app_writer
@@ -66,6 +71,7 @@ pub async fn run_controller(engine: Arc<Engine>, workers: usize) {
         .expect("the controller runs once per engine");
     let mut events = watcher::watcher(engine.apps.clone(), watcher::Config::default())
         .default_backoff()
+        .modify(crate::watches::drop_managed_fields_of)
         .reflect(writer)
         .boxed();
     while let Some(event) = events.next().await {

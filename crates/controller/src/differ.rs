@@ -122,7 +122,8 @@ impl Differ {
                 kube::runtime::watcher::watcher(
                     self.projects.clone(),
                     kube::runtime::watcher::Config::default(),
-                ),
+                )
+                .modify(crate::watches::drop_managed_fields_of),
             )
             .default_backoff();
             tokio::spawn(stream.for_each(|_| std::future::ready(())));
@@ -154,7 +155,10 @@ impl Differ {
             )
             .await
             .map_err(failed)?;
-        let found = self.compare(&app, target, desired).await.map_err(failed)?;
+        let found = self
+            .compare_for_diff(&app, target, desired)
+            .await
+            .map_err(failed)?;
         let mut out: Vec<ResourceDiff> = found
             .compared
             .into_iter()

@@ -198,6 +198,7 @@ impl Engine {
         self.queue.forget(name);
         self.watches.forget(name);
         self.shards.forget(name);
+        self.differ.forget_renders(name);
     }
 }
 

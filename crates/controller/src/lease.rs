@@ -101,6 +101,7 @@ impl Engine {
         self.memos.forget(name);
         self.queue.forget(name);
         self.watches.forget(name);
+        self.differ.forget_renders(name);
     }
 }
 

@@ -72,6 +72,10 @@ pub struct ControllerMetrics {
     pub untouched: Counter,
     /// Reads of an Application by a reconcile, from the watch's store or from the API.
     pub app_reads: Family<ReadLabels, Counter>,
+    /// Sources whose latest render is kept (at most one per source of each app).
+    pub render_cache_entries: Gauge,
+    /// Manifests those kept renders hold, summed.
+    pub render_cache_manifests: Gauge,
 }
 
 impl Default for ControllerMetrics {
@@ -89,6 +93,8 @@ impl Default for ControllerMetrics {
             shard_active: Gauge::default(),
             untouched: Counter::default(),
             app_reads: Family::default(),
+            render_cache_entries: Gauge::default(),
+            render_cache_manifests: Gauge::default(),
         }
     }
 }
@@ -155,6 +161,16 @@ impl ControllerMetrics {
             "ferry_app_reads",
             "Reads of an Application by a reconcile, from the watch's store or the API",
             self.app_reads.clone(),
+        );
+        registry.register(
+            "ferry_render_cache_entries",
+            "Sources whose latest render is kept in memory (at most one per source of each app)",
+            self.render_cache_entries.clone(),
+        );
+        registry.register(
+            "ferry_render_cache_manifests",
+            "Manifests held by the kept renders",
+            self.render_cache_manifests.clone(),
         );
     }
 }

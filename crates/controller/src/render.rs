@@ -1,7 +1,7 @@
 //! Rendering: one source of an app (a directory, a Kustomize folder or a Helm chart, from Git or
 //! from a chart repository) into manifests, cached by what the output depends on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,12 +82,15 @@ impl Differ {
             value_refs,
         ])
         .to_string();
-        let slot = serde_json::json!([app_name, url, source.path, source.chart]).to_string();
+        let slot = format!(
+            "{}{}",
+            render_slot_prefix(&app_name),
+            serde_json::json!([url, source.path, source.chart])
+        );
         if refresh == Some(RefreshType::Hard) {
-            self.renders
-                .lock()
-                .expect("render cache lock")
-                .remove(&slot);
+            let mut renders = self.renders.lock().expect("render cache lock");
+            renders.remove(&slot);
+            self.count_renders(&renders);
         }
         // The keys the app's project may use are part of the key: a render that decrypted SOPS
         // files is reused only while the same keys are allowed (a revoked key stops working at
@@ -181,10 +184,9 @@ impl Differ {
                     String::new()
                 };
                 let rendered = Arc::new(out);
-                self.renders
-                    .lock()
-                    .expect("render cache lock")
-                    .insert(slot, (format!("{key}|{fingerprint}"), rendered.clone()));
+                let mut renders = self.renders.lock().expect("render cache lock");
+                renders.insert(slot, (format!("{key}|{fingerprint}"), rendered.clone()));
+                self.count_renders(&renders);
                 rendered
             }
         };
@@ -196,11 +198,49 @@ impl Differ {
         })
     }
 
+    /// Forgets the renders kept for the app `name` (deleted, or no longer this replica's).
+    pub(crate) fn forget_renders(&self, name: &str) {
+        let prefix = render_slot_prefix(name);
+        let mut renders = self.renders.lock().expect("render cache lock");
+        renders.retain(|slot, _| !slot.starts_with(&prefix));
+        self.count_renders(&renders);
+    }
+
+    /// Sets the render cache's gauges to what `renders` holds.
+    fn count_renders(&self, renders: &HashMap<String, (String, Arc<RenderedSource>)>) {
+        let manifests: usize = renders.values().map(|(_, r)| r.manifests.len()).sum();
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.metrics.render_cache_entries.set(gauge(renders.len()));
+        self.metrics.render_cache_manifests.set(gauge(manifests));
+    }
+
     /// The age keys AppProject `project` may use for SOPS files.
     async fn project_keys(&self, project: &str) -> Result<ferry_source::render::KeyRing, AppError> {
         self.sops_keys
             .for_project(project)
             .await
             .map_err(AppError::unavailable)
+    }
+}
+
+/// How the render cache's slots of the app `name` begin: its name as a JSON string, then `|`
+/// (a JSON string cannot contain a bare `|` after its closing quote, so no other app's slots
+/// begin the same way).
+fn render_slot_prefix(name: &str) -> String {
+    format!("{}|", serde_json::Value::from(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render_slot_prefix;
+
+    #[test]
+    fn an_apps_slot_prefix_matches_no_other_app() {
+        let a = render_slot_prefix("web");
+        for other in ["web2", "we", "web\"|", "\"web", ""] {
+            let slot = format!("{}[\"repo\",\".\",null]", render_slot_prefix(other));
+            assert!(!slot.starts_with(&a), "{other:?}: {slot}");
+        }
+        assert!(format!("{a}[\"repo\"]").starts_with(&a));
     }
 }

@@ -44,7 +44,8 @@ impl SettingsWatch {
                 .fields(&format!("metadata.name={ARGOCD_CM}"));
             let stream = reflector::reflector(
                 writer,
-                kube::runtime::watcher::watcher(self.api.clone(), config),
+                kube::runtime::watcher::watcher(self.api.clone(), config)
+                    .modify(crate::watches::drop_managed_fields_of),
             )
             .default_backoff();
             tokio::spawn(stream.for_each(|_| std::future::ready(())));

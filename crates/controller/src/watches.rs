@@ -19,6 +19,14 @@ use tracing::debug;
 
 use crate::queue::WorkQueue;
 
+/// Drops `metadata.managedFields` from an object a watch keeps in a store (the Applications,
+/// AppProjects and `argocd-cm`): nothing ferry does reads them from there, and they are often
+/// the larger part of an object's metadata. An update that leaves them out keeps them on the
+/// API server, so an object read from a store can still be written back.
+pub(crate) fn drop_managed_fields_of<K: kube::Resource>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
+}
+
 /// The set of running watches, and where their events go.
 #[derive(Clone, Default)]
 pub(crate) struct WatchHub {
@@ -191,5 +199,60 @@ impl WatchHub {
             }
         });
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ferry_core::application::Application;
+    use serde_json::json;
+
+    use super::drop_managed_fields_of;
+
+    #[test]
+    fn a_stored_application_keeps_everything_but_its_managed_fields() {
+        let full = json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {
+                "name": "web", "namespace": "argocd", "uid": "u1", "resourceVersion": "7",
+                "generation": 3,
+                "annotations": {"argocd.argoproj.io/refresh": "normal"},
+                "labels": {"team": "a"},
+                "finalizers": ["resources-finalizer.argocd.argoproj.io"],
+                "managedFields": [{"manager": "ferry", "operation": "Apply",
+                                   "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {}}}],
+            },
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": "https://example.com/r.git", "path": "web"},
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": "web"},
+            },
+            "operation": {"sync": {"revision": "abc"}},
+            "status": {
+                "sync": {"status": "Synced", "revision": "abc"},
+                "health": {"status": "Healthy"},
+                "resources": [{"version": "v1", "kind": "ConfigMap", "namespace": "web", "name": "c"}],
+            },
+        });
+        let mut app: Application = serde_json::from_value(full.clone()).unwrap();
+        assert!(app.metadata.managed_fields.is_some());
+        let before = serde_json::to_value(&app).unwrap();
+        drop_managed_fields_of(&mut app);
+        let after = serde_json::to_value(&app).unwrap();
+        let mut expected = before;
+        expected["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
+        assert_eq!(after, expected);
+        assert_eq!(after["status"]["sync"], full["status"]["sync"]);
+        assert_eq!(after["status"]["resources"], full["status"]["resources"]);
+        assert_eq!(
+            after["metadata"]["annotations"],
+            full["metadata"]["annotations"]
+        );
+        assert_eq!(after["spec"]["source"], full["spec"]["source"]);
+        assert!(after["metadata"].get("managedFields").is_none());
     }
 }
