@@ -1,7 +1,7 @@
 //! Rendering: one source of an app (a directory, a Kustomize folder or a Helm chart, from Git or
 //! from a chart repository) into manifests, cached by what the output depends on.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,8 +89,9 @@ impl Differ {
         );
         if refresh == Some(RefreshType::Hard) {
             let mut renders = self.renders.lock().expect("render cache lock");
-            renders.remove(&slot);
-            self.count_renders(&renders);
+            if let Some((_, gone)) = renders.remove(&slot) {
+                self.count_render(&gone, -1);
+            }
         }
         // The keys the app's project may use are part of the key: a render that decrypted SOPS
         // files is reused only while the same keys are allowed (a revoked key stops working at
@@ -185,8 +186,12 @@ impl Differ {
                 };
                 let rendered = Arc::new(out);
                 let mut renders = self.renders.lock().expect("render cache lock");
-                renders.insert(slot, (format!("{key}|{fingerprint}"), rendered.clone()));
-                self.count_renders(&renders);
+                self.count_render(&rendered, 1);
+                if let Some((_, replaced)) =
+                    renders.insert(slot, (format!("{key}|{fingerprint}"), rendered.clone()))
+                {
+                    self.count_render(&replaced, -1);
+                }
                 rendered
             }
         };
@@ -202,16 +207,21 @@ impl Differ {
     pub(crate) fn forget_renders(&self, name: &str) {
         let prefix = render_slot_prefix(name);
         let mut renders = self.renders.lock().expect("render cache lock");
-        renders.retain(|slot, _| !slot.starts_with(&prefix));
-        self.count_renders(&renders);
+        renders.retain(|slot, (_, render)| {
+            let keep = !slot.starts_with(&prefix);
+            if !keep {
+                self.count_render(render, -1);
+            }
+            keep
+        });
     }
 
-    /// Sets the render cache's gauges to what `renders` holds.
-    fn count_renders(&self, renders: &HashMap<String, (String, Arc<RenderedSource>)>) {
-        let manifests: usize = renders.values().map(|(_, r)| r.manifests.len()).sum();
-        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-        self.metrics.render_cache_entries.set(gauge(renders.len()));
-        self.metrics.render_cache_manifests.set(gauge(manifests));
+    /// Moves the render cache's gauges by one kept render (`sign` 1: kept, -1: dropped), so a
+    /// render adds no walk over the whole cache.
+    fn count_render(&self, render: &RenderedSource, sign: i64) {
+        let manifests = i64::try_from(render.manifests.len()).unwrap_or(i64::MAX);
+        self.metrics.render_cache_entries.inc_by(sign);
+        self.metrics.render_cache_manifests.inc_by(sign * manifests);
     }
 
     /// The age keys AppProject `project` may use for SOPS files.
