@@ -10,7 +10,10 @@
 //!   `managedFieldsManagers`);
 //! - the older combined `resource.customizations` key (a YAML map of `group/Kind` to
 //!   `health.lua` and `ignoreDifferences`);
-//! - `resource.exclusions` / `resource.inclusions`: kinds ferry leaves alone.
+//! - `resource.exclusions` / `resource.inclusions`: kinds ferry leaves alone;
+//! - `timeout.reconciliation` (default 180s; `0` turns the periodic look off) and
+//!   `timeout.reconciliation.jitter` (default 60s): how often every app is looked at in full
+//!   even when no commit, event or spec change asked for it.
 //!
 //! `<group>_<kind>` is written `<kind>` alone for the core group, as in Argo CD; group and kind
 //! may be globs (`*.crossplane.io_*`). A key that does not parse is reported in
@@ -132,8 +135,60 @@ pub struct ArgoSettings {
     pub exclusions: Vec<ResourceFilter>,
     /// `resource.inclusions` (empty: everything is included).
     pub inclusions: Vec<ResourceFilter>,
+    /// `timeout.reconciliation`, when set (see [`ArgoSettings::reconciliation`]).
+    pub reconciliation_timeout: Option<std::time::Duration>,
+    /// `timeout.reconciliation.jitter`, when set.
+    pub reconciliation_jitter: Option<std::time::Duration>,
     /// Keys that did not parse, each as `key: what is wrong`.
     pub errors: Vec<String>,
+}
+
+/// `timeout.reconciliation` when `argocd-cm` does not set it (Argo CD's default).
+pub const DEFAULT_RECONCILIATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
+/// `timeout.reconciliation.jitter` when `argocd-cm` does not set it (Argo CD's default).
+pub const DEFAULT_RECONCILIATION_JITTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Reads a duration as Go's `time.ParseDuration` writes them (`180s`, `3m`, `1h30m`, `1.5s`,
+/// `500ms`), or a bare number of seconds (`180`), as `argocd-cm` carries them.
+pub fn parse_go_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty; write a duration such as 180s or 3m".into());
+    }
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    let mut total = 0f64;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, after) = rest.split_at(number_len);
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (unit, after) = after.split_at(unit_len);
+        let value: f64 = number
+            .parse()
+            .map_err(|_| format!("{text:?} is not a duration (such as 180s, 3m or 1h30m)"))?;
+        let scale = match unit {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            "us" | "µs" => 0.000_001,
+            "ns" => 0.000_000_001,
+            _ => {
+                return Err(format!(
+                    "{text:?} is not a duration: unit {unit:?} is not one of h, m, s, ms, us, ns"
+                ));
+            }
+        };
+        total += value * scale;
+        rest = after;
+    }
+    std::time::Duration::try_from_secs_f64(total).map_err(|e| format!("{text:?}: {e}"))
 }
 
 const HEALTH_PREFIX: &str = "resource.customizations.health.";
@@ -216,6 +271,14 @@ impl ArgoSettings {
                     )),
                     (_, Err(e)) => out.errors.push(format!("{key}: {e}")),
                 }
+            } else if key == "timeout.reconciliation" || key == "timeout.reconciliation.jitter" {
+                match parse_go_duration(value) {
+                    Ok(d) if key == "timeout.reconciliation" => {
+                        out.reconciliation_timeout = Some(d)
+                    }
+                    Ok(d) => out.reconciliation_jitter = Some(d),
+                    Err(e) => out.errors.push(format!("{key}: {e}; using the default")),
+                }
             } else if key == "resource.customizations" {
                 out.read_combined(key, value);
             } else if key == "resource.exclusions" || key == "resource.inclusions" {
@@ -235,6 +298,23 @@ impl ArgoSettings {
             }
         }
         out
+    }
+
+    /// How often every app is looked at in full (`timeout.reconciliation`, 180 s by default;
+    /// `None` when it is `0`, which turns the periodic look off as in Argo CD), and the jitter
+    /// spread over it (`timeout.reconciliation.jitter`, 60 s by default, at most the timeout).
+    pub fn reconciliation(&self) -> Option<(std::time::Duration, std::time::Duration)> {
+        let timeout = self
+            .reconciliation_timeout
+            .unwrap_or(DEFAULT_RECONCILIATION_TIMEOUT);
+        if timeout.is_zero() {
+            return None;
+        }
+        let jitter = self
+            .reconciliation_jitter
+            .unwrap_or(DEFAULT_RECONCILIATION_JITTER)
+            .min(timeout);
+        Some((timeout, jitter))
     }
 
     fn read_combined(&mut self, key: &str, value: &str) {
@@ -328,6 +408,51 @@ impl ArgoSettings {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_reconciliation_timeout_reads_go_durations_and_zero_turns_it_off() {
+        use std::time::Duration;
+        let read = |pairs: &[(&str, &str)]| {
+            let data = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            super::ArgoSettings::from_config_map_data(&data)
+        };
+        let default = read(&[]);
+        assert_eq!(
+            default.reconciliation(),
+            Some((Duration::from_secs(180), Duration::from_secs(60)))
+        );
+        let set = read(&[
+            ("timeout.reconciliation", "1h30m"),
+            ("timeout.reconciliation.jitter", "1.5s"),
+        ]);
+        assert_eq!(
+            set.reconciliation(),
+            Some((Duration::from_secs(5400), Duration::from_millis(1500)))
+        );
+        assert_eq!(
+            read(&[
+                ("timeout.reconciliation", "2"),
+                ("timeout.reconciliation.jitter", "10s")
+            ])
+            .reconciliation(),
+            Some((Duration::from_secs(2), Duration::from_secs(2))),
+            "a bare number is seconds; the jitter is at most the timeout"
+        );
+        assert_eq!(
+            read(&[("timeout.reconciliation", "0s")]).reconciliation(),
+            None
+        );
+        let bad = read(&[("timeout.reconciliation", "3 minutes")]);
+        assert_eq!(bad.reconciliation(), default.reconciliation());
+        assert!(
+            bad.errors[0].starts_with("timeout.reconciliation: \"3 minutes\""),
+            "{:?}",
+            bad.errors
+        );
+    }
+
     use super::*;
 
     fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -270,7 +270,16 @@ async fn an_unreachable_repository_is_a_fetch_error_naming_it() {
     let msg = err.to_string();
     assert!(msg.contains(&format!("fetching {url} failed")), "{msg}");
     assert_eq!(cache.fetch_count(), 1);
-    // A failure is not remembered: the next call tries again.
+    // A failure answers for the repository for a few seconds (the apps a failed poll queues
+    // share it), even for a caller content with an old fetch: the mirror is out of date.
+    let shared = cache
+        .fetch_if_older(&url, &Credentials::none(), Duration::from_secs(3600))
+        .await
+        .unwrap_err();
+    assert!(shared.to_string().contains(&url), "{shared}");
+    assert_eq!(cache.fetch_count(), 1);
+    // Then the next call tries again.
+    tokio::time::sleep(ferry_source::git::FAILURE_SHARED_FOR + Duration::from_millis(100)).await;
     cache
         .fetch_if_older(&url, &Credentials::none(), Duration::from_secs(3600))
         .await

@@ -22,6 +22,9 @@ pub(crate) struct RepoState {
     last_completed: Option<(Instant, Result<(), Arc<GitError>>)>,
 }
 
+/// How long a failed fetch answers for its repository (see [`RepoCache::fetch_if_older`]).
+pub const FAILURE_SHARED_FOR: Duration = Duration::from_secs(5);
+
 /// A cache of bare mirrors (one per repository URL) and of checkouts (one per commit).
 ///
 /// Layout under the root: `home/` (git's private HOME), `mirrors/<name>-<hash>/` (bare
@@ -195,6 +198,19 @@ impl RepoCache {
             && *completed >= requested
         {
             return result.clone().map_err(GitError::SharedFetch);
+        }
+        // A fetch that failed since the last success, moments ago, answers for the
+        // repository: the server is down or refuses, and the mirror is out of date. Callers
+        // report that (a ComparisonError) rather than the mirror's older commits, and the apps
+        // a failed poll queues at once share that one failure instead of each asking the
+        // server again. After `FAILURE_SHARED_FOR` the next call tries again.
+        if let Some((completed, Err(e))) = &state.last_completed
+            && state
+                .last_success_started
+                .is_none_or(|started| started < *completed)
+            && requested.saturating_duration_since(*completed) <= max_age.min(FAILURE_SHARED_FOR)
+        {
+            return Err(GitError::SharedFetch(e.clone()));
         }
         if let Some(started) = state.last_success_started
             && requested.saturating_duration_since(started) <= max_age
@@ -393,6 +409,18 @@ impl RepoCache {
             url: redact_url(url),
             revision: revision.to_owned(),
         })
+    }
+
+    /// `revision` of `url` as the mirror has it now (no fetch, no network): `None` before the
+    /// first fetch or when the mirror does not hold it. The poller uses it to see which apps a
+    /// fetch moved.
+    pub async fn resolve_cached(&self, url: &str, revision: &str) -> Option<String> {
+        check_revision(url, revision).ok()?;
+        let mirror = self.mirror_dir(url);
+        if !mirror.join("HEAD").exists() {
+            return None;
+        }
+        self.resolve_local(&mirror, revision).await.ok().flatten()
     }
 
     /// Looks `revision` up in the mirror only; answers from memory while no fetch has run since
