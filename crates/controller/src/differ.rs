@@ -110,6 +110,24 @@ impl Differ {
         ferry_core::tracking::tracks(self.settings.tracking_method(), live, app, key)
     }
 
+    /// Each AppProject's resourceVersion, as the watch has them; `None` until the watch has
+    /// listed them once (it starts with the first reconcile).
+    pub(crate) fn project_versions(&self) -> Option<HashMap<String, String>> {
+        futures::FutureExt::now_or_never(self.project_store.wait_until_ready())?.ok()?;
+        Some(
+            self.project_store
+                .state()
+                .iter()
+                .map(|p| {
+                    (
+                        p.metadata.name.clone().unwrap_or_default(),
+                        p.metadata.resource_version.clone().unwrap_or_default(),
+                    )
+                })
+                .collect(),
+        )
+    }
+
     /// The AppProject `name`: from the watch-fed store, or (not there yet: just created, or the
     /// watch is still listing) from the API.
     pub(crate) async fn project(&self, name: &str) -> Result<Option<AppProject>, kube::Error> {

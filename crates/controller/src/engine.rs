@@ -44,6 +44,9 @@ pub struct Engine {
     pub(crate) apps_listed: std::sync::atomic::AtomicBool,
     /// The resourceVersion of ferry's last write of each Application, until the watch has it.
     pub(crate) own_writes: Mutex<HashMap<String, String>>,
+    /// Whether the poller runs (see [`crate::poller`]): then a settled app is looked at in full
+    /// every `timeout.reconciliation` instead of every poll.
+    pub(crate) polling: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -65,6 +68,7 @@ impl Engine {
             app_writer: Mutex::new(Some(app_writer)),
             apps_listed: Default::default(),
             own_writes: Mutex::default(),
+            polling: Default::default(),
             apps: Api::namespaced(client.clone(), &cfg.namespace),
             differ: Arc::new(
                 Differ::new(client.clone(), cfg.clone()).with_metrics(metrics.clone()),
@@ -73,7 +77,9 @@ impl Engine {
             memos: Memos::default(),
             refresh_seen: Mutex::default(),
             wave_waits: Default::default(),
-            watches: WatchHub::new(queue.clone(), Arc::default()),
+            watches: WatchHub::new(queue.clone(), Arc::default())
+                .with_home_apps(&cfg.namespace)
+                .with_field_manager(&cfg.field_manager),
             queue,
             events: kube::runtime::events::Recorder::new(
                 client,

@@ -33,6 +33,7 @@ mod memo;
 pub mod metrics;
 pub mod normalize;
 pub mod operations;
+mod poller;
 mod queue;
 mod reconcile;
 mod render;

@@ -32,6 +32,15 @@ pub struct ClusterLabels {
     pub cluster: String,
 }
 
+/// Labels of `ferry_git_polls_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PollLabels {
+    /// The repository URL (credentials removed).
+    pub repo: String,
+    /// `moved` (some app's revision moved), `same`, or `error`.
+    pub result: &'static str,
+}
+
 /// Labels of `ferry_app_reads_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReadLabels {
@@ -72,6 +81,8 @@ pub struct ControllerMetrics {
     pub untouched: Counter,
     /// Reads of an Application by a reconcile, from the watch's store or from the API.
     pub app_reads: Family<ReadLabels, Counter>,
+    /// Polls of a repository (one fetch each, shared by all its apps), by result.
+    pub polls: Family<PollLabels, Counter>,
     /// Sources whose latest render is kept (at most one per source of each app).
     pub render_cache_entries: Gauge,
     /// Manifests those kept renders hold, summed.
@@ -93,6 +104,7 @@ impl Default for ControllerMetrics {
             shard_active: Gauge::default(),
             untouched: Counter::default(),
             app_reads: Family::default(),
+            polls: Family::default(),
             render_cache_entries: Gauge::default(),
             render_cache_manifests: Gauge::default(),
         }
@@ -161,6 +173,11 @@ impl ControllerMetrics {
             "ferry_app_reads",
             "Reads of an Application by a reconcile, from the watch's store or the API",
             self.app_reads.clone(),
+        );
+        registry.register(
+            "ferry_git_polls",
+            "Polls of a repository for new commits (one fetch per repository, shared by its apps), by result",
+            self.polls.clone(),
         );
         registry.register(
             "ferry_render_cache_entries",

@@ -87,7 +87,7 @@ impl Engine {
                 status.sync.revision = Some(revision);
                 self.write_status(&app, &status, look.refresh.is_some())
                     .await?;
-                return Ok(Some(self.next_poll(&app)));
+                return Ok(self.next_look(&app));
             }
             Err(error) => return self.comparison_failed(&app, status, &error, &look).await,
         };
@@ -119,7 +119,7 @@ impl Engine {
             look.refresh.is_some(),
         )
         .await?;
-        Ok(requeue.or_else(|| Some(self.next_poll(&app))))
+        Ok(requeue.or(self.next_look(&app)))
     }
 
     /// What `app` asks of this reconcile, and which comparisons it may skip.
@@ -163,9 +163,17 @@ impl Engine {
         // A new commit that leaves this app's objects as they were needs no new comparison
         // either (a normal refresh of the same commit does compare again, a hard one always).
         let quiet = effective_operation.is_none() && settled;
+        // An app in sync whose health is still on its way (Progressing) hears of every change
+        // of its resources through the watches, and of its children's status through the
+        // Application watch: with nothing new, it has nothing to compare either.
+        let in_sync = effective_operation.is_none()
+            && app
+                .status
+                .as_ref()
+                .is_some_and(|s| s.sync.status == SyncStatusCode::Synced);
         Look {
             skip: Skip {
-                unchanged: quiet && refresh.is_none(),
+                unchanged: in_sync && refresh.is_none(),
                 moved: quiet && refresh != Some(RefreshType::Hard),
                 untouched: quiet && refresh.is_none(),
             },
@@ -188,10 +196,22 @@ impl Engine {
         let project = self.differ.project(&app.spec.project).await.ok().flatten();
         let before = status.conditions.clone();
         crate::windows::gate_sync(&mut status, app, project.as_ref(), None);
-        if status.conditions != before {
+        let name = app.metadata.name.as_deref().unwrap_or_default();
+        // Children that changed only their status: the health shown for them follows.
+        let children = self.watches.take_children_stale(name) && {
+            let (view, _) = AppView::of(app, &self.cfg.namespace, self.cfg.child_health);
+            crate::status::refresh_children(&mut status, &view, &self.cfg.namespace, |child| {
+                let key =
+                    kube::runtime::reflector::ObjectRef::new(child).within(&self.cfg.namespace);
+                self.app_store
+                    .get(&key)
+                    .and_then(|a| serde_json::to_value(&*a).ok())
+            })
+        };
+        if children || status.conditions != before {
             self.write_status(app, &status, false).await?;
         }
-        Ok(Some(self.next_poll(app)))
+        Ok(self.next_look(app))
     }
 
     /// The comparison failed: the error becomes the condition its kind names, a requested sync
@@ -352,8 +372,15 @@ impl Engine {
             }
         }
         self.watches.compared(name);
+        // This comparison reads the children as they are now.
+        self.watches.take_children_stale(name);
         let found = differ.compare(app, target, desired).await?;
         self.memos.compared(name, fingerprint, watching);
+        if !watching {
+            // A change made while a watch lists may give no event: look again shortly, when
+            // the watches are ready (nothing else would before the periodic look).
+            self.queue.add_urgent_after(name, Duration::from_secs(1));
+        }
         Ok(Comparison::Done(Box::new(found)))
     }
 }

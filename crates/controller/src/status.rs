@@ -288,6 +288,20 @@ pub(crate) fn fill_comparison(
             &shared.join("; "),
         );
     }
+    status.health = overall_health(&resources);
+    status.resources = resources;
+    status.summary.images = images.into_iter().collect();
+    status.source_type = desired.source_types.first().cloned();
+    status.source_types = if desired.source_types.len() > 1 {
+        desired.source_types.clone()
+    } else {
+        Vec::new()
+    };
+}
+
+/// An app's health from its resources': the worst of them, with the first such resource's
+/// message (none for Healthy).
+fn overall_health(resources: &[ResourceStatus]) -> HealthStatus {
     let worst = ferry_core::health::worst(
         resources
             .iter()
@@ -312,18 +326,53 @@ pub(crate) fn fill_comparison(
             )
         })
         .next();
-    status.health = HealthStatus {
+    HealthStatus {
         status: worst,
         message,
-    };
-    status.resources = resources;
-    status.summary.images = images.into_iter().collect();
-    status.source_type = desired.source_types.first().cloned();
-    status.source_types = if desired.source_types.len() > 1 {
-        desired.source_types.clone()
-    } else {
-        Vec::new()
-    };
+    }
+}
+
+/// Refreshes the health `status` shows for the app's child Applications from `child` (the
+/// children as the Application watch has them now; `None` for one it does not have), and the
+/// app's health with them. Returns whether anything changed. Nothing is compared: a child's
+/// status is no part of what its parent declares.
+pub(crate) fn refresh_children(
+    status: &mut ApplicationStatus,
+    view: &AppView,
+    namespace: &str,
+    child: impl Fn(&str) -> Option<Value>,
+) -> bool {
+    let mut changed = false;
+    for r in &mut status.resources {
+        let key = resource_key(r);
+        if r.group != "argoproj.io"
+            || r.kind != "Application"
+            || r.health.is_none()
+            || r.requires_pruning == Some(true)
+            || (!r.namespace.is_empty() && r.namespace != namespace)
+            || view.is_self(&key)
+        {
+            continue;
+        }
+        let Some(live) = child(&r.name) else {
+            continue; // deleted: its Delete event makes the parent compare
+        };
+        let health = match view.health(&key, &live) {
+            Some(h) => h.into(),
+            None => HealthStatus {
+                status: HealthStatusCode::Healthy,
+                message: None,
+            },
+        };
+        if r.health.as_ref() != Some(&health) {
+            r.health = Some(health);
+            changed = true;
+        }
+    }
+    if changed {
+        status.health = overall_health(&status.resources);
+    }
+    changed
 }
 
 fn collect_images(obj: &Value, out: &mut BTreeSet<String>) {

@@ -44,6 +44,17 @@ pub(crate) struct WatchHub {
     /// closely are gathered into one comparison (an App-of-Apps root sees an event for every
     /// child status change while its children sync).
     compared_at: Arc<Mutex<HashMap<String, Instant>>>,
+    /// The namespace of the Applications ferry reconciles, in the cluster it runs in: their
+    /// changes come from the controller's own Application watch ([`WatchHub::app_changed`]),
+    /// not from a metadata watch, so a child's status write is told from a change of what
+    /// its parent manages.
+    home_apps: Option<String>,
+    /// Parents whose child Applications changed only their status since the parent's last
+    /// look: their next look refreshes the children's health from the watch, no comparison.
+    children_stale: Arc<Mutex<HashSet<String>>>,
+    /// ferry's field manager: an event whose newest write is ferry's own apply is no drift
+    /// (see [`written_last_by`]).
+    field_manager: Option<String>,
 }
 
 /// Events within this time after a comparison wait until it has passed, and then queue the app
@@ -72,7 +83,75 @@ impl WatchHub {
             own_writes: Arc::default(),
             ready: Arc::default(),
             compared_at: Arc::default(),
+            home_apps: None,
+            children_stale: Arc::default(),
+            field_manager: None,
         }
+    }
+
+    /// Events whose newest write is `field_manager`'s own server-side apply are ferry's own
+    /// (see [`written_last_by`]).
+    pub(crate) fn with_field_manager(mut self, field_manager: &str) -> Self {
+        self.field_manager = Some(field_manager.to_string());
+        self
+    }
+
+    /// The hub of a controller whose Applications live in `namespace` of the cluster it runs
+    /// in (see [`WatchHub::app_changed`]).
+    pub(crate) fn with_home_apps(mut self, namespace: &str) -> Self {
+        self.home_apps = Some(namespace.to_string());
+        self
+    }
+
+    /// An Application in ferry's namespace changed (`managed`: in what its parent declares,
+    /// or it was deleted; else only its status or ferry's own annotations). A parent that
+    /// tracks it hears of it: a managed change is drift (compared at its next look), a status
+    /// change only refreshes the health it shows for the child.
+    pub(crate) fn app_changed(&self, app: &ferry_core::application::Application, managed: bool) {
+        let Some(parent) = app
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(TRACKING_ANNOTATION))
+            .and_then(|v| v.parse::<TrackingId>().ok())
+            .map(|id| id.app)
+        else {
+            return;
+        };
+        if app.metadata.name.as_deref() == Some(parent.as_str()) {
+            return; // an app that manages itself: its own changes queue it anyway
+        }
+        let own = (
+            app.metadata.uid.clone().unwrap_or_default(),
+            app.metadata.resource_version.clone().unwrap_or_default(),
+        );
+        if managed
+            && self
+                .own_writes
+                .lock()
+                .expect("own writes lock")
+                .remove(&own)
+        {
+            return;
+        }
+        if managed {
+            changed(&self.epochs, &self.compared_at, &self.queue, &parent);
+        } else {
+            self.children_stale
+                .lock()
+                .expect("children lock")
+                .insert(parent.clone());
+            queue_coalesced(&self.compared_at, &self.queue, &parent);
+        }
+    }
+
+    /// Whether `app`'s children changed their status since this was last asked (and forgets
+    /// it).
+    pub(crate) fn take_children_stale(&self, app: &str) -> bool {
+        self.children_stale
+            .lock()
+            .expect("children lock")
+            .remove(app)
     }
 
     /// Notes that `app`'s live resources are being compared now.
@@ -86,6 +165,10 @@ impl WatchHub {
     /// Forgets `app` (deleted).
     pub(crate) fn forget(&self, app: &str) {
         self.compared_at.lock().expect("compared lock").remove(app);
+        self.children_stale
+            .lock()
+            .expect("children lock")
+            .remove(app);
     }
 
     /// Remembers that ferry itself wrote `live` (an apply's answer) when it changed the object
@@ -144,6 +227,12 @@ impl WatchHub {
         let epochs = self.epochs.clone();
         let own_writes = self.own_writes.clone();
         let compared_at = self.compared_at.clone();
+        let field_manager = self.field_manager.clone();
+        // Applications of ferry's own namespace are told apart by the Application watch.
+        let skip_namespace = self
+            .home_apps
+            .clone()
+            .filter(|_| cluster.name() == "in-cluster" && is_application(resource));
         tokio::spawn(async move {
             let mut events = watcher::watcher(api, watcher::Config::default())
                 .default_backoff()
@@ -156,6 +245,13 @@ impl WatchHub {
                             o.metadata.resource_version.clone().unwrap_or_default(),
                         );
                         if own_writes.lock().expect("own writes lock").remove(&own) {
+                            continue;
+                        }
+                        // ferry's apply, seen before the sync that made it could say so.
+                        if field_manager
+                            .as_deref()
+                            .is_some_and(|m| written_last_by(&o.metadata, m))
+                        {
                             continue;
                         }
                         o.metadata
@@ -171,6 +267,9 @@ impl WatchHub {
                         continue;
                     }
                 };
+                if skip_namespace.is_some() && meta.namespace == skip_namespace {
+                    continue;
+                }
                 let Some(app) = meta
                     .annotations
                     .as_ref()
@@ -180,25 +279,74 @@ impl WatchHub {
                 else {
                     continue;
                 };
-                *epochs
-                    .lock()
-                    .expect("epoch lock")
-                    .entry(app.clone())
-                    .or_default() += 1;
-                let since = compared_at
-                    .lock()
-                    .expect("compared lock")
-                    .get(&app)
-                    .map(Instant::elapsed);
-                match since {
-                    Some(since) if since < COALESCE => {
-                        queue.add_urgent_after(&app, COALESCE - since)
-                    }
-                    _ => queue.add(&app),
-                }
+                changed(&epochs, &compared_at, &queue, &app);
             }
         });
         false
+    }
+}
+
+/// Whether the newest write of the object `meta` describes was `manager`'s server-side apply:
+/// its entry in `managedFields` is newer than every other writer's. The API server stamps an
+/// entry whenever its writer changes a value, adds or removes a field, to the second; a write
+/// by anyone else in the same second counts as theirs (the event is drift), so a change by
+/// someone else is never taken for ferry's.
+pub(crate) fn written_last_by(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    manager: &str,
+) -> bool {
+    let Some(entries) = &meta.managed_fields else {
+        return false;
+    };
+    let is_ours = |e: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry| {
+        e.manager.as_deref() == Some(manager)
+            && e.operation.as_deref() == Some("Apply")
+            && e.subresource.as_deref().unwrap_or_default().is_empty()
+    };
+    let Some(ours) = entries
+        .iter()
+        .filter(|e| is_ours(e))
+        .filter_map(|e| e.time.as_ref())
+        .max_by_key(|t| t.0)
+    else {
+        return false;
+    };
+    entries
+        .iter()
+        .filter(|e| !is_ours(e))
+        .all(|e| e.time.as_ref().is_some_and(|t| t.0 < ours.0))
+}
+
+/// Whether `resource` is Argo CD's Application.
+fn is_application(resource: &ApiResource) -> bool {
+    resource.group == "argoproj.io" && resource.kind == "Application"
+}
+
+/// `app`'s live resources changed: its epoch moves and it is queued.
+fn changed(
+    epochs: &Mutex<HashMap<String, u64>>,
+    compared_at: &Mutex<HashMap<String, Instant>>,
+    queue: &WorkQueue,
+    app: &str,
+) {
+    *epochs
+        .lock()
+        .expect("epoch lock")
+        .entry(app.to_string())
+        .or_default() += 1;
+    queue_coalesced(compared_at, queue, app);
+}
+
+/// Queues `app`, after the rest of [`COALESCE`] when it was compared just now.
+fn queue_coalesced(compared_at: &Mutex<HashMap<String, Instant>>, queue: &WorkQueue, app: &str) {
+    let since = compared_at
+        .lock()
+        .expect("compared lock")
+        .get(app)
+        .map(Instant::elapsed);
+    match since {
+        Some(since) if since < COALESCE => queue.add_urgent_after(app, COALESCE - since),
+        _ => queue.add(app),
     }
 }
 
@@ -207,7 +355,76 @@ mod tests {
     use ferry_core::application::Application;
     use serde_json::json;
 
-    use super::drop_managed_fields_of;
+    use super::{drop_managed_fields_of, written_last_by};
+
+    fn meta(
+        entries: serde_json::Value,
+    ) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        serde_json::from_value(json!({"name": "web", "managedFields": entries})).unwrap()
+    }
+
+    fn entry(manager: &str, operation: &str, time: &str) -> serde_json::Value {
+        json!({"manager": manager, "operation": operation, "time": time,
+               "fieldsType": "FieldsV1", "fieldsV1": {}})
+    }
+
+    #[test]
+    fn only_an_apply_newer_than_every_other_write_is_ferrys_own() {
+        let at = |s: u32| format!("2026-12-03T10:00:{s:02}Z");
+        // Created by ferry: nobody else wrote.
+        assert!(written_last_by(
+            &meta(json!([entry("ferry", "Apply", &at(1))])),
+            "ferry"
+        ));
+        // ferry applied after the Deployment controller's status write.
+        let mut status = entry("kube-controller-manager", "Update", &at(1));
+        status["subresource"] = json!("status");
+        assert!(written_last_by(
+            &meta(json!([entry("ferry", "Apply", &at(2)), status.clone()])),
+            "ferry"
+        ));
+        // A status write after ferry's apply, and one in the same second: not ferry's.
+        status["time"] = json!(at(3));
+        assert!(!written_last_by(
+            &meta(json!([entry("ferry", "Apply", &at(2)), status.clone()])),
+            "ferry"
+        ));
+        status["time"] = json!(at(2));
+        assert!(!written_last_by(
+            &meta(json!([entry("ferry", "Apply", &at(2)), status])),
+            "ferry"
+        ));
+        // kubectl scale (the scale subresource) or edit after the apply: drift.
+        let mut scale = entry("kubectl", "Update", &at(5));
+        scale["subresource"] = json!("scale");
+        assert!(!written_last_by(
+            &meta(json!([entry("ferry", "Apply", &at(4)), scale])),
+            "ferry"
+        ));
+        // Someone else's apply, an update under ferry's name, an entry without a time, or no
+        // managedFields at all: not ferry's apply.
+        assert!(!written_last_by(
+            &meta(json!([
+                entry("ferry", "Apply", &at(1)),
+                entry("helm", "Apply", &at(2))
+            ])),
+            "ferry"
+        ));
+        assert!(!written_last_by(
+            &meta(json!([entry("ferry", "Update", &at(1))])),
+            "ferry"
+        ));
+        assert!(!written_last_by(
+            &meta(
+                json!([entry("ferry", "Apply", &at(1)), {"manager": "x", "operation": "Update"}])
+            ),
+            "ferry"
+        ));
+        assert!(!written_last_by(
+            &serde_json::from_value(json!({"name": "web"})).unwrap(),
+            "ferry"
+        ));
+    }
 
     #[test]
     fn a_stored_application_keeps_everything_but_its_managed_fields() {

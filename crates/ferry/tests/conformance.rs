@@ -273,7 +273,8 @@ spec:
         "{refreshed}"
     );
 
-    // A new commit goes through the root and a child; the root syncs once more, no more.
+    // A new commit changes a child's files and none of the root's: the child syncs it; the
+    // root syncs nothing and shows the child healthy again.
     repo.write(
         "platform/podinfo/deploy.yaml",
         &deployment("podinfo", "ghcr.io/stefanprodan/podinfo:6.7.1", 2),
@@ -286,11 +287,17 @@ spec:
     })
     .await;
     let root_app = w
-        .wait_app("root", "compared at the new commit", |a| {
-            str_at(a, "/status/sync/revision") == Some(head.as_str())
-        })
+        .wait_app(
+            "root",
+            "Synced and Healthy with the child at its new commit",
+            |a| {
+                sync_status(a) == "Synced"
+                    && health_status(a) == "Healthy"
+                    && resource(a, "Application", "podinfo")
+                        .is_some_and(|r| r["health"]["status"] == "Healthy")
+            },
+        )
         .await;
-    assert_eq!(sync_status(&root_app), "Synced", "{}", summary(&root_app));
     assert_eq!(
         root_app["status"]["history"].as_array().map(Vec::len),
         Some(1),

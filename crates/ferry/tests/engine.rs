@@ -918,3 +918,93 @@ async fn a_commit_refreshes_only_the_apps_whose_files_it_changed() {
     ]);
     assert_eq!(b_cm.trim(), "1");
 }
+
+/// The sum of the controller's metric `name` over its label sets (0 when it has none yet).
+fn metric_sum(metrics_addr: &str, name: &str) -> f64 {
+    let body = http_request(metrics_addr, "GET", "/metrics", "").body;
+    body.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn a_quiet_poll_fetches_the_repository_once_and_reconciles_no_app() {
+    let w = World::start("quiet-poll").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    for name in ["quiet-x", "quiet-y", "quiet-z"] {
+        repo.write(&format!("apps/{name}/cm.yaml"), &configmap(name, "1"));
+    }
+    let first = repo.commit("three apps");
+    for name in ["quiet-x", "quiet-y", "quiet-z"] {
+        w.apply(&application(
+            name,
+            &repo.url(),
+            &format!("apps/{name}"),
+            ns,
+            AUTOMATED,
+        ));
+    }
+    for name in ["quiet-x", "quiet-y", "quiet-z"] {
+        w.wait_synced_healthy(name).await;
+    }
+    let metrics = w.controller.logged_address("serving /metrics");
+    let reconciles = || metric_sum(&metrics, "ferry_app_reconcile_seconds_count");
+    let polls = || metric_sum(&metrics, "ferry_git_polls_total");
+
+    // The poll interval is 1 s and nothing changes: after the first syncs have settled, three
+    // polls (one fetch of the one repository each) reconcile no app. (Before the poller, every
+    // app was looked at once per poll.)
+    let mut quiet = None;
+    for _ in 0..5 {
+        let (r0, p0) = (reconciles(), polls());
+        wait_until("three more polls", STEP, || async {
+            let p = polls();
+            if p >= p0 + 3.0 {
+                Probe::Done(p)
+            } else {
+                Probe::pending(format!("ferry_git_polls_total {p} (from {p0})"))
+            }
+        })
+        .await;
+        if reconciles() == r0 {
+            quiet = Some(r0);
+            break;
+        }
+    }
+    let quiet = quiet.expect("three polls in a row reconciled no app");
+    assert!(
+        quiet >= 3.0,
+        "each app was reconciled at least once: {quiet}"
+    );
+
+    // A commit to one app's folder: the poller queues the apps of the repository whose
+    // revision moved; x syncs it, y and z are left at the commit that last changed them.
+    repo.write("apps/quiet-x/cm.yaml", &configmap("quiet-x", "2"));
+    let second = repo.commit("x only");
+    w.wait_app("quiet-x", "synced at the new commit", |a| {
+        sync_revision(a) == second && sync_status(a) == "Synced"
+    })
+    .await;
+    let body = http_request(&metrics, "GET", "/metrics", "").body;
+    assert!(
+        body.lines()
+            .any(|l| l.starts_with("ferry_git_polls_total{") && l.contains("result=\"moved\"")),
+        "a poll that moved a revision is counted as moved:\n{body}"
+    );
+    for name in ["quiet-y", "quiet-z"] {
+        assert_eq!(sync_revision(&w.app(name).unwrap()), first, "{name}");
+    }
+    let value = w.kubectl().run(&[
+        "get",
+        "configmap",
+        "quiet-x",
+        "-o",
+        "jsonpath={.data.value}",
+    ]);
+    assert_eq!(value.trim(), "2");
+}

@@ -371,8 +371,12 @@ async fn sops_files_are_decrypted_with_the_projects_keys_and_the_canary_stays_in
         assert!(found.is_empty(), "the cache holds the canary: {found:?}");
     }
 
-    // A key taken away from the project stops its apps at the next reconcile (the cached
-    // render is not reused), and nothing is pruned.
+    // A key taken away from the project stops its apps at their next look (the cached render
+    // is not reused), and nothing is pruned. Nothing in Git changes, so that look is the
+    // periodic one: `timeout.reconciliation` of argocd-cm, 2 s here (180 s by default).
+    w.apply(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: argocd-cm\ndata:\n  timeout.reconciliation: 2s\n  timeout.reconciliation.jitter: 1s\n",
+    );
     w.kubectl().run(&[
         "annotate",
         "secret",
