@@ -76,7 +76,10 @@ pub async fn run_controller(engine: Arc<Engine>, workers: usize) {
                 let name = engine.queue.next().await;
                 let span = info_span!("reconcile", app = %name, worker = i);
                 let started = std::time::Instant::now();
-                let result = engine.reconcile_owned(&name).instrument(span).await;
+                let result = engine.reconcile_owned(&name).instrument(span.clone()).await;
+                span.in_scope(
+                    || tracing::debug!(result = ?result.as_ref().map_err(|_| ()), "looked"),
+                );
                 engine
                     .metrics
                     .reconcile_seconds

@@ -64,7 +64,7 @@ impl Engine {
         let metrics = crate::metrics::ControllerMetrics::default();
         let (app_store, app_writer) = kube::runtime::reflector::store();
         Engine {
-            app_store,
+            app_store: app_store.clone(),
             app_writer: Mutex::new(Some(app_writer)),
             apps_listed: Default::default(),
             own_writes: Mutex::default(),
@@ -79,7 +79,8 @@ impl Engine {
             wave_waits: Default::default(),
             watches: WatchHub::new(queue.clone(), Arc::default())
                 .with_home_apps(&cfg.namespace)
-                .with_field_manager(&cfg.field_manager),
+                .with_field_manager(&cfg.field_manager)
+                .with_known_apps(app_store.clone(), &cfg.namespace),
             queue,
             events: kube::runtime::events::Recorder::new(
                 client,
@@ -103,6 +104,14 @@ impl Engine {
     /// its checkouts and renders (and remember nothing the controller relies on).
     pub fn differ(&self) -> Arc<Differ> {
         self.differ.clone()
+    }
+
+    /// The Applications as the controller's watch has them (no request), or `None` until it
+    /// has listed them once.
+    pub fn applications(&self) -> Option<Vec<Arc<Application>>> {
+        self.apps_listed
+            .load(std::sync::atomic::Ordering::Acquire)
+            .then(|| self.app_store.state())
     }
 
     /// `argocd-cm`'s settings, kept current.

@@ -55,6 +55,13 @@ pub(crate) struct WatchHub {
     /// ferry's field manager: an event whose newest write is ferry's own apply is no drift
     /// (see [`written_last_by`]).
     field_manager: Option<String>,
+    /// The Applications this controller has (its watch's store) and their namespace: an event
+    /// for an object tracked by an app it does not have (another ferry's, on the same cluster)
+    /// queues nothing.
+    known_apps: Option<(
+        kube::runtime::reflector::Store<ferry_core::application::Application>,
+        String,
+    )>,
 }
 
 /// Events within this time after a comparison wait until it has passed, and then queue the app
@@ -86,7 +93,19 @@ impl WatchHub {
             home_apps: None,
             children_stale: Arc::default(),
             field_manager: None,
+            known_apps: None,
         }
+    }
+
+    /// Events for objects tracked by apps that are not in `store` (Applications of
+    /// `namespace`) are left alone once the store has listed them.
+    pub(crate) fn with_known_apps(
+        mut self,
+        store: kube::runtime::reflector::Store<ferry_core::application::Application>,
+        namespace: &str,
+    ) -> Self {
+        self.known_apps = Some((store, namespace.to_string()));
+        self
     }
 
     /// Events whose newest write is `field_manager`'s own server-side apply are ferry's own
@@ -228,6 +247,7 @@ impl WatchHub {
         let own_writes = self.own_writes.clone();
         let compared_at = self.compared_at.clone();
         let field_manager = self.field_manager.clone();
+        let known_apps = self.known_apps.clone();
         // Applications of ferry's own namespace are told apart by the Application watch.
         let skip_namespace = self
             .home_apps
@@ -279,6 +299,15 @@ impl WatchHub {
                 else {
                     continue;
                 };
+                // Another ferry's app (several on one cluster watch the same objects).
+                if let Some((store, namespace)) = &known_apps
+                    && !store.is_empty()
+                    && store
+                        .get(&kube::runtime::reflector::ObjectRef::new(&app).within(namespace))
+                        .is_none()
+                {
+                    continue;
+                }
                 changed(&epochs, &compared_at, &queue, &app);
             }
         });

@@ -960,6 +960,7 @@ async fn a_quiet_poll_fetches_the_repository_once_and_reconciles_no_app() {
     // polls (one fetch of the one repository each) reconcile no app. (Before the poller, every
     // app was looked at once per poll.)
     let mut quiet = None;
+    let mut rounds = Vec::new();
     for _ in 0..5 {
         let (r0, p0) = (reconciles(), polls());
         wait_until("three more polls", STEP, || async {
@@ -971,12 +972,25 @@ async fn a_quiet_poll_fetches_the_repository_once_and_reconciles_no_app() {
             }
         })
         .await;
-        if reconciles() == r0 {
+        let r1 = reconciles();
+        rounds.push((r0, r1));
+        if r1 == r0 {
             quiet = Some(r0);
             break;
         }
     }
-    let quiet = quiet.expect("three polls in a row reconciled no app");
+    let Some(quiet) = quiet else {
+        let log = w.controller.log();
+        let looks: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("reconcile{app="))
+            .collect();
+        panic!(
+            "three polls in a row reconciled no app (reconciles before and after each round: \
+             {rounds:?}); the reconciles logged:\n{}",
+            looks[looks.len().saturating_sub(40)..].join("\n")
+        );
+    };
     assert!(
         quiet >= 3.0,
         "each app was reconciled at least once: {quiet}"

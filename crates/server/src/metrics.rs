@@ -62,7 +62,24 @@ pub struct Metrics {
     pub logins: Family<LoginLabels, Counter>,
     /// Serializes scrapes, so two of them do not interleave their updates of `app_info`.
     scrape_lock: tokio::sync::Mutex<()>,
+    /// Where `ferry_app_info` reads the Applications from when the controller runs in the same
+    /// process (its watch's copy, no request); `None` (or an answer of `None`, before the watch
+    /// has listed): a LIST at each scrape.
+    app_source: Option<AppSourceSlot>,
 }
+
+/// An [`AppSource`], shown by `Debug` as a placeholder.
+struct AppSourceSlot(AppSource);
+
+impl std::fmt::Debug for AppSourceSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppSource")
+    }
+}
+
+/// The Applications as a watch in this process has them, or `None` while it has not listed
+/// them yet.
+pub type AppSource = Arc<dyn Fn() -> Option<Vec<Arc<Application>>> + Send + Sync>;
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -98,7 +115,14 @@ impl Metrics {
             webhook_requests,
             logins,
             scrape_lock: tokio::sync::Mutex::new(()),
+            app_source: None,
         }
+    }
+
+    /// Reads `ferry_app_info`'s Applications from `source` instead of a LIST per scrape (see
+    /// [`AppSource`]).
+    pub fn set_app_source(&mut self, source: AppSource) {
+        self.app_source = Some(AppSourceSlot(source));
     }
 
     /// The registry, for the controller to register its metrics in (before the server starts).
@@ -126,7 +150,7 @@ impl Metrics {
     }
 
     /// Sets `ferry_app_info` to exactly `apps`.
-    pub fn set_apps(&self, apps: &[Application]) {
+    pub fn set_apps<'a>(&self, apps: impl IntoIterator<Item = &'a Application>) {
         self.app_info.clear();
         for app in apps {
             let status = app.status.clone().unwrap_or_default();
@@ -210,7 +234,9 @@ pub async fn scrape(State(state): State<Arc<ServerState>>) -> Response {
 /// Refreshes `ferry_app_info` from `apps` (when given) and encodes the registry.
 async fn refresh_and_encode(metrics: &Metrics, apps: Option<&kube::Api<Application>>) -> Response {
     let _guard = metrics.scrape_lock.lock().await;
-    if let Some(apps) = apps {
+    if let Some(watched) = metrics.app_source.as_ref().and_then(|source| (source.0)()) {
+        metrics.set_apps(watched.iter().map(|a| &**a));
+    } else if let Some(apps) = apps {
         match apps.list(&ListParams::default()).await {
             Ok(list) => metrics.set_apps(&list.items),
             // Still serve the other metrics; the app series keep their last values.

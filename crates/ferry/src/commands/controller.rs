@@ -344,6 +344,9 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
             .expect("the engine is not shared yet")
             .with_shards(shards),
     );
+    // ferry_app_info from the controller's watch: no LIST of every Application per scrape.
+    let watched = engine.clone();
+    metrics.set_app_source(Arc::new(move || watched.applications()));
     let appsets = args.controller.appset_controller(client.clone(), &engine)?;
     // With replicas, each ApplicationSet is worked on by one replica, chosen as a cluster is
     // (the same leases and the same hashing, on the key `applicationset/NAME`).

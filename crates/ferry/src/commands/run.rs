@@ -29,6 +29,9 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     let client = args.kube.client().await?;
     let mut metrics = ferry_server::Metrics::new();
     let engine = args.controller.engine(client.clone(), &mut metrics)?;
+    // ferry_app_info from the controller's watch: no LIST of every Application per scrape.
+    let watched = engine.clone();
+    metrics.set_app_source(std::sync::Arc::new(move || watched.applications()));
     let appsets = args.controller.appset_controller(client.clone(), &engine)?;
     let metrics_addr: Option<std::net::SocketAddr> = match args.metrics_listen.as_str() {
         "off" => None,
