@@ -106,12 +106,15 @@ impl Engine {
         self.differ.clone()
     }
 
+    /// Whether the controller's Application watch has listed every Application once.
+    pub(crate) fn apps_listed(&self) -> bool {
+        self.apps_listed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// The Applications as the controller's watch has them (no request), or `None` until it
     /// has listed them once.
     pub fn applications(&self) -> Option<Vec<Arc<Application>>> {
-        self.apps_listed
-            .load(std::sync::atomic::Ordering::Acquire)
-            .then(|| self.app_store.state())
+        self.apps_listed().then(|| self.app_store.state())
     }
 
     /// `argocd-cm`'s settings, kept current.
@@ -155,8 +158,7 @@ impl Engine {
     /// listed yet or has not yet seen ferry's own last write of it (then a GET, so a reconcile
     /// never acts on a status older than the one it wrote).
     pub(crate) async fn read_app(&self, name: &str) -> Result<Option<Application>, kube::Error> {
-        use std::sync::atomic::Ordering;
-        if self.apps_listed.load(Ordering::Acquire) {
+        if self.apps_listed() {
             let key = kube::runtime::reflector::ObjectRef::new(name).within(&self.cfg.namespace);
             let cached = self.app_store.get(&key);
             let mut own = self.own_writes.lock().expect("own writes lock");

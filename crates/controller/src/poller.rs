@@ -209,10 +209,7 @@ pub(crate) async fn run_poller(engine: Arc<Engine>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if !engine
-            .apps_listed
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
+        if !engine.apps_listed() {
             continue;
         }
         engine.poll_once(&mut state).await;
@@ -231,10 +228,7 @@ pub(crate) async fn run_settings_follower(engine: Arc<Engine>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if !engine
-            .apps_listed
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
+        if !engine.apps_listed() {
             continue;
         }
         engine.settings().current().await;

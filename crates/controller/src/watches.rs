@@ -127,29 +127,18 @@ impl WatchHub {
     /// tracks it hears of it: a managed change is drift (compared at its next look), a status
     /// change only refreshes the health it shows for the child.
     pub(crate) fn app_changed(&self, app: &ferry_core::application::Application, managed: bool) {
-        let Some(parent) = app
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(TRACKING_ANNOTATION))
-            .and_then(|v| v.parse::<TrackingId>().ok())
-            .map(|id| id.app)
-        else {
+        let Some(parent) = tracking_app(&app.metadata) else {
             return;
         };
         if app.metadata.name.as_deref() == Some(parent.as_str()) {
             return; // an app that manages itself: its own changes queue it anyway
         }
-        let own = (
-            app.metadata.uid.clone().unwrap_or_default(),
-            app.metadata.resource_version.clone().unwrap_or_default(),
-        );
         if managed
             && self
                 .own_writes
                 .lock()
                 .expect("own writes lock")
-                .remove(&own)
+                .remove(&write_id(&app.metadata))
         {
             return;
         }
@@ -260,11 +249,11 @@ impl WatchHub {
             while let Some(event) = events.next().await {
                 let meta = match event {
                     Ok(Event::Apply(o)) => {
-                        let own = (
-                            o.metadata.uid.clone().unwrap_or_default(),
-                            o.metadata.resource_version.clone().unwrap_or_default(),
-                        );
-                        if own_writes.lock().expect("own writes lock").remove(&own) {
+                        if own_writes
+                            .lock()
+                            .expect("own writes lock")
+                            .remove(&write_id(&o.metadata))
+                        {
                             continue;
                         }
                         // ferry's apply, seen before the sync that made it could say so.
@@ -290,13 +279,7 @@ impl WatchHub {
                 if skip_namespace.is_some() && meta.namespace == skip_namespace {
                     continue;
                 }
-                let Some(app) = meta
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get(TRACKING_ANNOTATION))
-                    .and_then(|v| v.parse::<TrackingId>().ok())
-                    .map(|id| id.app)
-                else {
+                let Some(app) = tracking_app(&meta) else {
                     continue;
                 };
                 // Another ferry's app (several on one cluster watch the same objects).
@@ -313,6 +296,27 @@ impl WatchHub {
         });
         false
     }
+}
+
+/// The app whose tracking annotation the object `meta` describes carries.
+fn tracking_app(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Option<String> {
+    meta.annotations
+        .as_ref()?
+        .get(TRACKING_ANNOTATION)?
+        .parse::<TrackingId>()
+        .ok()
+        .map(|id| id.app)
+}
+
+/// One write of an object, as [`WatchHub::expect_own_write`] remembers it: (uid,
+/// resourceVersion).
+fn write_id(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> (String, String) {
+    (
+        meta.uid.clone().unwrap_or_default(),
+        meta.resource_version.clone().unwrap_or_default(),
+    )
 }
 
 /// Whether the newest write of the object `meta` describes was `manager`'s server-side apply:

@@ -278,12 +278,22 @@ async fn an_unreachable_repository_is_a_fetch_error_naming_it() {
         .unwrap_err();
     assert!(shared.to_string().contains(&url), "{shared}");
     assert_eq!(cache.fetch_count(), 1);
-    // Then the next call tries again.
-    tokio::time::sleep(ferry_source::git::FAILURE_SHARED_FOR + Duration::from_millis(100)).await;
-    cache
-        .fetch_if_older(&url, &Credentials::none(), Duration::from_secs(3600))
-        .await
-        .unwrap_err();
+    // Then (after `FAILURE_SHARED_FOR`) the next call tries again.
+    ferry_testsupport::wait_until(
+        "a call after the shared failure to fetch again",
+        ferry_source::git::FAILURE_SHARED_FOR * 6,
+        || async {
+            cache
+                .fetch_if_older(&url, &Credentials::none(), Duration::from_secs(3600))
+                .await
+                .unwrap_err();
+            match cache.fetch_count() {
+                1 => ferry_testsupport::Probe::pending("the failure is still shared"),
+                n => ferry_testsupport::Probe::Done(n),
+            }
+        },
+    )
+    .await;
     assert_eq!(cache.fetch_count(), 2);
 }
 
