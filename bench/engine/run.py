@@ -411,6 +411,10 @@ def counters(ferry, kube):
         out[f"kube_requests_{verb}"] = stats.metric_sum(
             samples, "ferry_kube_requests_total", verb=verb.upper()
         )
+    # The same by verb and resource (builds that label the resource), flat so that
+    # counter_delta subtracts them like the rest: "kube_requests_by GET configmaps".
+    for group, value in stats.sums_by(samples, "ferry_kube_requests_total", "verb", "resource").items():
+        out[f"kube_requests_by {group}"] = value
     out["cpu_s"] = ferry.cpu_seconds()
     # ferry's requests as the API server counts them, minus this harness's own: an estimate
     # that works whether or not the ferry build counts its requests.

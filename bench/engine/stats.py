@@ -65,6 +65,18 @@ def metric_sum(samples, name, **match):
     return total if found else None
 
 
+def sums_by(samples, name, *keys):
+    """{"<label values joined by a space>": sum} over the samples named `name`, grouped by the
+    labels `keys` (a label a sample lacks counts as empty)."""
+    out = {}
+    for n, labels, value in samples:
+        if n != name:
+            continue
+        group = " ".join(labels.get(k, "") for k in keys).strip()
+        out[group] = out.get(group, 0.0) + value
+    return out
+
+
 def delta(after, before):
     """after - before; a series that did not exist before counts from 0; None when it does not
     exist after either."""

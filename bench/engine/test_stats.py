@@ -41,6 +41,14 @@ ferry_app_reconcile_seconds_count 42
         self.assertEqual(stats.metric_sum(samples, "ferry_render_seconds_count"), 3)
         self.assertEqual(stats.metric_sum(samples, "ferry_app_reconcile_seconds_count"), 42)
 
+    def test_sums_grouped_by_labels(self):
+        samples = stats.parse_metrics(self.TEXT + 'ferry_kube_requests_total{verb="GET",code="404"} 2\n')
+        self.assertEqual(stats.sums_by(samples, "ferry_kube_requests_total", "verb"),
+                         {"GET": 12, "PATCH": 5})
+        # A label the samples lack groups as empty, stripped.
+        self.assertEqual(stats.sums_by(samples, "ferry_kube_requests_total", "verb", "resource"),
+                         {"GET": 12, "PATCH": 5})
+
     def test_missing_metric_is_none(self):
         samples = stats.parse_metrics(self.TEXT)
         self.assertIsNone(stats.metric_sum(samples, "ferry_nothing_total"))

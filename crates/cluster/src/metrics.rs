@@ -26,6 +26,10 @@ pub struct RequestLabels {
     pub verb: String,
     /// The HTTP status code, or `error` when no response came.
     pub code: String,
+    /// The resource (plural name, with `/subresource` if any: `configmaps`,
+    /// `applications/status`), or empty for discovery and other non-resource paths. Bounded by
+    /// the kinds ferry manages, so the series stay few.
+    pub resource: String,
 }
 
 /// Labels of `ferry_kube_request_seconds`.
@@ -87,11 +91,12 @@ impl ApiMetrics {
         }
     }
 
-    fn record(&self, verb: &str, code: &str, started: Instant) {
+    fn record(&self, verb: &str, code: &str, resource: &str, started: Instant) {
         self.requests
             .get_or_create(&RequestLabels {
                 verb: verb.to_string(),
                 code: code.to_string(),
+                resource: resource.to_string(),
             })
             .inc();
         self.latency
@@ -107,6 +112,27 @@ pub fn instrumented_client(config: kube::Config) -> Result<kube::Client, kube::E
     Ok(kube::client::ClientBuilder::try_from(config)?
         .with_layer(&ApiMetrics::global().layer())
         .build())
+}
+
+/// The resource a request addresses: the plural name after `/api/v1` or
+/// `/apis/<group>/<version>` (and after `namespaces/<ns>/` for namespaced ones), with the
+/// subresource (`applications/status`) when the path names one; empty for other paths.
+pub fn request_resource(path: &str) -> String {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let rest: &[&str] = match segments.as_slice() {
+        ["api", _version, rest @ ..] => rest,
+        ["apis", _group, _version, rest @ ..] => rest,
+        _ => return String::new(),
+    };
+    let rest = match rest {
+        ["namespaces", _ns, resource @ ..] if !resource.is_empty() => resource,
+        other => other,
+    };
+    match rest {
+        [] => String::new(),
+        [resource] | [resource, _] => (*resource).to_string(),
+        [resource, _name, sub, ..] => format!("{resource}/{sub}"),
+    }
 }
 
 /// The API server's verb for a request: from the method, the path's shape (collection or one
@@ -197,6 +223,7 @@ where
             request.uri().query().unwrap_or_default(),
             content_type,
         );
+        let resource = request_resource(request.uri().path());
         let metrics = self.metrics.clone();
         let started = Instant::now();
         let future = self.inner.call(request);
@@ -206,7 +233,7 @@ where
                 Ok(response) => response.status().as_u16().to_string(),
                 Err(_) => "error".to_string(),
             };
-            metrics.record(&verb, &code, started);
+            metrics.record(&verb, &code, &resource, started);
             result
         })
     }
@@ -268,5 +295,26 @@ mod tests {
         );
         assert_eq!(v(Method::GET, "/apis/apps/v1", "", ""), "GET");
         assert_eq!(v(Method::GET, "/version", "", ""), "GET");
+    }
+
+    #[test]
+    fn resources_name_the_plural_and_subresource() {
+        assert_eq!(
+            request_resource("/api/v1/namespaces/a/configmaps"),
+            "configmaps"
+        );
+        assert_eq!(
+            request_resource("/api/v1/namespaces/a/configmaps/x"),
+            "configmaps"
+        );
+        assert_eq!(
+            request_resource("/apis/argoproj.io/v1alpha1/namespaces/f/applications/x/status"),
+            "applications/status"
+        );
+        assert_eq!(request_resource("/api/v1/namespaces"), "namespaces");
+        assert_eq!(request_resource("/api/v1/namespaces/a"), "namespaces");
+        assert_eq!(request_resource("/apis/apps/v1/deployments"), "deployments");
+        assert_eq!(request_resource("/apis/apps/v1"), "");
+        assert_eq!(request_resource("/version"), "");
     }
 }

@@ -1,6 +1,8 @@
 //! Comparing desired and live state: a server-side-apply dry run of each desired object,
 //! normalized, against the live object, normalized the same way.
 
+use std::collections::HashSet;
+
 use ferry_cluster::{ApplyOptions, ClusterClient, ObjectRef};
 use ferry_core::order::{SyncOptions, resource_sync_option_entries};
 use ferry_core::tracking::{ResourceKey, is_tracked_by};
@@ -84,6 +86,7 @@ pub async fn compare_all(
         app_options,
         concurrency,
         Keep::Predicted,
+        &HashSet::new(),
     )
     .await
 }
@@ -99,8 +102,9 @@ pub(crate) enum Keep {
     Live,
 }
 
-/// [`compare_all`], keeping what `keep` says.
-#[allow(clippy::too_many_arguments)] // compare_all's arguments and one more; a struct would only rename them
+/// [`compare_all`], keeping what `keep` says; the objects in `absent` are known not to exist
+/// (from the watches) and are not read.
+#[allow(clippy::too_many_arguments)] // compare_all's arguments and two more; a struct would only rename them
 pub(crate) async fn compare_all_keeping(
     cluster: &ClusterClient,
     app: &str,
@@ -110,6 +114,7 @@ pub(crate) async fn compare_all_keeping(
     app_options: &[String],
     concurrency: usize,
     keep: Keep,
+    absent: &HashSet<ResourceKey>,
 ) -> Vec<Compared> {
     let comparisons: Vec<_> = desired
         .iter()
@@ -122,6 +127,7 @@ pub(crate) async fn compare_all_keeping(
                 ignore,
                 app_options,
                 keep,
+                absent.contains(&d.key),
             )
         })
         .collect();
@@ -131,6 +137,7 @@ pub(crate) async fn compare_all_keeping(
         .await
 }
 
+#[allow(clippy::too_many_arguments)] // one per thing the comparison of one object depends on
 async fn compare_one(
     cluster: &ClusterClient,
     app: &str,
@@ -139,9 +146,15 @@ async fn compare_one(
     ignore: &IgnoreFor<'_>,
     app_options: &[String],
     keep: Keep,
+    known_absent: bool,
 ) -> Compared {
     let r = ObjectRef::of(&desired.object).expect("desired objects have apiVersion, kind and name");
-    let live = match cluster.get(&r).await {
+    let live = if known_absent {
+        Ok(None)
+    } else {
+        cluster.get(&r).await
+    };
+    let live = match live {
         Ok(l) => l,
         Err(e) => {
             return Compared {

@@ -1,7 +1,7 @@
 //! An app's comparison: its desired state against its destination cluster, object by object,
 //! and what it tracked before that Git no longer declares.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use ferry_cluster::ClusterClient;
 use ferry_core::application::Application;
@@ -26,14 +26,17 @@ pub(crate) struct AppComparison {
 impl crate::differ::Differ {
     /// Compares `desired` with the cluster of `target`: every object by a server-side dry run,
     /// and what the app tracked before that Git no longer declares. Refuses a render with no
-    /// objects that would prune everything (unless the app allows empty).
+    /// objects that would prune everything (unless the app allows empty). The objects in
+    /// `absent` are known not to exist (from the watches): they are not read.
     pub(crate) async fn compare(
         &self,
         app: &Application,
         target: crate::admit::Target,
         desired: crate::desired_state::Desired,
+        absent: &HashSet<ResourceKey>,
     ) -> Result<AppComparison, crate::error::AppError> {
-        self.compare_keeping(app, target, desired, Keep::Live).await
+        self.compare_keeping(app, target, desired, Keep::Live, absent)
+            .await
     }
 
     /// [`Differ::compare`], keeping the dry run's answers too (to show a diff).
@@ -43,7 +46,7 @@ impl crate::differ::Differ {
         target: crate::admit::Target,
         desired: crate::desired_state::Desired,
     ) -> Result<AppComparison, crate::error::AppError> {
-        self.compare_keeping(app, target, desired, Keep::Predicted)
+        self.compare_keeping(app, target, desired, Keep::Predicted, &HashSet::new())
             .await
     }
 
@@ -53,6 +56,7 @@ impl crate::differ::Differ {
         target: crate::admit::Target,
         desired: crate::desired_state::Desired,
         keep: Keep,
+        absent: &HashSet<ResourceKey>,
     ) -> Result<AppComparison, crate::error::AppError> {
         let name = app.metadata.name.as_deref().unwrap_or_default();
         let settings = self.settings.current().await;
@@ -67,6 +71,7 @@ impl crate::differ::Differ {
             app.spec.sync_options(),
             self.cfg.per_app_concurrency,
             keep,
+            absent,
         )
         .await;
         crate::settings::mark_label_owners(&mut compared, name, &settings);

@@ -109,7 +109,14 @@ pub async fn run_controller(engine: Arc<Engine>, workers: usize) {
         .expect("the controller runs once per engine");
     let mut events = watcher::watcher(engine.apps.clone(), watcher::Config::default())
         .default_backoff()
-        .modify(crate::watches::drop_managed_fields_of)
+        .modify({
+            // A parent's apply of its child, seen before that sync could say so, is its own.
+            let hub = engine.watches.clone();
+            move |app: &mut Application| {
+                hub.note_own_apply(&app.metadata);
+                crate::watches::drop_managed_fields_of(app);
+            }
+        })
         .reflect(writer)
         .boxed();
     while let Some(event) = events.next().await {

@@ -6,14 +6,16 @@ use std::collections::BTreeMap;
 use ferry_core::repo_url::normalize_repo_url;
 use ferry_source::git::Credentials;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 
 use crate::destinations::SECRET_TYPE_LABEL;
+use crate::labelled_secrets::LabelledSecrets;
 
 /// Reads repository credentials from the controller's namespace.
 #[derive(Clone)]
 pub(crate) struct RepoCredentials {
-    secrets: Api<Secret>,
+    /// `repository` and `repo-creds` Secrets, from a watch (no request per fetch).
+    secrets: LabelledSecrets,
     config_maps: Api<ConfigMap>,
     namespace: String,
 }
@@ -33,7 +35,11 @@ impl RepoCredentials {
     /// Credentials from Secrets in `namespace`.
     pub(crate) fn new(client: kube::Client, namespace: &str) -> Self {
         RepoCredentials {
-            secrets: Api::namespaced(client.clone(), namespace),
+            secrets: LabelledSecrets::new(
+                client.clone(),
+                namespace,
+                &format!("{SECRET_TYPE_LABEL} in (repository,repo-creds)"),
+            ),
             config_maps: Api::namespaced(client, namespace),
             namespace: namespace.to_owned(),
         }
@@ -63,17 +69,14 @@ impl RepoCredentials {
     /// `repo-creds` Secret with the longest matching prefix; none means anonymous access.
     pub(crate) async fn for_url(&self, url: &str) -> Result<Credentials, String> {
         let want = normalize_repo_url(url);
-        let list = self
+        let secrets = self
             .secrets
-            .list(
-                &ListParams::default()
-                    .labels(&format!("{SECRET_TYPE_LABEL} in (repository,repo-creds)")),
-            )
+            .current()
             .await
             .map_err(|e| format!("reading repository Secrets: {e}"))?;
         let mut exact = None;
         let mut best_prefix: Option<(usize, BTreeMap<String, String>)> = None;
-        for secret in list.items {
+        for secret in secrets {
             let kind = secret
                 .metadata
                 .labels

@@ -27,6 +27,7 @@ mod fetch;
 mod finalize;
 mod history;
 mod jq;
+mod labelled_secrets;
 mod lease;
 mod lua_health;
 mod memo;

@@ -87,6 +87,8 @@ pub struct ControllerMetrics {
     pub render_cache_entries: Gauge,
     /// Manifests those kept renders hold, summed.
     pub render_cache_manifests: Gauge,
+    /// Objects the metadata watches know to exist (names only), over all watches.
+    pub watched_objects: Gauge,
 }
 
 impl Default for ControllerMetrics {
@@ -107,6 +109,7 @@ impl Default for ControllerMetrics {
             polls: Family::default(),
             render_cache_entries: Gauge::default(),
             render_cache_manifests: Gauge::default(),
+            watched_objects: Gauge::default(),
         }
     }
 }
@@ -188,6 +191,11 @@ impl ControllerMetrics {
             "ferry_render_cache_manifests",
             "Manifests held by the kept renders",
             self.render_cache_manifests.clone(),
+        );
+        registry.register(
+            "ferry_watched_objects",
+            "Objects the metadata watches know to exist (their names, kept so that comparing an object that does not exist needs no request)",
+            self.watched_objects.clone(),
         );
     }
 }

@@ -5,6 +5,7 @@
 //! touches objects the app does not track, and writes what it found to the Application's status
 //! in Argo CD's shape.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -360,21 +361,53 @@ impl Engine {
         match self.memos.may_skip(name, &fingerprint, skip) {
             Some(Skipped::Unchanged) => return Ok(Comparison::Unchanged),
             Some(Skipped::RevisionMoved) => return Ok(Comparison::RevisionMoved(desired.revision)),
-            None => {}
+            None => tracing::debug!(
+                app = name,
+                epoch = fingerprint.epoch,
+                unchanged = skip.unchanged,
+                "comparing"
+            ),
         }
 
         // While a watch is still listing, a change may give no event: such a comparison is
         // not remembered, so the next look compares again rather than skipping.
         let mut watching = true;
+        // Objects a ready watch has never seen do not exist: no GET to find that out.
+        let mut absent = HashSet::new();
         for o in &desired.objects {
             if let Ok(resolved) = target.cluster.resolve(o.api_version(), &o.key.kind).await {
-                watching &= self.watches.ensure(&target.cluster, &resolved.resource);
+                watching &= self
+                    .watches
+                    .ensure_ready(&target.cluster, &resolved.resource)
+                    .await;
+                let namespace = if resolved.namespaced {
+                    o.object
+                        .pointer("/metadata/namespace")
+                        .and_then(serde_json::Value::as_str)
+                        .filter(|n| !n.is_empty())
+                } else {
+                    Some("")
+                };
+                if let Some(namespace) = namespace
+                    && !o.generate_name
+                    && self.watches.known_absent(
+                        &target.cluster,
+                        &resolved.resource,
+                        namespace,
+                        &o.key.name,
+                    )
+                {
+                    absent.insert(o.key.clone());
+                }
             }
         }
+        self.metrics
+            .watched_objects
+            .set(i64::try_from(self.watches.known_objects()).unwrap_or(i64::MAX));
         self.watches.compared(name);
         // This comparison reads the children as they are now.
         self.watches.take_children_stale(name);
-        let found = differ.compare(app, target, desired).await?;
+        let found = differ.compare(app, target, desired, &absent).await?;
         self.memos.compared(name, fingerprint, watching);
         if !watching {
             // A change made while a watch lists may give no event: look again shortly, when

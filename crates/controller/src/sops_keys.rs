@@ -7,9 +7,9 @@
 //! keys are never shared by default.
 
 use ferry_source::render::KeyRing;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams};
 use tracing::warn;
+
+use crate::labelled_secrets::LabelledSecrets;
 
 /// The label that marks a Secret as holding SOPS age keys.
 pub(crate) const SOPS_KEYS_LABEL: &str = "ferry.dev/sops-keys";
@@ -18,20 +18,11 @@ pub(crate) const SOPS_PROJECTS_ANNOTATION: &str = "ferry.dev/sops-projects";
 /// The suffix of the data entries that hold age identities.
 pub(crate) const AGE_KEY_SUFFIX: &str = ".agekey";
 
-/// Reads SOPS key Secrets from the controller's namespace: from a watch of the labelled
-/// Secrets once it has listed them (no request per render), before that with a LIST.
-#[derive(Clone)]
+/// Reads SOPS key Secrets from the controller's namespace (from a watch of the labelled
+/// Secrets, see [`LabelledSecrets`]).
+#[derive(Clone, Debug)]
 pub(crate) struct SopsKeys {
-    secrets: Api<Secret>,
-    store: kube::runtime::reflector::Store<Secret>,
-    writer:
-        std::sync::Arc<std::sync::Mutex<Option<kube::runtime::reflector::store::Writer<Secret>>>>,
-}
-
-impl std::fmt::Debug for SopsKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SopsKeys").finish_non_exhaustive()
-    }
+    secrets: LabelledSecrets,
 }
 
 /// Whether the annotation value `projects` allows `project`.
@@ -45,52 +36,20 @@ pub(crate) fn project_allowed(projects: &str, project: &str) -> bool {
 impl SopsKeys {
     /// Key Secrets in `namespace`.
     pub(crate) fn new(client: kube::Client, namespace: &str) -> Self {
-        let (store, writer) = kube::runtime::reflector::store();
         SopsKeys {
-            secrets: Api::namespaced(client, namespace),
-            store,
-            writer: std::sync::Arc::new(std::sync::Mutex::new(Some(writer))),
+            secrets: LabelledSecrets::new(client, namespace, &format!("{SOPS_KEYS_LABEL}=true")),
         }
-    }
-
-    /// The key Secrets: from the watch once it has listed them (the first call starts it),
-    /// else from the API.
-    async fn key_secrets(&self) -> Result<Vec<std::sync::Arc<Secret>>, kube::Error> {
-        use futures::StreamExt as _;
-        use kube::runtime::WatchStreamExt as _;
-        let selector = format!("{SOPS_KEYS_LABEL}=true");
-        let writer = self.writer.lock().expect("sops keys lock").take();
-        if let Some(writer) = writer {
-            let stream = kube::runtime::reflector::reflector(
-                writer,
-                kube::runtime::watcher::watcher(
-                    self.secrets.clone(),
-                    kube::runtime::watcher::Config::default().labels(&selector),
-                )
-                .modify(crate::watches::drop_managed_fields_of),
-            )
-            .default_backoff();
-            tokio::spawn(stream.for_each(|_| std::future::ready(())));
-        }
-        if futures::FutureExt::now_or_never(self.store.wait_until_ready())
-            .is_some_and(|r| r.is_ok())
-        {
-            return Ok(self.store.state());
-        }
-        let list = self
-            .secrets
-            .list(&ListParams::default().labels(&selector))
-            .await?;
-        Ok(list.items.into_iter().map(std::sync::Arc::new).collect())
     }
 
     /// The keys `project` may use. An entry that is not an age identity is skipped with a
     /// warning naming the Secret and entry (never its content).
     pub(crate) async fn for_project(&self, project: &str) -> Result<KeyRing, String> {
-        let secrets = self
-            .key_secrets()
-            .await
-            .map_err(|e| format!("reading SOPS key Secrets ({SOPS_KEYS_LABEL}=true): {e}"))?;
+        let secrets = self.secrets.current().await.map_err(|e| {
+            format!(
+                "reading SOPS key Secrets ({}): {e}",
+                self.secrets.selector()
+            )
+        })?;
         let mut keys = KeyRing::new();
         for secret in secrets {
             let name = secret.metadata.name.clone().unwrap_or_default();

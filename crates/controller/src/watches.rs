@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use ferry_cluster::ClusterClient;
 use ferry_core::tracking::{TRACKING_ANNOTATION, TrackingId};
 use futures::StreamExt as _;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DynamicObject};
 use kube::core::PartialObjectMeta;
 use kube::discovery::ApiResource;
@@ -30,7 +31,10 @@ pub(crate) fn drop_managed_fields_of<K: kube::Resource>(object: &mut K) {
 /// The set of running watches, and where their events go.
 #[derive(Clone, Default)]
 pub(crate) struct WatchHub {
-    started: Arc<Mutex<HashSet<String>>>,
+    /// The watches started, and when.
+    started: Arc<Mutex<HashMap<String, Instant>>>,
+    /// Told whenever a watch becomes ready.
+    ready_changed: Arc<tokio::sync::Notify>,
     queue: WorkQueue,
     epochs: Arc<Mutex<HashMap<String, u64>>>,
     /// Writes ferry made itself (uid, resourceVersion): their events change nothing ferry does
@@ -62,11 +66,18 @@ pub(crate) struct WatchHub {
         kube::runtime::reflector::Store<ferry_core::application::Application>,
         String,
     )>,
+    /// Per watch (as `started` names it), the objects it has seen and not seen deleted, as
+    /// `namespace/name`: an object a ready watch does not know does not exist, so comparing
+    /// it needs no GET (as Argo CD reads live state from its cluster cache).
+    present: Arc<Mutex<HashMap<String, HashSet<String>>>>,
 }
 
 /// Events within this time after a comparison wait until it has passed, and then queue the app
 /// once.
 const COALESCE: Duration = Duration::from_secs(1);
+
+/// How long after a watch's start [`WatchHub::ensure_ready`] waits for its listing.
+const LISTING_WAIT: Duration = Duration::from_secs(5);
 
 /// Own writes remembered at most; an event that never comes (the watch was restarting) leaves
 /// an entry behind, so the set starts over when it is this full.
@@ -85,6 +96,7 @@ impl WatchHub {
     pub(crate) fn new(queue: WorkQueue, epochs: Arc<Mutex<HashMap<String, u64>>>) -> Self {
         WatchHub {
             started: Arc::default(),
+            ready_changed: Arc::default(),
             queue,
             epochs,
             own_writes: Arc::default(),
@@ -94,6 +106,56 @@ impl WatchHub {
             children_stale: Arc::default(),
             field_manager: None,
             known_apps: None,
+            present: Arc::default(),
+        }
+    }
+
+    /// Whether the object `namespace/name` of `resource` in `cluster` does not exist, as far as
+    /// a ready watch knows: false when no watch of it has listed yet. (A watch lags the API
+    /// server by the time an event takes to arrive, so an object created that instant may be
+    /// taken for absent: the sync's apply then meets it, as Argo CD's does from its cache.)
+    pub(crate) fn known_absent(
+        &self,
+        cluster: &ClusterClient,
+        resource: &ApiResource,
+        namespace: &str,
+        name: &str,
+    ) -> bool {
+        let key = watch_key(cluster, resource);
+        if !self.ready.lock().expect("ready lock").contains(&key) {
+            return false;
+        }
+        self.present
+            .lock()
+            .expect("present lock")
+            .get(&key)
+            .is_none_or(|objects| !objects.contains(&format!("{namespace}/{name}")))
+    }
+
+    /// Objects the watches know to exist, over all watches (for `/metrics`).
+    pub(crate) fn known_objects(&self) -> usize {
+        self.present
+            .lock()
+            .expect("present lock")
+            .values()
+            .map(HashSet::len)
+            .sum()
+    }
+
+    /// Called for every Application the controller's watch delivers, before its managedFields
+    /// are dropped: when its newest write is ferry's own apply (a parent's sync, seen before
+    /// that sync could say so), [`WatchHub::app_changed`] takes it for ferry's own.
+    pub(crate) fn note_own_apply(&self, meta: &ObjectMeta) {
+        if self
+            .field_manager
+            .as_deref()
+            .is_some_and(|m| written_last_by(meta, m))
+        {
+            let mut own = self.own_writes.lock().expect("own writes lock");
+            if own.len() >= OWN_WRITES_LIMIT {
+                own.clear();
+            }
+            own.insert(write_id(meta));
         }
     }
 
@@ -133,13 +195,13 @@ impl WatchHub {
         if app.metadata.name.as_deref() == Some(parent.as_str()) {
             return; // an app that manages itself: its own changes queue it anyway
         }
-        if managed
-            && self
-                .own_writes
-                .lock()
-                .expect("own writes lock")
-                .remove(&write_id(&app.metadata))
-        {
+        // Forgotten either way (a status write noted by `note_own_apply` is no managed change).
+        let own = self
+            .own_writes
+            .lock()
+            .expect("own writes lock")
+            .remove(&write_id(&app.metadata));
+        if managed && own {
             return;
         }
         if managed {
@@ -214,17 +276,54 @@ impl WatchHub {
             .unwrap_or_default()
     }
 
+    /// [`WatchHub::ensure`], and when the watch was started just now, waits for its listing (up
+    /// to [`LISTING_WAIT`] after its start): a comparison made meanwhile could not tell absent
+    /// objects without a request, and would have to be made again once the watch is ready.
+    /// Listing a kind's metadata takes a fraction of that; a watch the API server refuses
+    /// makes each caller wait only within that time of its start.
+    pub(crate) async fn ensure_ready(
+        &self,
+        cluster: &ClusterClient,
+        resource: &ApiResource,
+    ) -> bool {
+        if self.ensure(cluster, resource) {
+            return true;
+        }
+        let key = watch_key(cluster, resource);
+        let Some(deadline) = self
+            .started
+            .lock()
+            .expect("watch lock")
+            .get(&key)
+            .map(|at| *at + LISTING_WAIT)
+        else {
+            return false;
+        };
+        loop {
+            let notified = self.ready_changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.ready.lock().expect("ready lock").contains(&key) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || tokio::time::timeout(left, notified).await.is_err() {
+                return self.ready.lock().expect("ready lock").contains(&key);
+            }
+        }
+    }
+
     /// Starts a watch on `resource` in `cluster` unless one runs already. Returns whether the
     /// watch is ready (its initial listing done), so that no change can go unseen.
     pub(crate) fn ensure(&self, cluster: &ClusterClient, resource: &ApiResource) -> bool {
-        let key = format!(
-            "{}|{}|{}",
-            cluster.name(),
-            resource.api_version,
-            resource.kind
-        );
-        if !self.started.lock().expect("watch lock").insert(key.clone()) {
-            return self.ready.lock().expect("ready lock").contains(&key);
+        let key = watch_key(cluster, resource);
+        {
+            let mut started = self.started.lock().expect("watch lock");
+            if started.contains_key(&key) {
+                drop(started);
+                return self.ready.lock().expect("ready lock").contains(&key);
+            }
+            started.insert(key.clone(), Instant::now());
         }
         let ready = self.ready.clone();
         debug!(watch = %key, "starting a watch");
@@ -237,6 +336,8 @@ impl WatchHub {
         let compared_at = self.compared_at.clone();
         let field_manager = self.field_manager.clone();
         let known_apps = self.known_apps.clone();
+        let present = self.present.clone();
+        let ready_changed = self.ready_changed.clone();
         // Applications of ferry's own namespace are told apart by the Application watch.
         let skip_namespace = self
             .home_apps
@@ -246,9 +347,28 @@ impl WatchHub {
             let mut events = watcher::watcher(api, watcher::Config::default())
                 .default_backoff()
                 .boxed();
+            // A listing's objects, gathered until it is done (a relisting after a broken watch
+            // replaces what the watch knew, deletions meanwhile included).
+            let mut listing: Option<HashSet<String>> = None;
             while let Some(event) = events.next().await {
                 let meta = match event {
+                    Ok(Event::Init) => {
+                        listing = Some(HashSet::new());
+                        continue;
+                    }
+                    Ok(Event::InitApply(o)) => {
+                        if let Some(l) = listing.as_mut() {
+                            l.insert(object_key(&o.metadata));
+                        }
+                        continue;
+                    }
                     Ok(Event::Apply(o)) => {
+                        present
+                            .lock()
+                            .expect("present lock")
+                            .entry(key.clone())
+                            .or_default()
+                            .insert(object_key(&o.metadata));
                         if own_writes
                             .lock()
                             .expect("own writes lock")
@@ -265,12 +385,20 @@ impl WatchHub {
                         }
                         o.metadata
                     }
-                    Ok(Event::Delete(o)) => o.metadata,
+                    Ok(Event::Delete(o)) => {
+                        if let Some(objects) = present.lock().expect("present lock").get_mut(&key) {
+                            objects.remove(&object_key(&o.metadata));
+                        }
+                        o.metadata
+                    }
                     Ok(Event::InitDone) => {
+                        if let Some(l) = listing.take() {
+                            present.lock().expect("present lock").insert(key.clone(), l);
+                        }
                         ready.lock().expect("ready lock").insert(key.clone());
+                        ready_changed.notify_waiters();
                         continue;
                     }
-                    Ok(_) => continue, // the initial listing: nothing changed
                     Err(e) => {
                         debug!(watch = %key, "watch error (retrying): {e}");
                         continue;
@@ -298,10 +426,27 @@ impl WatchHub {
     }
 }
 
+/// How [`WatchHub`] names the watch of `resource` in `cluster`.
+fn watch_key(cluster: &ClusterClient, resource: &ApiResource) -> String {
+    format!(
+        "{}|{}|{}",
+        cluster.name(),
+        resource.api_version,
+        resource.kind
+    )
+}
+
+/// `namespace/name` of an object (empty namespace for cluster-scoped ones).
+fn object_key(meta: &ObjectMeta) -> String {
+    format!(
+        "{}/{}",
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
+    )
+}
+
 /// The app whose tracking annotation the object `meta` describes carries.
-fn tracking_app(
-    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-) -> Option<String> {
+fn tracking_app(meta: &ObjectMeta) -> Option<String> {
     meta.annotations
         .as_ref()?
         .get(TRACKING_ANNOTATION)?
@@ -312,7 +457,7 @@ fn tracking_app(
 
 /// One write of an object, as [`WatchHub::expect_own_write`] remembers it: (uid,
 /// resourceVersion).
-fn write_id(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> (String, String) {
+fn write_id(meta: &ObjectMeta) -> (String, String) {
     (
         meta.uid.clone().unwrap_or_default(),
         meta.resource_version.clone().unwrap_or_default(),
@@ -324,10 +469,7 @@ fn write_id(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -
 /// entry whenever its writer changes a value, adds or removes a field, to the second; a write
 /// by anyone else in the same second counts as theirs (the event is drift), so a change by
 /// someone else is never taken for ferry's.
-pub(crate) fn written_last_by(
-    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-    manager: &str,
-) -> bool {
+pub(crate) fn written_last_by(meta: &ObjectMeta, manager: &str) -> bool {
     let Some(entries) = &meta.managed_fields else {
         return false;
     };
@@ -388,7 +530,7 @@ mod tests {
     use ferry_core::application::Application;
     use serde_json::json;
 
-    use super::{drop_managed_fields_of, written_last_by};
+    use super::{WatchHub, drop_managed_fields_of, written_last_by};
 
     fn meta(
         entries: serde_json::Value,
@@ -399,6 +541,49 @@ mod tests {
     fn entry(manager: &str, operation: &str, time: &str) -> serde_json::Value {
         json!({"manager": manager, "operation": operation, "time": time,
                "fieldsType": "FieldsV1", "fieldsV1": {}})
+    }
+
+    /// A child Application `name` tracked by `parent`, last written as `entries` say.
+    fn child(name: &str, parent: &str, rv: &str, entries: serde_json::Value) -> Application {
+        serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {
+                "name": name, "namespace": "ferry", "uid": format!("uid-{name}"),
+                "resourceVersion": rv,
+                "annotations": {"argocd.argoproj.io/tracking-id":
+                    format!("{parent}:argoproj.io/Application:ferry/{name}")},
+                "managedFields": entries,
+            },
+            "spec": {"destination": {}, "project": "default"},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_parents_own_apply_of_a_child_is_no_drift_of_the_parent() {
+        let hub = WatchHub::new(Default::default(), Default::default()).with_field_manager("ferry");
+        let t = "2026-12-03T10:00:01Z";
+        // Created by the root's sync; the watch delivers it before the sync says so.
+        let mut created = child("c1", "root", "10", json!([entry("ferry", "Apply", t)]));
+        hub.note_own_apply(&created.metadata);
+        drop_managed_fields_of(&mut created);
+        hub.app_changed(&created, true);
+        assert_eq!(hub.epoch("root"), 0, "ferry's own apply is no change");
+        // Someone edits the child's spec afterwards: drift of the root.
+        let mut edited = child(
+            "c1",
+            "root",
+            "11",
+            json!([
+                entry("ferry", "Apply", t),
+                entry("kubectl-edit", "Update", "2026-12-03T10:00:09Z")
+            ]),
+        );
+        hub.note_own_apply(&edited.metadata);
+        drop_managed_fields_of(&mut edited);
+        hub.app_changed(&edited, true);
+        assert_eq!(hub.epoch("root"), 1, "an edit after ferry's apply is drift");
     }
 
     #[test]

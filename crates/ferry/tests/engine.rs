@@ -696,10 +696,10 @@ async fn ferry_run_serves_probes_and_metrics_beside_the_controller() {
         "ferry_app_reconcile_seconds_count ",
         "ferry_git_seconds_count{repo=",
         "ferry_render_seconds_count{repo=",
-        // Kubernetes API requests by verb and code, with latency.
+        // Kubernetes API requests by verb, code and resource, with latency.
         "ferry_kube_requests_total{verb=\"APPLY\",code=\"20",
-        "ferry_kube_requests_total{verb=\"WATCH\",code=\"200\"}",
-        "ferry_kube_requests_total{verb=\"GET\",code=\"200\"}",
+        "ferry_kube_requests_total{verb=\"WATCH\",code=\"200\",resource=\"applications\"}",
+        "resource=\"configmaps\"}",
         "ferry_kube_request_seconds_bucket{",
         "ferry_kube_request_seconds_count{verb=\"APPLY\"}",
     ] {
@@ -1021,4 +1021,82 @@ async fn a_quiet_poll_fetches_the_repository_once_and_reconciles_no_app() {
         "jsonpath={.data.value}",
     ]);
     assert_eq!(value.trim(), "2");
+}
+
+/// The sum of `name`'s series whose labels include every `label="value"` of `labels`.
+fn metric_sum_where(metrics_addr: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let body = http_request(metrics_addr, "GET", "/metrics", "").body;
+    body.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{'))
+        })
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn an_object_the_watch_never_saw_is_created_without_reading_it_first() {
+    let w = World::start("absent-read").await;
+    let ns = w.ns.name();
+    let repo = GitRepo::new();
+    for name in ["absent-a", "absent-b"] {
+        repo.write(&format!("apps/{name}/cm.yaml"), &configmap(name, "1"));
+    }
+    repo.commit("two apps");
+    // The first app starts the ConfigMap watch (and waits for its listing).
+    w.apply(&application(
+        "absent-a",
+        &repo.url(),
+        "apps/absent-a",
+        ns,
+        AUTOMATED,
+    ));
+    w.wait_synced_healthy("absent-a").await;
+    let metrics = w.controller.logged_address("serving /metrics");
+    let requests = |verb: &str| {
+        metric_sum_where(
+            &metrics,
+            "ferry_kube_requests_total",
+            &[("verb", verb), ("resource", "configmaps")],
+        )
+    };
+    let (gets, applies) = (requests("GET"), requests("APPLY"));
+
+    // The second app's ConfigMap is not in the watch: the comparison knows it is missing
+    // without a GET (and without a dry run), and the sync creates it with one apply.
+    w.apply(&application(
+        "absent-b",
+        &repo.url(),
+        "apps/absent-b",
+        ns,
+        AUTOMATED,
+    ));
+    w.wait_synced_healthy("absent-b").await;
+    let value = w.kubectl().run(&[
+        "get",
+        "configmap",
+        "absent-b",
+        "-o",
+        "jsonpath={.data.value}",
+    ]);
+    assert_eq!(value.trim(), "1");
+    assert_eq!(
+        requests("GET") - gets,
+        0.0,
+        "no GET of a ConfigMap while comparing and syncing an object the watch never saw"
+    );
+    assert!(
+        requests("APPLY") - applies >= 1.0,
+        "the sync applied the ConfigMap"
+    );
+    assert!(
+        metric_sum(&metrics, "ferry_watched_objects") >= 2.0,
+        "the watches know the two ConfigMaps"
+    );
 }

@@ -125,6 +125,12 @@ impl Metrics {
         self.app_source = Some(AppSourceSlot(source));
     }
 
+    /// The Applications from the [`AppSource`] (the controller's watch, when it runs in this
+    /// process and has listed them); `None`: read them from the API.
+    pub fn watched_apps(&self) -> Option<Vec<Arc<Application>>> {
+        self.app_source.as_ref().and_then(|source| (source.0)())
+    }
+
     /// The registry, for the controller to register its metrics in (before the server starts).
     pub fn registry_mut(&mut self) -> &mut Registry {
         &mut self.registry
@@ -234,7 +240,7 @@ pub async fn scrape(State(state): State<Arc<ServerState>>) -> Response {
 /// Refreshes `ferry_app_info` from `apps` (when given) and encodes the registry.
 async fn refresh_and_encode(metrics: &Metrics, apps: Option<&kube::Api<Application>>) -> Response {
     let _guard = metrics.scrape_lock.lock().await;
-    if let Some(watched) = metrics.app_source.as_ref().and_then(|source| (source.0)()) {
+    if let Some(watched) = metrics.watched_apps() {
         metrics.set_apps(watched.iter().map(|a| &**a));
     } else if let Some(apps) = apps {
         match apps.list(&ListParams::default()).await {

@@ -389,9 +389,20 @@ pub async fn refresh_matching_apps(
     pushes: &[Push],
 ) -> Result<Vec<String>, kube::Error> {
     let received = std::time::Instant::now();
-    let apps = state.apps.list(&ListParams::default()).await?;
+    // The controller's watch when it runs in this process: no LIST per push.
+    let apps = match state.metrics.watched_apps() {
+        Some(watched) => watched,
+        None => state
+            .apps
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .map(Arc::new)
+            .collect(),
+    };
     let mut refreshed = Vec::new();
-    for app in apps.items {
+    for app in apps {
         if !pushes.iter().any(|p| app_follows_push(&app, p)) {
             continue;
         }
