@@ -284,13 +284,14 @@ impl Engine {
             })
             .flatten();
         if let Some(after) = settled_by_sync {
+            let before: HashMap<&ResourceKey, &Value> = found
+                .compared
+                .iter()
+                .filter_map(|c| Some((&c.desired.key, c.live.as_ref()?)))
+                .collect();
             for (key, live) in &applied {
-                let before = found
-                    .compared
-                    .iter()
-                    .find(|c| &c.desired.key == key)
-                    .and_then(|c| c.live.as_ref());
-                self.watches.expect_own_write(live, before);
+                self.watches
+                    .expect_own_write(live, before.get(key).copied());
             }
             crate::status::fill_comparison(
                 status,
@@ -335,11 +336,16 @@ fn compared_after_sync(
                 Some(live) => {
                     let mut live = (*live).clone();
                     crate::compare::drop_managed_fields(&mut live);
+                    // Only the live side, as the reconcile's comparisons keep (`Keep::Live`):
+                    // a second copy of every answer would only raise the peak (an App-of-Apps
+                    // root's answers are its children, status and all).
                     Some(Compared {
-                        live: Some(live.clone()),
-                        predicted: Some(live),
+                        desired: c.desired.clone(),
+                        live: Some(live),
+                        predicted: None,
                         in_sync: true,
-                        ..c.clone()
+                        error: None,
+                        foreign_owner: None,
                     })
                 }
                 None if c.in_sync => Some(c.clone()),

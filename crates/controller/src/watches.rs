@@ -205,6 +205,12 @@ impl WatchHub {
             return;
         }
         if managed {
+            debug!(
+                app = %parent,
+                child = app.metadata.name.as_deref().unwrap_or_default(),
+                resource_version = app.metadata.resource_version.as_deref().unwrap_or_default(),
+                "a child Application changed"
+            );
             changed(&self.epochs, &self.compared_at, &self.queue, &parent);
         } else {
             self.children_stale
@@ -369,6 +375,11 @@ impl WatchHub {
                             .entry(key.clone())
                             .or_default()
                             .insert(object_key(&o.metadata));
+                        // Told apart by the Application watch, which also owns their entries
+                        // in `own_writes` (taking one here would make its event drift there).
+                        if skip_namespace.is_some() && o.metadata.namespace == skip_namespace {
+                            continue;
+                        }
                         if own_writes
                             .lock()
                             .expect("own writes lock")
@@ -419,6 +430,12 @@ impl WatchHub {
                 {
                     continue;
                 }
+                debug!(
+                    app = %app,
+                    watch = %key,
+                    object = meta.name.as_deref().unwrap_or_default(),
+                    "a tracked object changed"
+                );
                 changed(&epochs, &compared_at, &queue, &app);
             }
         });

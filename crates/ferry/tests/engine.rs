@@ -60,6 +60,19 @@ async fn a_root_app_creates_two_children_that_become_synced_and_healthy() {
             Some(repo.head().as_str())
         );
     }
+    // The root created each child with one apply, and its comparison knew they did not exist
+    // (no GET, no dry run). Their creation, seen by both of ferry's watches, is ferry's own
+    // write: no second comparison of the root (which would dry-run both again).
+    let metrics = w.controller.logged_address("serving /metrics");
+    assert_eq!(
+        metric_sum_where(
+            &metrics,
+            "ferry_kube_requests_total",
+            &[("verb", "APPLY"), ("resource", "applications")]
+        ),
+        2.0,
+        "one apply per child Application"
+    );
     let deploy = w
         .wait_object(&["deployment/frontend"], "frontend deployment", |d| {
             d.is_some()
