@@ -19,6 +19,7 @@ use ferry_core::application::{Application, ApplicationSource};
 
 use crate::engine::Engine;
 use crate::metrics::PollLabels;
+use crate::touched::Touched;
 
 /// What the poller remembers between polls.
 #[derive(Debug, Default)]
@@ -181,12 +182,52 @@ impl Engine {
                     self.queue.add(&user.name);
                 }
             } else {
-                for app in &moved {
-                    self.queue.add(app);
-                }
+                self.queue_moved(&apps, &moved, max_age).await;
             }
         }
     }
+
+    /// Queues the apps whose revision moved: those whose inputs the new commits changed first
+    /// (ahead of everything due only for its periodic look), the others after them (their look
+    /// only notes the new commits). A commit to one app of a repository with a thousand is
+    /// then applied without waiting for the other 999 looks.
+    async fn queue_moved(&self, apps: &[Arc<Application>], moved: &[String], max_age: Duration) {
+        let by_name: HashMap<&str, &Arc<Application>> = apps
+            .iter()
+            .filter_map(|a| Some((a.metadata.name.as_deref()?, a)))
+            .collect();
+        let mut later = Vec::new();
+        for name in moved {
+            let untouched = match by_name.get(name.as_str()) {
+                Some(app) => match compared_single(app) {
+                    Some(old) => matches!(
+                        self.differ.touched_since(app, &old, max_age).await,
+                        Touched::Untouched(_)
+                    ),
+                    None => false,
+                },
+                None => false,
+            };
+            if untouched {
+                later.push(name);
+            } else {
+                self.queue.add(name);
+            }
+        }
+        for name in later {
+            self.queue.add_after(name, Duration::ZERO);
+        }
+    }
+}
+
+/// The commit a single-source app's status was compared at; `None` for several sources or
+/// before its first comparison (then it counts as touched).
+fn compared_single(app: &Application) -> Option<Vec<String>> {
+    if app.spec.effective_sources().len() != 1 {
+        return None;
+    }
+    let revision = app.status.as_ref()?.sync.revision.clone()?;
+    (!revision.is_empty()).then(|| vec![revision])
 }
 
 /// A number in [0, 1), different at every call (std's randomly keyed hasher over the time:
