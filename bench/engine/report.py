@@ -18,7 +18,8 @@ the settings and all the numbers, including each latency sample.
 Columns: **sync** is the time from creating the App-of-Apps root to every app Synced and
 Healthy; **SSA loop**, **kubectl all** and **kubectl/app** are the baselines on the same control
 plane and files (a concurrent server-side-apply loop, one `kubectl apply --server-side` for
-everything, one per app); **×** is ferry ÷ baseline. Latencies are p50 / p95 in seconds.
+everything, one per app); **×** is ferry ÷ baseline; **control plane CPU s** is what
+the local control plane's processes spent during ferry's initial sync and during the SSA loop. Latencies are p50 / p95 in seconds.
 **req/app** is Kubernetes API requests by ferry per app during the initial sync (from
 `ferry_kube_requests_total`; `~` marks an estimate from the API server's
 `apiserver_request_total` minus the harness's own requests, when the build did not have that
@@ -63,6 +64,13 @@ def idle_rate(idle):
     return fmt(c["kube_requests"] / idle["seconds"], 1)
 
 
+def cp_cpu(i, b):
+    """The control plane's CPU seconds during ferry's initial sync / during the SSA loop."""
+    if i.get("control_plane_cpu_s") is None:
+        return "–"
+    return f"{fmt(i.get('control_plane_cpu_s'), 1)} / {fmt(b.get('ssa_loop_control_plane_cpu_s'), 1)}"
+
+
 def row(r):
     i = r.get("initial_sync", {})
     b = r.get("baselines", {})
@@ -76,6 +84,7 @@ def row(r):
         fmt(i.get("seconds")),
         fmt(b.get("ssa_loop_s")),
         fmt(i.get("ratio_to_ssa_loop")),
+        cp_cpu(i, b),
         fmt(b.get("kubectl_all_s")),
         fmt(i.get("ratio_to_kubectl_all")),
         fmt(b.get("kubectl_per_app_s")),
@@ -96,7 +105,8 @@ def row(r):
 
 
 COLUMNS = [
-    "date (UTC)", "profile", "N", "sync s", "SSA loop s", "×", "kubectl all s", "×",
+    "date (UTC)", "profile", "N", "sync s", "SSA loop s", "×", "control plane CPU s (sync / loop)",
+    "kubectl all s", "×",
     "kubectl/app s", "×", "webhook commit→applied", "poll commit→applied", "drift→reverted",
     "peak RSS MiB", "control plane RSS MiB", "CPU s", "idle CPU %", "idle req/s", "req/app", "1-app commit (webhook)", "machine busy %",
 ]

@@ -231,7 +231,8 @@ def delete_namespace(kube, ns, timeout=600):
     wait_until(f"namespace {ns} to be deleted", lambda: kube.get_opt(f"/api/v1/namespaces/{ns}") is None, timeout, 0.5)
 
 
-def baselines(kube, kubeconfig, repo, n, profile, threads, kubectl_per_app=True, cp=None):
+def baselines(kube, kubeconfig, repo, n, profile, threads, kubectl_per_app=True, cp=None,
+              kubectl_all=True):
     env = dict(os.environ, KUBECONFIG=str(kubeconfig))
     out = {}
     manifests = repo / "manifests"
@@ -249,13 +250,17 @@ def baselines(kube, kubeconfig, repo, n, profile, threads, kubectl_per_app=True,
         say(f"baseline: kubectl apply per app skipped (--no-kubectl-per-app; {n} kubectl processes)")
         out["kubectl_per_app_s"] = None
 
-    ns = "bench-kubectl-all"
-    ensure_namespace(kube, ns)
-    say("baseline: kubectl apply --server-side, one invocation for all")
-    t = time.monotonic()
-    run(["kubectl", "apply", "--server-side", "-n", ns, "-R", "-f", str(manifests)], env=env)
-    out["kubectl_all_s"] = round(time.monotonic() - t, 3)
-    delete_namespace(kube, ns)
+    if kubectl_all:
+        ns = "bench-kubectl-all"
+        ensure_namespace(kube, ns)
+        say("baseline: kubectl apply --server-side, one invocation for all")
+        t = time.monotonic()
+        run(["kubectl", "apply", "--server-side", "-n", ns, "-R", "-f", str(manifests)], env=env)
+        out["kubectl_all_s"] = round(time.monotonic() - t, 3)
+        delete_namespace(kube, ns)
+    else:
+        say("baseline: one kubectl apply for all skipped (--no-kubectl-all)")
+        out["kubectl_all_s"] = None
 
     ns = "bench-ssa-loop"
     ensure_namespace(kube, ns)
@@ -595,7 +600,8 @@ def bench_one(args, n, work):
             result["baselines"] = {"kubectl_per_app_s": None, "kubectl_all_s": None, "ssa_loop_s": None}
         else:
             result["baselines"] = baselines(kube, kubeconfig, repo, n, args.profile, args.ssa_threads,
-                                            kubectl_per_app=not args.no_kubectl_per_app, cp=cp)
+                                            kubectl_per_app=not args.no_kubectl_per_app, cp=cp,
+                                            kubectl_all=not args.no_kubectl_all)
 
         kenv = dict(os.environ, KUBECONFIG=str(kubeconfig))
         run([str(args.ferry), "install", "--namespace", FERRY_NS], env=kenv)
@@ -751,6 +757,8 @@ def main():
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     p.add_argument("--no-kubectl-per-app", action="store_true",
                    help="skip the one-kubectl-per-app baseline (N processes; 20+ min at N = 10,000)")
+    p.add_argument("--no-kubectl-all", action="store_true",
+                   help="skip the one-kubectl-for-everything baseline (about 15 min at N = 10,000 here)")
     p.add_argument("--sync-only", action="store_true",
                    help="no baselines, stop after the initial sync (for profiling; results not written)")
     args = p.parse_args()
