@@ -118,38 +118,35 @@ pub fn instrumented_client(config: kube::Config) -> Result<kube::Client, kube::E
 /// `/apis/<group>/<version>` (and after `namespaces/<ns>/` for namespaced ones), with the
 /// subresource (`applications/status`) when the path names one; empty for other paths.
 pub fn request_resource(path: &str) -> String {
+    match resource_segments(path).as_deref() {
+        None | Some([]) => String::new(),
+        Some([resource] | [resource, _]) => (*resource).to_string(),
+        Some([resource, _name, sub, ..]) => format!("{resource}/{sub}"),
+    }
+}
+
+/// A resource path's segments after `/api/v1` or `/apis/<group>/<version>`, and after
+/// `namespaces/<ns>/` for a namespaced resource (`namespaces[/<name>]` itself is the Namespace
+/// resource); `None` for other paths.
+fn resource_segments(path: &str) -> Option<Vec<&str>> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let rest: &[&str] = match segments.as_slice() {
         ["api", _version, rest @ ..] => rest,
         ["apis", _group, _version, rest @ ..] => rest,
-        _ => return String::new(),
+        _ => return None,
     };
     let rest = match rest {
         ["namespaces", _ns, resource @ ..] if !resource.is_empty() => resource,
         other => other,
     };
-    match rest {
-        [] => String::new(),
-        [resource] | [resource, _] => (*resource).to_string(),
-        [resource, _name, sub, ..] => format!("{resource}/{sub}"),
-    }
+    Some(rest.to_vec())
 }
 
 /// The API server's verb for a request: from the method, the path's shape (collection or one
 /// object) and the query (`watch`) and content type (server-side apply).
 pub fn request_verb(method: &http::Method, path: &str, query: &str, content_type: &str) -> String {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    // Strip `/api/v1` or `/apis/<group>/<version>`.
-    let rest: &[&str] = match segments.as_slice() {
-        ["api", _version, rest @ ..] => rest,
-        ["apis", _group, _version, rest @ ..] => rest,
-        _ => return method.as_str().to_string(),
-    };
-    // `namespaces/<ns>/<resource>...` is a namespaced resource; `namespaces[/<name>]` itself
-    // is the Namespace resource.
-    let rest = match rest {
-        ["namespaces", _ns, resource @ ..] if !resource.is_empty() => resource,
-        other => other,
+    let Some(rest) = resource_segments(path) else {
+        return method.as_str().to_string();
     };
     let is_collection = rest.len() == 1;
     if rest.is_empty() {
