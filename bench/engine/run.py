@@ -382,6 +382,8 @@ class Ferry:
                 "--workers", str(workers),
             ],
             env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            # Its own process group: stopping it stops a profiler's ferry too.
+            start_new_session=True,
         )
         self.sampler = Sampler(self.proc.pid)
         self.sampler.start()
@@ -426,13 +428,21 @@ class Ferry:
 
     def stop(self):
         self.sampler.stop.set()
+        # The whole group: with BENCH_FERRY_WRAPPER, ferry is the wrapper's child, and signalling
+        # only the wrapper left ferry running (and polling) after the run.
+        def signal_group(sig):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            signal_group(signal.SIGTERM)
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                signal_group(signal.SIGKILL)
                 self.proc.wait()
+        signal_group(signal.SIGKILL)
         self.log.close()
 
 
