@@ -89,6 +89,32 @@ async fn checkouts_are_created_once_per_commit() {
     assert!(marker.exists());
     let other = cache.checkout(&url, &h.c1).await.unwrap();
     assert_ne!(other, first);
+    assert_eq!(cache.checkout_count(), 2, "one checkout per commit");
+}
+
+#[tokio::test]
+async fn callers_asking_for_a_new_commit_at_once_share_one_checkout() {
+    let h = history();
+    let (_dir, cache) = cache();
+    let url = h.repo.url();
+    cache.fetch(&url, &Credentials::none()).await.unwrap();
+    // The poller, a webhook and several apps' looks ask for a new commit together.
+    let (a, b, c, d) = tokio::join!(
+        cache.checkout(&url, &h.c3),
+        cache.checkout(&url, &h.c3),
+        cache.checkout(&url, &h.c3),
+        cache.checkout(&url, &h.c3)
+    );
+    let first = a.unwrap();
+    for other in [b, c, d] {
+        assert_eq!(other.unwrap(), first);
+    }
+    assert_eq!(
+        cache.checkout_count(),
+        1,
+        "the callers waited for one checkout instead of each making their own"
+    );
+    assert!(first.join("app/config.yaml").is_file());
 }
 
 #[tokio::test]

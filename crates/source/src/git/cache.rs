@@ -38,6 +38,7 @@ pub struct RepoCache {
     git: Git,
     repos: Mutex<HashMap<RepoUrl, Arc<tokio::sync::Mutex<RepoState>>>>,
     fetches: AtomicUsize,
+    checkouts: AtomicUsize,
     /// Revisions already resolved in a mirror, valid until the mirror's refs change: keyed by
     /// mirror path and revision; each entry remembers the mirror's generation it was read at.
     resolved: Mutex<HashMap<(PathBuf, String), (u64, String)>>,
@@ -49,6 +50,10 @@ pub struct RepoCache {
     trees: Mutex<Vec<(CommitKey, Arc<CommitTrees>)>>,
     /// The files changed between pairs of commits (see [`RepoCache::changed_paths`]).
     pub(super) changes: super::changes::ChangeCache,
+    /// One gate per checkout being made: callers that ask for the same commit meanwhile wait
+    /// for it instead of each checking out the whole tree again (a push seen by the poller, the
+    /// webhook and every app's look at once).
+    checkouts_running: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// A commit of a mirror: the mirror's path and the commit's SHA.
@@ -97,11 +102,13 @@ impl RepoCache {
             root,
             repos: Mutex::new(HashMap::new()),
             fetches: AtomicUsize::new(0),
+            checkouts: AtomicUsize::new(0),
             resolved: Mutex::default(),
             generations: Mutex::default(),
             commits: Mutex::default(),
             trees: Mutex::default(),
             changes: Default::default(),
+            checkouts_running: Mutex::default(),
         }
     }
 
@@ -128,6 +135,11 @@ impl RepoCache {
     /// The git runner this cache uses (for [`Git::ls_remote`]).
     pub fn git(&self) -> &Git {
         &self.git
+    }
+
+    /// How many checkouts were made (successful or not) since this cache was created.
+    pub fn checkout_count(&self) -> usize {
+        self.checkouts.load(Ordering::SeqCst)
     }
 
     /// How many fetches ran (successful or not) since this cache was created.
@@ -509,17 +521,48 @@ impl RepoCache {
         if target.is_dir() {
             return Ok(target);
         }
+        let gate = self
+            .checkouts_running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(target.clone())
+            .or_default()
+            .clone();
+        let made = {
+            let _one_at_a_time = gate.lock().await;
+            if target.is_dir() {
+                return Ok(target);
+            }
+            self.checkout_new(url, sha, &dir, &target).await
+        };
+        // Later callers find the directory; those waiting on the gate see it too.
+        self.checkouts_running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&target);
+        made
+    }
+
+    /// Checks out `sha` of `url` into `target` (in `dir`), through a temporary directory.
+    async fn checkout_new(
+        &self,
+        url: &str,
+        sha: &str,
+        dir: &Path,
+        target: &Path,
+    ) -> Result<PathBuf, GitError> {
+        self.checkouts.fetch_add(1, Ordering::SeqCst);
         let mirror = self.mirror_dir(url);
         if !mirror.join("HEAD").exists() {
             return Err(GitError::NotFetched {
                 url: redact_url(url),
             });
         }
-        std::fs::create_dir_all(&dir).map_err(GitError::io("creating", &dir))?;
+        std::fs::create_dir_all(dir).map_err(GitError::io("creating", dir))?;
         let tmp = tempfile::Builder::new()
             .prefix(".checkout-")
-            .tempdir_in(&dir)
-            .map_err(GitError::io("creating a temporary directory in", &dir))?;
+            .tempdir_in(dir)
+            .map_err(GitError::io("creating a temporary directory in", dir))?;
         let tree = tmp.path().join("tree");
         std::fs::create_dir(&tree).map_err(GitError::io("creating", &tree))?;
         let (mut spec, _files) = self.git.command(
@@ -545,11 +588,11 @@ impl RepoCache {
             source: Box::new(source),
         })?;
         make_read_only(&tree).map_err(GitError::io("making the checkout read-only:", &tree))?;
-        match std::fs::rename(&tree, &target) {
-            Ok(()) => Ok(target),
-            // Another caller finished the same checkout first: use theirs.
-            Err(_) if target.is_dir() => Ok(target),
-            Err(e) => Err(GitError::io("moving the checkout to", &target)(e)),
+        match std::fs::rename(&tree, target) {
+            Ok(()) => Ok(target.to_path_buf()),
+            // Another process (or cache) finished the same checkout first: use theirs.
+            Err(_) if target.is_dir() => Ok(target.to_path_buf()),
+            Err(e) => Err(GitError::io("moving the checkout to", target)(e)),
         }
     }
 
