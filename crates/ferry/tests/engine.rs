@@ -934,14 +934,7 @@ async fn a_commit_refreshes_only_the_apps_whose_files_it_changed() {
 
 /// The sum of the controller's metric `name` over its label sets (0 when it has none yet).
 fn metric_sum(metrics_addr: &str, name: &str) -> f64 {
-    let body = http_request(metrics_addr, "GET", "/metrics", "").body;
-    body.lines()
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    metric_sum_where(metrics_addr, name, &[])
 }
 
 #[tokio::test]
@@ -1036,13 +1029,14 @@ async fn a_quiet_poll_fetches_the_repository_once_and_reconciles_no_app() {
     assert_eq!(value.trim(), "2");
 }
 
-/// The sum of `name`'s series whose labels include every `label="value"` of `labels`.
+/// The sum of `name`'s series whose labels include every `label="value"` of `labels` (all of
+/// them when `labels` is empty).
 fn metric_sum_where(metrics_addr: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     let body = http_request(metrics_addr, "GET", "/metrics", "").body;
     body.lines()
         .filter(|l| {
             l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{'))
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
         })
         .filter(|l| {
             labels
