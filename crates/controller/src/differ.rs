@@ -3,13 +3,13 @@
 //! `ferry app diff` build one of their own to show diffs, with no controller behind it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use ferry_core::application::{Application, RefreshType};
 use ferry_core::project::AppProject;
 use ferry_core::tracking::ResourceKey;
 use ferry_source::git::RepoCache;
-use ferry_source::render::{RenderTools, RenderedSource};
+use ferry_source::render::RenderTools;
 use kube::api::Api;
 use serde_json::Value;
 use tracing::warn;
@@ -36,8 +36,8 @@ pub struct Differ {
     /// The age keys of each AppProject, for SOPS-encrypted files.
     pub(crate) sops_keys: SopsKeys,
     /// The latest render of each app's source (by app, repository, path and chart), with the
-    /// key it was made for: one entry per source, so renders of old commits do not pile up.
-    pub(crate) renders: Mutex<HashMap<String, (String, Arc<RenderedSource>)>>,
+    /// keys it was made for: one entry per source, so renders of old commits do not pile up.
+    pub(crate) renders: Mutex<HashMap<String, crate::render::KeptRender>>,
     pub(crate) tools: RenderTools,
     /// Argo CD's `argocd-cm` settings, kept current.
     pub(crate) settings: crate::settings::SettingsWatch,
@@ -151,6 +151,11 @@ impl Differ {
             return Ok(Some((*project).clone()));
         }
         self.projects.get_opt(name).await
+    }
+
+    /// The repository cache: checkouts, tree listings and fetches, counted.
+    pub fn repo_cache(&self) -> &RepoCache {
+        &self.repos
     }
 
     /// Compares the app `name` with Git without syncing or writing anything: each object's

@@ -13,6 +13,17 @@ use ferry_source::render::RenderedSource;
 use crate::differ::Differ;
 use crate::error::AppError;
 
+/// The latest render of one app's source, and what it was made from.
+pub(crate) struct KeptRender {
+    /// The render key with the commit SHA (or chart version) in it.
+    by_revision: String,
+    /// The render key with the directory's Git tree id instead, for plain directories.
+    by_content: Option<String>,
+    /// The recipients of the SOPS keys it decrypted with (empty when it decrypted nothing).
+    fingerprint: String,
+    render: Arc<RenderedSource>,
+}
+
 /// One rendered source.
 pub(crate) struct RenderedOne {
     pub(crate) revision: String,
@@ -53,35 +64,37 @@ impl Differ {
         let app_name = app.metadata.name.clone().unwrap_or_default();
         let namespace = app.spec.destination.namespace.clone().unwrap_or_default();
         // A plain directory renders the same from every commit that leaves its files alone:
-        // keyed by its Git tree id, a commit elsewhere in the repository renders nothing again.
+        // keyed by its Git tree id too, a commit elsewhere in the repository renders nothing
+        // again. The key with the commit itself is checked first, so a look at the commit the
+        // last render was made at reads no tree (an untouched app stays at that commit).
         let plain_directory = !from_chart_repo
             && source.helm.is_none()
             && source.kustomize.is_none()
             && value_refs.is_empty();
-        let content_id = if plain_directory {
-            let path = source.path.as_deref().unwrap_or(".");
-            self.repos
-                .tree_id(url, &revision, path)
-                .await
-                .ok()
-                .flatten()
-                .map(|tree| format!("tree:{tree}"))
-        } else {
-            None
+        let key_for = |id: &str| {
+            serde_json::json!([
+                url,
+                id,
+                source.path,
+                source.chart,
+                source.directory,
+                source.helm,
+                source.kustomize,
+                app_name,
+                namespace,
+                value_refs,
+            ])
+            .to_string()
         };
-        let key = serde_json::json!([
-            url,
-            content_id.as_deref().unwrap_or(&revision),
-            source.path,
-            source.chart,
-            source.directory,
-            source.helm,
-            source.kustomize,
-            app_name,
-            namespace,
-            value_refs,
-        ])
-        .to_string();
+        let by_revision = key_for(&revision);
+        let content_key = async || {
+            if !plain_directory {
+                return None;
+            }
+            let path = source.path.as_deref().unwrap_or(".");
+            let tree = self.repos.tree_id(url, &revision, path).await.ok()??;
+            Some(key_for(&format!("tree:{tree}")))
+        };
         let slot = format!(
             "{}{}",
             render_slot_prefix(&app_name),
@@ -89,8 +102,8 @@ impl Differ {
         );
         if refresh == Some(RefreshType::Hard) {
             let mut renders = self.renders.lock().expect("render cache lock");
-            if let Some((_, gone)) = renders.remove(&slot) {
-                self.count_render(&gone, -1);
+            if let Some(gone) = renders.remove(&slot) {
+                self.count_render(&gone.render, -1);
             }
         }
         // The keys the app's project may use are part of the key: a render that decrypted SOPS
@@ -101,15 +114,36 @@ impl Differ {
         } else {
             app.spec.project.as_str()
         };
-        let cached = self
+        let kept = self
             .renders
             .lock()
             .expect("render cache lock")
             .get(&slot)
-            .and_then(|(made_for, r)| {
-                let fingerprint = made_for.strip_prefix(&key)?.strip_prefix('|')?;
-                Some((fingerprint.to_owned(), r.clone()))
-            });
+            .map(|k| (k.by_revision == by_revision, k.by_content.clone()));
+        let mut by_content = None;
+        let same_input = match kept {
+            None => false,
+            Some((true, _)) => true,
+            Some((false, None)) => false,
+            Some((false, Some(kept_content))) => {
+                by_content = content_key().await;
+                by_content.as_ref() == Some(&kept_content)
+            }
+        };
+        let cached = same_input
+            .then(|| {
+                let mut renders = self.renders.lock().expect("render cache lock");
+                // (Checked again: another look may have replaced it meanwhile.)
+                let kept = renders.get_mut(&slot).filter(|k| {
+                    k.by_revision == by_revision
+                        || (by_content.is_some() && k.by_content == by_content)
+                })?;
+                // Found through its tree at another commit: the next look at this commit
+                // finds it by the commit.
+                kept.by_revision.clone_from(&by_revision);
+                Some((kept.fingerprint.clone(), kept.render.clone()))
+            })
+            .flatten();
         let mut keys = None;
         let cached = match cached {
             Some((fingerprint, r)) if fingerprint.is_empty() => Some(r),
@@ -185,12 +219,19 @@ impl Differ {
                     String::new()
                 };
                 let rendered = Arc::new(out);
+                if by_content.is_none() {
+                    by_content = content_key().await;
+                }
+                let kept = KeptRender {
+                    by_revision,
+                    by_content,
+                    fingerprint,
+                    render: rendered.clone(),
+                };
                 let mut renders = self.renders.lock().expect("render cache lock");
                 self.count_render(&rendered, 1);
-                if let Some((_, replaced)) =
-                    renders.insert(slot, (format!("{key}|{fingerprint}"), rendered.clone()))
-                {
-                    self.count_render(&replaced, -1);
+                if let Some(replaced) = renders.insert(slot, kept) {
+                    self.count_render(&replaced.render, -1);
                 }
                 rendered
             }
@@ -207,10 +248,10 @@ impl Differ {
     pub(crate) fn forget_renders(&self, name: &str) {
         let prefix = render_slot_prefix(name);
         let mut renders = self.renders.lock().expect("render cache lock");
-        renders.retain(|slot, (_, render)| {
+        renders.retain(|slot, kept| {
             let keep = !slot.starts_with(&prefix);
             if !keep {
-                self.count_render(render, -1);
+                self.count_render(&kept.render, -1);
             }
             keep
         });

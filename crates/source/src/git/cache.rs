@@ -39,6 +39,7 @@ pub struct RepoCache {
     repos: Mutex<HashMap<RepoUrl, Arc<tokio::sync::Mutex<RepoState>>>>,
     fetches: AtomicUsize,
     checkouts: AtomicUsize,
+    tree_listings: AtomicUsize,
     /// Revisions already resolved in a mirror, valid until the mirror's refs change: keyed by
     /// mirror path and revision; each entry remembers the mirror's generation it was read at.
     resolved: Mutex<HashMap<(PathBuf, String), (u64, String)>>,
@@ -67,7 +68,7 @@ pub(crate) struct CommitTrees {
 }
 
 /// The tree listings of this many commits are kept.
-pub(crate) const TREE_CACHE_COMMITS: usize = 8;
+pub const TREE_CACHE_COMMITS: usize = 8;
 
 /// At most this many commits' metadata are kept; the cache starts over when full.
 pub(crate) const COMMIT_INFO_CACHE_LIMIT: usize = 10_000;
@@ -103,6 +104,7 @@ impl RepoCache {
             repos: Mutex::new(HashMap::new()),
             fetches: AtomicUsize::new(0),
             checkouts: AtomicUsize::new(0),
+            tree_listings: AtomicUsize::new(0),
             resolved: Mutex::default(),
             generations: Mutex::default(),
             commits: Mutex::default(),
@@ -140,6 +142,12 @@ impl RepoCache {
     /// How many checkouts were made (successful or not) since this cache was created.
     pub fn checkout_count(&self) -> usize {
         self.checkouts.load(Ordering::SeqCst)
+    }
+
+    /// How many times a commit's whole tree was listed (a miss of the tree cache of
+    /// [`RepoCache::tree_id`]) since this cache was created.
+    pub fn tree_listing_count(&self) -> usize {
+        self.tree_listings.load(Ordering::SeqCst)
     }
 
     /// How many fetches ran (successful or not) since this cache was created.
@@ -614,16 +622,21 @@ impl RepoCache {
         }
         let mirror = self.mirror_dir(url);
         let key = (mirror.clone(), sha.to_owned());
-        let cached = self
-            .trees
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, t)| t.clone());
+        let cached = {
+            // Least recently used first: a hit moves to the end.
+            let mut all = self.trees.lock().unwrap_or_else(|e| e.into_inner());
+            let at = all.iter().position(|(k, _)| *k == key);
+            at.map(|at| {
+                let hit = all.remove(at);
+                let trees = hit.1.clone();
+                all.push(hit);
+                trees
+            })
+        };
         let trees = match cached {
             Some(t) => t,
             None => {
+                self.tree_listings.fetch_add(1, Ordering::SeqCst);
                 let trees = Arc::new(self.list_trees(url, &mirror, sha).await?);
                 let mut all = self.trees.lock().unwrap_or_else(|e| e.into_inner());
                 if all.len() >= TREE_CACHE_COMMITS {
