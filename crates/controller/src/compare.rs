@@ -68,11 +68,12 @@ pub struct Ignore {
 pub type IgnoreFor<'a> = dyn Fn(&ResourceKey) -> Ignore + Sync + 'a;
 
 /// Compares every desired object with the cluster, `concurrency` at a time, in input order.
+/// Each [`Compared`] holds its desired object (moved, not copied).
 pub async fn compare_all(
     cluster: &ClusterClient,
     app: &str,
     field_manager: &str,
-    desired: &[DesiredObject],
+    desired: Vec<DesiredObject>,
     ignore: &IgnoreFor<'_>,
     app_options: &[String],
     concurrency: usize,
@@ -109,7 +110,7 @@ pub(crate) async fn compare_all_keeping(
     cluster: &ClusterClient,
     app: &str,
     field_manager: &str,
-    desired: &[DesiredObject],
+    desired: Vec<DesiredObject>,
     ignore: &IgnoreFor<'_>,
     app_options: &[String],
     concurrency: usize,
@@ -117,17 +118,18 @@ pub(crate) async fn compare_all_keeping(
     absent: &HashSet<ResourceKey>,
 ) -> Vec<Compared> {
     let comparisons: Vec<_> = desired
-        .iter()
+        .into_iter()
         .map(|d| {
+            let known_absent = absent.contains(&d.key);
             compare_one(
                 cluster,
                 app,
                 field_manager,
-                d.clone(),
+                d,
                 ignore,
                 app_options,
                 keep,
-                absent.contains(&d.key),
+                known_absent,
             )
         })
         .collect();

@@ -13,7 +13,7 @@ use crate::status::{resource_key, resource_ref};
 
 /// An app's desired state compared with its cluster.
 pub(crate) struct AppComparison {
-    /// What Git declares.
+    /// What Git declares, but its objects: they are in `compared`, one comparison each.
     pub(crate) desired: crate::desired_state::Desired,
     /// Each desired object against its live counterpart.
     pub(crate) compared: Vec<Compared>,
@@ -54,7 +54,7 @@ impl crate::differ::Differ {
         &self,
         app: &Application,
         target: crate::admit::Target,
-        desired: crate::desired_state::Desired,
+        mut desired: crate::desired_state::Desired,
         keep: Keep,
         absent: &HashSet<ResourceKey>,
     ) -> Result<AppComparison, crate::error::AppError> {
@@ -62,11 +62,13 @@ impl crate::differ::Differ {
         let settings = self.settings.current().await;
         let cluster = target.cluster;
         let ignore = |key: &ResourceKey| ignore_rules(app, &settings, key);
+        let prunable = self.find_prunable(app, &cluster, &desired.objects).await;
+        // The objects move into their comparisons (one copy of each, not two).
         let mut compared = compare_all_keeping(
             &cluster,
             name,
             &self.cfg.field_manager,
-            &desired.objects,
+            std::mem::take(&mut desired.objects),
             &ignore,
             app.spec.sync_options(),
             self.cfg.per_app_concurrency,
@@ -75,14 +77,13 @@ impl crate::differ::Differ {
         )
         .await;
         crate::settings::mark_label_owners(&mut compared, name, &settings);
-        let prunable = self.find_prunable(app, &cluster, &desired.objects).await;
         let empty_allowed = app
             .spec
             .sync_policy
             .as_ref()
             .and_then(|p| p.automated.as_ref())
             .is_some_and(|a| a.allow_empty);
-        if desired.objects.is_empty() && !empty_allowed && !prunable.is_empty() {
+        if compared.is_empty() && !empty_allowed && !prunable.is_empty() {
             // An empty render that would delete everything: almost always a mistake.
             return Err(crate::error::AppError::source(format!(
                 "the source rendered no objects, which would prune all {} resources of the app; refusing. \

@@ -105,7 +105,7 @@ impl Engine {
         }
         if let Some(request) = request {
             requeue = self
-                .run_operation(&app, &mut status, &found, &view, &request, &look)
+                .run_operation(&app, &mut status, found, &view, &request, &look)
                 .await?;
         }
         // A sync that goes on at the next reconcile keeps its operation.

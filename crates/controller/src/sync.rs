@@ -165,11 +165,9 @@ pub(crate) trait Progress: Sync {
 pub(crate) struct SyncInputs<'a> {
     /// The destination cluster.
     pub cluster: &'a ClusterClient,
-    /// The desired resources.
-    pub objects: &'a [DesiredObject],
     /// The hooks.
     pub hooks: &'a [DesiredObject],
-    /// The comparison of `objects` with the cluster.
+    /// The desired resources, each compared with the cluster.
     pub compared: &'a [Compared],
     /// Tracked leftovers.
     pub prunable: &'a [Prunable],
@@ -342,7 +340,7 @@ impl SyncRun<'_> {
         // hooks by phase and wave. A malformed wave stops the sync before anything is applied.
         let mut planned = Vec::new();
         let mut by_key: BTreeMap<&ResourceKey, &DesiredObject> = BTreeMap::new();
-        for d in self.inputs.objects {
+        for d in self.inputs.compared.iter().map(|c| &c.desired) {
             let wave = sync_wave(&d.object).map_err(|e| format!("{}: {e}", d.origin))?;
             planned.push(PlannedObject {
                 key: d.key.clone(),

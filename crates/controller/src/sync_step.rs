@@ -2,7 +2,7 @@
 //! whether a sync window holds it back, and the sync itself with its record in the status
 //! (operation state, history, Events, metrics).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -112,12 +112,14 @@ impl Engine {
         Ok(Some(self.next_poll(app)))
     }
 
-    /// Runs the sync `request` and records it in `status`. Returns when to look again.
+    /// Runs the sync `request` and records it in `status`. Returns when to look again. The
+    /// comparison is used up: after a simple sync its objects and the apply answers become the
+    /// status's comparison without a copy.
     pub(crate) async fn run_operation(
         self: &Arc<Self>,
         app: &Application,
         status: &mut ApplicationStatus,
-        found: &AppComparison,
+        found: AppComparison,
         view: &AppView,
         request: &SyncRequest,
         look: &Look,
@@ -210,7 +212,6 @@ impl Engine {
             status,
             SyncInputs {
                 cluster: &found.cluster,
-                objects: &found.desired.objects,
                 hooks: &found.desired.hooks,
                 compared: &found.compared,
                 prunable: &found.prunable,
@@ -273,17 +274,15 @@ impl Engine {
         // hooks, nothing to prune), the apply answers are the live objects: the status is
         // filled from them, with no second comparison. Their watch events are ferry's own
         // and are ignored; anything else that changes them still queues the app.
-        let settled_by_sync = (phase == OperationPhase::Succeeded && !request.dry_run)
-            .then(|| {
-                compared_after_sync(
-                    &found.compared,
-                    &found.prunable,
-                    &found.desired.hooks,
-                    &applied,
-                )
-            })
-            .flatten();
-        if let Some(after) = settled_by_sync {
+        let settled_by_sync = phase == OperationPhase::Succeeded
+            && !request.dry_run
+            && settled_by_sync(
+                &found.compared,
+                &found.prunable,
+                &found.desired.hooks,
+                &applied,
+            );
+        if settled_by_sync {
             let before: HashMap<&ResourceKey, &Value> = found
                 .compared
                 .iter()
@@ -293,11 +292,15 @@ impl Engine {
                 self.watches
                     .expect_own_write(live, before.get(key).copied());
             }
+            let AppComparison {
+                desired, compared, ..
+            } = found;
+            let after = compared_after_sync(compared, applied);
             crate::status::fill_comparison(
                 status,
                 app,
                 view,
-                &found.desired,
+                &desired,
                 &after,
                 &[],
                 &*self.settings().current().await,
@@ -313,44 +316,46 @@ impl Engine {
     }
 }
 
-/// The comparison as it stands after a sync that applied every object that was out of sync:
-/// `None` unless that sync was that simple (no hooks, nothing prunable, every differing object
-/// applied and answered), in which case the answers are the live side and all is in sync.
-fn compared_after_sync(
+/// Whether a sync was simple enough that its apply answers are the live side of a comparison
+/// where all is in sync: no hooks, nothing prunable, and every object that differed applied
+/// and answered.
+fn settled_by_sync(
     compared: &[Compared],
     prunable: &[Prunable],
     hooks: &[DesiredObject],
     applied: &[(ResourceKey, Value)],
-) -> Option<Vec<Compared>> {
+) -> bool {
     if !prunable.is_empty() || !hooks.is_empty() {
-        return None;
+        return false;
     }
-    let applied: HashMap<&ResourceKey, &Value> = applied.iter().map(|(k, v)| (k, v)).collect();
+    let applied: HashSet<&ResourceKey> = applied.iter().map(|(k, _)| k).collect();
+    compared.iter().all(|c| {
+        c.error.is_none()
+            && c.foreign_owner.is_none()
+            && (c.in_sync || applied.contains(&c.desired.key))
+    })
+}
+
+/// The comparison after a sync that [settled](settled_by_sync) it: each applied object's
+/// answer becomes its live side (moved, not copied), and all is in sync.
+fn compared_after_sync(
+    compared: Vec<Compared>,
+    applied: Vec<(ResourceKey, Value)>,
+) -> Vec<Compared> {
+    let mut applied: HashMap<ResourceKey, Value> = applied.into_iter().collect();
     compared
-        .iter()
-        .map(|c| {
-            if c.error.is_some() || c.foreign_owner.is_some() {
-                return None;
+        .into_iter()
+        .map(|mut c| {
+            if let Some(mut live) = applied.remove(&c.desired.key) {
+                crate::compare::drop_managed_fields(&mut live);
+                // Only the live side, as the reconcile's comparisons keep (`Keep::Live`): a
+                // second copy of every answer would only raise the peak (an App-of-Apps
+                // root's answers are its children, status and all).
+                c.live = Some(live);
+                c.predicted = None;
+                c.in_sync = true;
             }
-            match applied.get(&c.desired.key) {
-                Some(live) => {
-                    let mut live = (*live).clone();
-                    crate::compare::drop_managed_fields(&mut live);
-                    // Only the live side, as the reconcile's comparisons keep (`Keep::Live`):
-                    // a second copy of every answer would only raise the peak (an App-of-Apps
-                    // root's answers are its children, status and all).
-                    Some(Compared {
-                        desired: c.desired.clone(),
-                        live: Some(live),
-                        predicted: None,
-                        in_sync: true,
-                        error: None,
-                        foreign_owner: None,
-                    })
-                }
-                None if c.in_sync => Some(c.clone()),
-                None => None,
-            }
+            c
         })
         .collect()
 }

@@ -68,7 +68,6 @@ pub(crate) async fn run_deletion_hooks(
         status,
         inputs: SyncInputs {
             cluster,
-            objects: &[],
             hooks,
             compared: &[],
             prunable: &[],

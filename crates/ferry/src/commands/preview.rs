@@ -91,11 +91,12 @@ mod live {
             // The app's own ignoreDifferences; argocd-cm's customizations are not read here.
             let settings = ferry_core::settings::ArgoSettings::default();
             let ignore = |key: &ResourceKey| ignore_rules(app, &settings, key);
+            let wanted: BTreeSet<ResourceKey> = desired.iter().map(|d| d.key.clone()).collect();
             let compared = compare_all(
                 &cluster,
                 &name,
                 "ferry",
-                &desired,
+                desired,
                 &ignore,
                 app.spec.sync_options(),
                 8,
@@ -124,7 +125,6 @@ mod live {
             }
             // What the live Application tracks and head no longer renders: a sync with prune
             // deletes it.
-            let wanted: BTreeSet<&ResourceKey> = desired.iter().map(|d| &d.key).collect();
             let live_app = live_apps.get_opt(&name).await?;
             for r in live_app
                 .iter()
