@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -485,8 +486,17 @@ def counter_delta(after, before):
     return out
 
 
-def list_apps(kube):
-    return kube.get(f"/apis/argoproj.io/v1alpha1/namespaces/{FERRY_NS}/applications")["items"]
+def list_apps(kube, page=500):
+    """Every Application, in pages: one LIST of 10,000 Applications is about 50 MB that the API
+    server builds at once, and the harness asks every half second while it waits."""
+    base = f"/apis/argoproj.io/v1alpha1/namespaces/{FERRY_NS}/applications?limit={page}"
+    items, cont = [], None
+    while True:
+        got = kube.get(base + (f"&continue={urllib.parse.quote(cont)}" if cont else ""))
+        items.extend(got["items"])
+        cont = (got.get("metadata") or {}).get("continue")
+        if not cont:
+            return items
 
 
 def app_state(app):
@@ -498,11 +508,13 @@ def app_state(app):
     )
 
 
-def all_settled(kube, expected, revision=None, changed=None):
+def all_settled(kube, expected, revision=None, changed=None, apps=None):
     """Every one of `expected` apps is Synced and Healthy, and none carries a refresh request;
     when `revision` is given, the apps named in `changed` (every app when None) are at it. Apps
-    whose inputs a commit did not change stay at the commit that last changed them."""
-    apps = list_apps(kube)
+    whose inputs a commit did not change stay at the commit that last changed them. `apps`: a
+    listing already made."""
+    if apps is None:
+        apps = list_apps(kube)
     if len(apps) < expected:
         return False
     for a in apps:
@@ -553,7 +565,7 @@ def measure_latencies(kube, ferry, repo, repo_url, n, profile, count, mode, sett
                 apps = list_apps(kube)
                 at_sha = sum(1 for a in apps if app_state(a)[2] == sha)
                 looked = stats.metric_sum(ferry.metrics(), "ferry_app_untouched_total") - untouched0
-                return all_settled(kube, apps_total(n), sha, {app_name(i)}) and at_sha + looked >= apps_total(n)
+                return all_settled(kube, apps_total(n), sha, {app_name(i)}, apps) and at_sha + looked >= apps_total(n)
         wait_until("every app to settle at the new commit", settled, settle_timeout, 0.5)
         if k == 0:
             time.sleep(1.0)
