@@ -32,3 +32,23 @@ pub struct EngineConfig {
     /// annotation overrides it.
     pub child_health: crate::app_of_apps::ChildHealth,
 }
+
+impl EngineConfig {
+    /// The settings for the Applications of `namespace`, with the cache under `cache_dir` and
+    /// the rest as `ferry controller`'s flags default them: field manager `ferry`, a 3-minute
+    /// poll, 8 requests at once per app, no local repositories, Kustomize remote bases over
+    /// `https` and `ssh`, untracked objects adopted, child apps' health waited for.
+    pub fn new(namespace: impl Into<String>, cache_dir: impl Into<PathBuf>) -> Self {
+        EngineConfig {
+            namespace: namespace.into(),
+            field_manager: "ferry".into(),
+            poll_interval: Duration::from_secs(180),
+            cache_dir: cache_dir.into(),
+            per_app_concurrency: 8,
+            allow_file_repos: false,
+            kustomize_remote_protocols: vec!["https".into(), "ssh".into()],
+            fail_on_untracked_resource: false,
+            child_health: Default::default(),
+        }
+    }
+}

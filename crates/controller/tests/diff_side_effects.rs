@@ -63,16 +63,11 @@ async fn a_diff_between_drift_and_reconcile_does_not_hide_the_drift() {
     let engine = Arc::new(Engine::new(
         ns.client(),
         EngineConfig {
-            namespace: name.clone(),
-            field_manager: "ferry".into(),
             poll_interval: Duration::from_secs(3600),
-            cache_dir: cache.path().to_path_buf(),
             per_app_concurrency: 4,
             // The test's repository is a local one.
             allow_file_repos: true,
-            kustomize_remote_protocols: vec!["https".into(), "ssh".into()],
-            fail_on_untracked_resource: false,
-            child_health: Default::default(),
+            ..EngineConfig::new(name.clone(), cache.path().to_path_buf())
         },
     ));
     let apps: Api<Application> = ns.api();

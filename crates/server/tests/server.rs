@@ -56,15 +56,11 @@ async fn start(ns: &TestNamespace, insecure: bool, secrets: WebhookSecretSource)
     let engine = Arc::new(Differ::new(
         client.clone(),
         EngineConfig {
-            namespace: ns.name().to_string(),
-            field_manager: "ferry".into(),
             poll_interval: Duration::ZERO,
-            cache_dir: cache.path().to_path_buf(),
             per_app_concurrency: 4,
+            // The test's repository is a local one.
             allow_file_repos: true,
-            kustomize_remote_protocols: vec!["https".into(), "ssh".into()],
-            fail_on_untracked_resource: false,
-            child_health: Default::default(),
+            ..EngineConfig::new(ns.name().to_string(), cache.path().to_path_buf())
         },
     ));
     let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), ns.name());
@@ -953,15 +949,11 @@ async fn tls_serves_https_and_marks_cookies_secure() {
     let engine = Arc::new(Differ::new(
         ns.client(),
         EngineConfig {
-            namespace: ns.name().to_string(),
-            field_manager: "ferry".into(),
             poll_interval: Duration::ZERO,
-            cache_dir: dir.path().join("cache"),
             per_app_concurrency: 4,
+            // The test's repository is a local one.
             allow_file_repos: true,
-            kustomize_remote_protocols: vec!["https".into(), "ssh".into()],
-            fail_on_untracked_resource: false,
-            child_health: Default::default(),
+            ..EngineConfig::new(ns.name().to_string(), dir.path().join("cache"))
         },
     ));
     let err = Server::bind(config.clone(), ns.client(), engine.clone())

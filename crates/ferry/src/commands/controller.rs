@@ -98,15 +98,11 @@ impl SourceArgs {
         per_app_concurrency: usize,
     ) -> EngineConfig {
         EngineConfig {
-            namespace: namespace.to_owned(),
-            field_manager: "ferry".into(),
             poll_interval,
-            cache_dir,
             per_app_concurrency,
             allow_file_repos: self.allow_file_repos,
             kustomize_remote_protocols: self.kustomize_remote_protocols.clone(),
-            fail_on_untracked_resource: false,
-            child_health: Default::default(),
+            ..EngineConfig::new(namespace, cache_dir)
         }
     }
 }
