@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::runner::Git;
+use super::trees::CommitTrees;
 use super::url::*;
 use super::{CommitInfo, Credentials, GitError, LowSpeedLimit};
 use crate::command::{CommandError, run_command};
@@ -35,11 +36,11 @@ pub const FAILURE_SHARED_FOR: Duration = Duration::from_secs(5);
 pub struct RepoCache {
     root: PathBuf,
     key: Vec<u8>,
-    git: Git,
+    pub(super) git: Git,
     repos: Mutex<HashMap<RepoUrl, Arc<tokio::sync::Mutex<RepoState>>>>,
     fetches: AtomicUsize,
     checkouts: AtomicUsize,
-    tree_listings: AtomicUsize,
+    pub(super) tree_listings: AtomicUsize,
     /// Revisions already resolved in a mirror, valid until the mirror's refs change: keyed by
     /// mirror path and revision; each entry remembers the mirror's generation it was read at.
     resolved: Mutex<HashMap<(PathBuf, String), (u64, String)>>,
@@ -48,7 +49,7 @@ pub struct RepoCache {
     /// Commit metadata by mirror and SHA (commits never change).
     commits: Mutex<HashMap<(PathBuf, String), CommitInfo>>,
     /// The directories of the latest commits looked at, by mirror and SHA.
-    trees: Mutex<Vec<(CommitKey, Arc<CommitTrees>)>>,
+    pub(super) trees: Mutex<Vec<(CommitKey, Arc<CommitTrees>)>>,
     /// The files changed between pairs of commits (see [`RepoCache::changed_paths`]).
     pub(super) changes: super::changes::ChangeCache,
     /// One gate per checkout being made: callers that ask for the same commit meanwhile wait
@@ -59,16 +60,6 @@ pub struct RepoCache {
 
 /// A commit of a mirror: the mirror's path and the commit's SHA.
 pub(crate) type CommitKey = (PathBuf, String);
-
-/// The directories of one commit: each one's Git tree id, and whether everything under it is a
-/// plain file or directory.
-#[derive(Debug, Default)]
-pub(crate) struct CommitTrees {
-    pub(crate) dirs: HashMap<String, (String, bool)>,
-}
-
-/// The tree listings of this many commits are kept.
-pub const TREE_CACHE_COMMITS: usize = 8;
 
 /// At most this many commits' metadata are kept; the cache starts over when full.
 pub(crate) const COMMIT_INFO_CACHE_LIMIT: usize = 10_000;
@@ -604,93 +595,6 @@ impl RepoCache {
         }
     }
 
-    /// What identifies the files under directory `path` (relative to the repository root, `.`
-    /// for the root) of commit `sha` of a fetched `url`, when it is a plain directory of
-    /// manifests: the directory's Git tree id, the same in every commit that leaves those files
-    /// as they are. `None` when the path is not a directory of that commit, holds a symlink or a
-    /// submodule somewhere below (their content is not part of the tree id), or is a Kustomize
-    /// or Helm source (which may read files outside it). One `git ls-tree` per commit, cached.
-    pub async fn tree_id(
-        &self,
-        url: &str,
-        sha: &str,
-        path: &str,
-    ) -> Result<Option<String>, GitError> {
-        check_revision(url, sha)?;
-        if !is_full_sha(sha) {
-            return Ok(None);
-        }
-        let mirror = self.mirror_dir(url);
-        let key = (mirror.clone(), sha.to_owned());
-        let cached = {
-            // Least recently used first: a hit moves to the end.
-            let mut all = self.trees.lock().unwrap_or_else(|e| e.into_inner());
-            let at = all.iter().position(|(k, _)| *k == key);
-            at.map(|at| {
-                let hit = all.remove(at);
-                let trees = hit.1.clone();
-                all.push(hit);
-                trees
-            })
-        };
-        let trees = match cached {
-            Some(t) => t,
-            None => {
-                self.tree_listings.fetch_add(1, Ordering::SeqCst);
-                let trees = Arc::new(self.list_trees(url, &mirror, sha).await?);
-                let mut all = self.trees.lock().unwrap_or_else(|e| e.into_inner());
-                if all.len() >= TREE_CACHE_COMMITS {
-                    all.remove(0);
-                }
-                all.push((key, trees.clone()));
-                trees
-            }
-        };
-        let path = normalize_tree_path(path);
-        Ok(trees
-            .dirs
-            .get(&path)
-            .filter(|(_, plain)| *plain)
-            .map(|(id, _)| id.clone()))
-    }
-
-    async fn list_trees(
-        &self,
-        url: &str,
-        mirror: &Path,
-        sha: &str,
-    ) -> Result<CommitTrees, GitError> {
-        let git_dir = format!("--git-dir={}", mirror.to_string_lossy());
-        let tree_spec = format!("{sha}^{{tree}}");
-        let root = self
-            .git
-            .run(
-                mirror,
-                &[&git_dir, "rev-parse", "--verify", "--quiet", &tree_spec],
-                &Credentials::none(),
-            )
-            .await?
-            .map_err(|source| GitError::Local {
-                action: format!("reading the tree of {sha}"),
-                url: redact_url(url),
-                source: Box::new(source),
-            })?;
-        let out = self
-            .git
-            .run(
-                mirror,
-                &[&git_dir, "ls-tree", "-r", "-t", "-z", "--full-tree", sha],
-                &Credentials::none(),
-            )
-            .await?
-            .map_err(|source| GitError::Local {
-                action: format!("listing the files of {sha}"),
-                url: redact_url(url),
-                source: Box::new(source),
-            })?;
-        Ok(parse_trees(root.trim(), &out))
-    }
-
     /// Author, date and subject of commit `sha` of a fetched `url`.
     pub async fn commit_info(&self, url: &str, sha: &str) -> Result<CommitInfo, GitError> {
         check_revision(url, sha)?;
@@ -747,72 +651,6 @@ impl RepoCache {
         }
         Ok(info)
     }
-}
-
-/// A repository path as `ls-tree` names directories: no `./`, no trailing `/`, `""` the root.
-pub(crate) fn normalize_tree_path(path: &str) -> String {
-    let parts: Vec<&str> = path
-        .split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect();
-    parts.join("/")
-}
-
-/// Files that make a directory a Kustomize or Helm source, whose output may depend on files
-/// outside the directory.
-pub(crate) const RENDERED_BY_TOOLS: [&str; 4] = [
-    "kustomization.yaml",
-    "kustomization.yml",
-    "Kustomization",
-    "Chart.yaml",
-];
-
-/// Reads `git ls-tree -r -t -z` output (`<mode> <type> <id>\t<path>\0`) of a commit whose root
-/// tree is `root`: every directory's id, and whether anything below it is a symlink (mode
-/// 120000) or a submodule (type commit).
-pub(crate) fn parse_trees(root: &str, out: &str) -> CommitTrees {
-    let mut dirs: HashMap<String, (String, bool)> = HashMap::new();
-    dirs.insert(String::new(), (root.to_owned(), true));
-    let mut special = Vec::new();
-    let mut tool_dirs = Vec::new();
-    for entry in out.split('\0').filter(|e| !e.is_empty()) {
-        let Some((meta, path)) = entry.split_once('\t') else {
-            continue;
-        };
-        let mut fields = meta.split(' ');
-        let (Some(mode), Some(kind), Some(id)) = (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        if kind == "tree" {
-            dirs.insert(path.to_owned(), (id.to_owned(), true));
-        } else if mode == "120000" || kind == "commit" {
-            special.push(path.to_owned());
-        } else if let Some((dir, name)) = path.rsplit_once('/').or(Some(("", path)))
-            && RENDERED_BY_TOOLS.contains(&name)
-        {
-            tool_dirs.push(dir.to_owned());
-        }
-    }
-    for dir in tool_dirs {
-        if let Some(entry) = dirs.get_mut(&dir) {
-            entry.1 = false;
-        }
-    }
-    for path in special {
-        // Every directory above a symlink or submodule is not plain.
-        let mut dir = path.as_str();
-        loop {
-            dir = dir.rsplit_once('/').map_or("", |(d, _)| d);
-            if let Some(entry) = dirs.get_mut(dir) {
-                entry.1 = false;
-            }
-            if dir.is_empty() {
-                break;
-            }
-        }
-    }
-    CommitTrees { dirs }
 }
 
 /// Whether git's stderr says the wanted revision does not exist on the remote.

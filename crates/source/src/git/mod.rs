@@ -24,6 +24,7 @@ mod cache;
 mod changes;
 mod command;
 mod runner;
+mod trees;
 mod url;
 
 use std::fmt;
@@ -32,10 +33,11 @@ use std::sync::Arc;
 
 use crate::command::CommandError;
 
-pub use cache::{DEFAULT_GIT_TIMEOUT, FAILURE_SHARED_FOR, RepoCache, TREE_CACHE_COMMITS};
+pub use cache::{DEFAULT_GIT_TIMEOUT, FAILURE_SHARED_FOR, RepoCache};
 pub use changes::CHANGE_CACHE_PAIRS;
 pub use command::{ALL_PROTOCOLS, GitCommand, HostKeys, LowSpeedLimit, REMOTE_PROTOCOLS};
 pub use runner::Git;
+pub use trees::TREE_CACHE_COMMITS;
 pub(crate) use url::repo_dir_name;
 pub use url::{RepoUrl, cache_key, redact_url, resolve_from_refs, url_protocol};
 
@@ -314,6 +316,7 @@ mod tests {
 
     use super::cache::*;
     use super::command::*;
+    use super::trees::*;
     use super::url::*;
     use super::*;
 
