@@ -114,36 +114,33 @@ impl Differ {
         } else {
             app.spec.project.as_str()
         };
-        let kept = self
+        // Found by the commit, or else by its tree when it has one (only then is the tree
+        // read).
+        let kept_by_tree = self
             .renders
             .lock()
             .expect("render cache lock")
             .get(&slot)
-            .map(|k| (k.by_revision == by_revision, k.by_content.clone()));
+            .is_some_and(|k| k.by_revision != by_revision && k.by_content.is_some());
         let mut by_content = None;
-        let same_input = match kept {
-            None => false,
-            Some((true, _)) => true,
-            Some((false, None)) => false,
-            Some((false, Some(kept_content))) => {
-                by_content = content_key().await;
-                by_content.as_ref() == Some(&kept_content)
-            }
-        };
-        let cached = same_input
-            .then(|| {
-                let mut renders = self.renders.lock().expect("render cache lock");
-                // (Checked again: another look may have replaced it meanwhile.)
-                let kept = renders.get_mut(&slot).filter(|k| {
+        if kept_by_tree {
+            by_content = content_key().await;
+        }
+        let cached = {
+            let mut renders = self.renders.lock().expect("render cache lock");
+            renders
+                .get_mut(&slot)
+                .filter(|k| {
                     k.by_revision == by_revision
                         || (by_content.is_some() && k.by_content == by_content)
-                })?;
-                // Found through its tree at another commit: the next look at this commit
-                // finds it by the commit.
-                kept.by_revision.clone_from(&by_revision);
-                Some((kept.fingerprint.clone(), kept.render.clone()))
-            })
-            .flatten();
+                })
+                .map(|kept| {
+                    // Found through its tree at another commit: the next look at this
+                    // commit finds it by the commit.
+                    kept.by_revision.clone_from(&by_revision);
+                    (kept.fingerprint.clone(), kept.render.clone())
+                })
+        };
         let mut keys = None;
         let cached = match cached {
             Some((fingerprint, r)) if fingerprint.is_empty() => Some(r),
