@@ -43,6 +43,23 @@ class Kube:
             self._local.conn = conn
         return conn
 
+    def _send(self, method, path, data, headers):
+        """One request on this thread's kept-alive connection; once more on a new connection
+        when the kept one was closed (the API server drops idle ones: a long idle window)."""
+        with self._count_lock:
+            self.requests += 1
+        for attempt in range(2):
+            conn = self._conn()
+            try:
+                conn.request(method, path, body=data, headers=headers)
+                resp = conn.getresponse()
+                return resp, resp.read()
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                self._local.conn = None
+                if attempt == 1:
+                    raise
+
     def request(self, method, path, body=None, content_type="application/json"):
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
         data = None
@@ -51,32 +68,15 @@ class Kube:
             if isinstance(data, str):
                 data = data.encode()
             headers["Content-Type"] = content_type
-        with self._count_lock:
-            self.requests += 1
-        for attempt in range(2):
-            conn = self._conn()
-            try:
-                conn.request(method, path, body=data, headers=headers)
-                resp = conn.getresponse()
-                payload = resp.read()
-                break
-            except (http.client.HTTPException, OSError):
-                conn.close()
-                self._local.conn = None
-                if attempt == 1:
-                    raise
+        resp, payload = self._send(method, path, data, headers)
         if resp.status >= 400:
             raise ApiError(resp.status, payload.decode(errors="replace"))
         return json.loads(payload) if payload else None
 
     def text(self, path):
         """GET a plain-text endpoint (the API server's /metrics)."""
-        with self._count_lock:
-            self.requests += 1
-        conn = self._conn()
-        conn.request("GET", path, headers={"Authorization": f"Bearer {self.token}"})
-        resp = conn.getresponse()
-        return resp.read().decode()
+        _, payload = self._send("GET", path, None, {"Authorization": f"Bearer {self.token}"})
+        return payload.decode()
 
     def get(self, path):
         return self.request("GET", path)
