@@ -248,7 +248,13 @@ pub async fn run_command(spec: CommandSpec) -> Result<CommandOutput, CommandErro
         Some(label) => label.clone(),
         None => spec.display(),
     };
-    let mut cmd = Command::new(&spec.program);
+    let path = spec
+        .env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map_or_else(inherited_path, |(_, v)| v.clone());
+    let mut cmd = Command::new(program_path(&spec.program, &path));
     cmd.args(&spec.args)
         .current_dir(&spec.cwd)
         .env_clear()
@@ -379,6 +385,27 @@ fn stderr_tail(stderr: &[u8]) -> String {
     format!("…{}", &text[start..])
 }
 
+/// Where the child's `exec` would find `program` on `path` (the PATH it is given): the first
+/// executable file of that name in its directories; `program` itself when it names a path (has
+/// a `/`) or is found nowhere (the spawn then fails as it would have). Spawning a path lets the
+/// standard library use `posix_spawn`, which does not copy ferry's page tables; a bare name
+/// with a PATH other than ferry's own makes it `fork` (at 10,000 apps ferry is a few hundred
+/// MiB, and each git, helm or kustomize run paid for that copy).
+fn program_path(program: &str, path: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    if program.contains('/') || program.is_empty() {
+        return PathBuf::from(program);
+    }
+    std::env::split_paths(path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .unwrap_or_else(|| PathBuf::from(program))
+}
+
 fn inherited_path() -> String {
     std::env::var("PATH")
         .ok()
@@ -428,6 +455,53 @@ fn kill_process_group(pid: Option<u32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_program_is_found_as_the_childs_exec_would_find_it() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dirs = tempfile::tempdir().expect("a temporary directory");
+        let (first, second) = (dirs.path().join("first"), dirs.path().join("second"));
+        for d in [&first, &second] {
+            std::fs::create_dir(d).expect("a directory");
+        }
+        let tool = |dir: &std::path::Path, mode: u32| {
+            let f = dir.join("tool");
+            std::fs::write(&f, "#!/bin/sh\n").expect("a file");
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).expect("mode");
+            f
+        };
+        // Not executable in the first directory: the second one's is taken.
+        tool(&first, 0o644);
+        let runnable = tool(&second, 0o755);
+        let path =
+            std::env::join_paths(["relative/dir".as_ref(), first.as_path(), second.as_path()])
+                .expect("a PATH")
+                .into_string()
+                .expect("UTF-8");
+        assert_eq!(program_path("tool", &path), runnable);
+        // A path stays as it is; a name found nowhere stays a name (the spawn reports it).
+        assert_eq!(program_path("./tool", &path), PathBuf::from("./tool"));
+        assert_eq!(program_path("missing", &path), PathBuf::from("missing"));
+        // Only absolute directories count: a relative one would depend on the child's cwd.
+        let relative_only = "first";
+        assert_eq!(program_path("tool", relative_only), PathBuf::from("tool"));
+    }
+
+    #[tokio::test]
+    async fn a_program_is_looked_up_on_the_path_the_child_gets() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let script = dir.path().join("ferry-test-tool");
+        std::fs::write(&script, "#!/bin/sh\necho found\n").expect("a script");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("mode");
+        let mut spec = CommandSpec::new("ferry-test-tool", dir.path());
+        spec.env.push((
+            "PATH".into(),
+            format!("{}:/usr/bin:/bin", dir.path().display()),
+        ));
+        let out = run_command(spec).await.expect("the tool runs");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "found");
+    }
 
     #[test]
     fn redact_masks_every_secret_longest_first() {
