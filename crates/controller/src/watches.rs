@@ -375,6 +375,7 @@ impl WatchHub {
                             .entry(key.clone())
                             .or_default()
                             .insert(object_key(&o.metadata));
+                        flowing_again(&ready, &ready_changed, &key);
                         // Told apart by the Application watch, which also owns their entries
                         // in `own_writes` (taking one here would make its event drift there).
                         if skip_namespace.is_some() && o.metadata.namespace == skip_namespace {
@@ -400,6 +401,7 @@ impl WatchHub {
                         if let Some(objects) = present.lock().expect("present lock").get_mut(&key) {
                             objects.remove(&object_key(&o.metadata));
                         }
+                        flowing_again(&ready, &ready_changed, &key);
                         o.metadata
                     }
                     Ok(Event::InitDone) => {
@@ -412,6 +414,10 @@ impl WatchHub {
                     }
                     Err(e) => {
                         debug!(watch = %key, "watch error (retrying): {e}");
+                        // Until it delivers again (or lists again), objects created meanwhile
+                        // are not in `present`: none of them may be taken for absent, and a
+                        // comparison now is not remembered (a change may give no event).
+                        ready.lock().expect("ready lock").remove(&key);
                         continue;
                     }
                 };
@@ -539,6 +545,15 @@ fn queue_coalesced(compared_at: &Mutex<HashMap<String, Instant>>, queue: &WorkQu
     match since {
         Some(since) if since < COALESCE => queue.add_urgent_after(app, COALESCE - since),
         _ => queue.add(app),
+    }
+}
+
+/// A watch that broke is ready again at its first event after the break: events come in order,
+/// so everything that happened before that event has been delivered. (After a relisting it is
+/// ready again at the listing's end instead.)
+fn flowing_again(ready: &Mutex<HashSet<String>>, ready_changed: &tokio::sync::Notify, key: &str) {
+    if ready.lock().expect("ready lock").insert(key.to_owned()) {
+        ready_changed.notify_waiters();
     }
 }
 
