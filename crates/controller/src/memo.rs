@@ -135,6 +135,25 @@ impl Memos {
         })
     }
 
+    /// Remembers that new commits (now at `revisions`) left `name` untouched, when its last
+    /// comparison was at `old`; whether that is new. `None` when no comparison at `old` is
+    /// remembered (after a restart, say): then only a look can tell.
+    pub(crate) fn untouched_since(
+        &self,
+        name: &str,
+        old: &[String],
+        revisions: String,
+    ) -> Option<bool> {
+        let mut memos = self.0.lock().expect("memo lock");
+        let memo = memos.get_mut(name)?;
+        if memo.compared.as_ref()?.source_revisions != old {
+            return None;
+        }
+        let new = memo.untouched_at.as_deref() != Some(revisions.as_str());
+        memo.untouched_at = Some(revisions);
+        Some(new)
+    }
+
     /// Remembers a comparison of `name` (only when every watch it relies on is running: while
     /// a watch is still listing, a change may give no event) and clears its failures.
     pub(crate) fn compared(&self, name: &str, seen: Seen, watching: bool) {
@@ -191,5 +210,52 @@ impl WaveWaits {
             .lock()
             .expect("wave waits lock")
             .retain(|(id, _), _| id != run_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(revision: &str) -> Seen {
+        Seen {
+            revisions: revision.into(),
+            source_revisions: vec![revision.into()],
+            content: 1,
+            spec: "spec".into(),
+            epoch: 0,
+        }
+    }
+
+    #[test]
+    fn untouched_commits_are_noted_once_and_only_against_the_remembered_comparison() {
+        let memos = Memos::default();
+        let at = |r: &str| vec![r.to_string()];
+        assert_eq!(
+            memos.untouched_since("web", &at("c1"), "c2".into()),
+            None,
+            "nothing remembered: only a look can tell"
+        );
+        memos.compared("web", seen("c1"), true);
+        assert_eq!(
+            memos.untouched_since("web", &at("c1"), "c2".into()),
+            Some(true)
+        );
+        assert_eq!(
+            memos.untouched_since("web", &at("c1"), "c2".into()),
+            Some(false),
+            "counted once per commit"
+        );
+        assert_eq!(
+            memos.untouched_since("web", &at("c1"), "c3".into()),
+            Some(true)
+        );
+        assert_eq!(
+            memos.untouched_since("web", &at("c0"), "c3".into()),
+            None,
+            "the status says another commit than the memo"
+        );
+        // The look that follows renders at the remembered commit instead of skipping.
+        assert!(!memos.untouched_at("web", "c3".into()));
     }
 }

@@ -152,18 +152,9 @@ impl Engine {
         // With nothing new (same commit, spec and resources) and an app that is Synced and
         // settled, skip the work. Apps out of sync are compared every time: a retry or a sync
         // may be due.
-        let settled = app.status.as_ref().is_some_and(|s| {
-            s.sync.status == SyncStatusCode::Synced
-                && matches!(
-                    s.health.status,
-                    HealthStatusCode::Healthy
-                        | HealthStatusCode::Suspended
-                        | HealthStatusCode::Degraded
-                )
-        });
         // A new commit that leaves this app's objects as they were needs no new comparison
         // either (a normal refresh of the same commit does compare again, a hard one always).
-        let quiet = effective_operation.is_none() && settled;
+        let quiet = effective_operation.is_none() && settled(app);
         // An app in sync whose health is still on its way (Progressing) hears of every change
         // of its resources through the watches, and of its children's status through the
         // Application watch: with nothing new, it has nothing to compare either.
@@ -416,4 +407,28 @@ impl Engine {
         }
         Ok(Comparison::Done(Box::new(found)))
     }
+}
+
+/// Synced, and healthy, suspended or degraded: nothing of the app is on its way.
+fn settled(app: &Application) -> bool {
+    app.status.as_ref().is_some_and(|s| {
+        s.sync.status == SyncStatusCode::Synced
+            && matches!(
+                s.health.status,
+                HealthStatusCode::Healthy
+                    | HealthStatusCode::Suspended
+                    | HealthStatusCode::Degraded
+            )
+    })
+}
+
+/// Settled, with no operation asked for or running: a new commit that changed none of its
+/// inputs has nothing to do for it, not even a look.
+pub(crate) fn quiet(app: &Application) -> bool {
+    let running = app
+        .status
+        .as_ref()
+        .and_then(|s| s.operation_state.as_ref())
+        .is_some_and(|o| o.phase == OperationPhase::Running);
+    app.operation.is_none() && !running && settled(app)
 }
