@@ -22,20 +22,47 @@ impl Differ {
         let sha = self
             .resolve_source(source, max_age, revision_override)
             .await?;
-        let url = &source.repo_url;
+        let root = self
+            .checkout_commit(&source.repo_url, &sha, None, started)
+            .await?;
+        Ok((sha, root))
+    }
+
+    /// Checks out commit `sha` of a fetched `url`: only directory `plain_directory` when that
+    /// is given and the commit has a plain directory of manifests there (a render of it reads
+    /// nothing else), the whole commit otherwise. `started` is when the work on the revision
+    /// began (for `ferry_git_seconds`).
+    pub(crate) async fn checkout_commit(
+        &self,
+        url: &str,
+        sha: &str,
+        plain_directory: Option<&str>,
+        started: std::time::Instant,
+    ) -> Result<PathBuf, AppError> {
         let repo = crate::metrics::RepoLabels {
             repo: ferry_core::redact::redact_url(url),
         };
-        let root = self
-            .repos
-            .checkout(url, &sha)
-            .await
-            .map_err(|e| self.git_failed(&repo, e))?;
+        let directory = match plain_directory {
+            Some(path) => self
+                .repos
+                .checkout_directory(url, sha, path)
+                .await
+                .map_err(|e| self.git_failed(&repo, e))?,
+            None => None,
+        };
+        let root = match directory {
+            Some(root) => root,
+            None => self
+                .repos
+                .checkout(url, sha)
+                .await
+                .map_err(|e| self.git_failed(&repo, e))?,
+        };
         self.metrics
             .git_seconds
             .get_or_create(&repo)
             .observe(started.elapsed().as_secs_f64());
-        Ok((sha, root))
+        Ok(root)
     }
 
     fn git_failed(&self, repo: &crate::metrics::RepoLabels, e: ferry_source::GitError) -> AppError {

@@ -46,20 +46,23 @@ impl Differ {
     ) -> Result<RenderedOne, AppError> {
         let url = &source.repo_url;
         let from_chart_repo = source.chart.is_some();
-        let (revision, checkout_root, commit) = if from_chart_repo {
+        // A Git source is checked out only when it is rendered (a render found in the cache
+        // needs no files).
+        let git_started = std::time::Instant::now();
+        let (revision, commit) = if from_chart_repo {
             // A chart repository: the revision is the chart version (or range).
             let version = revision_override
                 .filter(|r| !r.is_empty())
                 .or(source.target_revision.as_deref())
                 .unwrap_or_default()
                 .to_string();
-            (version, None, None)
+            (version, None)
         } else {
-            let (sha, root) = self
-                .checkout_source(source, fetch_max_age, revision_override)
+            let sha = self
+                .resolve_source(source, fetch_max_age, revision_override)
                 .await?;
             let info = self.repos.commit_info(url, &sha).await.ok();
-            (sha, Some(root), info)
+            (sha, info)
         };
         let app_name = app.metadata.name.clone().unwrap_or_default();
         let namespace = app.spec.destination.namespace.clone().unwrap_or_default();
@@ -153,7 +156,17 @@ impl Differ {
             None => None,
         };
         let rendered = match cached {
-            Some(r) => r,
+            Some(r) => {
+                if !from_chart_repo {
+                    self.metrics
+                        .git_seconds
+                        .get_or_create(&crate::metrics::RepoLabels {
+                            repo: ferry_core::redact::redact_url(url),
+                        })
+                        .observe(git_started.elapsed().as_secs_f64());
+                }
+                r
+            }
             None => {
                 let credentials = if from_chart_repo {
                     self.credentials
@@ -168,6 +181,17 @@ impl Differ {
                     None => self.project_keys(project).await?,
                 };
                 let used_keys = keys.clone();
+                // A plain directory needs only its own files checked out.
+                let checkout_root = if from_chart_repo {
+                    None
+                } else {
+                    let path = source.path.as_deref().unwrap_or(".");
+                    let plain = plain_directory.then_some(path);
+                    Some(
+                        self.checkout_commit(url, &revision, plain, git_started)
+                            .await?,
+                    )
+                };
                 let mut request = ferry_source::render::application::source_render(
                     app,
                     source,

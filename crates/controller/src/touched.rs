@@ -88,14 +88,26 @@ impl Differ {
                 return Touched::Touched;
             }
             // What Kustomize files and local charts of the sources in this repository reach
-            // outside their folders, as the new commit has them.
-            let Ok(root) = self.repos.checkout(url, &new).await else {
-                return Touched::Touched;
-            };
+            // outside their folders, as the new commit has them. A plain directory of
+            // manifests (no Kustomize file, chart or symlink; told by the commit's tree
+            // listing) reaches nothing, and needs no checkout to tell.
+            let mut root = None;
             for s in sources.iter().filter(|s| {
                 s.chart.is_none() && s.path.is_some() && normalize_repo_url(&s.repo_url) == repo
             }) {
-                repo_inputs.extend(reached_from(&root, s.path.as_deref().unwrap_or(".")));
+                let path = s.path.as_deref().unwrap_or(".");
+                if matches!(self.repos.tree_id(url, &new, path).await, Ok(Some(_))) {
+                    continue;
+                }
+                let checkout = match root.take() {
+                    Some(checkout) => checkout,
+                    None => match self.repos.checkout(url, &new).await {
+                        Ok(checkout) => checkout,
+                        Err(_) => return Touched::Touched,
+                    },
+                };
+                repo_inputs.extend(reached_from(&checkout, path));
+                root = Some(checkout);
             }
             if touches(&changed, &repo_inputs) {
                 return Touched::Touched;

@@ -409,3 +409,109 @@ async fn changed_paths_lists_the_files_between_two_commits_once() {
     let missing = "0".repeat(40);
     assert!(cache.changed_paths(&url, &missing, &c2).await.is_err());
 }
+
+#[tokio::test]
+async fn a_plain_directory_is_checked_out_on_its_own_and_shared_by_commits_that_keep_it() {
+    let repo = TestRepo::new();
+    for i in 0..12 {
+        repo.write(&format!("apps/app-{i}/cm.yaml"), &format!("n: {i}\n"));
+    }
+    repo.write("apps/app-0/nested/extra.yaml", "nested: true\n");
+    repo.write("tooled/kustomization.yaml", "resources: [cm.yaml]\n");
+    repo.write("tooled/cm.yaml", "k: 1\n");
+    repo.write("README.md", "top\n");
+    let c1 = repo.commit("first");
+    repo.write("README.md", "changed elsewhere\n");
+    let c2 = repo.commit("second");
+    repo.write("apps/app-1/cm.yaml", "n: changed\n");
+    let c3 = repo.commit("third");
+    repo.push();
+    let (_dir, cache) = cache();
+    let url = repo.url();
+    cache.fetch(&url, &Credentials::none()).await.unwrap();
+
+    // Only the directory (and what is below it) is written, at its path under the root.
+    let root = cache
+        .checkout_directory(&url, &c1, "apps/app-0")
+        .await
+        .unwrap()
+        .expect("a plain directory");
+    assert_eq!(
+        std::fs::read_to_string(root.join("apps/app-0/cm.yaml")).unwrap(),
+        "n: 0\n"
+    );
+    assert!(root.join("apps/app-0/nested/extra.yaml").is_file());
+    assert!(!root.join("README.md").exists(), "nothing outside it");
+    assert!(!root.join("apps/app-1").exists(), "not even its siblings");
+    assert!(
+        std::fs::metadata(root.join("apps/app-0/cm.yaml"))
+            .unwrap()
+            .permissions()
+            .readonly()
+    );
+
+    // A commit that leaves the directory alone reuses it; one that changes it does not.
+    let same = cache
+        .checkout_directory(&url, &c2, "./apps/app-0/")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(same, root);
+    assert_eq!(cache.checkout_count(), 1);
+    let before = cache
+        .checkout_directory(&url, &c2, "apps/app-1")
+        .await
+        .unwrap()
+        .unwrap();
+    let after = cache
+        .checkout_directory(&url, &c3, "apps/app-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(before, after);
+    assert_eq!(
+        std::fs::read_to_string(after.join("apps/app-1/cm.yaml")).unwrap(),
+        "n: changed\n"
+    );
+    assert_eq!(cache.directory_checkout_count(), 3);
+
+    // A Kustomize folder may read outside itself, and a path that is not a directory of the
+    // commit has nothing to check out: both need the whole commit.
+    for path in ["tooled", "apps/missing", "README.md", "../outside"] {
+        assert!(
+            cache
+                .checkout_directory(&url, &c3, path)
+                .await
+                .unwrap()
+                .is_none(),
+            "{path}"
+        );
+    }
+
+    // Many directories of one commit (a first sync of many apps) share one whole checkout.
+    let mut own = 0;
+    for i in 2..12 {
+        if cache
+            .checkout_directory(&url, &c1, &format!("apps/app-{i}"))
+            .await
+            .unwrap()
+            .is_some()
+        {
+            own += 1;
+        }
+    }
+    assert_eq!(
+        own,
+        ferry_source::git::DIRECTORY_CHECKOUTS_PER_COMMIT - 1,
+        "c1 had one directory checked out before"
+    );
+    cache.checkout(&url, &c3).await.unwrap();
+    assert!(
+        cache
+            .checkout_directory(&url, &c3, "apps/app-5")
+            .await
+            .unwrap()
+            .is_none(),
+        "the whole commit is checked out already"
+    );
+}

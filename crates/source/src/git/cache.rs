@@ -29,7 +29,9 @@ pub const FAILURE_SHARED_FOR: Duration = Duration::from_secs(5);
 /// A cache of bare mirrors (one per repository URL) and of checkouts (one per commit).
 ///
 /// Layout under the root: `home/` (git's private HOME), `mirrors/<name>-<hash>/` (bare
-/// repositories), `checkouts/<name>-<hash>/<sha>/` (read-only working trees). Each repository
+/// repositories), `checkouts/<name>-<hash>/<sha>/` (read-only working trees),
+/// `checkouts/<name>-<hash>/directories/<tree>-<hash>/` (one plain directory of a commit,
+/// at its path; see [`RepoCache::checkout_directory`]). Each repository
 /// has its own async mutex, held only while that repository is fetched; other repositories
 /// never wait for it. Checkouts are not evicted: remove `checkouts/` while ferry is stopped to
 /// reclaim space. Two processes must not share one root.
@@ -40,6 +42,7 @@ pub struct RepoCache {
     repos: Mutex<HashMap<RepoUrl, Arc<tokio::sync::Mutex<RepoState>>>>,
     fetches: AtomicUsize,
     checkouts: AtomicUsize,
+    directory_checkouts: AtomicUsize,
     pub(super) tree_listings: AtomicUsize,
     /// Revisions already resolved in a mirror, valid until the mirror's refs change: keyed by
     /// mirror path and revision; each entry remembers the mirror's generation it was read at.
@@ -56,10 +59,17 @@ pub struct RepoCache {
     /// for it instead of each checking out the whole tree again (a push seen by the poller, the
     /// webhook and every app's look at once).
     checkouts_running: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
+    /// How many directories of each commit (by its whole checkout's path) were checked out
+    /// on their own.
+    directories_per_commit: Mutex<HashMap<PathBuf, usize>>,
 }
 
 /// A commit of a mirror: the mirror's path and the commit's SHA.
 pub(crate) type CommitKey = (PathBuf, String);
+
+/// Directories of one commit checked out on their own (see [`RepoCache::checkout_directory`])
+/// before the whole commit is checked out instead.
+pub const DIRECTORY_CHECKOUTS_PER_COMMIT: usize = 8;
 
 /// At most this many commits' metadata are kept; the cache starts over when full.
 pub(crate) const COMMIT_INFO_CACHE_LIMIT: usize = 10_000;
@@ -95,6 +105,7 @@ impl RepoCache {
             repos: Mutex::new(HashMap::new()),
             fetches: AtomicUsize::new(0),
             checkouts: AtomicUsize::new(0),
+            directory_checkouts: AtomicUsize::new(0),
             tree_listings: AtomicUsize::new(0),
             resolved: Mutex::default(),
             generations: Mutex::default(),
@@ -102,6 +113,7 @@ impl RepoCache {
             trees: Mutex::default(),
             changes: Default::default(),
             checkouts_running: Mutex::default(),
+            directories_per_commit: Mutex::default(),
         }
     }
 
@@ -133,6 +145,11 @@ impl RepoCache {
     /// How many checkouts were made (successful or not) since this cache was created.
     pub fn checkout_count(&self) -> usize {
         self.checkouts.load(Ordering::SeqCst)
+    }
+
+    /// How many of those checkouts were of one directory ([`RepoCache::checkout_directory`]).
+    pub fn directory_checkout_count(&self) -> usize {
+        self.directory_checkouts.load(Ordering::SeqCst)
     }
 
     /// How many times a commit's whole tree was listed (a miss of the tree cache of
@@ -515,74 +532,160 @@ impl RepoCache {
                 revision: sha.into(),
             });
         }
-        let dir = self.checkouts_dir(url);
-        let target = dir.join(sha);
+        let target = self.checkouts_dir(url).join(sha);
+        self.checkout_once(url, sha, &target, sha, "").await
+    }
+
+    /// A checkout of only directory `path` of commit `sha` of a fetched `url`, when that is a
+    /// plain directory of manifests (see [`RepoCache::tree_id`]): a render of it reads nothing
+    /// else. The files sit at `path` under the returned root, as in a whole checkout, and the
+    /// checkout is shared by every commit with the same files there. A commit to one app of a
+    /// repository of thousands writes that app's files, not the repository's.
+    ///
+    /// `None` (check out the whole commit instead) when the directory is not plain, when the
+    /// whole commit is checked out already, and after [`DIRECTORY_CHECKOUTS_PER_COMMIT`]
+    /// directories of the commit (many apps rendering at one commit share one checkout).
+    pub async fn checkout_directory(
+        &self,
+        url: &str,
+        sha: &str,
+        path: &str,
+    ) -> Result<Option<PathBuf>, GitError> {
+        // Once the whole commit is checked out, or many of its directories were asked for
+        // (the first sync of many apps), one checkout of everything serves them all.
+        let whole = self.checkouts_dir(url).join(sha);
+        if whole.is_dir() {
+            return Ok(None);
+        }
+        let Some(tree) = self.tree_id(url, sha, path).await? else {
+            return Ok(None);
+        };
+        // The path is one `ls-tree` listed as a directory of the commit, so it has no `..`
+        // and is not absolute; the check only guards that reasoning.
+        let path = super::trees::normalize_tree_path(path);
+        if path.split('/').any(|part| part == "..") || !is_full_sha(&tree) {
+            return Ok(None);
+        }
+        let name = {
+            use sha2::Digest as _;
+            let digest = sha2::Sha256::digest(path.as_bytes());
+            let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+            format!("{tree}-{hex}")
+        };
+        let target = self.checkouts_dir(url).join("directories").join(name);
+        if !target.is_dir() {
+            let mut counts = self
+                .directories_per_commit
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if counts.len() >= COMMIT_INFO_CACHE_LIMIT {
+                counts.clear();
+            }
+            let count = counts.entry(whole).or_default();
+            if *count >= DIRECTORY_CHECKOUTS_PER_COMMIT {
+                return Ok(None);
+            }
+            *count += 1;
+        }
+        self.checkout_once(url, sha, &target, &tree, &path)
+            .await
+            .map(Some)
+    }
+
+    /// Makes `target` (unless it exists) with the files of tree-ish `what` (a commit, or a
+    /// directory's tree) at `path` under it. Callers that ask for the same target meanwhile wait
+    /// for it instead of each writing the files again (a push seen by the poller, the webhook
+    /// and every app's look at once).
+    async fn checkout_once(
+        &self,
+        url: &str,
+        sha: &str,
+        target: &Path,
+        what: &str,
+        path: &str,
+    ) -> Result<PathBuf, GitError> {
         if target.is_dir() {
-            return Ok(target);
+            return Ok(target.to_path_buf());
         }
         let gate = self
             .checkouts_running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .entry(target.clone())
+            .entry(target.to_path_buf())
             .or_default()
             .clone();
         let made = {
             let _one_at_a_time = gate.lock().await;
             if target.is_dir() {
-                return Ok(target);
+                return Ok(target.to_path_buf());
             }
-            self.checkout_new(url, sha, &dir, &target).await
+            self.checkout_new(url, sha, target, what, path).await
         };
         // Later callers find the directory; those waiting on the gate see it too.
         self.checkouts_running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&target);
+            .remove(target);
         made
     }
 
-    /// Checks out `sha` of `url` into `target` (in `dir`), through a temporary directory.
+    /// Writes the files of tree-ish `what` of `url` (at commit `sha`) to `path` under `target`,
+    /// through a temporary directory beside it.
     async fn checkout_new(
         &self,
         url: &str,
         sha: &str,
-        dir: &Path,
         target: &Path,
+        what: &str,
+        path: &str,
     ) -> Result<PathBuf, GitError> {
         self.checkouts.fetch_add(1, Ordering::SeqCst);
+        if !path.is_empty() {
+            self.directory_checkouts.fetch_add(1, Ordering::SeqCst);
+        }
         let mirror = self.mirror_dir(url);
         if !mirror.join("HEAD").exists() {
             return Err(GitError::NotFetched {
                 url: redact_url(url),
             });
         }
+        let dir = target.parent().unwrap_or(target);
         std::fs::create_dir_all(dir).map_err(GitError::io("creating", dir))?;
         let tmp = tempfile::Builder::new()
             .prefix(".checkout-")
             .tempdir_in(dir)
             .map_err(GitError::io("creating a temporary directory in", dir))?;
         let tree = tmp.path().join("tree");
-        std::fs::create_dir(&tree).map_err(GitError::io("creating", &tree))?;
+        let files = if path.is_empty() {
+            tree.clone()
+        } else {
+            tree.join(path)
+        };
+        std::fs::create_dir_all(&files).map_err(GitError::io("creating", &files))?;
         let (mut spec, _files) = self.git.command(
-            &tree,
+            &files,
             &[
                 &format!("--git-dir={}", mirror.to_string_lossy()),
-                &format!("--work-tree={}", tree.to_string_lossy()),
+                &format!("--work-tree={}", files.to_string_lossy()),
                 "-c",
                 "core.hooksPath=/dev/null",
                 "checkout",
                 "--quiet",
                 "--force",
-                sha,
+                what,
                 "--",
                 ".",
             ],
             &Credentials::none(),
         )?;
         spec = spec.with_env("GIT_INDEX_FILE", tmp.path().join("index").to_string_lossy());
+        let action = if path.is_empty() {
+            format!("checking out {sha}")
+        } else {
+            format!("checking out {path} of {sha}")
+        };
         run_command(spec).await.map_err(|source| GitError::Local {
-            action: format!("checking out {sha}"),
+            action,
             url: redact_url(url),
             source: Box::new(source),
         })?;

@@ -33,7 +33,9 @@ use std::sync::Arc;
 
 use crate::command::CommandError;
 
-pub use cache::{DEFAULT_GIT_TIMEOUT, FAILURE_SHARED_FOR, RepoCache};
+pub use cache::{
+    DEFAULT_GIT_TIMEOUT, DIRECTORY_CHECKOUTS_PER_COMMIT, FAILURE_SHARED_FOR, RepoCache,
+};
 pub use changes::CHANGE_CACHE_PAIRS;
 pub use command::{ALL_PROTOCOLS, GitCommand, HostKeys, LowSpeedLimit, REMOTE_PROTOCOLS};
 pub use runner::Git;
