@@ -9,7 +9,7 @@
 //! that ran is run again. So no worker waits on a sync, and a sync that was interrupted (ferry
 //! killed) resumes the same way.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use ferry_cluster::{ApplyOptions, ClusterClient, ObjectRef, Propagation};
@@ -488,71 +488,93 @@ impl SyncRun<'_> {
         let cluster = self.inputs.cluster;
         let out_of_sync_only =
             SyncOptions::parse(self.app_options.iter().map(String::as_str)).apply_out_of_sync_only;
-        let mut applies = Vec::new();
-        for d in stage {
+        let compared_by_key: HashMap<&ResourceKey, usize> = self
+            .inputs
+            .compared
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (&c.desired.key, i))
+            .collect();
+        // Indices (into `stage`, and into the comparisons): the applies below borrow nothing
+        // per item, which keeps their future `Send` for any lifetime.
+        let mut todo: Vec<(usize, Option<usize>)> = Vec::new();
+        for (i, d) in stage.iter().enumerate() {
             // Applied by an earlier step of this sync: not again.
             if let Some(done) = self.applied_before(d) {
                 self.results.push(done);
                 continue;
             }
-            let compared = self.inputs.compared.iter().find(|c| c.desired.key == d.key);
-            if out_of_sync_only && compared.is_some_and(|c| c.in_sync) {
+            let compared = compared_by_key.get(&d.key).copied();
+            if out_of_sync_only && compared.is_some_and(|c| self.inputs.compared[c].in_sync) {
                 continue;
             }
-            let adopts = compared.is_some_and(Compared::untracked);
-            let options = self.options_for(&d.object);
-            let mut object = d.object.clone();
-            if let Some(live) = compared.and_then(|c| c.live.as_ref()) {
-                crate::normalize::keep_rollouts_selector(&mut object, live);
-            }
-            if options.respect_ignore_differences
-                && let Some(live) = compared.and_then(|c| c.live.as_ref())
-            {
-                keep_ignored_fields(
-                    &mut object,
-                    live,
-                    &crate::comparison::ignore_rules(self.app, &self.env.settings, &d.key).pointers,
-                );
-            }
-            // `Validate=false` needs a plain write too: server-side apply refuses unknown
-            // fields whatever it is told.
-            let replace = options.replace || !options.validate;
-            let (d, opts) = ((*d).clone(), self.apply_options());
-            applies.push(async move {
-                let applied = if replace {
-                    cluster.create_or_replace(&object, true, &opts).await
-                } else {
-                    cluster.apply(&object, &opts).await
-                };
-                match applied {
-                    Ok(live) => {
-                        let done = match (opts.dry_run, adopts) {
-                            (true, false) => "would apply (dry run)",
-                            (true, true) => "would adopt (dry run): it exists with no tracking id",
-                            (false, false) => "applied",
-                            (false, true) => "adopted: it existed with no tracking id",
-                        };
-                        let live = (!opts.dry_run).then(|| (d.key.clone(), live));
-                        (
-                            result_for(&d.key, d.api_version(), ResultCode::Synced, done),
-                            live,
-                            true,
-                        )
-                    }
-                    Err(e) => {
-                        let why = format!("{} ({}): {e}", d.key, d.origin);
-                        (
-                            result_for(&d.key, d.api_version(), ResultCode::SyncFailed, why),
-                            None,
-                            false,
-                        )
-                    }
-                }
-            });
+            todo.push((i, compared));
         }
+        // Each object is prepared when its apply starts, so at most `concurrency` copies exist
+        // at once (an App-of-Apps root applies a thousand children in one stage).
+        let this = &*self;
         let applied: Vec<(ResourceResult, Option<AppliedObject>, bool)> =
-            futures::stream::iter(applies)
-                .buffer_unordered(self.env.concurrency.max(1))
+            futures::stream::iter(todo)
+                .map(|(i, compared)| async move {
+                    let d = stage[i];
+                    let compared = compared.map(|c| &this.inputs.compared[c]);
+                    let adopts = compared.is_some_and(Compared::untracked);
+                    let options = this.options_for(&d.object);
+                    let mut object = d.object.clone();
+                    if let Some(live) = compared.and_then(|c| c.live.as_ref()) {
+                        crate::normalize::keep_rollouts_selector(&mut object, live);
+                    }
+                    if options.respect_ignore_differences
+                        && let Some(live) = compared.and_then(|c| c.live.as_ref())
+                    {
+                        keep_ignored_fields(
+                            &mut object,
+                            live,
+                            &crate::comparison::ignore_rules(this.app, &this.env.settings, &d.key)
+                                .pointers,
+                        );
+                    }
+                    // `Validate=false` needs a plain write too: server-side apply refuses unknown
+                    // fields whatever it is told.
+                    let replace = options.replace || !options.validate;
+                    let opts = this.apply_options();
+                    let applied = if replace {
+                        cluster.create_or_replace(&object, true, &opts).await
+                    } else {
+                        cluster.apply(&object, &opts).await
+                    };
+                    drop(object);
+                    match applied {
+                        Ok(mut live) => {
+                            let done = match (opts.dry_run, adopts) {
+                                (true, false) => "would apply (dry run)",
+                                (true, true) => {
+                                    "would adopt (dry run): it exists with no tracking id"
+                                }
+                                (false, false) => "applied",
+                                (false, true) => "adopted: it existed with no tracking id",
+                            };
+                            // The answer is kept as the live object; its managedFields (often the
+                            // larger part of it) are not needed.
+                            crate::compare::drop_managed_fields(&mut live);
+                            let live = (!opts.dry_run).then(|| (d.key.clone(), live));
+                            (
+                                result_for(&d.key, d.api_version(), ResultCode::Synced, done),
+                                live,
+                                true,
+                            )
+                        }
+                        Err(e) => {
+                            let why = format!("{} ({}): {e}", d.key, d.origin);
+                            (
+                                result_for(&d.key, d.api_version(), ResultCode::SyncFailed, why),
+                                None,
+                                false,
+                            )
+                        }
+                    }
+                })
+                .buffer_unordered(this.env.concurrency.max(1))
                 .collect()
                 .await;
         let failed: Vec<String> = applied
