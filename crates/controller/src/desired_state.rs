@@ -128,7 +128,7 @@ impl crate::differ::Differ {
                 commit = rendered.commit;
             }
             source_types.push(rendered.source_type);
-            manifests.extend(rendered.output.manifests.iter().cloned());
+            manifests.extend(rendered.output.manifests);
         }
         let settings = self.settings.current().await;
         let name = app.metadata.name.as_deref().unwrap_or_default();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ferry_core::application::{Application, ApplicationSource, RefreshType};
 use ferry_source::git::CommitInfo;
-use ferry_source::render::RenderedSource;
+use ferry_source::render::{Manifest, RenderedSource};
 
 use crate::differ::Differ;
 use crate::error::AppError;
@@ -21,7 +21,57 @@ pub(crate) struct KeptRender {
     by_content: Option<String>,
     /// The recipients of the SOPS keys it decrypted with (empty when it decrypted nothing).
     fingerprint: String,
-    render: Arc<RenderedSource>,
+    render: Arc<KeptManifests>,
+}
+
+/// A render as the cache keeps it: each object as its JSON text, a fraction of the size of
+/// the parsed tree (an App-of-Apps root keeps a thousand children). Each use parses it again
+/// into objects of its own, so the caller moves them instead of copying.
+pub(crate) struct KeptManifests {
+    source_type: ferry_source::render::SourceType,
+    manifests: Vec<(Arc<str>, usize, Box<str>)>,
+}
+
+impl KeptManifests {
+    fn keep(render: &RenderedSource) -> Self {
+        let mut files: Option<Arc<str>> = None;
+        let manifests = render
+            .manifests
+            .iter()
+            .map(|m| {
+                // Objects of one file share its name.
+                let file = match &files {
+                    Some(f) if **f == *m.source_file => f.clone(),
+                    _ => files.insert(Arc::from(m.source_file.as_str())).clone(),
+                };
+                (file, m.line, m.object.to_string().into_boxed_str())
+            })
+            .collect();
+        Self {
+            source_type: render.source_type,
+            manifests,
+        }
+    }
+
+    /// The render again, as [`ferry_source::render::render_source`] gave it; `None` when an
+    /// object does not parse back (nested deeper than serde_json reads): render it again.
+    fn render(&self) -> Option<RenderedSource> {
+        let manifests = self
+            .manifests
+            .iter()
+            .map(|(file, line, json)| {
+                Some(Manifest {
+                    source_file: file.to_string(),
+                    line: *line,
+                    object: serde_json::from_str(json).ok()?,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(RenderedSource {
+            source_type: self.source_type,
+            manifests,
+        })
+    }
 }
 
 /// One rendered source.
@@ -29,7 +79,7 @@ pub(crate) struct RenderedOne {
     pub(crate) revision: String,
     pub(crate) commit: Option<CommitInfo>,
     pub(crate) source_type: String,
-    pub(crate) output: Arc<RenderedSource>,
+    pub(crate) output: RenderedSource,
 }
 
 impl Differ {
@@ -155,6 +205,7 @@ impl Differ {
             }
             None => None,
         };
+        let cached = cached.and_then(|r| r.render());
         let rendered = match cached {
             Some(r) => {
                 if !from_chart_repo {
@@ -239,29 +290,29 @@ impl Differ {
                 } else {
                     String::new()
                 };
-                let rendered = Arc::new(out);
                 if by_content.is_none() {
                     by_content = content_key().await;
                 }
+                let kept = Arc::new(KeptManifests::keep(&out));
+                self.count_render(&kept, 1);
                 let kept = KeptRender {
                     by_revision,
                     by_content,
                     fingerprint,
-                    render: rendered.clone(),
+                    render: kept,
                 };
                 let mut renders = self.renders.lock().expect("render cache lock");
-                self.count_render(&rendered, 1);
                 if let Some(replaced) = renders.insert(slot, kept) {
                     self.count_render(&replaced.render, -1);
                 }
-                rendered
+                out
             }
         };
         Ok(RenderedOne {
             revision,
             commit,
             source_type: rendered.source_type.to_string(),
-            output: rendered.clone(),
+            output: rendered,
         })
     }
 
@@ -280,7 +331,7 @@ impl Differ {
 
     /// Moves the render cache's gauges by one kept render (`sign` 1: kept, -1: dropped), so a
     /// render adds no walk over the whole cache.
-    fn count_render(&self, render: &RenderedSource, sign: i64) {
+    fn count_render(&self, render: &KeptManifests, sign: i64) {
         let manifests = i64::try_from(render.manifests.len()).unwrap_or(i64::MAX);
         self.metrics.render_cache_entries.inc_by(sign);
         self.metrics.render_cache_manifests.inc_by(sign * manifests);
@@ -304,7 +355,61 @@ fn render_slot_prefix(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::render_slot_prefix;
+    use super::{KeptManifests, Manifest, RenderedSource, render_slot_prefix};
+    use ferry_source::render::SourceType;
+    use serde_json::json;
+
+    #[test]
+    fn a_kept_render_gives_back_the_same_objects_as_fresh_copies() {
+        let manifest = |file: &str, line, object| Manifest {
+            source_file: file.into(),
+            line,
+            object,
+        };
+        let out = RenderedSource {
+            source_type: SourceType::Directory,
+            manifests: vec![
+                manifest(
+                    "apps/a.yaml",
+                    1,
+                    json!({"kind": "ConfigMap", "data": {"n": "1", "f": 1.5, "big": 18446744073709551615u64}}),
+                ),
+                manifest(
+                    "apps/a.yaml",
+                    9,
+                    json!({"kind": "Secret", "b": [true, null, -3]}),
+                ),
+                manifest(
+                    "apps/b.yaml",
+                    1,
+                    json!({"kind": "Service", "unicode": "é\u{0}"}),
+                ),
+            ],
+        };
+        let kept = KeptManifests::keep(&out);
+        assert!(
+            std::sync::Arc::ptr_eq(&kept.manifests[0].0, &kept.manifests[1].0),
+            "objects of one file share its name"
+        );
+        let back = kept.render().expect("parses back");
+        assert_eq!(back.source_type, out.source_type);
+        assert_eq!(back.manifests, out.manifests);
+
+        // Deeper than serde_json parses: not given back (rendered again instead).
+        let mut deep = json!("leaf");
+        for _ in 0..200 {
+            deep = json!([deep]);
+        }
+        let kept = KeptManifests::keep(&RenderedSource {
+            source_type: SourceType::Directory,
+            manifests: vec![manifest(
+                "deep.yaml",
+                1,
+                json!({"kind": "ConfigMap", "d": deep}),
+            )],
+        });
+        assert!(kept.render().is_none());
+    }
 
     #[test]
     fn an_apps_slot_prefix_matches_no_other_app() {
