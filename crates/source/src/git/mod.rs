@@ -22,6 +22,7 @@
 
 mod cache;
 mod changes;
+mod checkouts;
 mod command;
 mod runner;
 mod trees;
