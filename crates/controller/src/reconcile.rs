@@ -154,7 +154,7 @@ impl Engine {
         // may be due.
         // A new commit that leaves this app's objects as they were needs no new comparison
         // either (a normal refresh of the same commit does compare again, a hard one always).
-        let quiet = effective_operation.is_none() && settled(app);
+        let quiet = quiet(app);
         // An app in sync whose health is still on its way (Progressing) hears of every change
         // of its resources through the watches, and of its children's status through the
         // Application watch: with nothing new, it has nothing to compare either.

@@ -476,8 +476,8 @@ async fn a_plain_directory_is_checked_out_on_its_own_and_shared_by_commits_that_
     assert_eq!(cache.directory_checkout_count(), 3);
 
     // A Kustomize folder may read outside itself, and a path that is not a directory of the
-    // commit has nothing to check out: both need the whole commit.
-    for path in ["tooled", "apps/missing", "README.md", "../outside"] {
+    // commit has nothing to check out: both need the whole commit, as does the root.
+    for path in ["tooled", "apps/missing", "README.md", "../outside", ".", ""] {
         assert!(
             cache
                 .checkout_directory(&url, &c3, path)

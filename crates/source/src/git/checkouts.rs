@@ -56,6 +56,10 @@ impl RepoCache {
         if path.split('/').any(|part| part == "..") || !is_full_sha(&tree) {
             return Ok(None);
         }
+        // The repository's root is the whole commit.
+        if path.is_empty() {
+            return Ok(None);
+        }
         let name = {
             use sha2::Digest as _;
             let digest = sha2::Sha256::digest(path.as_bytes());
