@@ -58,11 +58,19 @@ impl Differ {
                 .await
                 .map_err(|e| self.git_failed(&repo, e))?,
         };
+        self.observe_git(url, started);
+        Ok(root)
+    }
+
+    /// Records in `ferry_git_seconds` the time since `started` spent making a revision of
+    /// `url` available (fetched when due, resolved, checked out when rendered).
+    pub(crate) fn observe_git(&self, url: &str, started: std::time::Instant) {
         self.metrics
             .git_seconds
-            .get_or_create(&repo)
+            .get_or_create(&crate::metrics::RepoLabels {
+                repo: ferry_core::redact::redact_url(url),
+            })
             .observe(started.elapsed().as_secs_f64());
-        Ok(root)
     }
 
     fn git_failed(&self, repo: &crate::metrics::RepoLabels, e: ferry_source::GitError) -> AppError {

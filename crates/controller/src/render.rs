@@ -209,12 +209,7 @@ impl Differ {
         let rendered = match cached {
             Some(r) => {
                 if !from_chart_repo {
-                    self.metrics
-                        .git_seconds
-                        .get_or_create(&crate::metrics::RepoLabels {
-                            repo: ferry_core::redact::redact_url(url),
-                        })
-                        .observe(git_started.elapsed().as_secs_f64());
+                    self.observe_git(url, git_started);
                 }
                 r
             }
