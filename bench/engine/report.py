@@ -18,7 +18,9 @@ the settings and all the numbers, including each latency sample.
 Columns: **sync** is the time from creating the App-of-Apps root to every app Synced and
 Healthy; **SSA loop**, **kubectl all** and **kubectl/app** are the baselines on the same control
 plane and files (a concurrent server-side-apply loop, one `kubectl apply --server-side` for
-everything, one per app); **×** is ferry ÷ baseline; **control plane CPU s** is what
+everything, one per app); **writes loop** is the same concurrent loop making the writes ferry's
+sync makes, with no engine between them (per child: apply its Application, apply its objects,
+write its status, create its sync Event; run after ferry stopped); **×** is ferry ÷ baseline; **control plane CPU s** is what
 the local control plane's processes spent during ferry's initial sync and during the SSA loop. Latencies are p50 / p95 in seconds.
 **req/app** is Kubernetes API requests by ferry per app during the initial sync (from
 `ferry_kube_requests_total`; `~` marks an estimate from the API server's
@@ -84,6 +86,8 @@ def row(r):
         fmt(i.get("seconds")),
         fmt(b.get("ssa_loop_s")),
         fmt(i.get("ratio_to_ssa_loop")),
+        fmt(b.get("writes_loop_s")),
+        fmt(i.get("ratio_to_writes_loop")),
         cp_cpu(i, b),
         fmt(b.get("kubectl_all_s")),
         fmt(i.get("ratio_to_kubectl_all")),
@@ -105,7 +109,8 @@ def row(r):
 
 
 COLUMNS = [
-    "date (UTC)", "profile", "N", "sync s", "SSA loop s", "×", "control plane CPU s (sync / loop)",
+    "date (UTC)", "profile", "N", "sync s", "SSA loop s", "×", "writes loop s", "×",
+    "control plane CPU s (sync / loop)",
     "kubectl all s", "×",
     "kubectl/app s", "×", "webhook commit→applied", "poll commit→applied", "drift→reverted",
     "peak RSS MiB", "control plane RSS MiB", "CPU s", "idle CPU %", "idle req/s", "req/app", "1-app commit (webhook)", "machine busy %",

@@ -284,6 +284,56 @@ def baselines(kube, kubeconfig, repo, n, profile, threads, kubectl_per_app=True,
     return out
 
 
+WRITES_NS = "bench-writes-loop"
+
+
+def writes_loop(kube, repo, n, profile, threads, status, cp=None):
+    """What ferry's initial sync writes, with no engine between the writes: for each child app,
+    server-side apply its Application (the parent's write), apply its objects, replace its status
+    with the one ferry wrote for a real child (a JSON patch, as ferry does) and create its sync
+    Event. The time it takes, on the same control plane, is the API server's own limit for
+    ferry's requests; the SSA loop above is the limit for the app's objects alone."""
+    ensure_namespace(kube, WRITES_NS)
+    children = sorted((repo / "apps" / "children").rglob("app-*.yaml"))[:n]
+    status_text = json.dumps(status)
+    say(f"baseline: ferry's writes with no engine ({len(children)} apps, 4+ requests each, {threads} threads)")
+
+    def one(path):
+        app = json.loads(path.read_text())
+        name = app["metadata"]["name"]
+        app["metadata"]["namespace"] = WRITES_NS
+        base = f"/apis/argoproj.io/v1alpha1/namespaces/{WRITES_NS}/applications/{name}"
+        written = kube.apply(base, app, manager="bench-parent")
+        i = int(name.split("-")[1])
+        for obj in app_objects(i, profile):
+            kube.apply(object_path(obj, WRITES_NS), obj)
+        kube.request("PATCH", base, [{"op": "add", "path": "/status",
+                                      "value": json.loads(status_text.replace("app-00000", name))}],
+                     content_type="application/json-patch+json")
+        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        kube.request("POST", f"/apis/events.k8s.io/v1/namespaces/{WRITES_NS}/events", {
+            "apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": {"name": f"{name}.{os.urandom(8).hex()}"},
+            "eventTime": now, "reportingController": "bench", "reportingInstance": "bench",
+            "action": "Sync", "reason": "OperationCompleted", "type": "Normal",
+            "note": "Sync operation to 0000000 succeeded: successfully synced (all tasks run)",
+            "regarding": {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "name": name,
+                          "namespace": WRITES_NS, "uid": written["metadata"]["uid"]},
+        })
+
+    t = time.monotonic()
+    cpu0 = cp.cpu_seconds() if cp else None
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, children))
+    seconds = round(time.monotonic() - t, 3)
+    # The namespace is left: the cluster is torn down next.
+    return {
+        "writes_loop_s": seconds,
+        "writes_loop_control_plane_cpu_s": None if cpu0 is None else round(cp.cpu_seconds() - cpu0, 2),
+        "writes_loop_apps": len(children),
+    }
+
+
 # --- ferry --------------------------------------------------------------------------------------
 
 
@@ -668,21 +718,42 @@ def bench_one(args, n, work):
             "ratio_to_kubectl_per_app": stats.ratio(sync_s, b["kubectl_per_app_s"]),
         }
 
+        # The status ferry wrote for one child: the writes loop writes it to its apps.
+        child_status = kube.get(f"/apis/argoproj.io/v1alpha1/namespaces/{FERRY_NS}/applications/{app_name(0)}")["status"]
+
+        def run_writes_loop():
+            nonlocal ferry
+            ferry.stop()
+            if args.keep:
+                say(f"ferry's log: {ferry.log_path}")
+            ferry = None
+            if args.no_writes_loop:
+                return
+            b.update(writes_loop(kube, repo, n, args.profile, args.ssa_threads, child_status, cp=cp))
+            result["initial_sync"]["ratio_to_writes_loop"] = stats.ratio(sync_s, b["writes_loop_s"])
+
         if args.sync_only:
             time.sleep(5)
+            run_writes_loop()
             return result, kubeconfig
         time.sleep(min(args.poll_interval, 5))
+
+        def rss_mib():
+            """ferry's resident size now: with the one after the sync, it shows which phase grew."""
+            return round(ferry.memory()[0] / 1024, 1)
+
         say(f"commit-to-applied with a webhook ({args.commits} commits)")
         lat, cost = measure_latencies(kube, ferry, repo, repo_url, n, args.profile, args.commits, "webhook", args.sync_timeout)
-        result["commit_to_applied_webhook"] = lat | {"first_commit_cost": cost}
+        result["commit_to_applied_webhook"] = lat | {"first_commit_cost": cost, "rss_mib_after": rss_mib()}
         say(f"  p50 {lat['p50_s']}s p95 {lat['p95_s']}s")
         say(f"commit-to-applied by polling every {args.poll_interval}s ({args.commits} commits)")
         lat, cost = measure_latencies(kube, ferry, repo, repo_url, n, args.profile, args.commits, "poll", args.sync_timeout)
-        result["commit_to_applied_poll"] = lat | {"first_commit_cost": cost, "poll_interval_s": args.poll_interval}
+        result["commit_to_applied_poll"] = lat | {"first_commit_cost": cost, "poll_interval_s": args.poll_interval,
+                                                  "rss_mib_after": rss_mib()}
         say(f"  p50 {lat['p50_s']}s p95 {lat['p95_s']}s")
         say(f"drift-to-reverted ({args.drifts} changes)")
         lat = measure_drift(kube, n, args.profile, args.drifts, 120)
-        result["drift_to_reverted"] = lat
+        result["drift_to_reverted"] = lat | {"rss_mib_after": rss_mib()}
         say(f"  p50 {lat['p50_s']}s p95 {lat['p95_s']}s")
 
         say(f"idle for {args.idle}s")
@@ -700,6 +771,7 @@ def bench_one(args, n, work):
             "cpu_ms_per_reconcile": stats.ratio(1000 * idle["cpu_s"], idle["reconciles"], 3),
             "apiserver_requests_per_reconcile_est": stats.ratio(idle["apiserver_requests_est"], idle["reconciles"], 2),
             "counters": idle,
+            "rss_mib_after": rss_mib(),
         }
         say(f"  {result['idle']['cpu_percent_of_one_core']}% of one core")
 
@@ -711,6 +783,7 @@ def bench_one(args, n, work):
             "workers": args.workers,
             "kube_requests_total": counters(ferry, kube)["kube_requests"],
         }
+        run_writes_loop()
         # What the local control plane itself needed over the whole run (baselines included).
         result["control_plane"] = cp.summary()
         busy1 = stats.system_cpu_busy()
@@ -781,6 +854,8 @@ def main():
                    help="skip the one-kubectl-per-app baseline (N processes; 20+ min at N = 10,000)")
     p.add_argument("--no-kubectl-all", action="store_true",
                    help="skip the one-kubectl-for-everything baseline (about 15 min at N = 10,000 here)")
+    p.add_argument("--no-writes-loop", action="store_true",
+                   help="skip the baseline of ferry's own writes with no engine (run after ferry stops)")
     p.add_argument("--sync-only", action="store_true",
                    help="no baselines, stop after the initial sync (for profiling; results not written)")
     args = p.parse_args()
@@ -795,6 +870,7 @@ def main():
         result, kubeconfig = bench_one(args, n, work)
         if args.sync_only:
             say(f"initial sync only: {json.dumps(result['initial_sync'])}")
+            say(f"baselines: {json.dumps(result['baselines'])}")
             continue
         result["date"] = date.strftime("%Y-%m-%dT%H:%M:%SZ")
         result["note"] = args.note
