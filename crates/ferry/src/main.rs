@@ -59,14 +59,17 @@ enum Command {
     Version(commands::version::Args),
 }
 
+/// jemalloc, not the C library's malloc. glibc's malloc kept what a sync once held: `ferry run`
+/// at 1,000 apps grew from 60 to 67 MiB after its initial sync while its heap stayed at 22 MB,
+/// and at 10,000 apps from 256 to 323 MiB. jemalloc hands freed pages back to the kernel at once
+/// (`dirty_decay_ms:0`, set with its other options in `.cargo/config.toml`; the
+/// `_RJEM_MALLOC_CONF` environment variable overrides them). bench/README.md, "Memory
+/// (evening)".
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if matches!(
-        cli.command,
-        Command::Run(_) | Command::Controller(_) | Command::Server(_)
-    ) {
-        cap_malloc_arenas();
-    }
     match run(cli) {
         Ok(0) => ExitCode::SUCCESS,
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
@@ -76,34 +79,6 @@ fn main() -> ExitCode {
         }
     }
 }
-
-/// The environment variable that caps glibc's malloc arenas.
-const MALLOC_ARENA_MAX: &str = "MALLOC_ARENA_MAX";
-
-/// glibc's malloc gives each thread that meets contention an arena of its own (up to eight per
-/// CPU), and each arena keeps the memory it once held. In `ferry run` at 1,000 apps that was
-/// about an eighth of the resident size after the initial sync (bench/README.md, "Memory").
-/// A long-running command therefore starts itself again, same pid and arguments, with two
-/// arenas, unless the environment already says how many. If that fails it goes on as it is.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn cap_malloc_arenas() {
-    use std::os::unix::process::CommandExt;
-    if std::env::var_os(MALLOC_ARENA_MAX).is_some() {
-        return;
-    }
-    let Ok(exe) = std::env::current_exe() else {
-        return;
-    };
-    // Returns only when the exec failed.
-    let _ = std::process::Command::new(exe)
-        .args(std::env::args_os().skip(1))
-        .env(MALLOC_ARENA_MAX, "2")
-        .exec();
-}
-
-/// Other C libraries have no arenas to cap.
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn cap_malloc_arenas() {}
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     tracing_subscriber::fmt()
