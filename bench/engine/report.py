@@ -27,7 +27,8 @@ the local control plane's processes spent during ferry's initial sync and during
 `apiserver_request_total` minus the harness's own requests, when the build did not have that
 metric). **1-app commit**
 is what one commit that changes one app cost: renders / reconciles / API requests.
-**control plane RSS** is the peak of the local control plane's processes together (etcd,
+**peak RSS** is ferry's; "anon" is the part of it that was ferry's own memory at that moment
+(the rest is mostly the pages of its binary, mapped from the file); **control plane RSS** is the peak of the local control plane's processes together (etcd,
 kube-apiserver, controllers) over the whole run, baselines included; **idle req/s** is ferry's
 API requests per second while nothing changes. `–`: not measured by that run (older harness,
 or a baseline skipped, e.g. one kubectl per app at N = 10,000).
@@ -96,7 +97,8 @@ def row(r):
         pair(r.get("commit_to_applied_webhook")),
         pair(r.get("commit_to_applied_poll")),
         pair(r.get("drift_to_reverted")),
-        fmt(f.get("peak_rss_mib"), 1),
+        fmt(f.get("peak_rss_mib"), 1) + (f" ({fmt(f['peak_rss_anon_mib'], 1)} anon)"
+                                          if f.get("peak_rss_anon_mib") is not None else ""),
         fmt((r.get("control_plane") or {}).get("peak_rss_mib"), 0),
         fmt(f.get("cpu_seconds_total"), 1),
         fmt(idle.get("cpu_percent_of_one_core"), 2),

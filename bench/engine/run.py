@@ -337,6 +337,10 @@ def writes_loop(kube, repo, n, profile, threads, status, cp=None):
 # --- ferry --------------------------------------------------------------------------------------
 
 
+def mib(kib):
+    return None if kib is None else round(kib / 1024, 1)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -350,15 +354,21 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid = pid
         self.peak_rss_kib = 0
+        # At the sample of the peak: how much was ferry's own (anonymous) memory, and how much
+        # the mapped pages of its binary.
+        self.peak_parts_kib = (None, None)
         self.stop = threading.Event()
 
     def run(self):
         while not self.stop.wait(0.25):
             try:
                 rss, _ = stats.proc_memory_kib(self.pid)
+                parts = stats.proc_memory_parts_kib(self.pid)
             except OSError:
                 return
-            self.peak_rss_kib = max(self.peak_rss_kib, rss or 0)
+            if (rss or 0) > self.peak_rss_kib:
+                self.peak_rss_kib = rss
+                self.peak_parts_kib = parts
 
 
 class ControlPlaneSampler(threading.Thread):
@@ -720,6 +730,8 @@ def bench_one(args, n, work):
 
         # The status ferry wrote for one child: the writes loop writes it to its apps.
         child_status = kube.get(f"/apis/argoproj.io/v1alpha1/namespaces/{FERRY_NS}/applications/{app_name(0)}")["status"]
+        if args.keep:
+            (work / "child-status.json").write_text(json.dumps(child_status, indent=2) + "\n")
 
         def run_writes_loop():
             nonlocal ferry
@@ -734,6 +746,9 @@ def bench_one(args, n, work):
 
         if args.sync_only:
             time.sleep(5)
+            _, hwm = ferry.memory()
+            result["initial_sync"]["peak_rss_mib"] = mib(max(hwm, ferry.sampler.peak_rss_kib))
+            result["initial_sync"]["peak_rss_anon_mib"] = mib(ferry.sampler.peak_parts_kib[0])
             run_writes_loop()
             return result, kubeconfig
         time.sleep(min(args.poll_interval, 5))
@@ -779,6 +794,8 @@ def bench_one(args, n, work):
         result["ferry"] = {
             "peak_rss_mib": round(max(hwm, ferry.sampler.peak_rss_kib) / 1024, 1),
             "rss_mib_at_end": round(rss / 1024, 1),
+            "peak_rss_anon_mib": mib(ferry.sampler.peak_parts_kib[0]),
+            "peak_rss_file_mib": mib(ferry.sampler.peak_parts_kib[1]),
             "cpu_seconds_total": round(ferry.cpu_seconds(), 2),
             "workers": args.workers,
             "kube_requests_total": counters(ferry, kube)["kube_requests"],

@@ -135,6 +135,19 @@ def proc_memory_kib(pid):
     return rss, hwm
 
 
+def proc_memory_parts_kib(pid):
+    """(RssAnon, RssFile) of a process, in KiB: its own memory, and the pages of files it maps
+    (its binary's code, shared with the page cache)."""
+    anon = file = None
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                anon = int(line.split()[1])
+            elif line.startswith("RssFile:"):
+                file = int(line.split()[1])
+    return anon, file
+
+
 def system_cpu_busy():
     """(busy, total) jiffies of the whole machine from /proc/stat."""
     with open("/proc/stat", encoding="ascii") as f:
