@@ -123,29 +123,27 @@ def proc_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
-def proc_memory_kib(pid):
-    """(VmRSS, VmHWM) of a process, in KiB."""
-    rss = hwm = None
+def proc_status_kib(pid, *names):
+    """The fields `names` (e.g. "VmRSS") of a process's /proc/PID/status, in KiB; None for a
+    field the kernel does not show."""
+    found = {}
     with open(f"/proc/{pid}/status", encoding="ascii") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1])
-            elif line.startswith("VmHWM:"):
-                hwm = int(line.split()[1])
-    return rss, hwm
+            name, _, rest = line.partition(":")
+            if name in names:
+                found[name] = int(rest.split()[0])
+    return tuple(found.get(n) for n in names)
+
+
+def proc_memory_kib(pid):
+    """(VmRSS, VmHWM) of a process, in KiB."""
+    return proc_status_kib(pid, "VmRSS", "VmHWM")
 
 
 def proc_memory_parts_kib(pid):
     """(RssAnon, RssFile) of a process, in KiB: its own memory, and the pages of files it maps
     (its binary's code, shared with the page cache)."""
-    anon = file = None
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                anon = int(line.split()[1])
-            elif line.startswith("RssFile:"):
-                file = int(line.split()[1])
-    return anon, file
+    return proc_status_kib(pid, "RssAnon", "RssFile")
 
 
 def system_cpu_busy():

@@ -2,6 +2,7 @@
 python3 -m unittest discover -s bench/engine"""
 
 import json
+import os
 import tempfile
 import unittest
 from pathlib import Path
@@ -72,6 +73,16 @@ class ReportTest(unittest.TestCase):
             self.assertIn("| 2026-01-01 00:00 | configmap | 10 | 1.50 | 0.50 | 3.00 |", out)
             self.assertIn("0.40 / 0.90", out)
             self.assertIn("1 / 11 / –", out)
+
+
+
+class ProcStatusTest(unittest.TestCase):
+    def test_reads_named_fields_and_none_for_others(self):
+        rss, anon, missing = stats.proc_status_kib(os.getpid(), "VmRSS", "RssAnon", "NoSuchField")
+        self.assertGreater(rss, 0)
+        self.assertGreater(anon, 0)
+        self.assertLessEqual(anon, rss)
+        self.assertIsNone(missing)
 
 
 if __name__ == "__main__":
