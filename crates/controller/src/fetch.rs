@@ -39,9 +39,7 @@ impl Differ {
         plain_directory: Option<&str>,
         started: std::time::Instant,
     ) -> Result<PathBuf, AppError> {
-        let repo = crate::metrics::RepoLabels {
-            repo: ferry_core::redact::redact_url(url),
-        };
+        let repo = crate::metrics::RepoLabels::of(url);
         let directory = match plain_directory {
             Some(path) => self
                 .repos
@@ -58,18 +56,20 @@ impl Differ {
                 .await
                 .map_err(|e| self.git_failed(&repo, e))?,
         };
-        self.observe_git(url, started);
+        self.observe_git(&repo, started);
         Ok(root)
     }
 
     /// Records in `ferry_git_seconds` the time since `started` spent making a revision of
-    /// `url` available (fetched when due, resolved, checked out when rendered).
-    pub(crate) fn observe_git(&self, url: &str, started: std::time::Instant) {
+    /// repository `repo` available (fetched when due, resolved, checked out when rendered).
+    pub(crate) fn observe_git(
+        &self,
+        repo: &crate::metrics::RepoLabels,
+        started: std::time::Instant,
+    ) {
         self.metrics
             .git_seconds
-            .get_or_create(&crate::metrics::RepoLabels {
-                repo: ferry_core::redact::redact_url(url),
-            })
+            .get_or_create(repo)
             .observe(started.elapsed().as_secs_f64());
     }
 
@@ -109,9 +109,7 @@ impl Differ {
                 max_age + Duration::from_secs(1),
             )
         };
-        let repo = crate::metrics::RepoLabels {
-            repo: ferry_core::redact::redact_url(url),
-        };
+        let repo = crate::metrics::RepoLabels::of(url);
         let git_failed = |e: ferry_source::GitError| self.git_failed(&repo, e);
         // SSH checks host keys strictly, against the operator's ConfigMap.
         if ferry_source::git::url_protocol(url) == "ssh" && self.repos.fetch_due(url, max_age) {

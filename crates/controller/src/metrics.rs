@@ -25,6 +25,15 @@ pub struct RepoLabels {
     pub repo: String,
 }
 
+impl RepoLabels {
+    /// The labels of repository `url`, with any credentials in it redacted.
+    pub(crate) fn of(url: &str) -> Self {
+        Self {
+            repo: ferry_core::redact::redact_url(url),
+        }
+    }
+}
+
 /// Labels of `ferry_shard_reconciles_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ClusterLabels {

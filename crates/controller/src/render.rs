@@ -209,7 +209,7 @@ impl Differ {
         let rendered = match cached {
             Some(r) => {
                 if !from_chart_repo {
-                    self.observe_git(url, git_started);
+                    self.observe_git(&crate::metrics::RepoLabels::of(url), git_started);
                 }
                 r
             }
@@ -253,9 +253,7 @@ impl Differ {
                     .inspect(|_| {
                         self.metrics
                             .render_seconds
-                            .get_or_create(&crate::metrics::RepoLabels {
-                                repo: ferry_core::redact::redact_url(url),
-                            })
+                            .get_or_create(&crate::metrics::RepoLabels::of(url))
                             .observe(started.elapsed().as_secs_f64());
                     })
                     .map_err(|e| {
