@@ -755,7 +755,7 @@ def bench_one(args, n, work):
 
         def rss_mib():
             """ferry's resident size now: with the one after the sync, it shows which phase grew."""
-            return round(ferry.memory()[0] / 1024, 1)
+            return mib(ferry.memory()[0])
 
         say(f"commit-to-applied with a webhook ({args.commits} commits)")
         lat, cost = measure_latencies(kube, ferry, repo, repo_url, n, args.profile, args.commits, "webhook", args.sync_timeout)
